@@ -1,0 +1,8 @@
+//! `POST /users/create` on AWS Lambda. All logic lives in the `secret-rooms` library.
+
+use secret_rooms::http::{Route, lambda};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::main(Route::CreateUser).await
+}

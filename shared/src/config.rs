@@ -1,0 +1,226 @@
+//! Configuration from environment variables, validated once at start-up. Every error
+//! names the variable at fault.
+
+use crate::domain::rooms::RoomKey;
+use crate::realtime::pusher::{PusherConfig, PusherCredentials};
+use std::time::Duration;
+
+pub const TABLE_NAME: &str = "TABLE_NAME";
+pub const ROOM_ID_KEY: &str = "ROOM_ID_KEY";
+pub const PUSHER_APP_ID: &str = "PUSHER_APP_ID";
+pub const PUSHER_KEY: &str = "PUSHER_KEY";
+pub const PUSHER_SECRET: &str = "PUSHER_SECRET";
+pub const PUSHER_CLUSTER: &str = "PUSHER_CLUSTER";
+pub const PUSHER_HOST: &str = "PUSHER_HOST";
+pub const PUSHER_TIMEOUT_MS: &str = "PUSHER_TIMEOUT_MS";
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing environment variable {0}")]
+    Missing(&'static str),
+    #[error("invalid environment variable {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, with empty values counted as missing.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn required(env: Lookup, name: &'static str) -> Result<String, ConfigError> {
+    env(name).ok_or(ConfigError::Missing(name))
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+/// `TABLE_NAME`: DynamoDB's own rules, 3 to 255 of `[A-Za-z0-9_.-]`.
+pub fn table_name(env: Lookup) -> Result<String, ConfigError> {
+    let name = required(env, TABLE_NAME)?;
+    let ok = (3..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c));
+    if ok {
+        Ok(name)
+    } else {
+        Err(invalid(
+            TABLE_NAME,
+            "3 to 255 characters of A-Z a-z 0-9 _ . -",
+        ))
+    }
+}
+
+/// `ROOM_ID_KEY`: the HMAC key behind room ids, at least 32 bytes.
+pub fn room_key(env: Lookup) -> Result<RoomKey, ConfigError> {
+    let key = required(env, ROOM_ID_KEY)?;
+    RoomKey::new(key.into_bytes()).ok_or_else(|| {
+        invalid(
+            ROOM_ID_KEY,
+            format!(
+                "must be at least {} bytes (e.g. `openssl rand -hex 32`)",
+                RoomKey::MIN_LEN
+            ),
+        )
+    })
+}
+
+/// `PUSHER_*`: app id, key, secret, and either a cluster or a host override.
+pub fn pusher(env: Lookup) -> Result<PusherConfig, ConfigError> {
+    let app_id = required(env, PUSHER_APP_ID)?;
+    if !app_id
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+    {
+        return Err(invalid(PUSHER_APP_ID, "letters, digits and '-' only"));
+    }
+    let key = required(env, PUSHER_KEY)?;
+    if !key
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+    {
+        return Err(invalid(PUSHER_KEY, "letters, digits, '-' and '_' only"));
+    }
+    let secret = required(env, PUSHER_SECRET)?;
+    let base_url = match env(PUSHER_HOST) {
+        Some(host) => base_url_from_host(&host)?,
+        None => {
+            let cluster = env(PUSHER_CLUSTER).ok_or(ConfigError::Missing(PUSHER_CLUSTER))?;
+            if !cluster
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            {
+                return Err(invalid(PUSHER_CLUSTER, "a cluster name such as eu or us2"));
+            }
+            format!("https://api-{cluster}.pusher.com")
+        }
+    };
+    let timeout = match env(PUSHER_TIMEOUT_MS) {
+        None => Duration::from_secs(3),
+        Some(ms) => match ms.parse::<u64>() {
+            Ok(ms @ 100..=10_000) => Duration::from_millis(ms),
+            _ => return Err(invalid(PUSHER_TIMEOUT_MS, "milliseconds from 100 to 10000")),
+        },
+    };
+    Ok(PusherConfig {
+        app_id,
+        credentials: PusherCredentials::new(key, secret),
+        base_url,
+        timeout,
+    })
+}
+
+/// `host`, `host:port` or `http(s)://host[:port]`; https when no scheme is given.
+fn base_url_from_host(host: &str) -> Result<String, ConfigError> {
+    let with_scheme = if host.contains("://") {
+        host.to_owned()
+    } else {
+        format!("https://{host}")
+    };
+    let url = reqwest::Url::parse(&with_scheme)
+        .map_err(|e| invalid(PUSHER_HOST, format!("not a host or URL: {e}")))?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.username().is_empty();
+    if !ok {
+        return Err(invalid(
+            PUSHER_HOST,
+            "expected host[:port] or http(s)://host[:port], without a path",
+        ));
+    }
+    Ok(with_scheme.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const PUSHER: &[(&str, &str)] = &[
+        (PUSHER_APP_ID, "3"),
+        (PUSHER_KEY, "278d425bdf160c739803"),
+        (PUSHER_SECRET, "7ad3773142a6692b25b8"),
+        (PUSHER_CLUSTER, "eu"),
+    ];
+
+    #[test]
+    fn errors_name_the_variable() {
+        assert_eq!(table_name(&env(&[])), Err(ConfigError::Missing(TABLE_NAME)));
+        assert!(
+            table_name(&env(&[(TABLE_NAME, "a b")]))
+                .unwrap_err()
+                .to_string()
+                .contains(TABLE_NAME)
+        );
+        let short = room_key(&env(&[(ROOM_ID_KEY, "short")])).unwrap_err();
+        assert!(short.to_string().contains(ROOM_ID_KEY), "{short}");
+        assert!(room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(32))])).is_ok());
+        for missing in [PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET, PUSHER_CLUSTER] {
+            let pairs: Vec<_> = PUSHER
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            assert_eq!(
+                pusher(&env(&pairs)).unwrap_err(),
+                ConfigError::Missing(missing)
+            );
+        }
+        let mut bad_timeout = PUSHER.to_vec();
+        bad_timeout.push((PUSHER_TIMEOUT_MS, "60000"));
+        assert!(
+            pusher(&env(&bad_timeout))
+                .unwrap_err()
+                .to_string()
+                .contains(PUSHER_TIMEOUT_MS)
+        );
+    }
+
+    #[test]
+    fn pusher_host_defaults_to_the_cluster_and_can_be_overridden() {
+        let config = pusher(&env(PUSHER)).unwrap();
+        assert_eq!(config.base_url, "https://api-eu.pusher.com");
+        assert_eq!(config.timeout, Duration::from_secs(3));
+        for (host, expected) in [
+            ("127.0.0.1:6001", "https://127.0.0.1:6001"),
+            ("http://127.0.0.1:6001/", "http://127.0.0.1:6001"),
+            ("https://soketi.example.com", "https://soketi.example.com"),
+        ] {
+            let mut pairs = PUSHER.to_vec();
+            pairs.retain(|(k, _)| *k != PUSHER_CLUSTER);
+            pairs.push((PUSHER_HOST, host));
+            assert_eq!(pusher(&env(&pairs)).unwrap().base_url, expected);
+        }
+        for bad in ["ftp://x", "http://x/apps", "http://", "http://u:p@x"] {
+            let mut pairs = PUSHER.to_vec();
+            pairs.push((PUSHER_HOST, bad));
+            let err = pusher(&env(&pairs)).unwrap_err();
+            assert!(err.to_string().contains(PUSHER_HOST), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = pusher(&env(PUSHER)).unwrap();
+        assert!(!format!("{config:?}").contains("7ad3773142a6692b25b8"));
+        let key = room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(32))])).unwrap();
+        assert!(!format!("{key:?}").contains("kkkk"));
+    }
+}

@@ -1,0 +1,143 @@
+//! One mapping from every domain error to an HTTP status and a JSON error body.
+
+use crate::domain::channels::AuthorizeError;
+use crate::domain::messages::{MessageError, SendError};
+use crate::domain::rooms::ConnectError;
+use crate::domain::users::CreateUserError;
+use crate::realtime::RealtimeError;
+use crate::store::StoreError;
+
+/// An error answer: status, stable snake_case code, and a sentence for people.
+/// `detail` is for the log line of a 5xx only and never reaches the client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<u32>,
+    pub detail: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            detail: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    fn with_detail(mut self, detail: impl std::fmt::Display) -> Self {
+        self.detail = Some(format!("{detail:#}"));
+        self
+    }
+
+    fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::new(500, "internal_error", "Something went wrong on our side.").with_detail(detail)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => Self::new(
+                503,
+                "storage_unavailable",
+                "Storage is unavailable right now; try again shortly.",
+            )
+            .retry_after(1)
+            .with_detail(e),
+            StoreError::Other(_) => Self::internal(e),
+        }
+    }
+}
+
+impl From<RealtimeError> for ApiError {
+    fn from(e: RealtimeError) -> Self {
+        Self::new(
+            502,
+            "realtime_unavailable",
+            "The message could not be delivered to the realtime service.",
+        )
+        .with_detail(e)
+    }
+}
+
+impl From<CreateUserError> for ApiError {
+    fn from(e: CreateUserError) -> Self {
+        match e {
+            CreateUserError::IdSpaceExhausted(_) => Self::new(
+                503,
+                "id_space_exhausted",
+                "No free public id could be found; try again later.",
+            )
+            .retry_after(60)
+            .with_detail(e),
+            CreateUserError::Store(e) => e.into(),
+            CreateUserError::Unexpected(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<ConnectError> for ApiError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::CannotConnectToSelf => Self::bad_request(
+                "cannot_connect_to_self",
+                "That is your own public id; ask your peer for theirs.",
+            ),
+            ConnectError::UnknownPrivateId => Self::new(
+                401,
+                "unknown_private_id",
+                "No user has this private id; create one with POST /users/create.",
+            ),
+            ConnectError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<MessageError> for ApiError {
+    fn from(e: MessageError) -> Self {
+        match e {
+            MessageError::Empty => Self::bad_request("empty_message", "The message is empty."),
+            MessageError::TooLong(_) => Self::new(413, "message_too_long", e.to_string()),
+        }
+    }
+}
+
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::RoomNotFound => Self::new(
+                404,
+                "room_not_found",
+                "No such room, or you are not one of its members.",
+            ),
+            SendError::Realtime(e) => e.into(),
+            SendError::Store(e) => e.into(),
+            SendError::Unexpected(e) => Self::internal(e),
+        }
+    }
+}
+
+impl From<AuthorizeError> for ApiError {
+    fn from(e: AuthorizeError) -> Self {
+        match e {
+            AuthorizeError::NotAMember => {
+                Self::new(403, "not_a_member", "You are not a member of this room.")
+            }
+            AuthorizeError::Store(e) => e.into(),
+        }
+    }
+}

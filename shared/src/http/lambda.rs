@@ -1,0 +1,75 @@
+//! API Gateway (HTTP API, payload v2) to [`Endpoint`] and back. Each function binary
+//! is `lambda::run(endpoint)`.
+
+use super::{ApiRequest, ApiResponse, Endpoint, new_request_id};
+use lambda_http::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use std::convert::Infallible;
+
+/// Serve `endpoint` on the Lambda Runtime API until the process ends.
+pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    let endpoint = &endpoint;
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Infallible>(handle(endpoint, req).await)
+    }))
+    .await
+}
+
+/// One invocation: the API Gateway request in, the HTTP response out.
+pub async fn handle(endpoint: &Endpoint, req: Request) -> Response<Body> {
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(new_request_id);
+    let path_param = endpoint.path_param_name().and_then(|name| {
+        req.path_parameters_ref()
+            .and_then(|p| p.first(name))
+            .map(str::to_owned)
+    });
+    let api = ApiRequest {
+        method: req.method().as_str().to_owned(),
+        path: req.uri().path().to_owned(),
+        path_param,
+        content_type: req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: req.body().as_ref().to_vec(),
+    };
+    to_lambda_response(endpoint.respond(&api, &request_id).await)
+}
+
+fn to_lambda_response(response: ApiResponse) -> Response<Body> {
+    let mut builder = Response::builder().status(response.status);
+    if let Some(seconds) = response.retry_after {
+        builder = builder.header(RETRY_AFTER, seconds);
+    }
+    let built = match response.body {
+        Some(body) => builder
+            .header(CONTENT_TYPE, "application/json")
+            .body(Body::Text(body.to_string())),
+        None => builder.body(Body::Empty),
+    };
+    // Only an invalid status or header could fail, and ours are constants.
+    built.unwrap_or_else(|_| {
+        let mut fallback = Response::new(Body::Empty);
+        *fallback.status_mut() = lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
+}
+
+/// The whole `main` of a function binary: logs, configuration, then serve.
+/// Invalid configuration ends the process at init with a line naming the variable.
+pub async fn main(route: super::Route) -> Result<(), lambda_http::Error> {
+    crate::telemetry::init();
+    let endpoint = match Endpoint::from_env(route, &crate::config::process_env).await {
+        Ok(endpoint) => endpoint,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            return Err(e.into());
+        }
+    };
+    run(endpoint).await
+}

@@ -1,0 +1,19 @@
+//! Realtime delivery: publishing events to channels of a Pusher-protocol server.
+
+pub mod pusher;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RealtimeError {
+    #[error("realtime server refused the publish with HTTP {status}")]
+    Rejected { status: u16 },
+    #[error("realtime server unreachable: {0:#}")]
+    Unreachable(anyhow::Error),
+}
+
+#[async_trait]
+pub trait Realtime: Send + Sync {
+    /// Publish `data` (a JSON text) as `event` on `channel`.
+    async fn publish(&self, channel: &str, event: &str, data: &str) -> Result<(), RealtimeError>;
+}

@@ -1,0 +1,408 @@
+//! The storage contract on one DynamoDB table with a string partition key `pk`.
+//!
+//! Items: `USER#<privateIdHash>`, `PUBLIC#<publicId>`, `COUNTER#users`, `ROOM#<roomId>`.
+
+use super::{ConnectLookup, InsertUserError, Member, PublicEntry, Store, StoreError, UserRecord};
+use crate::domain::{PrivateIdHash, PublicId, RoomId};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
+    Put, ReturnValue, ScalarAttributeType, TransactWriteItem,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+type Item = HashMap<String, AttributeValue>;
+
+const PK: &str = "pk";
+const COUNTER_KEY: &str = "COUNTER#users";
+
+/// Error codes after which a retry later may succeed.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn user_key(hash: &PrivateIdHash) -> String {
+    format!("USER#{}", hash.to_hex())
+}
+
+fn public_key(id: PublicId) -> String {
+    format!("PUBLIC#{id}")
+}
+
+fn room_key(room: &RoomId) -> String {
+    format!("ROOM#{room}")
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+        .ok_or_else(|| corrupt(format!("attribute {name} missing or not a string")))
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("unexpected item shape: {what}"))
+}
+
+fn classify<E>(operation: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || err.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        }
+        _ => false,
+    };
+    let error = anyhow::anyhow!("DynamoDB {operation}: {}", DisplayErrorContext(&err));
+    if transient {
+        StoreError::Unavailable(error)
+    } else {
+        StoreError::Other(error)
+    }
+}
+
+fn member_from(value: &AttributeValue) -> Result<Member, StoreError> {
+    let map = value
+        .as_m()
+        .map_err(|_| corrupt("member is not a map".into()))?;
+    let public_id = get_s(map, "publicId")?;
+    Ok(Member {
+        public_id: PublicId::parse(public_id)
+            .ok_or_else(|| corrupt(format!("bad publicId {public_id:?}")))?,
+        username: get_s(map, "username")?.to_owned(),
+    })
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// A client from the default AWS configuration chain (credentials, region and
+    /// `AWS_ENDPOINT_URL_DYNAMODB`), with timeouts far inside Lambda's own.
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(Duration::from_secs(2))
+            .operation_timeout(Duration::from_secs(5))
+            .build();
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts)
+            .load()
+            .await;
+        Self::new(Client::new(&config), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Create the table (on-demand, key `pk`) as the SAM template does; for local
+    /// development and tests.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let attribute = AttributeDefinition::builder()
+            .attribute_name(PK)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| StoreError::Other(e.into()))?;
+        let key = KeySchemaElement::builder()
+            .attribute_name(PK)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(|e| StoreError::Other(e.into()))?;
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .attribute_definitions(attribute)
+            .key_schema(key)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map_err(|e| classify("CreateTable", e))?;
+        Ok(())
+    }
+
+    async fn get_item(
+        &self,
+        pk: String,
+        projection: Option<(&str, &[(&str, &str)])>,
+    ) -> Result<Option<Item>, StoreError> {
+        let mut request = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .consistent_read(true);
+        if let Some((expression, names)) = projection {
+            request = request.projection_expression(expression);
+            for (placeholder, name) in names {
+                request = request.expression_attribute_names(*placeholder, *name);
+            }
+        }
+        let out = request.send().await.map_err(|e| classify("GetItem", e))?;
+        Ok(out.item)
+    }
+}
+
+fn is_condition_failure(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+        err.as_service_error()
+    else {
+        return false;
+    };
+    // Any failed condition means an id is taken; the write as a whole did not happen.
+    cancel
+        .cancellation_reasons()
+        .iter()
+        .any(|r| r.code() == Some("ConditionalCheckFailed"))
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn next_user_id(&self) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(COUNTER_KEY))
+            .update_expression("ADD #value :one")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        out.attributes()
+            .and_then(|a| a.get("value"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| corrupt("counter value missing".into()))
+    }
+
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError> {
+        let hash = user.private_id_hash.to_hex();
+        let user_item: Item = HashMap::from([
+            (PK.to_owned(), s(user_key(&user.private_id_hash))),
+            ("type".to_owned(), s("user")),
+            ("id".to_owned(), AttributeValue::N(user.id.to_string())),
+            ("publicId".to_owned(), s(user.public_id.to_string())),
+            ("username".to_owned(), s(&user.username)),
+            ("createdAt".to_owned(), s(&user.created_at)),
+            ("updatedAt".to_owned(), s(&user.updated_at)),
+        ]);
+        let public_item: Item = HashMap::from([
+            (PK.to_owned(), s(public_key(user.public_id))),
+            ("type".to_owned(), s("public")),
+            ("privateIdHash".to_owned(), s(hash)),
+            ("username".to_owned(), s(&user.username)),
+            ("createdAt".to_owned(), s(&user.created_at)),
+        ]);
+        let mut request = self.client.transact_write_items();
+        for item in [user_item, public_item] {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Other(e.into()))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(InsertUserError::Taken),
+            Err(e) => Err(classify("TransactWriteItems", e).into()),
+        }
+    }
+
+    async fn lookup_for_connect(
+        &self,
+        requester: &PrivateIdHash,
+        target: PublicId,
+    ) -> Result<ConnectLookup, StoreError> {
+        let (user_pk, public_pk) = (user_key(requester), public_key(target));
+        let keys = KeysAndAttributes::builder()
+            .keys(HashMap::from([(PK.to_owned(), s(&user_pk))]))
+            .keys(HashMap::from([(PK.to_owned(), s(&public_pk))]))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Other(e.into()))?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(|e| classify("BatchGetItem", e))?;
+        if out
+            .unprocessed_keys()
+            .is_some_and(|u| u.values().any(|k| !k.keys().is_empty()))
+        {
+            // Only happens under throttling; retrying here would break the budget.
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "DynamoDB BatchGetItem left keys unprocessed"
+            )));
+        }
+        let mut found = ConnectLookup::default();
+        let items = out
+            .responses()
+            .and_then(|r| r.get(&self.table))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for item in items {
+            let pk = get_s(item, PK)?;
+            if pk == user_pk {
+                let public_id = get_s(item, "publicId")?;
+                found.requester = Some(Member {
+                    public_id: PublicId::parse(public_id)
+                        .ok_or_else(|| corrupt(format!("bad publicId {public_id:?}")))?,
+                    username: get_s(item, "username")?.to_owned(),
+                });
+            } else if pk == public_pk {
+                let owner = get_s(item, "privateIdHash")?;
+                found.target = Some(PublicEntry {
+                    owner: PrivateIdHash::from_hex(owner)
+                        .ok_or_else(|| corrupt("bad privateIdHash".into()))?,
+                    username: get_s(item, "username")?.to_owned(),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    async fn put_room(
+        &self,
+        room: &RoomId,
+        members: &[(PrivateIdHash, Member)],
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let members: Item = members
+            .iter()
+            .map(|(hash, m)| {
+                let entry = HashMap::from([
+                    ("publicId".to_owned(), s(m.public_id.to_string())),
+                    ("username".to_owned(), s(&m.username)),
+                ]);
+                (hash.to_hex(), AttributeValue::M(entry))
+            })
+            .collect();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(room_key(room)))
+            .update_expression(
+                "SET #type = :type, members = :members, \
+                 createdAt = if_not_exists(createdAt, :now), updatedAt = :now",
+            )
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_values(":type", s("room"))
+            .expression_attribute_values(":members", AttributeValue::M(members))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn room_member(
+        &self,
+        room: &RoomId,
+        who: &PrivateIdHash,
+    ) -> Result<Option<Member>, StoreError> {
+        let hash = who.to_hex();
+        // Project only the caller's own entry: the peer's is none of this request's business.
+        let item = self
+            .get_item(room_key(room), Some(("members.#who", &[("#who", &hash)])))
+            .await?;
+        item.as_ref()
+            .and_then(|i| i.get("members"))
+            .and_then(|m| m.as_m().ok())
+            .and_then(|m| m.get(&hash))
+            .map(member_from)
+            .transpose()
+    }
+
+    async fn get_user(&self, hash: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
+        let Some(item) = self.get_item(user_key(hash), None).await? else {
+            return Ok(None);
+        };
+        let public_id = get_s(&item, "publicId")?;
+        Ok(Some(UserRecord {
+            id: item
+                .get("id")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| corrupt("id missing".into()))?,
+            public_id: PublicId::parse(public_id)
+                .ok_or_else(|| corrupt(format!("bad publicId {public_id:?}")))?,
+            private_id_hash: *hash,
+            username: get_s(&item, "username")?.to_owned(),
+            created_at: get_s(&item, "createdAt")?.to_owned(),
+            updated_at: get_s(&item, "updatedAt")?.to_owned(),
+        }))
+    }
+
+    async fn get_public(&self, public_id: PublicId) -> Result<Option<PublicEntry>, StoreError> {
+        let Some(item) = self.get_item(public_key(public_id), None).await? else {
+            return Ok(None);
+        };
+        Ok(Some(PublicEntry {
+            owner: PrivateIdHash::from_hex(get_s(&item, "privateIdHash")?)
+                .ok_or_else(|| corrupt("bad privateIdHash".into()))?,
+            username: get_s(&item, "username")?.to_owned(),
+        }))
+    }
+
+    async fn room_members(
+        &self,
+        room: &RoomId,
+    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
+        let Some(item) = self.get_item(room_key(room), None).await? else {
+            return Ok(None);
+        };
+        let members = item
+            .get("members")
+            .and_then(|m| m.as_m().ok())
+            .ok_or_else(|| corrupt("room without members".into()))?;
+        let mut out = Vec::with_capacity(members.len());
+        for (hash, value) in members {
+            let hash =
+                PrivateIdHash::from_hex(hash).ok_or_else(|| corrupt("bad member hash".into()))?;
+            out.push((hash, member_from(value)?));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Some(out))
+    }
+}

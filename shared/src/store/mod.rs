@@ -1,0 +1,108 @@
+//! The storage contract. Every method is one round trip to the backing database, so
+//! the SPEC's budget (create 2, connect 2, message 1, auth 1) can be read off the
+//! domain functions and counted in tests.
+
+pub mod dynamodb;
+
+use crate::domain::{PrivateIdHash, PublicId, RoomId};
+use async_trait::async_trait;
+
+pub use dynamodb::DynamoStore;
+
+/// A user as stored under `USER#<privateIdHash>`, with its `PUBLIC#<publicId>` marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: u64,
+    pub public_id: PublicId,
+    pub private_id_hash: PrivateIdHash,
+    pub username: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What a room keeps of each member, so that a message can name its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub public_id: PublicId,
+    pub username: String,
+}
+
+/// The `PUBLIC#<publicId>` marker: who holds a public id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicEntry {
+    pub owner: PrivateIdHash,
+    pub username: String,
+}
+
+/// Both halves of a connect, read in one round trip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectLookup {
+    /// The requester as a would-be member, `None` for an unknown private id.
+    pub requester: Option<Member>,
+    /// The holder of the asked-for public id, `None` when nobody holds it.
+    pub target: Option<PublicEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database did not answer in time, throttled us, or failed on its side:
+    /// worth retrying later.
+    #[error("storage unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    #[error("storage failed: {0:#}")]
+    Other(anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertUserError {
+    /// The public id (or, astronomically rarely, the private-id hash) is taken.
+    /// Nothing was written.
+    #[error("public or private id already taken")]
+    Taken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The next value of the atomic user counter (1, 2, 3, ...).
+    async fn next_user_id(&self) -> Result<u64, StoreError>;
+
+    /// Write both user items, or neither: each is conditioned on not existing yet.
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError>;
+
+    /// Read the requester's user item and the target's public marker together.
+    async fn lookup_for_connect(
+        &self,
+        requester: &PrivateIdHash,
+        target: PublicId,
+    ) -> Result<ConnectLookup, StoreError>;
+
+    /// Record a room and its members. Idempotent: both sides write the same members,
+    /// and `createdAt` keeps its first value.
+    async fn put_room(
+        &self,
+        room: &RoomId,
+        members: &[(PrivateIdHash, Member)],
+        now: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The member entry of `who` in `room`; `None` for an unknown room or a non-member.
+    async fn room_member(
+        &self,
+        room: &RoomId,
+        who: &PrivateIdHash,
+    ) -> Result<Option<Member>, StoreError>;
+
+    /// The user stored under a private-id hash (tests and operations; not on a route).
+    async fn get_user(&self, hash: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The holder of a public id (tests and operations; not on a route).
+    async fn get_public(&self, public_id: PublicId) -> Result<Option<PublicEntry>, StoreError>;
+
+    /// All members of a room (tests and operations; not on a route).
+    async fn room_members(
+        &self,
+        room: &RoomId,
+    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError>;
+}
