@@ -1,0 +1,257 @@
+//! The storage contract on a real DynamoDB-compatible server (moto, started by
+//! ./scripts/test.sh), each test on a fresh table.
+
+mod common;
+
+use common::{CountingStore, ROOM_KEY, fresh_store, receiver::Receiver};
+use secret_rooms::domain::channels::authorize_channel;
+use secret_rooms::domain::messages::{Message, send_message};
+use secret_rooms::domain::rooms::{ConnectError, RoomKey, connect};
+use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, create_user};
+use secret_rooms::domain::{PrivateId, PublicId};
+use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials, SocketId};
+use secret_rooms::store::{InsertUserError, Store, UserRecord};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn room_key() -> RoomKey {
+    RoomKey::new(ROOM_KEY).unwrap()
+}
+
+async fn new_user(store: &dyn Store) -> CreatedUser {
+    create_user(store, IdPolicy::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn create_writes_both_items_with_an_increasing_id() {
+    let store = fresh_store().await;
+    let mut last_id = 0;
+    for _ in 0..3 {
+        let user = new_user(&store).await;
+        assert!(user.id > last_id, "ids must increase: {} after {last_id}", user.id);
+        last_id = user.id;
+        let hash = user.private_id.hash();
+        let record = store.get_user(&hash).await.unwrap().expect("user item");
+        assert_eq!(record.public_id, user.public_id);
+        assert_eq!(record.username, user.username);
+        assert_eq!(record.id, user.id);
+        assert_eq!(record.created_at, record.updated_at);
+        let marker = store.get_public(user.public_id).await.unwrap().expect("public marker");
+        assert_eq!(marker.owner, hash);
+        assert_eq!(marker.username, user.username);
+    }
+    assert_eq!(store.next_user_id().await.unwrap(), last_id + 1);
+}
+
+#[tokio::test]
+async fn the_private_id_itself_is_never_stored() {
+    let store = fresh_store().await;
+    let user = new_user(&store).await;
+    let scan = store.client().scan().table_name(store.table()).send().await.unwrap();
+    let dump = format!("{:?}", scan.items());
+    assert!(dump.contains(&user.private_id.hash().to_hex()));
+    assert!(!dump.contains(user.private_id.expose()), "private id found in the table");
+}
+
+#[tokio::test]
+async fn ids_stay_unique_under_200_concurrent_creates() {
+    let store = Arc::new(fresh_store().await);
+    // A space of 1000 makes collisions between the 200 frequent, so the conditional
+    // writes and retries are exercised, not just the random draw.
+    let policy = IdPolicy { space: 1000, attempts: 40 };
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { create_user(store.as_ref(), policy).await })
+        })
+        .collect();
+    let mut users = Vec::new();
+    for task in tasks {
+        users.push(task.await.unwrap().expect("create under concurrency"));
+    }
+    let public: HashSet<_> = users.iter().map(|u| u.public_id).collect();
+    let numeric: HashSet<_> = users.iter().map(|u| u.id).collect();
+    let private: HashSet<_> = users.iter().map(|u| u.private_id.hash()).collect();
+    assert_eq!(public.len(), 200, "a public id was handed out twice");
+    assert_eq!(numeric.len(), 200, "a numeric id was handed out twice");
+    assert_eq!(private.len(), 200);
+    for user in &users {
+        let marker = store.get_public(user.public_id).await.unwrap().unwrap();
+        assert_eq!(marker.owner, user.private_id.hash(), "marker of {} points elsewhere", user.public_id);
+        let record = store.get_user(&user.private_id.hash()).await.unwrap().unwrap();
+        assert_eq!(record.public_id, user.public_id);
+    }
+}
+
+#[tokio::test]
+async fn collisions_are_retried_and_exhaustion_is_clean() {
+    let store = CountingStore::new(fresh_store().await);
+    let tiny = IdPolicy { space: 1, attempts: 5 };
+    let first = create_user(&store, tiny).await.unwrap();
+    assert_eq!(first.public_id.to_string(), "000-000");
+    assert_eq!(store.take(), 2, "a create without collision is 2 round trips");
+
+    match create_user(&store, tiny).await {
+        Err(CreateUserError::IdSpaceExhausted(5)) => {}
+        other => panic!("expected id_space_exhausted, got {other:?}"),
+    }
+    assert_eq!(store.count("insert_user"), 5, "exactly the retry bound of attempts");
+    assert_eq!(store.take(), 6, "1 counter + 1 per attempt");
+    let marker = store.get_public(first.public_id).await.unwrap().unwrap();
+    assert_eq!(marker.owner, first.private_id.hash(), "the taken id kept its owner");
+
+    // With one free id left, retries find it (each draw misses with probability 1/2).
+    let two = IdPolicy { space: 2, attempts: 64 };
+    let second = create_user(&store, two).await.unwrap();
+    assert_eq!(second.public_id.to_string(), "000-001");
+    assert!(store.take() >= 2);
+}
+
+#[tokio::test]
+async fn a_user_is_both_items_or_neither() {
+    let store = fresh_store().await;
+    let taken = new_user(&store).await;
+    let fresh = PrivateId::generate().unwrap();
+    let record = |public_id, hash| UserRecord {
+        id: 99,
+        public_id,
+        private_id_hash: hash,
+        username: "Test Yak".into(),
+        created_at: "2026-01-01T00:00:00.000Z".into(),
+        updated_at: "2026-01-01T00:00:00.000Z".into(),
+    };
+    // Public id taken: the new user item must not be written either.
+    let clash = store.insert_user(&record(taken.public_id, fresh.hash())).await;
+    assert!(matches!(clash, Err(InsertUserError::Taken)), "{clash:?}");
+    assert!(store.get_user(&fresh.hash()).await.unwrap().is_none());
+    // Private-id hash taken: the new public marker must not be written either.
+    let free = (0..PublicId::SPACE)
+        .map(|n| PublicId::from_number(n).unwrap())
+        .find(|p| *p != taken.public_id)
+        .unwrap();
+    let clash = store.insert_user(&record(free, taken.private_id.hash())).await;
+    assert!(matches!(clash, Err(InsertUserError::Taken)), "{clash:?}");
+    assert!(store.get_public(free).await.unwrap().is_none());
+    assert_eq!(store.get_user(&taken.private_id.hash()).await.unwrap().unwrap().id, taken.id);
+}
+
+#[tokio::test]
+async fn room_membership_is_written_idempotently_from_both_sides() {
+    let store = fresh_store().await;
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let key = room_key();
+    let from_alice = connect(&store, &key, &alice.private_id, bob.public_id).await.unwrap();
+    let members_once = store.room_members(&from_alice).await.unwrap().unwrap();
+    let created_at = |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+        item["createdAt"].as_s().unwrap().clone()
+    };
+    let raw = |room: String| {
+        let store = store.clone();
+        async move {
+            store
+                .client()
+                .get_item()
+                .table_name(store.table())
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ROOM#{room}")))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap()
+        }
+    };
+    let first_created = created_at(&raw(from_alice.to_string()).await);
+
+    let from_bob = connect(&store, &key, &bob.private_id, alice.public_id).await.unwrap();
+    let again = connect(&store, &key, &alice.private_id, bob.public_id).await.unwrap();
+    assert_eq!(from_alice, from_bob, "both sides must get the same room");
+    assert_eq!(from_alice, again);
+
+    let members = store.room_members(&from_alice).await.unwrap().unwrap();
+    assert_eq!(members, members_once, "reconnecting must not change the members");
+    assert_eq!(members.len(), 2);
+    let mut expected = vec![
+        (alice.private_id.hash(), alice.public_id, alice.username.clone()),
+        (bob.private_id.hash(), bob.public_id, bob.username.clone()),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    for ((hash, member), (h, p, u)) in members.iter().zip(&expected) {
+        assert_eq!((hash, member.public_id, &member.username), (h, *p, u));
+    }
+    assert_eq!(created_at(&raw(from_alice.to_string()).await), first_created, "createdAt keeps its first value");
+
+    assert!(store.room_member(&from_alice, &alice.private_id.hash()).await.unwrap().is_some());
+    let stranger = PrivateId::generate().unwrap();
+    assert!(store.room_member(&from_alice, &stranger.hash()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn decoys_hold_only_the_requester_and_are_stable() {
+    let store = fresh_store().await;
+    let alice = new_user(&store).await;
+    let key = room_key();
+    let nobody = (0..PublicId::SPACE)
+        .map(|n| PublicId::from_number(n).unwrap())
+        .find(|p| *p != alice.public_id)
+        .unwrap();
+    let decoy = connect(&store, &key, &alice.private_id, nobody).await.unwrap();
+    assert_eq!(decoy, connect(&store, &key, &alice.private_id, nobody).await.unwrap());
+    let members = store.room_members(&decoy).await.unwrap().unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].0, alice.private_id.hash());
+}
+
+#[tokio::test]
+async fn connect_refuses_unknown_and_self() {
+    let store = fresh_store().await;
+    let alice = new_user(&store).await;
+    let key = room_key();
+    let stranger = PrivateId::generate().unwrap();
+    assert!(matches!(
+        connect(&store, &key, &stranger, alice.public_id).await,
+        Err(ConnectError::UnknownPrivateId)
+    ));
+    assert!(matches!(
+        connect(&store, &key, &alice.private_id, alice.public_id).await,
+        Err(ConnectError::CannotConnectToSelf)
+    ));
+}
+
+#[tokio::test]
+async fn round_trips_stay_within_the_spec_budget() {
+    let store = CountingStore::new(fresh_store().await);
+    let receiver = Receiver::start().await;
+    let pusher = PusherClient::new(&PusherConfig {
+        app_id: common::receiver::APP_ID.into(),
+        credentials: PusherCredentials::new(common::receiver::KEY, common::receiver::SECRET),
+        base_url: receiver.base_url.clone(),
+        timeout: Duration::from_secs(2),
+    })
+    .unwrap();
+    let key = room_key();
+
+    let alice = create_user(&store, IdPolicy::default()).await.unwrap();
+    assert_eq!(store.take(), 2, "create");
+    let bob = create_user(&store, IdPolicy::default()).await.unwrap();
+    store.take();
+
+    let room = connect(&store, &key, &alice.private_id, bob.public_id).await.unwrap();
+    assert_eq!(store.take(), 2, "connect to an existing public id");
+    let mut nobody = 0;
+    while nobody == 0 || [alice.public_id, bob.public_id].contains(&PublicId::from_number(nobody).unwrap()) {
+        nobody += 1;
+    }
+    connect(&store, &key, &alice.private_id, PublicId::from_number(nobody).unwrap()).await.unwrap();
+    assert_eq!(store.take(), 2, "connect to a free public id costs the same");
+
+    let message = Message::parse("hi".into()).unwrap();
+    send_message(&store, &pusher, &room, &bob.private_id, &message).await.unwrap();
+    assert_eq!(store.take(), 1, "message");
+    assert_eq!(receiver.published().len(), 1, "message publishes once");
+
+    let creds = PusherCredentials::new(common::receiver::KEY, common::receiver::SECRET);
+    let socket = SocketId::parse("1.2").unwrap();
+    authorize_channel(&store, &creds, &socket, &room, &alice.private_id).await.unwrap();
+    assert_eq!(store.take(), 1, "auth");
+}
