@@ -63,8 +63,12 @@ export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_M
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL || true
 
 say "cargo test --workspace"
-cargo test --workspace --locked "$@"
+log=target/test-output.log
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 
 say "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
-say "all tests passed"
+
+# One closing line for the whole run, summed over every cargo test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -29,7 +29,11 @@ async fn create_writes_both_items_with_an_increasing_id() {
     let mut last_id = 0;
     for _ in 0..3 {
         let user = new_user(&store).await;
-        assert!(user.id > last_id, "ids must increase: {} after {last_id}", user.id);
+        assert!(
+            user.id > last_id,
+            "ids must increase: {} after {last_id}",
+            user.id
+        );
         last_id = user.id;
         let hash = user.private_id.hash();
         let record = store.get_user(&hash).await.unwrap().expect("user item");
@@ -37,7 +41,11 @@ async fn create_writes_both_items_with_an_increasing_id() {
         assert_eq!(record.username, user.username);
         assert_eq!(record.id, user.id);
         assert_eq!(record.created_at, record.updated_at);
-        let marker = store.get_public(user.public_id).await.unwrap().expect("public marker");
+        let marker = store
+            .get_public(user.public_id)
+            .await
+            .unwrap()
+            .expect("public marker");
         assert_eq!(marker.owner, hash);
         assert_eq!(marker.username, user.username);
     }
@@ -48,10 +56,19 @@ async fn create_writes_both_items_with_an_increasing_id() {
 async fn the_private_id_itself_is_never_stored() {
     let store = fresh_store().await;
     let user = new_user(&store).await;
-    let scan = store.client().scan().table_name(store.table()).send().await.unwrap();
+    let scan = store
+        .client()
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
     let dump = format!("{:?}", scan.items());
     assert!(dump.contains(&user.private_id.hash().to_hex()));
-    assert!(!dump.contains(user.private_id.expose()), "private id found in the table");
+    assert!(
+        !dump.contains(user.private_id.expose()),
+        "private id found in the table"
+    );
 }
 
 #[tokio::test]
@@ -59,7 +76,10 @@ async fn ids_stay_unique_under_200_concurrent_creates() {
     let store = Arc::new(fresh_store().await);
     // A space of 1000 makes collisions between the 200 frequent, so the conditional
     // writes and retries are exercised, not just the random draw.
-    let policy = IdPolicy { space: 1000, attempts: 40 };
+    let policy = IdPolicy {
+        space: 1000,
+        attempts: 40,
+    };
     let tasks: Vec<_> = (0..200)
         .map(|_| {
             let store = store.clone();
@@ -78,8 +98,17 @@ async fn ids_stay_unique_under_200_concurrent_creates() {
     assert_eq!(private.len(), 200);
     for user in &users {
         let marker = store.get_public(user.public_id).await.unwrap().unwrap();
-        assert_eq!(marker.owner, user.private_id.hash(), "marker of {} points elsewhere", user.public_id);
-        let record = store.get_user(&user.private_id.hash()).await.unwrap().unwrap();
+        assert_eq!(
+            marker.owner,
+            user.private_id.hash(),
+            "marker of {} points elsewhere",
+            user.public_id
+        );
+        let record = store
+            .get_user(&user.private_id.hash())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(record.public_id, user.public_id);
     }
 }
@@ -87,22 +116,40 @@ async fn ids_stay_unique_under_200_concurrent_creates() {
 #[tokio::test]
 async fn collisions_are_retried_and_exhaustion_is_clean() {
     let store = CountingStore::new(fresh_store().await);
-    let tiny = IdPolicy { space: 1, attempts: 5 };
+    let tiny = IdPolicy {
+        space: 1,
+        attempts: 5,
+    };
     let first = create_user(&store, tiny).await.unwrap();
     assert_eq!(first.public_id.to_string(), "000-000");
-    assert_eq!(store.take(), 2, "a create without collision is 2 round trips");
+    assert_eq!(
+        store.take(),
+        2,
+        "a create without collision is 2 round trips"
+    );
 
     match create_user(&store, tiny).await {
         Err(CreateUserError::IdSpaceExhausted(5)) => {}
         other => panic!("expected id_space_exhausted, got {other:?}"),
     }
-    assert_eq!(store.count("insert_user"), 5, "exactly the retry bound of attempts");
+    assert_eq!(
+        store.count("insert_user"),
+        5,
+        "exactly the retry bound of attempts"
+    );
     assert_eq!(store.take(), 6, "1 counter + 1 per attempt");
     let marker = store.get_public(first.public_id).await.unwrap().unwrap();
-    assert_eq!(marker.owner, first.private_id.hash(), "the taken id kept its owner");
+    assert_eq!(
+        marker.owner,
+        first.private_id.hash(),
+        "the taken id kept its owner"
+    );
 
     // With one free id left, retries find it (each draw misses with probability 1/2).
-    let two = IdPolicy { space: 2, attempts: 64 };
+    let two = IdPolicy {
+        space: 2,
+        attempts: 64,
+    };
     let second = create_user(&store, two).await.unwrap();
     assert_eq!(second.public_id.to_string(), "000-001");
     assert!(store.take() >= 2);
@@ -122,7 +169,9 @@ async fn a_user_is_both_items_or_neither() {
         updated_at: "2026-01-01T00:00:00.000Z".into(),
     };
     // Public id taken: the new user item must not be written either.
-    let clash = store.insert_user(&record(taken.public_id, fresh.hash())).await;
+    let clash = store
+        .insert_user(&record(taken.public_id, fresh.hash()))
+        .await;
     assert!(matches!(clash, Err(InsertUserError::Taken)), "{clash:?}");
     assert!(store.get_user(&fresh.hash()).await.unwrap().is_none());
     // Private-id hash taken: the new public marker must not be written either.
@@ -130,10 +179,20 @@ async fn a_user_is_both_items_or_neither() {
         .map(|n| PublicId::from_number(n).unwrap())
         .find(|p| *p != taken.public_id)
         .unwrap();
-    let clash = store.insert_user(&record(free, taken.private_id.hash())).await;
+    let clash = store
+        .insert_user(&record(free, taken.private_id.hash()))
+        .await;
     assert!(matches!(clash, Err(InsertUserError::Taken)), "{clash:?}");
     assert!(store.get_public(free).await.unwrap().is_none());
-    assert_eq!(store.get_user(&taken.private_id.hash()).await.unwrap().unwrap().id, taken.id);
+    assert_eq!(
+        store
+            .get_user(&taken.private_id.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        taken.id
+    );
 }
 
 #[tokio::test]
@@ -141,11 +200,14 @@ async fn room_membership_is_written_idempotently_from_both_sides() {
     let store = fresh_store().await;
     let (alice, bob) = (new_user(&store).await, new_user(&store).await);
     let key = room_key();
-    let from_alice = connect(&store, &key, &alice.private_id, bob.public_id).await.unwrap();
+    let from_alice = connect(&store, &key, &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
     let members_once = store.room_members(&from_alice).await.unwrap().unwrap();
-    let created_at = |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
-        item["createdAt"].as_s().unwrap().clone()
-    };
+    let created_at = |item: &std::collections::HashMap<
+        String,
+        aws_sdk_dynamodb::types::AttributeValue,
+    >| { item["createdAt"].as_s().unwrap().clone() };
     let raw = |room: String| {
         let store = store.clone();
         async move {
@@ -153,7 +215,10 @@ async fn room_membership_is_written_idempotently_from_both_sides() {
                 .client()
                 .get_item()
                 .table_name(store.table())
-                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ROOM#{room}")))
+                .key(
+                    "pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S(format!("ROOM#{room}")),
+                )
                 .send()
                 .await
                 .unwrap()
@@ -163,27 +228,54 @@ async fn room_membership_is_written_idempotently_from_both_sides() {
     };
     let first_created = created_at(&raw(from_alice.to_string()).await);
 
-    let from_bob = connect(&store, &key, &bob.private_id, alice.public_id).await.unwrap();
-    let again = connect(&store, &key, &alice.private_id, bob.public_id).await.unwrap();
+    let from_bob = connect(&store, &key, &bob.private_id, alice.public_id)
+        .await
+        .unwrap();
+    let again = connect(&store, &key, &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
     assert_eq!(from_alice, from_bob, "both sides must get the same room");
     assert_eq!(from_alice, again);
 
     let members = store.room_members(&from_alice).await.unwrap().unwrap();
-    assert_eq!(members, members_once, "reconnecting must not change the members");
+    assert_eq!(
+        members, members_once,
+        "reconnecting must not change the members"
+    );
     assert_eq!(members.len(), 2);
     let mut expected = vec![
-        (alice.private_id.hash(), alice.public_id, alice.username.clone()),
+        (
+            alice.private_id.hash(),
+            alice.public_id,
+            alice.username.clone(),
+        ),
         (bob.private_id.hash(), bob.public_id, bob.username.clone()),
     ];
-    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    expected.sort_by_key(|(hash, _, _)| *hash);
     for ((hash, member), (h, p, u)) in members.iter().zip(&expected) {
         assert_eq!((hash, member.public_id, &member.username), (h, *p, u));
     }
-    assert_eq!(created_at(&raw(from_alice.to_string()).await), first_created, "createdAt keeps its first value");
+    assert_eq!(
+        created_at(&raw(from_alice.to_string()).await),
+        first_created,
+        "createdAt keeps its first value"
+    );
 
-    assert!(store.room_member(&from_alice, &alice.private_id.hash()).await.unwrap().is_some());
+    assert!(
+        store
+            .room_member(&from_alice, &alice.private_id.hash())
+            .await
+            .unwrap()
+            .is_some()
+    );
     let stranger = PrivateId::generate().unwrap();
-    assert!(store.room_member(&from_alice, &stranger.hash()).await.unwrap().is_none());
+    assert!(
+        store
+            .room_member(&from_alice, &stranger.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -195,8 +287,15 @@ async fn decoys_hold_only_the_requester_and_are_stable() {
         .map(|n| PublicId::from_number(n).unwrap())
         .find(|p| *p != alice.public_id)
         .unwrap();
-    let decoy = connect(&store, &key, &alice.private_id, nobody).await.unwrap();
-    assert_eq!(decoy, connect(&store, &key, &alice.private_id, nobody).await.unwrap());
+    let decoy = connect(&store, &key, &alice.private_id, nobody)
+        .await
+        .unwrap();
+    assert_eq!(
+        decoy,
+        connect(&store, &key, &alice.private_id, nobody)
+            .await
+            .unwrap()
+    );
     let members = store.room_members(&decoy).await.unwrap().unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].0, alice.private_id.hash());
@@ -236,22 +335,41 @@ async fn round_trips_stay_within_the_spec_budget() {
     let bob = create_user(&store, IdPolicy::default()).await.unwrap();
     store.take();
 
-    let room = connect(&store, &key, &alice.private_id, bob.public_id).await.unwrap();
+    let room = connect(&store, &key, &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
     assert_eq!(store.take(), 2, "connect to an existing public id");
     let mut nobody = 0;
-    while nobody == 0 || [alice.public_id, bob.public_id].contains(&PublicId::from_number(nobody).unwrap()) {
+    while nobody == 0
+        || [alice.public_id, bob.public_id].contains(&PublicId::from_number(nobody).unwrap())
+    {
         nobody += 1;
     }
-    connect(&store, &key, &alice.private_id, PublicId::from_number(nobody).unwrap()).await.unwrap();
-    assert_eq!(store.take(), 2, "connect to a free public id costs the same");
+    connect(
+        &store,
+        &key,
+        &alice.private_id,
+        PublicId::from_number(nobody).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.take(),
+        2,
+        "connect to a free public id costs the same"
+    );
 
     let message = Message::parse("hi".into()).unwrap();
-    send_message(&store, &pusher, &room, &bob.private_id, &message).await.unwrap();
+    send_message(&store, &pusher, &room, &bob.private_id, &message)
+        .await
+        .unwrap();
     assert_eq!(store.take(), 1, "message");
     assert_eq!(receiver.published().len(), 1, "message publishes once");
 
     let creds = PusherCredentials::new(common::receiver::KEY, common::receiver::SECRET);
     let socket = SocketId::parse("1.2").unwrap();
-    authorize_channel(&store, &creds, &socket, &room, &alice.private_id).await.unwrap();
+    authorize_channel(&store, &creds, &socket, &room, &alice.private_id)
+        .await
+        .unwrap();
     assert_eq!(store.take(), 1, "auth");
 }

@@ -86,10 +86,6 @@ pub enum Endpoint {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateUserBody {}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ConnectBody {
     private_id: String,
@@ -160,8 +156,15 @@ impl Endpoint {
         }
         match self {
             Self::CreateUser { store, ids } => {
+                // An empty body or `{}`: nothing else is meant, so nothing else is taken.
                 if !req.body.iter().all(u8::is_ascii_whitespace) {
-                    parse_json::<CreateUserBody>(req)?;
+                    let body: Value = parse_json(req)?;
+                    if body.as_object().is_none_or(|o| !o.is_empty()) {
+                        return Err(ApiError::bad_request(
+                            "malformed_body",
+                            "POST /users/create takes an empty body or {}.",
+                        ));
+                    }
                 }
                 let user = create_user(store.as_ref(), *ids).await?;
                 Ok(ApiResponse::ok(

@@ -402,7 +402,7 @@ impl Store for DynamoStore {
                 PrivateIdHash::from_hex(hash).ok_or_else(|| corrupt("bad member hash".into()))?;
             out.push((hash, member_from(value)?));
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by_key(|(hash, _)| *hash);
         Ok(Some(out))
     }
 }

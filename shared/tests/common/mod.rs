@@ -7,8 +7,7 @@ pub mod receiver;
 use async_trait::async_trait;
 use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
 use secret_rooms::store::{
-    ConnectLookup, DynamoStore, InsertUserError, Member, PublicEntry, Store, StoreError,
-    UserRecord,
+    ConnectLookup, DynamoStore, InsertUserError, Member, PublicEntry, Store, StoreError, UserRecord,
 };
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -130,5 +129,225 @@ impl<S: Store> Store for CountingStore<S> {
         room: &RoomId,
     ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
         self.inner.room_members(room).await
+    }
+}
+
+use lambda_http::http::HeaderMap;
+use secret_rooms::http::{Endpoint, Route, lambda};
+use serde_json::{Value, json};
+
+/// An attribute value as JSON with sorted keys, so that equal items print alike.
+fn canonical(v: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    match v {
+        A::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect()),
+        A::L(l) => Value::Array(l.iter().map(canonical).collect()),
+        A::S(s) => json!({ "S": s }),
+        A::N(n) => json!({ "N": n }),
+        other => json!({ "other": format!("{other:?}") }),
+    }
+}
+
+/// An API Gateway HTTP API (payload v2) event, as the function receives it.
+pub fn api_event(
+    route: Route,
+    path: &str,
+    content_type: Option<&str>,
+    body: Option<&str>,
+) -> Value {
+    let (route_key, param) = match route {
+        Route::CreateUser => ("POST /users/create", None),
+        Route::Connect => (
+            "POST /users/{publicId}/connect",
+            Some(("publicId", path.split('/').nth(2))),
+        ),
+        Route::SendMessage => (
+            "POST /rooms/{roomId}/message",
+            Some(("roomId", path.split('/').nth(2))),
+        ),
+        Route::ChannelAuth => ("POST /pusher/auth", None),
+    };
+    let mut headers = json!({"host": "api.test"});
+    if let Some(ct) = content_type {
+        headers["content-type"] = json!(ct);
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.test",
+            "domainPrefix": "api", "requestId": "test", "routeKey": route_key,
+            "stage": "$default", "time": "24/Nov/2026:05:20:55 +0000", "timeEpoch": 0,
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "127.0.0.1", "userAgent": "test"}
+        },
+        "isBase64Encoded": false
+    });
+    if let Some((name, Some(value))) = param {
+        event["pathParameters"] = json!({ name: value });
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    event
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// Feed an API Gateway event to a function's handler, as the Lambda runtime does.
+pub async fn invoke(endpoint: &Endpoint, event: &Value) -> Reply {
+    let request =
+        lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
+    let response = lambda::handle(endpoint, request).await;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.body().as_ref();
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("non-JSON body ({e}): {body:?}"))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The four functions on one fresh table, configured as in production but for the
+/// endpoints: moto for DynamoDB, the receiver for Pusher.
+pub struct Functions {
+    pub table: String,
+    pub create_user: Endpoint,
+    pub connect: Endpoint,
+    pub send_message: Endpoint,
+    pub channel_auth: Endpoint,
+}
+
+impl Functions {
+    pub async fn start(pusher_base: &str) -> Self {
+        let store = fresh_store().await;
+        let env = env_map(store.table(), pusher_base);
+        let lookup = move |k: &str| env.get(k).cloned();
+        let build = |route| {
+            let lookup = &lookup;
+            async move {
+                Endpoint::from_env(route, lookup)
+                    .await
+                    .expect("valid test configuration")
+            }
+        };
+        Self {
+            table: store.table().to_owned(),
+            create_user: build(Route::CreateUser).await,
+            connect: build(Route::Connect).await,
+            send_message: build(Route::SendMessage).await,
+            channel_auth: build(Route::ChannelAuth).await,
+        }
+    }
+
+    pub fn endpoint(&self, route: Route) -> &Endpoint {
+        match route {
+            Route::CreateUser => &self.create_user,
+            Route::Connect => &self.connect,
+            Route::SendMessage => &self.send_message,
+            Route::ChannelAuth => &self.channel_auth,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        route: Route,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        invoke(
+            self.endpoint(route),
+            &api_event(route, path, content_type, body),
+        )
+        .await
+    }
+
+    pub async fn create(&self) -> (String, String, String) {
+        let r = self
+            .call(Route::CreateUser, "/users/create", None, None)
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let field = |k: &str| r.body[k].as_str().unwrap().to_owned();
+        (field("publicId"), field("privateId"), field("username"))
+    }
+
+    pub async fn connect(&self, private_id: &str, public_id: &str) -> Reply {
+        let body = json!({"privateId": private_id}).to_string();
+        self.call(
+            Route::Connect,
+            &format!("/users/{public_id}/connect"),
+            Some("application/json"),
+            Some(&body),
+        )
+        .await
+    }
+
+    pub async fn send(&self, private_id: &str, room: &str, message: &str) -> Reply {
+        let body = json!({"privateId": private_id, "message": message}).to_string();
+        self.call(
+            Route::SendMessage,
+            &format!("/rooms/{room}/message"),
+            Some("application/json"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Channel auth as pusher-js sends it: form-encoded.
+    pub async fn auth(&self, private_id: &str, socket_id: &str, channel: &str) -> Reply {
+        let body = serde_urlencoded::to_string([
+            ("socket_id", socket_id),
+            ("channel_name", channel),
+            ("privateId", private_id),
+        ])
+        .unwrap();
+        self.call(
+            Route::ChannelAuth,
+            "/pusher/auth",
+            Some("application/x-www-form-urlencoded"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Every item of the table, in a stable order: "changes nothing" is checked
+    /// by comparing two of these.
+    pub async fn snapshot(&self) -> Vec<String> {
+        let store = DynamoStore::from_env(self.table.clone()).await;
+        let out = store
+            .client()
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .unwrap();
+        let mut items: Vec<String> = out
+            .items()
+            .iter()
+            .map(|item| {
+                let map = item
+                    .iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect();
+                Value::Object(map).to_string()
+            })
+            .collect();
+        items.sort();
+        items
     }
 }

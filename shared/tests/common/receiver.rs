@@ -76,7 +76,10 @@ async fn trigger(
 ) -> (StatusCode, String) {
     let forced = shared.forced_status.load(Ordering::SeqCst);
     if forced != 0 {
-        return (StatusCode::from_u16(forced).unwrap(), "forced failure".into());
+        return (
+            StatusCode::from_u16(forced).unwrap(),
+            "forced failure".into(),
+        );
     }
     let reject = |why: String| {
         shared.rejected.lock().unwrap().push(why.clone());
@@ -87,9 +90,14 @@ async fn trigger(
     }
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let path = format!("/apps/{app_id}/events");
-    if let Err(e) = PusherCredentials::new(KEY, SECRET).verify_request("POST", &path, &query, &body, now) {
+    if let Err(e) =
+        PusherCredentials::new(KEY, SECRET).verify_request("POST", &path, &query, &body, now)
+    {
         return reject(e.to_string());
     }
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {

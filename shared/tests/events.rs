@@ -1,0 +1,148 @@
+//! Every file in `events/` (the samples for `sam local invoke -e` and
+//! `cargo lambda invoke --data-file`) fed to its function's handler.
+
+mod common;
+
+use common::{Functions, invoke, receiver::Receiver};
+use secret_rooms::http::Route;
+use std::path::{Path, PathBuf};
+
+/// File, function, expected status and error code. The happy-path samples carry a
+/// well-formed private id that nobody holds, so on a fresh table they are refused the
+/// way a stranger is; replace it with one from create-user to see them succeed.
+const EXPECTED: &[(&str, Route, u16, Option<&str>)] = &[
+    ("create-user.json", Route::CreateUser, 201, None),
+    (
+        "connect.json",
+        Route::Connect,
+        401,
+        Some("unknown_private_id"),
+    ),
+    (
+        "send-message.json",
+        Route::SendMessage,
+        404,
+        Some("room_not_found"),
+    ),
+    (
+        "channel-auth.json",
+        Route::ChannelAuth,
+        403,
+        Some("not_a_member"),
+    ),
+    (
+        "bad/create-user-unknown-field.json",
+        Route::CreateUser,
+        400,
+        Some("malformed_body"),
+    ),
+    (
+        "bad/connect-malformed-public-id.json",
+        Route::Connect,
+        400,
+        Some("invalid_public_id"),
+    ),
+    (
+        "bad/connect-invalid-json.json",
+        Route::Connect,
+        400,
+        Some("malformed_body"),
+    ),
+    (
+        "bad/connect-no-body.json",
+        Route::Connect,
+        400,
+        Some("malformed_body"),
+    ),
+    (
+        "bad/connect-wrong-type.json",
+        Route::Connect,
+        400,
+        Some("malformed_body"),
+    ),
+    (
+        "bad/send-message-empty.json",
+        Route::SendMessage,
+        400,
+        Some("empty_message"),
+    ),
+    (
+        "bad/send-message-too-long.json",
+        Route::SendMessage,
+        413,
+        Some("message_too_long"),
+    ),
+    (
+        "bad/send-message-malformed-room.json",
+        Route::SendMessage,
+        400,
+        Some("invalid_room_id"),
+    ),
+    (
+        "bad/channel-auth-bad-socket-id.json",
+        Route::ChannelAuth,
+        400,
+        Some("invalid_socket_id"),
+    ),
+    (
+        "bad/channel-auth-not-a-room-channel.json",
+        Route::ChannelAuth,
+        400,
+        Some("invalid_channel_name"),
+    ),
+    // API Gateway base64-encodes some bodies; the handler must decode them.
+    (
+        "channel-auth-base64-body.json",
+        Route::ChannelAuth,
+        403,
+        Some("not_a_member"),
+    ),
+];
+
+fn events_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn json_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            json_files(&path, &format!("{prefix}{name}/"), out);
+        } else if name.ends_with(".json") {
+            out.push(format!("{prefix}{name}"));
+        }
+    }
+}
+
+#[test]
+fn every_event_file_has_an_expectation() {
+    let mut found = Vec::new();
+    json_files(&events_dir(), "", &mut found);
+    found.sort();
+    let mut listed: Vec<String> = EXPECTED.iter().map(|e| e.0.to_owned()).collect();
+    listed.sort();
+    assert_eq!(
+        found, listed,
+        "events/ and this test's table must list the same files"
+    );
+}
+
+#[tokio::test]
+async fn each_event_gets_its_expected_answer() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    for (file, route, status, code) in EXPECTED {
+        let text = std::fs::read_to_string(events_dir().join(file)).unwrap();
+        let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let reply = invoke(f.endpoint(*route), &event).await;
+        assert_eq!(reply.status, *status, "{file}: {}", reply.body);
+        assert_eq!(
+            reply.body["error"]["code"].as_str(),
+            *code,
+            "{file}: {}",
+            reply.body
+        );
+    }
+    assert!(pusher.published().is_empty());
+}

@@ -1,0 +1,450 @@
+//! Every route through its function's Lambda handler, as API Gateway invokes it:
+//! DynamoDB on moto, Pusher on a local receiver that verifies each signature.
+
+mod common;
+
+use common::receiver::{self, Receiver};
+use common::{Functions, api_event, fresh_store, invoke};
+use secret_rooms::domain::users::IdPolicy;
+use secret_rooms::http::{Endpoint, Route};
+use secret_rooms::realtime::pusher::PusherCredentials;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error body: {body}"))
+}
+
+fn assert_error(reply: &common::Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(error_code(&reply.body), code, "{}", reply.body);
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.len() > 10,
+        "the message must be a sentence: {message:?}"
+    );
+    assert_eq!(reply.headers["content-type"], "application/json");
+}
+
+fn credentials() -> PusherCredentials {
+    PusherCredentials::new(receiver::KEY, receiver::SECRET)
+}
+
+#[tokio::test]
+async fn two_users_connect_chat_and_subscribe() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, bob, bob_name) = f.create().await;
+    assert_ne!(alice_pub, bob_pub);
+    assert_ne!(alice, bob);
+
+    // Both sides get the same room, whoever asks first.
+    let a = f.connect(&alice, &bob_pub).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let b = f.connect(&bob, &alice_pub).await;
+    assert_eq!(a.body, b.body);
+    let room = a.body["roomId"].as_str().unwrap().to_owned();
+    let channel = a.body["channel"].as_str().unwrap().to_owned();
+    assert_eq!(channel, format!("private-{room}"));
+    assert_eq!(
+        a.body.as_object().unwrap().len(),
+        2,
+        "roomId and channel only"
+    );
+    assert!(
+        !a.body.to_string().contains(&bob),
+        "the peer's private id must not leak"
+    );
+
+    // A message is published once, signed, on the room's channel, with the SPEC's payload.
+    let sent = f.send(&bob, &room, "hello, Alice ✨").await;
+    assert_eq!(sent.status, 204, "{}", sent.body);
+    assert_eq!(sent.body, Value::Null);
+    assert!(pusher.rejected().is_empty(), "{:?}", pusher.rejected());
+    let published = pusher.published();
+    assert_eq!(published.len(), 1);
+    let event = &published[0];
+    assert_eq!(event.channel, channel);
+    assert_eq!(event.event, "message");
+    let data = &event.data;
+    assert_eq!(data["roomId"], json!(room));
+    assert_eq!(
+        data["from"],
+        json!({"publicId": bob_pub, "username": bob_name})
+    );
+    assert_eq!(data["message"], json!("hello, Alice ✨"));
+    assert_eq!(data["id"].as_str().unwrap().len(), 32);
+    assert!(data["sentAt"].as_str().unwrap().ends_with('Z'));
+    let mut keys: Vec<_> = data.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["from", "id", "message", "roomId", "sentAt"]);
+    assert!(
+        !data.to_string().contains(&bob),
+        "the sender's private id must not be published"
+    );
+
+    // Members may subscribe: form-encoded as pusher-js sends it, and as JSON.
+    let auth = f.auth(&alice, "1234.5678", &channel).await;
+    assert_eq!(auth.status, 200, "{}", auth.body);
+    let signature = auth.body["auth"].as_str().unwrap();
+    assert!(credentials().verify_channel_auth("1234.5678", &channel, signature));
+    assert!(!credentials().verify_channel_auth("1234.5679", &channel, signature));
+    let body = json!({"socket_id": "99.1", "channel_name": channel, "privateId": bob}).to_string();
+    let json_auth = f
+        .call(
+            Route::ChannelAuth,
+            "/pusher/auth",
+            Some("application/json"),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(json_auth.status, 200, "{}", json_auth.body);
+    assert!(credentials().verify_channel_auth(
+        "99.1",
+        &channel,
+        json_auth.body["auth"].as_str().unwrap()
+    ));
+
+    // A third user can neither listen nor post, and cannot tell the room exists.
+    let (_, carol, _) = f.create().await;
+    assert_error(
+        &f.auth(&carol, "1234.5678", &channel).await,
+        403,
+        "not_a_member",
+    );
+    let carol_post = f.send(&carol, &room, "let me in").await;
+    assert_error(&carol_post, 404, "room_not_found");
+    let unknown_room = "A".repeat(43);
+    let nowhere = f.send(&carol, &unknown_room, "anyone?").await;
+    assert_eq!(
+        (nowhere.status, &nowhere.body),
+        (carol_post.status, &carol_post.body),
+        "non-member and unknown room must be indistinguishable"
+    );
+    assert_eq!(pusher.published().len(), 1, "refused posts publish nothing");
+}
+
+#[tokio::test]
+async fn unknown_public_ids_get_stable_decoys_shaped_like_rooms() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, bob, _) = f.create().await;
+    let real = f.connect(&alice, &bob_pub).await;
+
+    let nobody = ["000-000", "000-001", "000-002"]
+        .into_iter()
+        .find(|p| ![&alice_pub, &bob_pub].contains(&&p.to_string()))
+        .unwrap();
+    let decoy = f.connect(&alice, nobody).await;
+    assert_eq!(decoy.status, real.status);
+    assert_eq!(decoy.headers, real.headers);
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&decoy.body), keys(&real.body));
+    let decoy_room = decoy.body["roomId"].as_str().unwrap();
+    assert_eq!(
+        decoy_room.len(),
+        real.body["roomId"].as_str().unwrap().len()
+    );
+    assert_eq!(
+        decoy.body["channel"],
+        json!(format!("private-{decoy_room}"))
+    );
+    assert_ne!(decoy.body, real.body);
+    assert_eq!(
+        f.connect(&alice, nobody).await.body,
+        decoy.body,
+        "a decoy is the same on every retry"
+    );
+    assert_ne!(
+        f.connect(&bob, nobody).await.body,
+        decoy.body,
+        "each requester gets their own decoy"
+    );
+
+    // Posting to a decoy is accepted and reaches its one member's channel only.
+    assert_eq!(f.send(&alice, decoy_room, "hello?").await.status, 204);
+    let published = pusher.published();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].channel, format!("private-{decoy_room}"));
+    // Nobody else may subscribe to it.
+    assert_error(
+        &f.auth(&bob, "1.1", &format!("private-{decoy_room}")).await,
+        403,
+        "not_a_member",
+    );
+}
+
+#[tokio::test]
+async fn every_error_row_answers_its_status_and_changes_nothing() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, _, _) = f.create().await;
+    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let channel = format!("private-{room}");
+    let before = f.snapshot().await;
+    let stranger = "Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLWlkLTA";
+    let json_ct = Some("application/json");
+
+    // POST /users/create: only an empty body or {}.
+    for body in ["[]", "{\"username\":\"me\"}", "null", "{", "\"\""] {
+        assert_error(
+            &f.call(Route::CreateUser, "/users/create", json_ct, Some(body))
+                .await,
+            400,
+            "malformed_body",
+        );
+    }
+    assert_error(
+        &f.call(
+            Route::CreateUser,
+            "/users/create",
+            Some("text/plain"),
+            Some("hi"),
+        )
+        .await,
+        415,
+        "unsupported_media_type",
+    );
+
+    // POST /users/{publicId}/connect
+    let ok_body = json!({"privateId": alice}).to_string();
+    for bad in ["123456", "12-3456", "abc-def", "123-4567", "%20123-456"] {
+        let r = f
+            .call(
+                Route::Connect,
+                &format!("/users/{bad}/connect"),
+                json_ct,
+                Some(&ok_body),
+            )
+            .await;
+        assert_error(&r, 400, "invalid_public_id");
+    }
+    let connect_path = format!("/users/{bob_pub}/connect");
+    let connect = |body: &'static str| f.call(Route::Connect, &connect_path, json_ct, Some(body));
+    for body in [
+        "",
+        "{",
+        "[]",
+        "{\"privateId\": 42}",
+        "{\"privateid\": \"x\"}",
+        "{}",
+    ] {
+        assert_error(&connect(body).await, 400, "malformed_body");
+    }
+    let extra = json!({"privateId": alice, "admin": true}).to_string();
+    assert_error(
+        &f.call(
+            Route::Connect,
+            &format!("/users/{bob_pub}/connect"),
+            json_ct,
+            Some(&extra),
+        )
+        .await,
+        400,
+        "malformed_body",
+    );
+    assert_error(
+        &connect("{\"privateId\": \"not-a-private-id\"}").await,
+        400,
+        "invalid_private_id",
+    );
+    assert_error(
+        &f.connect(stranger, &bob_pub).await,
+        401,
+        "unknown_private_id",
+    );
+    assert_error(
+        &f.connect(&alice, &alice_pub).await,
+        400,
+        "cannot_connect_to_self",
+    );
+
+    // POST /rooms/{roomId}/message
+    assert_error(
+        &f.send(&alice, "not-a-room", "hi").await,
+        400,
+        "invalid_room_id",
+    );
+    assert_error(&f.send(&alice, &room, "").await, 400, "empty_message");
+    assert_error(&f.send(&alice, &room, "   ").await, 400, "empty_message");
+    assert_error(
+        &f.send(&alice, &room, &"x".repeat(4097)).await,
+        413,
+        "message_too_long",
+    );
+    assert_error(
+        &f.send("short", &room, "hi").await,
+        400,
+        "invalid_private_id",
+    );
+    assert_error(&f.send(stranger, &room, "hi").await, 404, "room_not_found");
+    let no_message = json!({"privateId": alice}).to_string();
+    assert_error(
+        &f.call(
+            Route::SendMessage,
+            &format!("/rooms/{room}/message"),
+            json_ct,
+            Some(&no_message),
+        )
+        .await,
+        400,
+        "malformed_body",
+    );
+    let number = json!({"privateId": alice, "message": 7}).to_string();
+    assert_error(
+        &f.call(
+            Route::SendMessage,
+            &format!("/rooms/{room}/message"),
+            json_ct,
+            Some(&number),
+        )
+        .await,
+        400,
+        "malformed_body",
+    );
+
+    // POST /pusher/auth
+    for socket in ["", "abc", "1.2.3", "1234", "1.x"] {
+        assert_error(
+            &f.auth(&alice, socket, &channel).await,
+            400,
+            "invalid_socket_id",
+        );
+    }
+    for bad_channel in [
+        room.clone(),
+        format!("presence-{room}"),
+        "private-lobby".into(),
+        format!("private-{room}x"),
+    ] {
+        assert_error(
+            &f.auth(&alice, "1.2", &bad_channel).await,
+            400,
+            "invalid_channel_name",
+        );
+    }
+    assert_error(
+        &f.auth("short", "1.2", &channel).await,
+        400,
+        "invalid_private_id",
+    );
+    assert_error(
+        &f.auth(stranger, "1.2", &channel).await,
+        403,
+        "not_a_member",
+    );
+    assert_error(
+        &f.call(
+            Route::ChannelAuth,
+            "/pusher/auth",
+            Some("application/x-www-form-urlencoded"),
+            Some("socket_id=1.2"),
+        )
+        .await,
+        400,
+        "malformed_body",
+    );
+    assert_error(
+        &f.call(
+            Route::ChannelAuth,
+            "/pusher/auth",
+            Some("text/xml"),
+            Some("<a/>"),
+        )
+        .await,
+        415,
+        "unsupported_media_type",
+    );
+
+    assert_eq!(f.snapshot().await, before, "bad input must change nothing");
+    assert!(
+        pusher.published().is_empty(),
+        "bad input must publish nothing"
+    );
+}
+
+#[tokio::test]
+async fn realtime_failures_answer_502_with_a_request_id() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (_, alice, _) = f.create().await;
+    let (bob_pub, _, _) = f.create().await;
+    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    for status in [500, 503, 401, 413] {
+        pusher.force_status(status);
+        let r = f.send(&alice, &room, "hi").await;
+        assert_error(&r, 502, "realtime_unavailable");
+        assert!(
+            r.body["error"]["requestId"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()),
+            "{}",
+            r.body
+        );
+    }
+
+    // Nothing listens on a port we just released: the publish cannot connect.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let unreachable = Functions::start(&closed).await;
+    let (_, carol, _) = unreachable.create().await;
+    let (dave_pub, _, _) = unreachable.create().await;
+    let room = unreachable.connect(&carol, &dave_pub).await.body["roomId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_error(
+        &unreachable.send(&carol, &room, "hi").await,
+        502,
+        "realtime_unavailable",
+    );
+}
+
+#[tokio::test]
+async fn an_exhausted_id_space_answers_503() {
+    let store = Arc::new(fresh_store().await);
+    let tiny = Endpoint::CreateUser {
+        store,
+        ids: IdPolicy {
+            space: 1,
+            attempts: 3,
+        },
+    };
+    let event = api_event(
+        Route::CreateUser,
+        "/users/create",
+        Some("application/json"),
+        Some("{}"),
+    );
+    let first = invoke(&tiny, &event).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(first.body["publicId"], json!("000-000"));
+    let second = invoke(&tiny, &event).await;
+    assert_error(&second, 503, "id_space_exhausted");
+    assert!(second.headers.contains_key("retry-after"));
+    assert!(second.body["error"]["requestId"].is_string());
+}
+
+#[tokio::test]
+async fn other_methods_are_refused() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let mut event = api_event(Route::CreateUser, "/users/create", None, None);
+    event["requestContext"]["http"]["method"] = json!("GET");
+    let r = invoke(&f.create_user, &event).await;
+    assert_error(&r, 405, "method_not_allowed");
+}
