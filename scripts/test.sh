@@ -64,7 +64,7 @@ unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL || true
 
 say "cargo test --workspace"
 log=target/test-output.log
-cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"
 
 say "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml

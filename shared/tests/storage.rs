@@ -3,7 +3,12 @@
 
 mod common;
 
-use common::{CountingStore, ROOM_KEY, fresh_store, receiver::Receiver};
+#[cfg(not(feature = "embedded"))]
+compile_error!(
+    "the storage tests run on both stores: build them with --features embedded (./scripts/test.sh does)"
+);
+
+use common::{CountingStore, Items, ROOM_KEY, receiver::Receiver};
 use secret_rooms::domain::channels::authorize_channel;
 use secret_rooms::domain::messages::{Message, send_message};
 use secret_rooms::domain::rooms::{ConnectError, RoomKey, connect};
@@ -23,9 +28,9 @@ async fn new_user(store: &dyn Store) -> CreatedUser {
     create_user(store, IdPolicy::default()).await.unwrap()
 }
 
-#[tokio::test]
-async fn create_writes_both_items_with_an_increasing_id() {
-    let store = fresh_store().await;
+async fn create_writes_both_items_with_an_increasing_id<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
     let mut last_id = 0;
     for _ in 0..3 {
         let user = new_user(&store).await;
@@ -52,18 +57,9 @@ async fn create_writes_both_items_with_an_increasing_id() {
     assert_eq!(store.next_user_id().await.unwrap(), last_id + 1);
 }
 
-#[tokio::test]
-async fn the_private_id_itself_is_never_stored() {
-    let store = fresh_store().await;
+async fn the_private_id_itself_is_never_stored<S: Store + Items + Clone + 'static>(store: S) {
     let user = new_user(&store).await;
-    let scan = store
-        .client()
-        .scan()
-        .table_name(store.table())
-        .send()
-        .await
-        .unwrap();
-    let dump = format!("{:?}", scan.items());
+    let dump = serde_json::to_string(&store.items().await).unwrap();
     assert!(dump.contains(&user.private_id.hash().to_hex()));
     assert!(
         !dump.contains(user.private_id.expose()),
@@ -71,9 +67,10 @@ async fn the_private_id_itself_is_never_stored() {
     );
 }
 
-#[tokio::test]
-async fn ids_stay_unique_under_200_concurrent_creates() {
-    let store = Arc::new(fresh_store().await);
+async fn ids_stay_unique_under_200_concurrent_creates<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let store = Arc::new(store);
     // A space of 1000 makes collisions between the 200 frequent, so the conditional
     // writes and retries are exercised, not just the random draw.
     let policy = IdPolicy {
@@ -113,9 +110,10 @@ async fn ids_stay_unique_under_200_concurrent_creates() {
     }
 }
 
-#[tokio::test]
-async fn collisions_are_retried_and_exhaustion_is_clean() {
-    let store = CountingStore::new(fresh_store().await);
+async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let store = CountingStore::new(store);
     let tiny = IdPolicy {
         space: 1,
         attempts: 5,
@@ -155,9 +153,7 @@ async fn collisions_are_retried_and_exhaustion_is_clean() {
     assert!(store.take() >= 2);
 }
 
-#[tokio::test]
-async fn a_user_is_both_items_or_neither() {
-    let store = fresh_store().await;
+async fn a_user_is_both_items_or_neither<S: Store + Items + Clone + 'static>(store: S) {
     let taken = new_user(&store).await;
     let fresh = PrivateId::generate().unwrap();
     let record = |public_id, hash| UserRecord {
@@ -195,38 +191,22 @@ async fn a_user_is_both_items_or_neither() {
     );
 }
 
-#[tokio::test]
-async fn room_membership_is_written_idempotently_from_both_sides() {
-    let store = fresh_store().await;
+async fn room_membership_is_written_idempotently_from_both_sides<
+    S: Store + Items + Clone + 'static,
+>(
+    store: S,
+) {
     let (alice, bob) = (new_user(&store).await, new_user(&store).await);
     let key = room_key();
     let from_alice = connect(&store, &key, &alice.private_id, bob.public_id)
         .await
         .unwrap();
     let members_once = store.room_members(&from_alice).await.unwrap().unwrap();
-    let created_at = |item: &std::collections::HashMap<
-        String,
-        aws_sdk_dynamodb::types::AttributeValue,
-    >| { item["createdAt"].as_s().unwrap().clone() };
-    let raw = |room: String| {
-        let store = store.clone();
-        async move {
-            store
-                .client()
-                .get_item()
-                .table_name(store.table())
-                .key(
-                    "pk",
-                    aws_sdk_dynamodb::types::AttributeValue::S(format!("ROOM#{room}")),
-                )
-                .send()
-                .await
-                .unwrap()
-                .item
-                .unwrap()
-        }
+    let room_pk = format!("ROOM#{from_alice}");
+    let created_at = |items: std::collections::BTreeMap<String, serde_json::Value>| {
+        items[&room_pk]["createdAt"].as_str().unwrap().to_owned()
     };
-    let first_created = created_at(&raw(from_alice.to_string()).await);
+    let first_created = created_at(store.items().await);
 
     let from_bob = connect(&store, &key, &bob.private_id, alice.public_id)
         .await
@@ -256,7 +236,7 @@ async fn room_membership_is_written_idempotently_from_both_sides() {
         assert_eq!((hash, member.public_id, &member.username), (h, *p, u));
     }
     assert_eq!(
-        created_at(&raw(from_alice.to_string()).await),
+        created_at(store.items().await),
         first_created,
         "createdAt keeps its first value"
     );
@@ -278,9 +258,9 @@ async fn room_membership_is_written_idempotently_from_both_sides() {
     );
 }
 
-#[tokio::test]
-async fn decoys_hold_only_the_requester_and_are_stable() {
-    let store = fresh_store().await;
+async fn decoys_hold_only_the_requester_and_are_stable<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
     let alice = new_user(&store).await;
     let key = room_key();
     let nobody = (0..PublicId::SPACE)
@@ -301,9 +281,7 @@ async fn decoys_hold_only_the_requester_and_are_stable() {
     assert_eq!(members[0].0, alice.private_id.hash());
 }
 
-#[tokio::test]
-async fn connect_refuses_unknown_and_self() {
-    let store = fresh_store().await;
+async fn connect_refuses_unknown_and_self<S: Store + Items + Clone + 'static>(store: S) {
     let alice = new_user(&store).await;
     let key = room_key();
     let stranger = PrivateId::generate().unwrap();
@@ -317,9 +295,8 @@ async fn connect_refuses_unknown_and_self() {
     ));
 }
 
-#[tokio::test]
-async fn round_trips_stay_within_the_spec_budget() {
-    let store = CountingStore::new(fresh_store().await);
+async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'static>(store: S) {
+    let store = CountingStore::new(store);
     let receiver = Receiver::start().await;
     let pusher = PusherClient::new(&PusherConfig {
         app_id: common::receiver::APP_ID.into(),
@@ -373,3 +350,33 @@ async fn round_trips_stay_within_the_spec_budget() {
         .unwrap();
     assert_eq!(store.take(), 1, "auth");
 }
+
+/// Each test body above runs on both implementations of the storage contract.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod dynamodb {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::common::fresh_store().await).await
+            })*
+        }
+        mod embedded {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(secret_rooms::store::EmbeddedStore::in_memory().unwrap()).await
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    create_writes_both_items_with_an_increasing_id,
+    the_private_id_itself_is_never_stored,
+    ids_stay_unique_under_200_concurrent_creates,
+    collisions_are_retried_and_exhaustion_is_clean,
+    a_user_is_both_items_or_neither,
+    room_membership_is_written_idempotently_from_both_sides,
+    decoys_hold_only_the_requester_and_are_stable,
+    connect_refuses_unknown_and_self,
+    round_trips_stay_within_the_spec_budget,
+);

@@ -3,11 +3,15 @@
 //! domain functions and counted in tests.
 
 pub mod dynamodb;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 
 pub use dynamodb::DynamoStore;
+#[cfg(feature = "embedded")]
+pub use embedded::EmbeddedStore;
 
 /// A user as stored under `USER#<privateIdHash>`, with its `PUBLIC#<publicId>` marker.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,9 +7,10 @@ pub mod receiver;
 use async_trait::async_trait;
 use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
 use secret_rooms::store::{
-    ConnectLookup, DynamoStore, InsertUserError, Member, PublicEntry, Store, StoreError, UserRecord,
+    ConnectLookup, DynamoStore, EmbeddedStore, InsertUserError, Member, PublicEntry, Store,
+    StoreError, UserRecord,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -136,14 +137,62 @@ use lambda_http::http::HeaderMap;
 use secret_rooms::http::{Endpoint, Route, lambda};
 use serde_json::{Value, json};
 
+/// Every item of a store by key, as JSON with sorted keys, whatever the backend.
+#[async_trait]
+pub trait Items {
+    async fn items(&self) -> BTreeMap<String, Value>;
+}
+
+#[async_trait]
+impl Items for DynamoStore {
+    async fn items(&self) -> BTreeMap<String, Value> {
+        let out = self
+            .client()
+            .scan()
+            .table_name(self.table())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            out.last_evaluated_key().is_none(),
+            "test tables fit one scan page"
+        );
+        out.items()
+            .iter()
+            .map(|item| {
+                let pk = item["pk"].as_s().unwrap().clone();
+                let map = item
+                    .iter()
+                    .map(|(k, v)| (k.clone(), canonical(v)))
+                    .collect();
+                (pk, Value::Object(map))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Items for EmbeddedStore {
+    async fn items(&self) -> BTreeMap<String, Value> {
+        self.dump().await.unwrap().into_iter().collect()
+    }
+}
+
+#[async_trait]
+impl<S: Items + Send + Sync> Items for CountingStore<S> {
+    async fn items(&self) -> BTreeMap<String, Value> {
+        self.inner.items().await
+    }
+}
+
 /// An attribute value as JSON with sorted keys, so that equal items print alike.
 fn canonical(v: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
     use aws_sdk_dynamodb::types::AttributeValue as A;
     match v {
         A::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect()),
         A::L(l) => Value::Array(l.iter().map(canonical).collect()),
-        A::S(s) => json!({ "S": s }),
-        A::N(n) => json!({ "N": n }),
+        A::S(s) => json!(s),
+        A::N(n) => json!(n),
         other => json!({ "other": format!("{other:?}") }),
     }
 }

@@ -1,0 +1,370 @@
+//! The storage contract on an embedded database (redb), for running the whole service
+//! on one machine. Items mirror the DynamoDB table's, one JSON value per key. redb runs
+//! one write transaction at a time, so the conditional writes are exactly as atomic as
+//! DynamoDB's, under concurrency too.
+
+use super::{ConnectLookup, InsertUserError, Member, PublicEntry, Store, StoreError, UserRecord};
+use crate::domain::{PrivateIdHash, PublicId, RoomId};
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+const COUNTER_KEY: &str = "COUNTER#users";
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmbeddedStore")
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UserItem {
+    id: u64,
+    public_id: String,
+    username: String,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PublicItem {
+    private_id_hash: String,
+    username: String,
+    created_at: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MemberItem {
+    public_id: String,
+    username: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomItem {
+    members: BTreeMap<String, MemberItem>,
+    created_at: String,
+    updated_at: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CounterItem {
+    value: u64,
+}
+
+fn other(e: impl Into<anyhow::Error>) -> StoreError {
+    StoreError::Other(e.into())
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("unexpected item shape: {what}"))
+}
+
+fn user_key(hash: &PrivateIdHash) -> String {
+    format!("USER#{}", hash.to_hex())
+}
+
+fn public_key(id: PublicId) -> String {
+    format!("PUBLIC#{id}")
+}
+
+fn room_key(room: &RoomId) -> String {
+    format!("ROOM#{room}")
+}
+
+fn member_from(item: &MemberItem) -> Result<Member, StoreError> {
+    Ok(Member {
+        public_id: PublicId::parse(&item.public_id).ok_or_else(|| corrupt("member publicId"))?,
+        username: item.username.clone(),
+    })
+}
+
+impl EmbeddedStore {
+    /// A database file at `path`, created when missing; survives restarts.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Self::init(Database::create(path)?)
+    }
+
+    /// A throw-away database in memory.
+    pub fn in_memory() -> anyhow::Result<Self> {
+        Self::init(Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?)
+    }
+
+    fn init(db: Database) -> anyhow::Result<Self> {
+        let txn = db.begin_write()?;
+        txn.open_table(ITEMS)?;
+        txn.commit()?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Run blocking database work off the async runtime's worker threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(other)?
+    }
+
+    async fn get<T: for<'de> Deserialize<'de> + Send + 'static>(
+        &self,
+        key: String,
+    ) -> Result<Option<T>, StoreError> {
+        self.run(move |db| read(db, &key)).await
+    }
+}
+
+fn read<T: for<'de> Deserialize<'de>>(db: &Database, key: &str) -> Result<Option<T>, StoreError> {
+    let txn = db.begin_read().map_err(other)?;
+    let table = txn.open_table(ITEMS).map_err(other)?;
+    let Some(value) = table.get(key).map_err(other)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(value.value())
+        .map(Some)
+        .map_err(other)
+}
+
+fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(item).map_err(other)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn next_user_id(&self) -> Result<u64, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_write().map_err(other)?;
+            let next = {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let current: u64 = match table.get(COUNTER_KEY).map_err(other)? {
+                    Some(v) => {
+                        serde_json::from_slice::<CounterItem>(v.value())
+                            .map_err(other)?
+                            .value
+                    }
+                    None => 0,
+                };
+                let next = current + 1;
+                table
+                    .insert(
+                        COUNTER_KEY,
+                        encode(&CounterItem { value: next })?.as_slice(),
+                    )
+                    .map_err(other)?;
+                next
+            };
+            txn.commit().map_err(other)?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError> {
+        let (user_pk, public_pk) = (user_key(&user.private_id_hash), public_key(user.public_id));
+        let user_item = encode(&UserItem {
+            id: user.id,
+            public_id: user.public_id.to_string(),
+            username: user.username.clone(),
+            created_at: user.created_at.clone(),
+            updated_at: user.updated_at.clone(),
+        })?;
+        let public_item = encode(&PublicItem {
+            private_id_hash: user.private_id_hash.to_hex(),
+            username: user.username.clone(),
+            created_at: user.created_at.clone(),
+        })?;
+        let inserted = self
+            .run(move |db| {
+                let txn = db.begin_write().map_err(other)?;
+                {
+                    let mut table = txn.open_table(ITEMS).map_err(other)?;
+                    // Both conditions before either write; dropping the transaction
+                    // uncommitted writes nothing.
+                    if table.get(user_pk.as_str()).map_err(other)?.is_some()
+                        || table.get(public_pk.as_str()).map_err(other)?.is_some()
+                    {
+                        return Ok(false);
+                    }
+                    table
+                        .insert(user_pk.as_str(), user_item.as_slice())
+                        .map_err(other)?;
+                    table
+                        .insert(public_pk.as_str(), public_item.as_slice())
+                        .map_err(other)?;
+                }
+                txn.commit().map_err(other)?;
+                Ok(true)
+            })
+            .await?;
+        if inserted {
+            Ok(())
+        } else {
+            Err(InsertUserError::Taken)
+        }
+    }
+
+    async fn lookup_for_connect(
+        &self,
+        requester: &PrivateIdHash,
+        target: PublicId,
+    ) -> Result<ConnectLookup, StoreError> {
+        let (user_pk, public_pk) = (user_key(requester), public_key(target));
+        let (user, public) = self
+            .run(move |db| {
+                Ok((
+                    read::<UserItem>(db, &user_pk)?,
+                    read::<PublicItem>(db, &public_pk)?,
+                ))
+            })
+            .await?;
+        Ok(ConnectLookup {
+            requester: user
+                .map(|u| {
+                    Ok::<_, StoreError>(Member {
+                        public_id: PublicId::parse(&u.public_id)
+                            .ok_or_else(|| corrupt("publicId"))?,
+                        username: u.username,
+                    })
+                })
+                .transpose()?,
+            target: public
+                .map(|p| {
+                    Ok::<_, StoreError>(PublicEntry {
+                        owner: PrivateIdHash::from_hex(&p.private_id_hash)
+                            .ok_or_else(|| corrupt("privateIdHash"))?,
+                        username: p.username,
+                    })
+                })
+                .transpose()?,
+        })
+    }
+
+    async fn put_room(
+        &self,
+        room: &RoomId,
+        members: &[(PrivateIdHash, Member)],
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let key = room_key(room);
+        let members: BTreeMap<String, MemberItem> = members
+            .iter()
+            .map(|(hash, m)| {
+                let item = MemberItem {
+                    public_id: m.public_id.to_string(),
+                    username: m.username.clone(),
+                };
+                (hash.to_hex(), item)
+            })
+            .collect();
+        let now = now.to_owned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let created_at = match table.get(key.as_str()).map_err(other)? {
+                    Some(v) => {
+                        serde_json::from_slice::<RoomItem>(v.value())
+                            .map_err(other)?
+                            .created_at
+                    }
+                    None => now.clone(),
+                };
+                let item = encode(&RoomItem {
+                    members,
+                    created_at,
+                    updated_at: now,
+                })?;
+                table.insert(key.as_str(), item.as_slice()).map_err(other)?;
+            }
+            txn.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn room_member(
+        &self,
+        room: &RoomId,
+        who: &PrivateIdHash,
+    ) -> Result<Option<Member>, StoreError> {
+        let Some(item) = self.get::<RoomItem>(room_key(room)).await? else {
+            return Ok(None);
+        };
+        item.members.get(&who.to_hex()).map(member_from).transpose()
+    }
+
+    async fn get_user(&self, hash: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
+        let Some(u) = self.get::<UserItem>(user_key(hash)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(UserRecord {
+            id: u.id,
+            public_id: PublicId::parse(&u.public_id).ok_or_else(|| corrupt("publicId"))?,
+            private_id_hash: *hash,
+            username: u.username,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }))
+    }
+
+    async fn get_public(&self, public_id: PublicId) -> Result<Option<PublicEntry>, StoreError> {
+        let Some(p) = self.get::<PublicItem>(public_key(public_id)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(PublicEntry {
+            owner: PrivateIdHash::from_hex(&p.private_id_hash)
+                .ok_or_else(|| corrupt("privateIdHash"))?,
+            username: p.username,
+        }))
+    }
+
+    async fn room_members(
+        &self,
+        room: &RoomId,
+    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
+        let Some(item) = self.get::<RoomItem>(room_key(room)).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(item.members.len());
+        for (hash, member) in &item.members {
+            let hash = PrivateIdHash::from_hex(hash).ok_or_else(|| corrupt("member hash"))?;
+            out.push((hash, member_from(member)?));
+        }
+        out.sort_by_key(|(hash, _)| *hash);
+        Ok(Some(out))
+    }
+}
+
+impl EmbeddedStore {
+    /// Every item as `(key, JSON)`, in key order (tests and operations; not on a route).
+    pub async fn dump(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        self.run(|db| {
+            let txn = db.begin_read().map_err(other)?;
+            let table = txn.open_table(ITEMS).map_err(other)?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(other)? {
+                let (key, value) = entry.map_err(other)?;
+                let value = serde_json::from_slice(value.value()).map_err(other)?;
+                out.push((key.value().to_owned(), value));
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
