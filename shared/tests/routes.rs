@@ -48,6 +48,18 @@ async fn two_users_connect_chat_and_subscribe() {
     assert_eq!(a.body, b.body);
     let room = a.body["roomId"].as_str().unwrap().to_owned();
     let channel = a.body["channel"].as_str().unwrap().to_owned();
+    // JSON sent as `curl -d` (a form type) or a plain `fetch` (text/plain) is JSON too.
+    let body = json!({"privateId": alice}).to_string();
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "text/plain;charset=UTF-8",
+    ] {
+        let path = format!("/users/{bob_pub}/connect");
+        let again = f
+            .call(Route::Connect, &path, Some(content_type), Some(&body))
+            .await;
+        assert_eq!(again.body, a.body, "{content_type}");
+    }
     assert_eq!(channel, format!("private-{room}"));
     assert_eq!(
         a.body.as_object().unwrap().len(),
@@ -210,8 +222,8 @@ async fn every_error_row_answers_its_status_and_changes_nothing() {
             Some("hi"),
         )
         .await,
-        415,
-        "unsupported_media_type",
+        400,
+        "malformed_body",
     );
 
     // POST /users/{publicId}/connect
@@ -360,8 +372,8 @@ async fn every_error_row_answers_its_status_and_changes_nothing() {
             Some("<a/>"),
         )
         .await,
-        415,
-        "unsupported_media_type",
+        400,
+        "malformed_body",
     );
 
     assert_eq!(f.snapshot().await, before, "bad input must change nothing");

@@ -256,19 +256,9 @@ fn media_type(req: &ApiRequest) -> Option<String> {
     })
 }
 
-/// JSON bodies: `application/json` (any `+json` type too), or no content type at all.
+/// JSON bodies are read as JSON whatever their content type: `curl -d` sends a form
+/// type and a browser's plain `fetch` sends text/plain, and both mean JSON here.
 fn parse_json<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
-    match media_type(req).as_deref() {
-        None | Some("application/json") => {}
-        Some(t) if t.ends_with("+json") => {}
-        Some(_) => {
-            return Err(ApiError::new(
-                415,
-                "unsupported_media_type",
-                "Send the body as application/json.",
-            ));
-        }
-    }
     decode_json(&req.body)
 }
 
@@ -287,22 +277,23 @@ fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// `/pusher/auth` takes pusher-js's form encoding, or JSON; a body that starts with
+/// `{` is JSON unless declared a form.
 fn parse_form_or_json<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
-    match media_type(req).as_deref() {
-        Some("application/x-www-form-urlencoded") => serde_urlencoded::from_bytes(&req.body)
-            .map_err(|e| {
-                ApiError::bad_request(
-                    "malformed_body",
-                    format!("The form body is not valid: {e}."),
-                )
-            }),
-        None | Some("application/json") => decode_json(&req.body),
-        Some(t) if t.ends_with("+json") => decode_json(&req.body),
-        Some(_) => Err(ApiError::new(
-            415,
-            "unsupported_media_type",
-            "Send the body as application/x-www-form-urlencoded or application/json.",
-        )),
+    let is_form = match media_type(req).as_deref() {
+        Some("application/x-www-form-urlencoded") => true,
+        Some("application/json") => false,
+        _ => !req.body.trim_ascii_start().starts_with(b"{"),
+    };
+    if is_form {
+        serde_urlencoded::from_bytes(&req.body).map_err(|e| {
+            ApiError::bad_request(
+                "malformed_body",
+                format!("The form body is not valid: {e}."),
+            )
+        })
+    } else {
+        decode_json(&req.body)
     }
 }
 

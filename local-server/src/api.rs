@@ -1,0 +1,149 @@
+//! The four routes at API Gateway's paths, each handed to the library's [`Endpoint`].
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use secret_rooms::http::{ApiError, ApiRequest, ApiResponse, Endpoint, new_request_id};
+use std::sync::Arc;
+
+pub struct Endpoints {
+    pub create_user: Endpoint,
+    pub connect: Endpoint,
+    pub send_message: Endpoint,
+    pub channel_auth: Endpoint,
+}
+
+type Shared = Arc<Endpoints>;
+
+pub fn router(endpoints: Endpoints) -> Router {
+    Router::new()
+        .route(
+            "/users/create",
+            post(create_user).fallback(method_not_allowed),
+        )
+        .route(
+            "/users/{public_id}/connect",
+            post(connect).fallback(method_not_allowed),
+        )
+        .route(
+            "/rooms/{room_id}/message",
+            post(send_message).fallback(method_not_allowed),
+        )
+        .route(
+            "/pusher/auth",
+            post(channel_auth).fallback(method_not_allowed),
+        )
+        .with_state(Arc::new(endpoints))
+}
+
+fn to_response(api: ApiResponse) -> Response {
+    let mut response = match api.body {
+        Some(body) => (
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body.to_string(),
+        )
+            .into_response(),
+        None => Body::empty().into_response(),
+    };
+    *response.status_mut() =
+        StatusCode::from_u16(api.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(seconds) = api.retry_after {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+async fn respond(
+    endpoint: &Endpoint,
+    path_param: Option<String>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = ApiRequest {
+        method: "POST".into(),
+        path: String::new(),
+        path_param,
+        content_type: headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body: body.to_vec(),
+    };
+    to_response(endpoint.respond(&request, &new_request_id()).await)
+}
+
+async fn create_user(State(e): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(&e.create_user, None, &headers, body).await
+}
+
+async fn connect(
+    State(e): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&e.connect, Some(id), &headers, body).await
+}
+
+async fn send_message(
+    State(e): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    respond(&e.send_message, Some(id), &headers, body).await
+}
+
+async fn channel_auth(State(e): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(&e.channel_auth, None, &headers, body).await
+}
+
+fn error(status: u16, code: &'static str, message: &str) -> Response {
+    to_response(ApiResponse::from_error(
+        &ApiError::new(status, code, message),
+        "",
+    ))
+}
+
+pub async fn method_not_allowed() -> Response {
+    error(405, "method_not_allowed", "This route takes POST only.")
+}
+
+pub async fn not_found() -> Response {
+    error(
+        404,
+        "not_found",
+        "No such route. The API is POST /users/create, POST /users/{publicId}/connect, POST /rooms/{roomId}/message and POST /pusher/auth.",
+    )
+}
+
+/// Any origin may call the local API, as the SAM template's CORS allows by default.
+pub async fn cors(request: Request, next: Next) -> Response {
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut preflight = StatusCode::NO_CONTENT.into_response();
+        let headers = preflight.headers_mut();
+        headers.insert(
+            "access-control-allow-methods",
+            HeaderValue::from_static("POST, OPTIONS"),
+        );
+        headers.insert(
+            "access-control-allow-headers",
+            HeaderValue::from_static("content-type"),
+        );
+        headers.insert("access-control-max-age", HeaderValue::from_static("600"));
+        preflight
+    } else {
+        next.run(request).await
+    };
+    response
+        .headers_mut()
+        .insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    response
+}

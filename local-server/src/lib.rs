@@ -1,0 +1,191 @@
+//! The whole service on one machine: the four routes at API Gateway's paths, served by
+//! the same library code the Lambda functions run, an embedded store, and a
+//! Pusher-protocol realtime server on the same port.
+
+pub mod api;
+pub mod options;
+pub mod realtime;
+
+use anyhow::Context as _;
+use options::{Options, RealtimeChoice, StoreChoice};
+use secret_rooms::domain::rooms::RoomKey;
+use secret_rooms::domain::users::IdPolicy;
+use secret_rooms::http::Endpoint;
+use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
+use secret_rooms::store::{DynamoStore, EmbeddedStore, Store};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The embedded realtime server's app id and key: public values, printed at start-up.
+pub const LOCAL_APP_ID: &str = "local";
+pub const LOCAL_APP_KEY: &str = "local-key";
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// The Pusher app key clients use, and where they connect.
+    pub pusher_key: String,
+    pub realtime: Option<Arc<realtime::Hub>>,
+    pub store_description: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stop accepting, finish what is in flight, and release the store.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
+    }
+
+    /// Serve until the server task ends (Ctrl-C in `main`).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await??;
+        Ok(())
+    }
+}
+
+fn random_secret() -> anyhow::Result<String> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+    Ok(hex::encode(b))
+}
+
+/// The room-id key: `ROOM_ID_KEY`, else one kept in the data directory so that room
+/// ids survive restarts, else (in memory) a fresh one.
+fn room_key(options: &Options) -> anyhow::Result<RoomKey> {
+    if let Some(key) = &options.room_id_key {
+        return RoomKey::new(key.as_bytes().to_vec())
+            .context("ROOM_ID_KEY must be at least 32 bytes");
+    }
+    let Some(dir) = options.data_dir() else {
+        return RoomKey::new(random_secret()?).context("random key");
+    };
+    let path = dir.join("room-id-key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(key) => key.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)?;
+            let key = random_secret()?;
+            write_private(&path, &key)?;
+            key
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    RoomKey::new(key.into_bytes()).with_context(|| format!("{} is too short", path.display()))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path)?.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Bind, build every part, and start serving in the background.
+pub async fn start(options: Options) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.addr))?;
+    let addr = listener.local_addr()?;
+
+    let (store, store_description): (Arc<dyn Store>, String) = match &options.store {
+        StoreChoice::Memory => (
+            Arc::new(EmbeddedStore::in_memory()?),
+            "embedded, in memory (lost on exit)".into(),
+        ),
+        StoreChoice::File(path) => (
+            Arc::new(
+                EmbeddedStore::open(path).with_context(|| format!("opening {}", path.display()))?,
+            ),
+            format!("embedded, {}", path.display()),
+        ),
+        StoreChoice::DynamoDb { table, create } => {
+            let store = DynamoStore::from_env(table.clone()).await;
+            if *create {
+                store
+                    .create_table()
+                    .await
+                    .context("creating the DynamoDB table")?;
+            }
+            (Arc::new(store), format!("DynamoDB table {table}"))
+        }
+    };
+
+    // The service publishes over HTTP either way, so the production path runs locally.
+    let (pusher, hub, extra_routes) = match &options.realtime {
+        RealtimeChoice::Embedded => {
+            let credentials = PusherCredentials::new(LOCAL_APP_KEY, random_secret()?);
+            let hub = Arc::new(realtime::Hub::default());
+            let app = realtime::App {
+                id: LOCAL_APP_ID.into(),
+                credentials: credentials.clone(),
+            };
+            let self_host = if addr.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], addr.port()))
+            } else {
+                addr
+            };
+            let config = PusherConfig {
+                app_id: LOCAL_APP_ID.into(),
+                credentials,
+                base_url: format!("http://{self_host}"),
+                timeout: Duration::from_secs(3),
+            };
+            (config, Some(hub.clone()), Some(realtime::router(app, hub)))
+        }
+        RealtimeChoice::External(config) => (config.clone(), None, None),
+    };
+
+    let endpoints = api::Endpoints {
+        create_user: Endpoint::CreateUser {
+            store: store.clone(),
+            ids: IdPolicy::default(),
+        },
+        connect: Endpoint::Connect {
+            store: store.clone(),
+            room_key: room_key(&options)?,
+        },
+        send_message: Endpoint::SendMessage {
+            store: store.clone(),
+            realtime: Arc::new(PusherClient::new(&pusher)?),
+        },
+        channel_auth: Endpoint::ChannelAuth {
+            store,
+            credentials: pusher.credentials.clone(),
+        },
+    };
+    let mut router = api::router(endpoints);
+    if let Some(routes) = extra_routes {
+        router = router.merge(routes);
+    }
+    let router = router
+        .fallback(api::not_found)
+        .layer(axum::middleware::from_fn(api::cors));
+
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        pusher_key: pusher.credentials.key.clone(),
+        realtime: hub,
+        store_description,
+        shutdown: Some(shutdown),
+        task,
+    })
+}

@@ -1,0 +1,126 @@
+//! Command-line options, with environment fallbacks; the defaults need nothing else.
+
+use secret_rooms::config;
+use secret_rooms::realtime::pusher::PusherConfig;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const USAGE: &str = "\
+secret-rooms-local: the whole secret-rooms backend on one machine.
+
+USAGE: cargo run -- [OPTIONS]
+
+OPTIONS:
+  --addr ADDR          listen address [env SECRET_ROOMS_ADDR, default 127.0.0.1:8080]
+  --data-dir DIR       where the embedded store keeps its file
+                       [env SECRET_ROOMS_DATA_DIR, default .data]
+  --memory             throw-away in-memory store [env SECRET_ROOMS_MEMORY=1]
+  --dynamodb TABLE     use DynamoDB instead of the embedded store (AWS credentials,
+                       region and AWS_ENDPOINT_URL_DYNAMODB from the environment)
+  --create-table       with --dynamodb: create the table first (for moto or DynamoDB Local)
+  --pusher             publish through Pusher (or soketi, sockudo) instead of the embedded
+                       realtime server, configured by PUSHER_APP_ID, PUSHER_KEY,
+                       PUSHER_SECRET and PUSHER_CLUSTER or PUSHER_HOST
+  -h, --help           this text
+
+ROOM_ID_KEY sets the room-id key; without it one is kept in the data directory.";
+
+#[derive(Clone, Debug)]
+pub enum StoreChoice {
+    Memory,
+    File(PathBuf),
+    DynamoDb { table: String, create: bool },
+}
+
+#[derive(Clone, Debug)]
+pub enum RealtimeChoice {
+    Embedded,
+    External(PusherConfig),
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub addr: SocketAddr,
+    pub store: StoreChoice,
+    pub realtime: RealtimeChoice,
+    pub room_id_key: Option<String>,
+}
+
+/// What the command line asked for: run, or print help.
+pub enum Parsed {
+    Run(Box<Options>),
+    Help,
+}
+
+impl Options {
+    /// In memory on a free loopback port, embedded realtime: for tests.
+    pub fn ephemeral() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            store: StoreChoice::Memory,
+            realtime: RealtimeChoice::Embedded,
+            room_id_key: None,
+        }
+    }
+
+    /// On a free loopback port, keeping its data in `dir`: for tests.
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            store: StoreChoice::File(dir.join("secret-rooms.redb")),
+            ..Self::ephemeral()
+        }
+    }
+
+    /// The folder of the embedded store's file, if there is one.
+    pub fn data_dir(&self) -> Option<&Path> {
+        match &self.store {
+            StoreChoice::File(path) => path.parent(),
+            _ => None,
+        }
+    }
+
+    pub fn parse(args: &[String], env: config::Lookup) -> Result<Parsed, String> {
+        let mut addr = env("SECRET_ROOMS_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let mut data_dir = env("SECRET_ROOMS_DATA_DIR").unwrap_or_else(|| ".data".into());
+        let mut memory = env("SECRET_ROOMS_MEMORY").is_some_and(|v| v == "1" || v == "true");
+        let (mut table, mut create, mut pusher) = (None, false, false);
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value =
+                |name: &str| args.next().cloned().ok_or(format!("{name} needs a value"));
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(Parsed::Help),
+                "--addr" => addr = value("--addr")?,
+                "--data-dir" => data_dir = value("--data-dir")?,
+                "--memory" => memory = true,
+                "--dynamodb" => table = Some(value("--dynamodb")?),
+                "--create-table" => create = true,
+                "--pusher" => pusher = true,
+                other => return Err(format!("unknown option {other}; see --help")),
+            }
+        }
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| format!("--addr / SECRET_ROOMS_ADDR: {addr:?} is not host:port"))?;
+        let store = match (table, memory) {
+            (Some(_), true) => return Err("--dynamodb and --memory exclude each other".into()),
+            (Some(table), false) => StoreChoice::DynamoDb { table, create },
+            (None, true) => StoreChoice::Memory,
+            (None, false) => StoreChoice::File(PathBuf::from(data_dir).join("secret-rooms.redb")),
+        };
+        if create && !matches!(store, StoreChoice::DynamoDb { .. }) {
+            return Err("--create-table goes with --dynamodb".into());
+        }
+        let realtime = if pusher {
+            RealtimeChoice::External(config::pusher(env).map_err(|e| e.to_string())?)
+        } else {
+            RealtimeChoice::Embedded
+        };
+        Ok(Parsed::Run(Box::new(Self {
+            addr,
+            store,
+            realtime,
+            room_id_key: env(config::ROOM_ID_KEY),
+        })))
+    }
+}

@@ -1,0 +1,346 @@
+//! A Pusher-protocol server (protocol 7) for local development: the WebSocket endpoint
+//! `/app/{key}` that pusher-js connects to, and the signed REST endpoint
+//! `POST /apps/{app_id}/events` that the service's own Pusher client publishes to.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use secret_rooms::realtime::pusher::PusherCredentials;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+
+/// Seconds of silence after which a client should ping (sent to the client).
+const ACTIVITY_TIMEOUT_SECS: u64 = 120;
+/// Pusher's limit on one event's data.
+const MAX_EVENT_BYTES: usize = 10 * 1024;
+/// Events queued for one slow socket before it is disconnected.
+const SOCKET_QUEUE: usize = 256;
+
+// Pusher's WebSocket error codes.
+const APP_KEY_UNKNOWN: u16 = 4001;
+const UNSUPPORTED_PROTOCOL: u16 = 4007;
+const UNAUTHORIZED: u16 = 4009;
+
+/// The app this server hosts.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub id: String,
+    pub credentials: PusherCredentials,
+}
+
+type Outbox = mpsc::Sender<String>;
+
+/// Who listens on which channel.
+#[derive(Default)]
+pub struct Hub {
+    channels: Mutex<HashMap<String, HashMap<String, Outbox>>>,
+}
+
+impl Hub {
+    fn subscribe(&self, channel: &str, socket_id: &str, outbox: Outbox) {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels
+            .entry(channel.to_owned())
+            .or_default()
+            .insert(socket_id.to_owned(), outbox);
+    }
+
+    fn unsubscribe(&self, channel: &str, socket_id: &str) {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(sockets) = channels.get_mut(channel) {
+            sockets.remove(socket_id);
+            if sockets.is_empty() {
+                channels.remove(channel);
+            }
+        }
+    }
+
+    fn disconnect(&self, socket_id: &str) {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels.retain(|_, sockets| {
+            sockets.remove(socket_id);
+            !sockets.is_empty()
+        });
+    }
+
+    /// Deliver to every subscriber but `except` (the publisher's own socket, as Pusher
+    /// does when a trigger names `socket_id`). Returns how many received it.
+    fn publish(&self, channel: &str, event: &str, data: &str, except: Option<&str>) -> usize {
+        let frame = json!({"event": event, "channel": channel, "data": data}).to_string();
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(sockets) = channels.get(channel) else {
+            return 0;
+        };
+        sockets
+            .iter()
+            .filter(|(id, _)| Some(id.as_str()) != except)
+            // A full queue means a stuck client; its reader notices the closed channel.
+            .filter(|(_, outbox)| outbox.try_send(frame.clone()).is_ok())
+            .count()
+    }
+
+    pub fn subscriber_count(&self, channel: &str) -> usize {
+        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        channels.get(channel).map_or(0, HashMap::len)
+    }
+}
+
+#[derive(Clone)]
+struct Realtime {
+    app: Arc<App>,
+    hub: Arc<Hub>,
+}
+
+/// The realtime routes, to merge into the server's router.
+pub fn router(app: App, hub: Arc<Hub>) -> Router {
+    Router::new()
+        .route("/app/{key}", any(websocket))
+        .route("/apps/{app_id}/events", post(trigger))
+        .with_state(Realtime {
+            app: Arc::new(app),
+            hub,
+        })
+}
+
+fn random_digits() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::fill(&mut b);
+    u64::from_le_bytes(b) % 10_000_000_000
+}
+
+fn new_socket_id() -> String {
+    format!("{}.{}", random_digits(), random_digits())
+}
+
+fn error_frame(code: Option<u16>, message: &str) -> String {
+    json!({"event": "pusher:error", "data": {"code": code, "message": message}}).to_string()
+}
+
+async fn websocket(
+    State(rt): State<Realtime>,
+    Path(key): Path<String>,
+    RawQuery(query): RawQuery,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let protocol =
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or(""))
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(k, _)| k == "protocol")
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+            .unwrap_or(7);
+    upgrade.on_upgrade(move |socket| async move {
+        if key != rt.app.credentials.key {
+            let message = format!(
+                "App key {key} not in this cluster. Did you forget to specify the cluster?"
+            );
+            close_with(socket, APP_KEY_UNKNOWN, &message).await;
+        } else if !(5..=7).contains(&protocol) {
+            close_with(socket, UNSUPPORTED_PROTOCOL, "Unsupported protocol version").await;
+        } else {
+            serve_socket(rt, socket).await;
+        }
+    })
+}
+
+async fn close_with(mut socket: WebSocket, code: u16, message: &str) {
+    let _ = socket
+        .send(Message::Text(error_frame(Some(code), message).into()))
+        .await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: message.chars().take(100).collect::<String>().into(),
+        })))
+        .await;
+}
+
+#[derive(Deserialize)]
+struct ClientFrame {
+    event: String,
+    #[serde(default)]
+    data: Value,
+}
+
+async fn serve_socket(rt: Realtime, mut socket: WebSocket) {
+    let socket_id = new_socket_id();
+    let established = json!({
+        "event": "pusher:connection_established",
+        "data": json!({"socket_id": socket_id, "activity_timeout": ACTIVITY_TIMEOUT_SECS}).to_string(),
+    });
+    if socket
+        .send(Message::Text(established.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (outbox, mut inbox) = mpsc::channel::<String>(SOCKET_QUEUE);
+    // A client silent for twice the activity timeout (no ping) is gone.
+    let idle_limit = Duration::from_secs(ACTIVITY_TIMEOUT_SECS * 2);
+    loop {
+        tokio::select! {
+            incoming = tokio::time::timeout(idle_limit, socket.recv()) => {
+                let text = match incoming {
+                    Ok(Some(Ok(Message::Text(text)))) => text,
+                    Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => break,
+                    Ok(Some(Ok(_))) => continue,
+                };
+                let mut sent = true;
+                for reply in handle_frame(&rt, &socket_id, &outbox, text.as_str()) {
+                    sent = sent && socket.send(Message::Text(reply.into())).await.is_ok();
+                }
+                if !sent {
+                    break;
+                }
+            }
+            Some(frame) = inbox.recv() => {
+                if socket.send(Message::Text(frame.into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    rt.hub.disconnect(&socket_id);
+}
+
+/// One client frame in, the frames to send back.
+fn handle_frame(rt: &Realtime, socket_id: &str, outbox: &Outbox, text: &str) -> Vec<String> {
+    let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
+        return vec![error_frame(None, "Invalid JSON frame")];
+    };
+    // pusher-js sends `data` as an object; some clients send it as a JSON string.
+    let data = match &frame.data {
+        Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        other => other.clone(),
+    };
+    match frame.event.as_str() {
+        "pusher:ping" => vec![json!({"event": "pusher:pong", "data": "{}"}).to_string()],
+        "pusher:pong" => vec![],
+        "pusher:subscribe" => {
+            let channel = data["channel"].as_str().unwrap_or_default();
+            let auth = data["auth"].as_str().unwrap_or_default();
+            subscribe(rt, socket_id, outbox, channel, auth)
+        }
+        "pusher:unsubscribe" => {
+            if let Some(channel) = data["channel"].as_str() {
+                rt.hub.unsubscribe(channel, socket_id);
+            }
+            vec![]
+        }
+        event if event.starts_with("client-") => vec![error_frame(
+            None,
+            "Client events are not enabled for this app",
+        )],
+        _ => vec![],
+    }
+}
+
+fn subscribe(
+    rt: &Realtime,
+    socket_id: &str,
+    outbox: &Outbox,
+    channel: &str,
+    auth: &str,
+) -> Vec<String> {
+    let refuse = |message: String| {
+        vec![
+            error_frame(Some(UNAUTHORIZED), &message),
+            // pusher-js reports this on the channel as a failed subscription.
+            json!({
+                "event": "pusher:subscription_error",
+                "channel": channel,
+                "data": {"type": "AuthError", "error": message, "status": 401},
+            })
+            .to_string(),
+        ]
+    };
+    if channel.is_empty() || channel.len() > 164 {
+        return refuse("Invalid channel name".into());
+    }
+    if channel.starts_with("presence-") {
+        return refuse("Presence channels are not supported by this server".into());
+    }
+    if channel.starts_with("private-")
+        && !rt
+            .app
+            .credentials
+            .verify_channel_auth(socket_id, channel, auth)
+    {
+        return refuse(format!(
+            "Invalid signature: expected HMAC SHA256 hex digest of {socket_id}:{channel}"
+        ));
+    }
+    rt.hub.subscribe(channel, socket_id, outbox.clone());
+    vec![json!({"event": "pusher_internal:subscription_succeeded", "channel": channel, "data": "{}"}).to_string()]
+}
+
+#[derive(Deserialize)]
+struct TriggerBody {
+    name: String,
+    #[serde(default)]
+    channels: Vec<String>,
+    channel: Option<String>,
+    data: String,
+    socket_id: Option<String>,
+}
+
+fn rest_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = json!({"error": message.into()}).to_string();
+    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn trigger(
+    State(rt): State<Realtime>,
+    Path(app_id): Path<String>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if app_id != rt.app.id {
+        return rest_error(StatusCode::NOT_FOUND, format!("Unknown app {app_id}"));
+    }
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = format!("/apps/{app_id}/events");
+    if let Err(e) = rt
+        .app
+        .credentials
+        .verify_request("POST", &path, &query, &body, now)
+    {
+        return rest_error(StatusCode::UNAUTHORIZED, e.to_string());
+    }
+    let Ok(event) = serde_json::from_slice::<TriggerBody>(&body) else {
+        return rest_error(
+            StatusCode::BAD_REQUEST,
+            "Body must be {name, channels, data}",
+        );
+    };
+    if event.data.len() > MAX_EVENT_BYTES {
+        return rest_error(StatusCode::PAYLOAD_TOO_LARGE, "Event data is over 10KB");
+    }
+    let channels: Vec<String> = event.channels.into_iter().chain(event.channel).collect();
+    if channels.is_empty() || channels.len() > 100 {
+        return rest_error(StatusCode::BAD_REQUEST, "Name 1 to 100 channels");
+    }
+    for channel in &channels {
+        rt.hub.publish(
+            channel,
+            &event.name,
+            &event.data,
+            event.socket_id.as_deref(),
+        );
+    }
+    (StatusCode::OK, [(CONTENT_TYPE, "application/json")], "{}").into_response()
+}
