@@ -2,8 +2,10 @@
 # Runs every test of the project, on a fresh machine or a used one:
 #  1. installs moto's DynamoDB-compatible server and cfn-lint into .venv (once),
 #  2. starts moto on a free loopback port and points the AWS SDK at it,
-#  3. runs `cargo test` for the whole workspace and `cfn-lint template.yaml`,
-#  4. stops moto, also when a test fails.
+#  3. installs the Node.js packages of e2e/ (pusher-js) into e2e/node_modules (once),
+#  4. runs `cargo test` for the whole workspace and `cfn-lint template.yaml`,
+#  5. starts the local server and runs the end-to-end tests of e2e/ against it,
+#  6. stops everything it started, also when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -40,13 +42,36 @@ fi
 [ -x "$venv/bin/moto_server" ] || die "moto_server missing from .venv: delete .venv and retry"
 [ -x "$venv/bin/cfn-lint" ] || die "cfn-lint missing from .venv: delete .venv and retry"
 
-# --- moto's server on a free loopback port, stopped on any exit.
+# --- Node.js packages for the end-to-end tests, reinstalled only when the lock changes.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  say "node or npm missing: installing Debian's nodejs and npm"
+  apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+fi
+command -v node >/dev/null || die "node is missing and could not be installed"
+if ! cmp -s e2e/package-lock.json e2e/node_modules/.installed-lock 2>/dev/null; then
+  say "installing e2e/ packages (npm ci)"
+  (cd e2e && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in e2e/"
+  cp e2e/package-lock.json e2e/node_modules/.installed-lock
+fi
+
+free_port() {
+  "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Everything started below is stopped on any exit.
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+# --- moto's server on a free loopback port.
 mkdir -p target
-port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
 moto_pid=$!
-cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+pids+=("$moto_pid")
 for _ in $(seq 1 100); do
   if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
     break
@@ -69,6 +94,24 @@ cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"
 say "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
 
-# One closing line for the whole run, summed over every cargo test binary.
+# --- The local server, as `cargo run` starts it but in memory on a free port, and the
+# end-to-end tests with real client libraries against it.
+cargo build --locked -p local-server
+server_port=$(free_port)
+target/debug/secret-rooms-local --memory --addr "127.0.0.1:$server_port" >target/local-server.log 2>&1 &
+server_pid=$!
+pids+=("$server_pid")
+for _ in $(seq 1 100); do
+  "$venv/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $server_port), 0.2)" 2>/dev/null && break
+  kill -0 "$server_pid" 2>/dev/null || { cat target/local-server.log >&2; die "the local server exited at start-up"; }
+  sleep 0.1
+done
+say "node --test e2e/ against http://127.0.0.1:$server_port (log: target/local-server.log)"
+e2e_log=target/e2e-output.log
+(cd e2e && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \
+  node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee "$e2e_log"
+
+# One closing line for the whole run: every cargo test binary and the e2e tests.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+     /^# pass / { p += $3 } /^# fail / { f += $3 }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log" "$e2e_log"

@@ -1,0 +1,146 @@
+// End to end with the official Pusher client library (pusher-js, Node build) against
+// the local server that ./scripts/test.sh starts: SECRET_ROOMS_URL and PUSHER_KEY
+// come from it.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import Pusher from "pusher-js";
+
+const BASE = process.env.SECRET_ROOMS_URL;
+const KEY = process.env.PUSHER_KEY ?? "local-key";
+if (!BASE) throw new Error("SECRET_ROOMS_URL is not set: run ./scripts/test.sh");
+const { hostname, port } = new URL(BASE);
+const clients = [];
+
+after(() => clients.forEach((c) => c.disconnect()));
+
+async function post(path, body, headers = { "content-type": "application/json" }) {
+  const res = await fetch(BASE + path, { method: "POST", headers, body: JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function createUser() {
+  const { status, body } = await post("/users/create", {});
+  assert.equal(status, 201);
+  return body;
+}
+
+function client(privateId, overrides = {}) {
+  const pusher = new Pusher(KEY, {
+    cluster: "local",
+    wsHost: hostname,
+    wsPort: Number(port),
+    forceTLS: false,
+    enabledTransports: ["ws"],
+    disableStats: true,
+    channelAuthorization: { endpoint: `${BASE}/pusher/auth`, transport: "ajax", params: { privateId } },
+    ...overrides,
+  });
+  clients.push(pusher);
+  return pusher;
+}
+
+/** Resolves with "ok" on subscription_succeeded, or the error on subscription_error. */
+function subscribe(pusher, channelName) {
+  const channel = pusher.subscribe(channelName);
+  return new Promise((resolve) => {
+    channel.bind("pusher:subscription_succeeded", () => resolve({ channel, result: "ok" }));
+    channel.bind("pusher:subscription_error", (error) => resolve({ channel, result: error }));
+  });
+}
+
+function nextEvent(channel, name, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${name} event within ${ms} ms`)), ms);
+    channel.bind(name, (data) => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+  });
+}
+
+async function pairedRoom() {
+  const alice = await createUser();
+  const bob = await createUser();
+  const a = await post(`/users/${bob.publicId}/connect`, { privateId: alice.privateId });
+  const b = await post(`/users/${alice.publicId}/connect`, { privateId: bob.privateId });
+  assert.equal(a.status, 200);
+  assert.deepEqual(a.body, b.body, "both sides get the same room");
+  return { alice, bob, room: a.body };
+}
+
+test("two members subscribe through /pusher/auth and receive each other's messages", async () => {
+  const { alice, bob, room } = await pairedRoom();
+  const aliceSub = await subscribe(client(alice.privateId), room.channel);
+  const bobSub = await subscribe(client(bob.privateId), room.channel);
+  assert.equal(aliceSub.result, "ok");
+  assert.equal(bobSub.result, "ok");
+
+  const atBob = nextEvent(bobSub.channel, "message");
+  const sent = await post(`/rooms/${room.roomId}/message`, { privateId: alice.privateId, message: "hi Bob 👋" });
+  assert.equal(sent.status, 204);
+  const data = await atBob;
+  assert.equal(data.message, "hi Bob 👋");
+  assert.equal(data.roomId, room.roomId);
+  assert.deepEqual(data.from, { publicId: alice.publicId, username: alice.username });
+  assert.match(data.id, /^[0-9a-f]{32}$/);
+  assert.ok(!Number.isNaN(Date.parse(data.sentAt)));
+  assert.deepEqual(Object.keys(data).sort(), ["from", "id", "message", "roomId", "sentAt"]);
+
+  const atAlice = nextEvent(aliceSub.channel, "message");
+  await post(`/rooms/${room.roomId}/message`, { privateId: bob.privateId, message: "hi Alice" });
+  assert.equal((await atAlice).from.publicId, bob.publicId);
+});
+
+test("a non-member's subscription is refused", async () => {
+  const { room } = await pairedRoom();
+  const carol = await createUser();
+  const { result } = await subscribe(client(carol.privateId), room.channel);
+  assert.notEqual(result, "ok");
+  assert.equal(result.status, 403, "the service's /pusher/auth refuses a non-member");
+});
+
+test("the realtime server refuses a forged channel signature", async () => {
+  const { alice, bob, room } = await pairedRoom();
+  const forged = client(alice.privateId, {
+    channelAuthorization: {
+      customHandler: (_params, callback) => callback(null, { auth: `${KEY}:${"0".repeat(64)}` }),
+    },
+  });
+  const { channel, result } = await subscribe(forged, room.channel);
+  assert.notEqual(result, "ok");
+  // The forged subscriber hears nothing of the room.
+  let leaked = false;
+  channel.bind("message", () => (leaked = true));
+  const bobSub = await subscribe(client(bob.privateId), room.channel);
+  const atBob = nextEvent(bobSub.channel, "message");
+  await post(`/rooms/${room.roomId}/message`, { privateId: alice.privateId, message: "secret" });
+  await atBob;
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(leaked, false);
+});
+
+test("an unknown app key gets pusher:error 4001", async () => {
+  const wrong = new Pusher("wrong-key", { cluster: "local", wsHost: hostname, wsPort: Number(port), forceTLS: false, enabledTransports: ["ws"], disableStats: true });
+  clients.push(wrong);
+  const error = await new Promise((resolve) => wrong.connection.bind("error", resolve));
+  // pusher-js wraps the server's pusher:error frame in its WebSocketError.
+  assert.equal(error.error?.type, "PusherError");
+  assert.equal(error.error?.data?.code, 4001);
+});
+
+test("a REST publish with a bad signature is refused", async () => {
+  const body = JSON.stringify({ name: "message", channels: ["private-x"], data: "{}" });
+  const md5 = crypto.createHash("md5").update(body).digest("hex");
+  const timestamp = Math.floor(Date.now() / 1000);
+  const query = `auth_key=${KEY}&auth_timestamp=${timestamp}&auth_version=1.0&body_md5=${md5}`;
+  const path = "/apps/local/events";
+  const signature = crypto.createHmac("sha256", "not-the-secret").update(`POST\n${path}\n${query}`).digest("hex");
+  const res = await fetch(`${BASE}${path}?${query}&auth_signature=${signature}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+  });
+  assert.equal(res.status, 401);
+});

@@ -1,0 +1,175 @@
+//! The local server over real HTTP: restarts keep identities, the REST endpoint
+//! refuses bad signatures, and the edges answer in JSON.
+
+use local_server::options::Options;
+use local_server::{LOCAL_APP_ID, LOCAL_APP_KEY, start};
+use secret_rooms::realtime::pusher::PusherCredentials;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "secret-rooms-test-{}",
+            secret_rooms::http::new_request_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        },
+    )
+}
+
+#[tokio::test]
+async fn identities_and_rooms_survive_a_restart() {
+    let dir = TempDir::new();
+    let server = start(Options::in_dir(&dir.0)).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let (status, alice) = post(&base, "/users/create", json!({})).await;
+    assert_eq!(status, 201);
+    let (_, bob) = post(&base, "/users/create", json!({})).await;
+    let (status, before) = post(
+        &base,
+        &format!("/users/{}/connect", bob["publicId"].as_str().unwrap()),
+        json!({"privateId": alice["privateId"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{before}");
+    server.stop().await.unwrap();
+
+    let server = start(Options::in_dir(&dir.0)).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    // Bob, created before the restart, connects and posts after it.
+    let (status, after) = post(
+        &base,
+        &format!("/users/{}/connect", alice["publicId"].as_str().unwrap()),
+        json!({"privateId": bob["privateId"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after, before, "the same room after a restart");
+    let room = after["roomId"].as_str().unwrap();
+    let (status, body) = post(
+        &base,
+        &format!("/rooms/{room}/message"),
+        json!({"privateId": bob["privateId"], "message": "still here"}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    // A public id taken before the restart is still taken: nobody else gets it.
+    let (status, _) = post(
+        &base,
+        &format!("/users/{}/connect", alice["publicId"].as_str().unwrap()),
+        json!({"privateId": alice["privateId"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "alice is still alice");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn rest_publishes_with_a_bad_signature_are_refused() {
+    let server = start(Options::ephemeral()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let body = json!({"name": "message", "channels": ["private-x"], "data": "{}"}).to_string();
+    let path = format!("/apps/{LOCAL_APP_ID}/events");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let client = reqwest::Client::new();
+    // Signed with the wrong secret, and unsigned.
+    let forged = PusherCredentials::new(LOCAL_APP_KEY, "not-the-secret").sign_request(
+        "POST",
+        &path,
+        body.as_bytes(),
+        now,
+    );
+    for query in [forged.as_str(), "auth_key=local-key"] {
+        let response = client
+            .post(format!("{base}{path}?{query}"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{query}");
+        let error: Value = response.json_body().await;
+        assert!(error["error"].is_string());
+    }
+    // Unknown app.
+    let response = client
+        .post(format!("{base}/apps/other/events?{forged}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json_and_cors_is_open() {
+    let server = start(Options::ephemeral()).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::new();
+    let response = client.post(format!("{base}/nowhere")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let body: Value = response.json_body().await;
+    assert_eq!(body["error"]["code"], "not_found");
+    let response = client
+        .get(format!("{base}/users/create"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let body: Value = response.json_body().await;
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, format!("{base}/users/create"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status().as_u16(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-methods"],
+        "POST, OPTIONS"
+    );
+    server.stop().await.unwrap();
+}
+
+trait JsonBody {
+    async fn json_body(self) -> Value;
+}
+
+impl JsonBody for reqwest::Response {
+    async fn json_body(self) -> Value {
+        serde_json::from_str(&self.text().await.unwrap()).unwrap()
+    }
+}
