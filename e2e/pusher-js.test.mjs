@@ -108,8 +108,14 @@ test("the realtime server refuses a forged channel signature", async () => {
       customHandler: (_params, callback) => callback(null, { auth: `${KEY}:${"0".repeat(64)}` }),
     },
   });
+  const connectionError = new Promise((resolve) => forged.connection.bind("error", resolve));
   const { channel, result } = await subscribe(forged, room.channel);
   assert.notEqual(result, "ok");
+  assert.equal(result.type, "AuthError");
+  // Pusher's code for a failed authorization, as a pusher:error frame.
+  const error = await connectionError;
+  assert.equal(error.type, "PusherError");
+  assert.equal(error.data?.code, 4009);
   // The forged subscriber hears nothing of the room.
   let leaked = false;
   channel.bind("message", () => (leaked = true));
