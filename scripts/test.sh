@@ -2,7 +2,8 @@
 # Runs every test of the project, on a fresh machine or a used one:
 #  1. installs moto's DynamoDB-compatible server and cfn-lint into .venv (once),
 #  2. starts moto on a free loopback port and points the AWS SDK at it,
-#  3. installs the Node.js packages of e2e/ (pusher-js) into e2e/node_modules (once),
+#  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) into
+#     e2e/node_modules and Debian's chromium (once),
 #  4. runs `cargo test` for the whole workspace and `cfn-lint template.yaml`,
 #  5. starts the local server and runs the end-to-end tests of e2e/ against it,
 #  6. stops everything it started, also when a test fails.
@@ -39,7 +40,7 @@ if ! cmp -s "$requirements" "$stamp" 2>/dev/null; then
     || die "pip could not install $requirements (moto[server], cfn-lint)"
   cp "$requirements" "$stamp"
 fi
-[ -x "$venv/bin/moto_server" ] || die "moto_server missing from .venv: delete .venv and retry"
+"$venv/bin/python" -c 'import moto.server' 2>/dev/null || die "moto[server] missing from .venv: delete .venv and retry"
 [ -x "$venv/bin/cfn-lint" ] || die "cfn-lint missing from .venv: delete .venv and retry"
 
 # --- Node.js packages for the end-to-end tests, reinstalled only when the lock changes.
@@ -53,6 +54,17 @@ if ! cmp -s e2e/package-lock.json e2e/node_modules/.installed-lock 2>/dev/null; 
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in e2e/"
   cp e2e/package-lock.json e2e/node_modules/.installed-lock
 fi
+
+# --- Headless Chromium for the chat page test (Debian's package; Playwright drives it).
+chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
+if [ ! -x "$chromium" ] || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+  say "installing Debian's chromium and fonts-noto-color-emoji"
+  command -v apt-get >/dev/null || die "chromium is missing at $chromium and apt-get is not available: install Chromium and set CHROMIUM_PATH"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null \
+    || die "apt-get could not install chromium"
+fi
+[ -x "$chromium" ] || die "chromium is missing at $chromium"
+export CHROMIUM_PATH="$chromium"
 
 free_port() {
   "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -69,14 +81,14 @@ trap cleanup EXIT INT TERM
 # --- moto's server on a free loopback port.
 mkdir -p target
 port=$(free_port)
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+"$venv/bin/python" scripts/moto_dynamodb.py 127.0.0.1 "$port" >target/moto.log 2>&1 &
 moto_pid=$!
 pids+=("$moto_pid")
 for _ in $(seq 1 100); do
   if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
     break
   fi
-  kill -0 "$moto_pid" 2>/dev/null || { cat target/moto.log >&2; die "moto_server exited at start-up"; }
+  kill -0 "$moto_pid" 2>/dev/null || { cat target/moto.log >&2; die "moto's server exited at start-up"; }
   sleep 0.1
 done
 say "moto DynamoDB at http://127.0.0.1:$port (log: target/moto.log)"
@@ -109,7 +121,7 @@ done
 say "node --test e2e/ against http://127.0.0.1:$server_port (log: target/local-server.log)"
 e2e_log=target/e2e-output.log
 (cd e2e && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \
-  node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee "$e2e_log"
+  SCREENSHOT_DIR="$root/target/screenshots" node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee "$e2e_log"
 
 # One closing line for the whole run: every cargo test binary and the e2e tests.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod options;
 pub mod realtime;
+pub mod web;
 
 use anyhow::Context as _;
 use options::{Options, RealtimeChoice, StoreChoice};
@@ -122,7 +123,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     };
 
     // The service publishes over HTTP either way, so the production path runs locally.
-    let (pusher, hub, extra_routes) = match &options.realtime {
+    let (pusher, hub, extra_routes, page_realtime) = match &options.realtime {
         RealtimeChoice::Embedded => {
             let credentials = PusherCredentials::new(LOCAL_APP_KEY, random_secret()?);
             let hub = Arc::new(realtime::Hub::default());
@@ -141,9 +142,16 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
                 base_url: format!("http://{self_host}"),
                 timeout: Duration::from_secs(3),
             };
-            (config, Some(hub.clone()), Some(realtime::router(app, hub)))
+            // The page reaches the embedded server where it reached the page.
+            let page = serde_json::json!({"key": LOCAL_APP_KEY, "sameOrigin": true});
+            (
+                config,
+                Some(hub.clone()),
+                Some(realtime::router(app, hub)),
+                page,
+            )
         }
-        RealtimeChoice::External(config) => (config.clone(), None, None),
+        RealtimeChoice::External { config, page } => (config.clone(), None, None, page.clone()),
     };
 
     let endpoints = api::Endpoints {
@@ -164,7 +172,8 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             credentials: pusher.credentials.clone(),
         },
     };
-    let mut router = api::router(endpoints);
+    let page_config = serde_json::json!({"apiBase": "", "pusher": page_realtime});
+    let mut router = api::router(endpoints).merge(web::router(page_config));
     if let Some(routes) = extra_routes {
         router = router.merge(routes);
     }

@@ -35,7 +35,11 @@ pub enum StoreChoice {
 #[derive(Clone, Debug)]
 pub enum RealtimeChoice {
     Embedded,
-    External(PusherConfig),
+    /// Pusher or a self-hosted server; `page` tells the chat page how to reach it.
+    External {
+        config: PusherConfig,
+        page: serde_json::Value,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -112,7 +116,9 @@ impl Options {
             return Err("--create-table goes with --dynamodb".into());
         }
         let realtime = if pusher {
-            RealtimeChoice::External(config::pusher(env).map_err(|e| e.to_string())?)
+            let config = config::pusher(env).map_err(|e| e.to_string())?;
+            let page = page_realtime(&config, env(config::PUSHER_CLUSTER));
+            RealtimeChoice::External { config, page }
         } else {
             RealtimeChoice::Embedded
         };
@@ -123,4 +129,27 @@ impl Options {
             room_id_key: env(config::ROOM_ID_KEY),
         })))
     }
+}
+
+/// Where a browser connects: Pusher's `ws-<cluster>` host, or the host override (a
+/// self-hosted server serves WebSockets where it serves REST).
+fn page_realtime(config: &PusherConfig, cluster: Option<String>) -> serde_json::Value {
+    let mut page = serde_json::json!({"key": config.credentials.key, "cluster": cluster});
+    if !config.base_url.ends_with(".pusher.com") {
+        let (scheme, rest) = config
+            .base_url
+            .split_once("://")
+            .unwrap_or(("https", &config.base_url));
+        let tls = scheme == "https";
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => {
+                (host, port.parse().unwrap_or(443))
+            }
+            _ => (rest, if tls { 443 } else { 80 }),
+        };
+        page["wsHost"] = host.into();
+        page["wsPort"] = port.into();
+        page["forceTLS"] = tls.into();
+    }
+    page
 }

@@ -1,0 +1,135 @@
+// The chat page served by the local server, in headless Chromium (Debian's chromium,
+// driven by playwright-core): two people chat both ways; a third who connects to an
+// unknown public id sees nothing of it. SECRET_ROOMS_URL comes from ./scripts/test.sh.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.SECRET_ROOMS_URL;
+if (!BASE) throw new Error("SECRET_ROOMS_URL is not set: run ./scripts/test.sh");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SCREENSHOTS = path.resolve(process.env.SCREENSHOT_DIR ?? "../target/screenshots");
+const PHONE = { viewport: { width: 390, height: 780 }, deviceScaleFactor: 2 };
+
+let browser;
+
+before(async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: ./scripts/test.sh installs Debian's chromium`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => browser?.close());
+
+async function person() {
+  const context = await browser.newContext(PHONE);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(error.message));
+  await page.goto(BASE);
+  await page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}$/ }).waitFor();
+  await page.locator('#status[data-state="connected"]').waitFor();
+  const publicId = await page.locator("#my-public-id").textContent();
+  return { context, page, publicId, problems };
+}
+
+async function connect(who, peer) {
+  await who.page.fill("#peer-id", peer);
+  await who.page.click("#connect");
+  await who.page.locator("#chat").waitFor({ state: "visible" });
+}
+
+async function send(who, text) {
+  await who.page.fill("#message", text);
+  await who.page.press("#message", "Enter");
+}
+
+const texts = (who) => who.page.locator("#messages .text").allTextContents();
+
+test("two browsers chat both ways; a third sees nothing of it", async () => {
+  const alice = await person();
+  const bob = await person();
+  assert.notEqual(alice.publicId, bob.publicId);
+
+  await connect(alice, bob.publicId);
+  await connect(bob, alice.publicId);
+  // Each channel subscription is authorized before the first message goes out.
+  await alice.page.waitForTimeout(300);
+
+  await send(alice, "Hi Bob, it's me 👋");
+  await bob.page.locator(".message.theirs .text", { hasText: "Hi Bob, it's me 👋" }).waitFor();
+  await alice.page.locator(".message.mine .text", { hasText: "Hi Bob, it's me 👋" }).waitFor();
+  const author = await bob.page.locator(".message.theirs .author").first().textContent();
+  assert.equal(author, await alice.page.locator("#my-name").textContent());
+
+  await send(bob, "Hello Alice! <b>not bold</b>");
+  await alice.page.locator(".message.theirs .text", { hasText: "Hello Alice! <b>not bold</b>" }).waitFor();
+  assert.equal(await alice.page.locator(".message.theirs b").count(), 0, "messages are text, never HTML");
+
+  // Carol connects to a public id nobody holds: a decoy room that only she is in.
+  const carol = await person();
+  const taken = new Set([alice.publicId, bob.publicId, carol.publicId]);
+  const nobody = ["000-000", "000-001", "000-002", "000-003"].find((id) => !taken.has(id));
+  await connect(carol, nobody);
+  await send(carol, "is anyone there?");
+  await carol.page.locator(".message.mine .text", { hasText: "is anyone there?" }).waitFor();
+  await send(alice, "only for Bob");
+  await bob.page.locator(".message.theirs .text", { hasText: "only for Bob" }).waitFor();
+  await carol.page.waitForTimeout(500);
+  assert.deepEqual(await texts(carol), ["is anyone there?"]);
+  assert.ok(!(await texts(bob)).includes("is anyone there?"));
+  assert.ok(!(await texts(alice)).includes("is anyone there?"));
+
+  // Errors a person can act on.
+  await alice.page.fill("#peer-id", "12");
+  await alice.page.click("#connect");
+  await alice.page.locator("#error", { hasText: "six digits" }).waitFor();
+  await alice.page.fill("#message", "x".repeat(4097));
+  await alice.page.locator("#counter.over").waitFor();
+  await alice.page.press("#message", "Enter");
+  await alice.page.locator("#error", { hasText: "limit is 4096" }).waitFor();
+  await alice.page.fill("#message", "");
+
+  // The identity and the room survive a reload.
+  await alice.page.reload();
+  await alice.page.locator('#status[data-state="connected"]').waitFor();
+  assert.equal(await alice.page.locator("#my-public-id").textContent(), alice.publicId);
+  await alice.page.locator("#chat").waitFor({ state: "visible" });
+  assert.equal(await alice.page.locator("#peer-label").textContent(), bob.publicId);
+  assert.deepEqual(await texts(alice), ["Hi Bob, it's me 👋", "Hello Alice! <b>not bold</b>", "only for Bob"],
+    "the conversation so far is kept in the browser");
+  await alice.page.waitForTimeout(300);
+  await send(bob, "still there?");
+  await alice.page.locator(".message.theirs .text", { hasText: "still there?" }).waitFor();
+
+  // Copy puts the public id on the clipboard.
+  await bob.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
+  await bob.page.click("#copy");
+  await bob.page.locator("#copy", { hasText: "Copied" }).waitFor();
+  assert.equal(await bob.page.evaluate(() => navigator.clipboard.readText()), bob.publicId);
+
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const shot = path.join(SCREENSHOTS, "chat-page.png");
+  await send(bob, "See you soon!");
+  await alice.page.locator(".message.theirs .text", { hasText: "See you soon" }).waitFor();
+  await alice.page.screenshot({ path: shot });
+  const png = fs.readFileSync(shot);
+  assert.equal(png.subarray(1, 4).toString(), "PNG");
+  assert.ok(png.length > 10_000, "the screenshot shows a rendered page");
+
+  for (const who of [alice, bob, carol]) assert.deepEqual(who.problems, [], "no script errors on the page");
+});
+
+test("the page reports a realtime server that goes away", async () => {
+  const someone = await person();
+  // Point this page's realtime at a port where nothing listens: it must say so, not hang.
+  const page = await someone.context.newPage();
+  await page.goto(`${BASE}/?api=${encodeURIComponent(BASE)}&key=local-key&wsHost=127.0.0.1&wsPort=9&forceTLS=false`);
+  await page.locator('#status[data-state="reconnecting"]').waitFor({ timeout: 10_000 });
+});

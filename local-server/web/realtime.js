@@ -1,0 +1,151 @@
+// A small client of the Pusher Channels protocol (version 7), enough for private
+// channels: connect, authorize and subscribe, receive events, keep alive, reconnect.
+// It speaks to Pusher itself or to any Pusher-protocol server (the local server's
+// embedded one, soketi, sockudo). See the README for why the page carries its own.
+
+const PROTOCOL = 7;
+
+export class Realtime {
+  /**
+   * @param {object} options
+   * @param {string} options.key        the app key
+   * @param {string} [options.cluster]  Pusher cluster, used when no wsHost is given
+   * @param {string} [options.wsHost]   host of a Pusher-protocol server
+   * @param {number} [options.wsPort]
+   * @param {boolean} [options.forceTLS]
+   * @param {(socketId: string, channel: string) => Promise<string>} options.authorize
+   *        returns the `key:signature` for a private channel
+   * @param {(status: string, detail?: string) => void} [options.onStatus]
+   *        "connecting", "connected", "reconnecting", "failed"
+   */
+  constructor(options) {
+    this.options = options;
+    this.channels = new Map(); // name -> { handlers: Map<event, fn>, onError }
+    this.socketId = null;
+    this.ws = null;
+    this.attempt = 0;
+    this.closedByUs = false;
+    this.timers = {};
+  }
+
+  url() {
+    const { key, cluster, wsHost, wsPort, forceTLS } = this.options;
+    const tls = forceTLS ?? true;
+    const host = wsHost || `ws-${cluster}.pusher.com`;
+    const port = wsPort || (tls ? 443 : 80);
+    return `${tls ? "wss" : "ws"}://${host}:${port}/app/${encodeURIComponent(key)}?protocol=${PROTOCOL}&client=secret-rooms-web&version=1.0`;
+  }
+
+  status(state, detail) {
+    this.state = state;
+    this.options.onStatus?.(state, detail);
+  }
+
+  connect() {
+    this.closedByUs = false;
+    this.status(this.attempt === 0 ? "connecting" : "reconnecting");
+    const ws = new WebSocket(this.url());
+    this.ws = ws;
+    ws.onmessage = (message) => this.receive(message.data);
+    ws.onclose = (event) => this.closed(event);
+  }
+
+  disconnect() {
+    this.closedByUs = true;
+    Object.values(this.timers).forEach(clearTimeout);
+    this.ws?.close();
+  }
+
+  send(event, data) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ event, data }));
+  }
+
+  subscribe(channel, handlers, onError) {
+    this.channels.set(channel, { handlers: new Map(Object.entries(handlers)), onError });
+    if (this.socketId) this.authorizeAndSubscribe(channel);
+  }
+
+  unsubscribe(channel) {
+    this.channels.delete(channel);
+    this.send("pusher:unsubscribe", { channel });
+  }
+
+  async authorizeAndSubscribe(channel) {
+    const socketId = this.socketId;
+    try {
+      const auth = channel.startsWith("private-") ? await this.options.authorize(socketId, channel) : undefined;
+      if (socketId === this.socketId) this.send("pusher:subscribe", { channel, auth });
+    } catch (error) {
+      this.channels.get(channel)?.onError?.(error);
+    }
+  }
+
+  receive(text) {
+    this.keepAlive();
+    let frame;
+    try {
+      frame = JSON.parse(text);
+    } catch {
+      return;
+    }
+    const data = typeof frame.data === "string" ? safeParse(frame.data) : frame.data;
+    switch (frame.event) {
+      case "pusher:connection_established":
+        this.socketId = data.socket_id;
+        this.activityTimeout = Math.min(data.activity_timeout ?? 120, 120) * 1000;
+        this.attempt = 0;
+        this.status("connected");
+        for (const channel of this.channels.keys()) this.authorizeAndSubscribe(channel);
+        return;
+      case "pusher:ping":
+        this.send("pusher:pong", {});
+        return;
+      case "pusher:pong":
+        return;
+      case "pusher:error":
+        // 4000-4099: do not reconnect (bad key, over quota); others are retried on close.
+        if (data?.code >= 4000 && data?.code < 4100) this.refused = data.message;
+        return;
+      case "pusher:subscription_error":
+        this.channels.get(frame.channel)?.onError?.(new Error(data?.error ?? "subscription refused"));
+        return;
+      case "pusher_internal:subscription_succeeded":
+        this.channels.get(frame.channel)?.handlers.get("subscribed")?.();
+        return;
+    }
+    const handler = this.channels.get(frame.channel)?.handlers.get(frame.event);
+    handler?.(data);
+  }
+
+  // Ping after a quiet activity timeout; a connection that does not answer is replaced.
+  keepAlive() {
+    clearTimeout(this.timers.ping);
+    clearTimeout(this.timers.dead);
+    this.timers.ping = setTimeout(() => {
+      this.send("pusher:ping", {});
+      this.timers.dead = setTimeout(() => this.ws?.close(), 30_000);
+    }, this.activityTimeout ?? 120_000);
+  }
+
+  closed(event) {
+    this.socketId = null;
+    Object.values(this.timers).forEach(clearTimeout);
+    if (this.closedByUs) return;
+    if (this.refused || (event.code >= 4000 && event.code < 4100)) {
+      this.status("failed", this.refused ?? event.reason);
+      return;
+    }
+    this.attempt += 1;
+    const delay = Math.min(30_000, 1000 * 2 ** Math.min(this.attempt - 1, 5));
+    this.status("reconnecting", `retrying in ${Math.round(delay / 1000)} s`);
+    this.timers.reconnect = setTimeout(() => this.connect(), delay);
+  }
+}
+
+function safeParse(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
