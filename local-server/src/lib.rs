@@ -53,9 +53,7 @@ impl Running {
 }
 
 fn random_secret() -> anyhow::Result<String> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
-    Ok(hex::encode(b))
+    secret_rooms::random::hex(32)
 }
 
 /// The room-id key: `ROOM_ID_KEY`, else one kept in the data directory so that room

@@ -112,9 +112,8 @@ pub fn router(app: App, hub: Arc<Hub>) -> Router {
 }
 
 fn random_digits() -> u64 {
-    let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    u64::from_le_bytes(b) % 10_000_000_000
+    // Socket ids need to be distinct, not secret: a failed random source is not fatal.
+    secret_rooms::random::u64().unwrap_or_default() % 10_000_000_000
 }
 
 fn new_socket_id() -> String {

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod random;
 pub mod realtime;
 pub mod store;
 pub mod telemetry;

@@ -55,8 +55,7 @@ impl PrivateId {
 
     pub fn generate() -> anyhow::Result<Self> {
         let mut bytes = [0u8; Self::BYTES];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+        crate::random::fill(&mut bytes)?;
         Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
     }
 

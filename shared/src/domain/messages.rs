@@ -83,10 +83,8 @@ pub async fn send_message(
         .room_member(room, &sender.hash())
         .await?
         .ok_or(SendError::RoomNotFound)?;
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
     let event = MessageEvent {
-        id: hex::encode(id),
+        id: crate::random::hex(16)?,
         room_id: room.as_str(),
         from: Sender {
             public_id: member.public_id.to_string(),

@@ -78,16 +78,10 @@ pub async fn create_user(
     Err(CreateUserError::IdSpaceExhausted(policy.attempts))
 }
 
-fn random_u64() -> anyhow::Result<u64> {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
-    Ok(u64::from_le_bytes(b))
-}
-
 /// Uniform over `0..space` (modulo bias below 2^-44 for any space up to 10^6).
 fn random_public_id(space: u32) -> anyhow::Result<PublicId> {
     let space = space.clamp(1, PublicId::SPACE);
-    let n = (random_u64()? % u64::from(space)) as u32;
+    let n = (crate::random::u64()? % u64::from(space)) as u32;
     PublicId::from_number(n).ok_or_else(|| anyhow::anyhow!("public id {n} out of range"))
 }
 
@@ -106,7 +100,7 @@ const ANIMALS: &[&str] = &[
 ];
 
 fn random_username() -> anyhow::Result<String> {
-    let r = random_u64()?;
+    let r = crate::random::u64()?;
     let adjective = ADJECTIVES[(r % ADJECTIVES.len() as u64) as usize];
     let animal = ANIMALS[((r >> 32) % ANIMALS.len() as u64) as usize];
     Ok(format!("{adjective} {animal}"))

@@ -230,7 +230,13 @@ impl Store for DynamoStore {
             ("username".to_owned(), s(&user.username)),
             ("createdAt".to_owned(), s(&user.created_at)),
         ]);
-        let mut request = self.client.transact_write_items();
+        // The SDK retries a transaction whose answer was lost; the token makes such a
+        // retry a no-op instead of a "condition failed" on our own first write, which
+        // would leave that user behind and create another.
+        let mut request = self
+            .client
+            .transact_write_items()
+            .client_request_token(crate::random::hex(16).map_err(StoreError::Other)?);
         for item in [user_item, public_item] {
             let put = Put::builder()
                 .table_name(&self.table)
