@@ -110,16 +110,28 @@ impl DynamoStore {
     /// A client from the default AWS configuration chain (credentials, region and
     /// `AWS_ENDPOINT_URL_DYNAMODB`), with timeouts far inside Lambda's own.
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        Self::from_loader(aws_config::defaults(aws_config::BehaviorVersion::latest()), table).await
+    }
+
+    /// As [`Self::from_env`], but at `endpoint` (tests that inject faults).
+    pub async fn with_endpoint(table: impl Into<String>, endpoint: &str) -> Self {
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
+        Self::from_loader(loader, table).await
+    }
+
+    async fn from_loader(loader: aws_config::ConfigLoader, table: impl Into<String>) -> Self {
+        let config = loader.timeout_config(Self::timeouts()).load().await;
+        Self::new(Client::new(&config), table)
+    }
+
+    /// 1 s to connect, 2 s an attempt, 5 s in all (the SDK's standard retries included):
+    /// a request that storage cannot serve fails well inside the functions' 10 s.
+    pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(1))
             .operation_attempt_timeout(Duration::from_secs(2))
             .operation_timeout(Duration::from_secs(5))
-            .build();
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(timeouts)
-            .load()
-            .await;
-        Self::new(Client::new(&config), table)
+            .build()
     }
 
     pub fn client(&self) -> &Client {
@@ -177,17 +189,17 @@ impl DynamoStore {
     }
 }
 
-fn is_condition_failure(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+/// Whether a cancelled transaction failed on `reason` (the write as a whole did not happen).
+fn cancelled_for(err: &SdkError<TransactWriteItemsError, HttpResponse>, reason: &str) -> bool {
     let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
         err.as_service_error()
     else {
         return false;
     };
-    // Any failed condition means an id is taken; the write as a whole did not happen.
     cancel
         .cancellation_reasons()
         .iter()
-        .any(|r| r.code() == Some("ConditionalCheckFailed"))
+        .any(|r| r.code() == Some(reason))
 }
 
 #[async_trait]
@@ -248,7 +260,13 @@ impl Store for DynamoStore {
         }
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(InsertUserError::Taken),
+            // A failed condition: an id is taken.
+            Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => Err(InsertUserError::Taken),
+            // Another transaction held an item: nothing was written, try again later.
+            Err(e) if cancelled_for(&e, "TransactionConflict") => Err(StoreError::Unavailable(
+                anyhow::anyhow!("DynamoDB TransactWriteItems: {}", DisplayErrorContext(&e)),
+            )
+            .into()),
             Err(e) => Err(classify("TransactWriteItems", e).into()),
         }
     }

@@ -2,6 +2,7 @@
 //! a Pusher-protocol receiver that verifies every signature, and request builders.
 #![allow(dead_code)]
 
+pub mod fake_dynamodb;
 pub mod receiver;
 
 use async_trait::async_trait;

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use secret_rooms::realtime::pusher::PusherCredentials;
 use serde_json::Value;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +32,8 @@ struct Shared {
     rejected: Mutex<Vec<String>>,
     /// 0: verify and accept; otherwise answer every call with this status.
     forced_status: AtomicU16,
+    /// Answer nothing for a minute: a server that hangs.
+    hang: AtomicBool,
 }
 
 #[derive(Clone)]
@@ -66,6 +68,10 @@ impl Receiver {
     pub fn force_status(&self, status: u16) {
         self.shared.forced_status.store(status, Ordering::SeqCst);
     }
+
+    pub fn hang(&self) {
+        self.shared.hang.store(true, Ordering::SeqCst);
+    }
 }
 
 async fn trigger(
@@ -74,6 +80,9 @@ async fn trigger(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> (StatusCode, String) {
+    if shared.hang.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    }
     let forced = shared.forced_status.load(Ordering::SeqCst);
     if forced != 0 {
         return (

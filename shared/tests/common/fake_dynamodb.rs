@@ -1,0 +1,91 @@
+//! A stand-in for DynamoDB that fails on demand, for the faults no real server gives
+//! when asked: hanging, throttling, internal errors, transaction conflicts. It answers
+//! with the status codes and error bodies DynamoDB documents.
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    Hang,
+    Throttle,
+    InternalError,
+    /// TransactWriteItems is cancelled for a conflict; other calls succeed as if on an
+    /// empty table (UpdateItem returns counter 1).
+    TransactionConflict,
+}
+
+#[derive(Clone)]
+pub struct FakeDynamo {
+    pub endpoint: String,
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeDynamo {
+    pub async fn start(fault: Fault) -> Self {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let recorded = calls.clone();
+        let app = Router::new().route(
+            "/",
+            post(move |headers: HeaderMap| {
+                let recorded = recorded.clone();
+                async move { answer(fault, &recorded, &headers).await }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { endpoint, calls }
+    }
+
+    /// The operations received, in order (retries included).
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> Response {
+    let body = serde_json::json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message});
+    (status, [("content-type", "application/x-amz-json-1.0")], body.to_string()).into_response()
+}
+
+fn ok(body: serde_json::Value) -> Response {
+    (StatusCode::OK, [("content-type", "application/x-amz-json-1.0")], body.to_string()).into_response()
+}
+
+async fn answer(fault: Fault, calls: &Mutex<Vec<String>>, headers: &HeaderMap) -> Response {
+    let operation = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split('.').nth(1))
+        .unwrap_or("?")
+        .to_owned();
+    calls.lock().unwrap().push(operation.clone());
+    match fault {
+        Fault::Hang => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            ok(serde_json::json!({}))
+        }
+        Fault::Throttle => error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate of requests exceeds the allowed throughput."),
+        Fault::InternalError => error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error"),
+        Fault::TransactionConflict => match operation.as_str() {
+            "TransactWriteItems" => {
+                let body = serde_json::json!({
+                    "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                    "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+                    "CancellationReasons": [
+                        {"Code": "None"},
+                        {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+                    ]
+                });
+                (StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.0")], body.to_string()).into_response()
+            }
+            "UpdateItem" => ok(serde_json::json!({"Attributes": {"value": {"N": "1"}}})),
+            _ => ok(serde_json::json!({})),
+        },
+    }
+}
