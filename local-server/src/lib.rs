@@ -164,6 +164,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         send_message: Endpoint::SendMessage {
             store: store.clone(),
             realtime: Arc::new(PusherClient::new(&pusher)?),
+            rate: options.rate,
         },
         channel_auth: Endpoint::ChannelAuth {
             store,

@@ -1,6 +1,7 @@
 //! Command-line options, with environment fallbacks; the defaults need nothing else.
 
 use secret_rooms::config;
+use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::realtime::pusher::PusherConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,8 @@ OPTIONS:
                        PUSHER_SECRET and PUSHER_CLUSTER or PUSHER_HOST
   -h, --help           this text
 
-ROOM_ID_KEY sets the room-id key; without it one is kept in the data directory.";
+ROOM_ID_KEY sets the room-id key; without it one is kept in the data directory.
+MESSAGE_RATE_LIMIT and MESSAGE_RATE_WINDOW_SECS set the per-sender message rate limit.";
 
 #[derive(Clone, Debug)]
 pub enum StoreChoice {
@@ -48,6 +50,7 @@ pub struct Options {
     pub store: StoreChoice,
     pub realtime: RealtimeChoice,
     pub room_id_key: Option<String>,
+    pub rate: RateLimit,
 }
 
 /// What the command line asked for: run, or print help.
@@ -64,6 +67,7 @@ impl Options {
             store: StoreChoice::Memory,
             realtime: RealtimeChoice::Embedded,
             room_id_key: None,
+            rate: RateLimit::default(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Options {
             store,
             realtime,
             room_id_key: env(config::ROOM_ID_KEY),
+            rate: config::rate_limit(env).map_err(|e| e.to_string())?,
         })))
     }
 }

@@ -1,8 +1,10 @@
 //! Configuration from environment variables, validated once at start-up. Every error
 //! names the variable at fault.
 
+use crate::domain::messages::RateLimit;
 use crate::domain::rooms::RoomKey;
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
+use crate::store::RateWindow;
 use std::time::Duration;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -13,6 +15,8 @@ pub const PUSHER_SECRET: &str = "PUSHER_SECRET";
 pub const PUSHER_CLUSTER: &str = "PUSHER_CLUSTER";
 pub const PUSHER_HOST: &str = "PUSHER_HOST";
 pub const PUSHER_TIMEOUT_MS: &str = "PUSHER_TIMEOUT_MS";
+pub const MESSAGE_RATE_LIMIT: &str = "MESSAGE_RATE_LIMIT";
+pub const MESSAGE_RATE_WINDOW_SECS: &str = "MESSAGE_RATE_WINDOW_SECS";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -72,6 +76,35 @@ pub fn room_key(env: Lookup) -> Result<RoomKey, ConfigError> {
     })
 }
 
+fn number_in<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    env: Lookup,
+    name: &'static str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<Option<T>, ConfigError> {
+    let Some(text) = env(name) else {
+        return Ok(None);
+    };
+    match text.parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
+        _ => Err(invalid(
+            name,
+            format!("a whole number from {} to {}", range.start(), range.end()),
+        )),
+    }
+}
+
+/// `MESSAGE_RATE_LIMIT` messages per sender per room in `MESSAGE_RATE_WINDOW_SECS`;
+/// both optional (see [`RateLimit::default`]).
+pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
+    let default = RateLimit::default();
+    Ok(RateLimit {
+        messages: number_in(env, MESSAGE_RATE_LIMIT, 1..=RateWindow::MAX_LIMIT)?
+            .unwrap_or(default.messages),
+        window_secs: number_in(env, MESSAGE_RATE_WINDOW_SECS, 1..=86_400)?
+            .unwrap_or(default.window_secs),
+    })
+}
+
 /// `PUSHER_*`: app id, key, secret, and either a cluster or a host override.
 pub fn pusher(env: Lookup) -> Result<PusherConfig, ConfigError> {
     let app_id = required(env, PUSHER_APP_ID)?;
@@ -102,13 +135,8 @@ pub fn pusher(env: Lookup) -> Result<PusherConfig, ConfigError> {
             format!("https://api-{cluster}.pusher.com")
         }
     };
-    let timeout = match env(PUSHER_TIMEOUT_MS) {
-        None => Duration::from_secs(3),
-        Some(ms) => match ms.parse::<u64>() {
-            Ok(ms @ 100..=10_000) => Duration::from_millis(ms),
-            _ => return Err(invalid(PUSHER_TIMEOUT_MS, "milliseconds from 100 to 10000")),
-        },
-    };
+    let timeout = number_in(env, PUSHER_TIMEOUT_MS, 100..=10_000)?
+        .map_or(Duration::from_secs(3), Duration::from_millis);
     Ok(PusherConfig {
         app_id,
         credentials: PusherCredentials::new(key, secret),
@@ -191,6 +219,25 @@ mod tests {
                 .to_string()
                 .contains(PUSHER_TIMEOUT_MS)
         );
+        assert_eq!(rate_limit(&env(&[])), Ok(RateLimit::default()));
+        assert_eq!(
+            rate_limit(&env(&[
+                (MESSAGE_RATE_LIMIT, "5"),
+                (MESSAGE_RATE_WINDOW_SECS, "60")
+            ])),
+            Ok(RateLimit {
+                messages: 5,
+                window_secs: 60
+            })
+        );
+        for (name, bad) in [
+            (MESSAGE_RATE_LIMIT, "0"),
+            (MESSAGE_RATE_LIMIT, "x"),
+            (MESSAGE_RATE_WINDOW_SECS, "0"),
+        ] {
+            let err = rate_limit(&env(&[(name, bad)])).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -35,14 +35,18 @@ impl<'w> MakeWriter<'w> for Buffer {
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_reaches_a_log_line() {
     let logs = Buffer::default();
-    let _guard = tracing::subscriber::set_default(subscriber(EnvFilter::new("trace"), logs.clone()));
+    let _guard =
+        tracing::subscriber::set_default(subscriber(EnvFilter::new("trace"), logs.clone()));
 
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
     let (alice_pub, alice, _) = f.create().await;
     let (bob_pub, bob, _) = f.create().await;
     let (_, carol, _) = f.create().await;
-    let room = f.connect(&alice, &bob_pub).await.body["roomId"].as_str().unwrap().to_owned();
+    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     f.connect(&bob, &alice_pub).await;
     let channel = format!("private-{room}");
     let message = "the-message-text-must-not-be-logged";
@@ -55,9 +59,18 @@ async fn no_secret_reaches_a_log_line() {
     assert_eq!(f.send(&bob, &room, message).await.status, 502);
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let request_lines = text.lines().filter(|l| l.contains("\"request_id\"")).count();
-    assert!(request_lines >= 10, "the capture must see the request lines ({request_lines}):\n{text}");
-    assert!(text.contains("realtime_unavailable"), "the 5xx is logged with its code");
+    let request_lines = text
+        .lines()
+        .filter(|l| l.contains("\"request_id\""))
+        .count();
+    assert!(
+        request_lines >= 10,
+        "the capture must see the request lines ({request_lines}):\n{text}"
+    );
+    assert!(
+        text.contains("realtime_unavailable"),
+        "the 5xx is logged with its code"
+    );
     for (what, secret) in [
         ("alice's private id", alice.as_str()),
         ("bob's private id", bob.as_str()),

@@ -452,6 +452,37 @@ async fn an_exhausted_id_space_answers_503() {
 }
 
 #[tokio::test]
+async fn senders_over_the_rate_limit_get_429() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, bob, _) = f.create().await;
+    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    f.connect(&bob, &alice_pub).await;
+    for n in 0..common::RATE_LIMIT {
+        assert_eq!(f.send(&alice, &room, &format!("{n}")).await.status, 204);
+    }
+    let limited = f.send(&alice, &room, "one too many").await;
+    assert_error(&limited, 429, "rate_limited");
+    let retry_after: u32 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry_after));
+    assert_eq!(
+        pusher.published().len(),
+        common::RATE_LIMIT as usize,
+        "a refused message is not published"
+    );
+    // The peer's own allowance is untouched.
+    assert_eq!(f.send(&bob, &room, "my turn").await.status, 204);
+}
+
+#[tokio::test]
 async fn other_methods_are_refused() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;

@@ -8,14 +8,14 @@ compile_error!(
     "the storage tests run on both stores: build them with --features embedded (./scripts/test.sh does)"
 );
 
-use common::{CountingStore, Items, ROOM_KEY, receiver::Receiver};
+use common::{Items, ROOM_KEY, receiver::Receiver, round_trip_counter};
 use secret_rooms::domain::channels::authorize_channel;
-use secret_rooms::domain::messages::{Message, send_message};
+use secret_rooms::domain::messages::{Message, RateLimit, send_message};
 use secret_rooms::domain::rooms::{ConnectError, RoomKey, connect};
 use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, create_user};
 use secret_rooms::domain::{PrivateId, PublicId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials, SocketId};
-use secret_rooms::store::{InsertUserError, Store, UserRecord};
+use secret_rooms::store::{Allowance, InsertUserError, RateWindow, Store, UserRecord};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,29 +113,24 @@ async fn ids_stay_unique_under_200_concurrent_creates<S: Store + Items + Clone +
 async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone + 'static>(
     store: S,
 ) {
-    let store = CountingStore::new(store);
+    let mut trips = round_trip_counter(&store);
     let tiny = IdPolicy {
         space: 1,
         attempts: 5,
     };
     let first = create_user(&store, tiny).await.unwrap();
     assert_eq!(first.public_id.to_string(), "000-000");
-    assert_eq!(
-        store.take(),
-        2,
-        "a create without collision is 2 round trips"
-    );
+    assert_eq!(trips(), 2, "a create without collision is 2 round trips");
 
     match create_user(&store, tiny).await {
         Err(CreateUserError::IdSpaceExhausted(5)) => {}
         other => panic!("expected id_space_exhausted, got {other:?}"),
     }
     assert_eq!(
-        store.count("insert_user"),
-        5,
-        "exactly the retry bound of attempts"
+        trips(),
+        6,
+        "1 counter + 1 per attempt, up to the bound of 5"
     );
-    assert_eq!(store.take(), 6, "1 counter + 1 per attempt");
     let marker = store.get_public(first.public_id).await.unwrap().unwrap();
     assert_eq!(
         marker.owner,
@@ -150,7 +145,7 @@ async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone
     };
     let second = create_user(&store, two).await.unwrap();
     assert_eq!(second.public_id.to_string(), "000-001");
-    assert!(store.take() >= 2);
+    assert!(trips() >= 2);
 }
 
 async fn a_user_is_both_items_or_neither<S: Store + Items + Clone + 'static>(store: S) {
@@ -296,7 +291,7 @@ async fn connect_refuses_unknown_and_self<S: Store + Items + Clone + 'static>(st
 }
 
 async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'static>(store: S) {
-    let store = CountingStore::new(store);
+    let mut trips = round_trip_counter(&store);
     let receiver = Receiver::start().await;
     let pusher = PusherClient::new(&PusherConfig {
         app_id: common::receiver::APP_ID.into(),
@@ -308,14 +303,14 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
     let key = room_key();
 
     let alice = create_user(&store, IdPolicy::default()).await.unwrap();
-    assert_eq!(store.take(), 2, "create");
+    assert_eq!(trips(), 2, "create");
     let bob = create_user(&store, IdPolicy::default()).await.unwrap();
-    store.take();
+    trips();
 
     let room = connect(&store, &key, &alice.private_id, bob.public_id)
         .await
         .unwrap();
-    assert_eq!(store.take(), 2, "connect to an existing public id");
+    assert_eq!(trips(), 2, "connect to an existing public id");
     let mut nobody = 0;
     while nobody == 0
         || [alice.public_id, bob.public_id].contains(&PublicId::from_number(nobody).unwrap())
@@ -330,25 +325,112 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
     )
     .await
     .unwrap();
-    assert_eq!(
-        store.take(),
-        2,
-        "connect to a free public id costs the same"
-    );
+    assert_eq!(trips(), 2, "connect to a free public id costs the same");
 
     let message = Message::parse("hi".into()).unwrap();
-    send_message(&store, &pusher, &room, &bob.private_id, &message)
+    let rate = RateLimit {
+        messages: 100,
+        window_secs: 3600,
+    };
+    send_message(&store, &pusher, rate, &room, &bob.private_id, &message)
         .await
         .unwrap();
-    assert_eq!(store.take(), 1, "message");
-    assert_eq!(receiver.published().len(), 1, "message publishes once");
+    // DynamoDB needs a second update to start a sender's count in a new window.
+    assert!(trips() <= 2, "a sender's first message of a window");
+    send_message(&store, &pusher, rate, &room, &bob.private_id, &message)
+        .await
+        .unwrap();
+    // (Unless this ran across the top of an hour: then it starts the next window.)
+    assert!(trips() <= 2);
+    send_message(&store, &pusher, rate, &room, &bob.private_id, &message)
+        .await
+        .unwrap();
+    assert_eq!(trips(), 1, "message");
+    assert_eq!(receiver.published().len(), 3, "each message publishes once");
 
     let creds = PusherCredentials::new(common::receiver::KEY, common::receiver::SECRET);
     let socket = SocketId::parse("1.2").unwrap();
     authorize_channel(&store, &creds, &socket, &room, &alice.private_id)
         .await
         .unwrap();
-    assert_eq!(store.take(), 1, "auth");
+    assert_eq!(trips(), 1, "auth");
+}
+
+async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + 'static>(store: S) {
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let key = room_key();
+    let room = connect(&store, &key, &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
+    let (a, b) = (alice.private_id.hash(), bob.private_id.hash());
+    let w = RateWindow {
+        window: 1000,
+        limit: 3,
+    };
+    for n in 1..=3 {
+        match store.count_message(&room, &a, w).await.unwrap() {
+            Allowance::Allowed(member) => assert_eq!(member.public_id, alice.public_id),
+            other => panic!("message {n} of 3 must pass: {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.count_message(&room, &a, w).await.unwrap(),
+        Allowance::Limited
+    );
+    // Each sender has their own count.
+    assert!(matches!(
+        store.count_message(&room, &b, w).await.unwrap(),
+        Allowance::Allowed(_)
+    ));
+    // Reconnecting does not reset it.
+    connect(&store, &key, &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_message(&room, &a, w).await.unwrap(),
+        Allowance::Limited
+    );
+    // The next window starts afresh.
+    let next = RateWindow { window: 1001, ..w };
+    assert!(matches!(
+        store.count_message(&room, &a, next).await.unwrap(),
+        Allowance::Allowed(_)
+    ));
+    // Strangers and unknown rooms are told apart from neither.
+    let stranger = PrivateId::generate().unwrap().hash();
+    assert_eq!(
+        store.count_message(&room, &stranger, w).await.unwrap(),
+        Allowance::NotMember
+    );
+    let nowhere = key.room_for(&stranger, &a);
+    assert_eq!(
+        store.count_message(&nowhere, &a, w).await.unwrap(),
+        Allowance::NotMember
+    );
+
+    // Under concurrency the limit holds exactly.
+    let store = Arc::new(store);
+    let burst = RateWindow {
+        window: 2000,
+        limit: 5,
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, room) = (store.clone(), room.clone());
+            tokio::spawn(async move { store.count_message(&room, &b, burst).await })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(Allowance::Allowed(_)) => allowed += 1,
+            Ok(Allowance::Limited) => {}
+            // DynamoDB may give up on a counter that keeps changing: a 503, never a pass.
+            Err(secret_rooms::store::StoreError::Unavailable(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(allowed, 5, "exactly the limit passes in a burst");
 }
 
 /// Each test body above runs on both implementations of the storage contract.
@@ -379,4 +461,5 @@ on_both_stores!(
     decoys_hold_only_the_requester_and_are_stable,
     connect_refuses_unknown_and_self,
     round_trips_stay_within_the_spec_budget,
+    messages_are_counted_per_sender_and_window,
 );

@@ -3,8 +3,9 @@
 use super::ids::{PrivateId, RoomId};
 use super::time::now_rfc3339;
 use crate::realtime::{Realtime, RealtimeError};
-use crate::store::{Store, StoreError};
+use crate::store::{Allowance, RateWindow, Store, StoreError};
 use serde::Serialize;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A non-empty UTF-8 text of at most [`Message::MAX_BYTES`] bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,11 +59,45 @@ pub struct Sender<'a> {
     pub username: &'a str,
 }
 
+/// How many messages one sender may post to one room per fixed window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub messages: u32,
+    pub window_secs: u64,
+}
+
+impl Default for RateLimit {
+    /// Two a second on average, in bursts of up to 30: a brisk chat, not a script.
+    fn default() -> Self {
+        Self {
+            messages: 30,
+            window_secs: 15,
+        }
+    }
+}
+
+impl RateLimit {
+    /// The window `now` falls in, and the seconds left until the next one.
+    pub fn window_at(&self, now: SystemTime) -> (RateWindow, u32) {
+        let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let length = self.window_secs.max(1);
+        let window = RateWindow {
+            window: secs / length,
+            limit: self.messages,
+        };
+        let left = length - secs % length;
+        (window, u32::try_from(left).unwrap_or(u32::MAX))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// An unknown room and a room the sender is not in answer alike.
     #[error("room not found")]
     RoomNotFound,
+    /// Over the rate limit; nothing was published.
+    #[error("too many messages; retry in {retry_after} s")]
+    RateLimited { retry_after: u32 },
     #[error(transparent)]
     Realtime(#[from] RealtimeError),
     #[error(transparent)]
@@ -71,18 +106,22 @@ pub enum SendError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// One membership read, one publish.
+/// One counted membership check (a second at the start of the sender's window), one
+/// publish.
 pub async fn send_message(
     store: &dyn Store,
     realtime: &dyn Realtime,
+    rate: RateLimit,
     room: &RoomId,
     sender: &PrivateId,
     message: &Message,
 ) -> Result<(), SendError> {
-    let member = store
-        .room_member(room, &sender.hash())
-        .await?
-        .ok_or(SendError::RoomNotFound)?;
+    let (window, retry_after) = rate.window_at(SystemTime::now());
+    let member = match store.count_message(room, &sender.hash(), window).await? {
+        Allowance::Allowed(member) => member,
+        Allowance::Limited => return Err(SendError::RateLimited { retry_after }),
+        Allowance::NotMember => return Err(SendError::RoomNotFound),
+    };
     let event = MessageEvent {
         id: crate::random::hex(16)?,
         room_id: room.as_str(),
@@ -103,6 +142,38 @@ pub async fn send_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_windows_are_fixed_and_say_when_the_next_starts() {
+        let rate = RateLimit {
+            messages: 5,
+            window_secs: 60,
+        };
+        let at = |s| UNIX_EPOCH + std::time::Duration::from_secs(s);
+        assert_eq!(
+            rate.window_at(at(120)),
+            (
+                RateWindow {
+                    window: 2,
+                    limit: 5
+                },
+                60
+            )
+        );
+        assert_eq!(
+            rate.window_at(at(179)),
+            (
+                RateWindow {
+                    window: 2,
+                    limit: 5
+                },
+                1
+            )
+        );
+        assert_eq!(rate.window_at(at(180)).0.window, 3);
+        let w = rate.window_at(at(180)).0;
+        assert_eq!(w.full() - w.start(), 5);
+    }
 
     #[test]
     fn messages_are_bounded_in_bytes_not_chars() {

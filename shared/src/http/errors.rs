@@ -124,6 +124,12 @@ impl From<SendError> for ApiError {
                 "room_not_found",
                 "No such room, or you are not one of its members.",
             ),
+            SendError::RateLimited { retry_after } => Self::new(
+                429,
+                "rate_limited",
+                format!("You are sending messages too fast; try again in {retry_after} s."),
+            )
+            .retry_after(retry_after),
             SendError::Realtime(e) => e.into(),
             SendError::Store(e) => e.into(),
             SendError::Unexpected(e) => Self::internal(e),

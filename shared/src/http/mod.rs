@@ -5,7 +5,7 @@ pub mod errors;
 pub mod lambda;
 
 use crate::domain::channels::authorize_channel;
-use crate::domain::messages::{Message, send_message};
+use crate::domain::messages::{Message, RateLimit, send_message};
 use crate::domain::rooms::{RoomKey, connect};
 use crate::domain::users::{IdPolicy, create_user};
 use crate::domain::{PrivateId, PublicId, RoomId};
@@ -78,6 +78,7 @@ pub enum Endpoint {
     SendMessage {
         store: Arc<dyn Store>,
         realtime: Arc<dyn Realtime>,
+        rate: RateLimit,
     },
     ChannelAuth {
         store: Arc<dyn Store>,
@@ -186,12 +187,24 @@ impl Endpoint {
                     Some(json!({"roomId": room.as_str(), "channel": room.channel()})),
                 ))
             }
-            Self::SendMessage { store, realtime } => {
+            Self::SendMessage {
+                store,
+                realtime,
+                rate,
+            } => {
                 let room = parse_room_id(self.path_param(req))?;
                 let body: MessageBody = parse_json(req)?;
                 let sender = parse_private_id(&body.private_id)?;
                 let message = Message::parse(body.message)?;
-                send_message(store.as_ref(), realtime.as_ref(), &room, &sender, &message).await?;
+                send_message(
+                    store.as_ref(),
+                    realtime.as_ref(),
+                    *rate,
+                    &room,
+                    &sender,
+                    &message,
+                )
+                .await?;
                 Ok(ApiResponse::ok(204, None))
             }
             Self::ChannelAuth { store, credentials } => {
@@ -376,6 +389,7 @@ impl Endpoint {
             }
             Route::SendMessage => {
                 let pusher = config::pusher(env)?;
+                let rate = config::rate_limit(env)?;
                 let client =
                     PusherClient::new(&pusher).map_err(|e| config::ConfigError::Invalid {
                         name: config::PUSHER_HOST,
@@ -385,6 +399,7 @@ impl Endpoint {
                 Self::SendMessage {
                     store,
                     realtime: Arc::new(client),
+                    rate,
                 }
             }
             Route::ChannelAuth => {

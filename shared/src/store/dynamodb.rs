@@ -2,18 +2,27 @@
 //!
 //! Items: `USER#<privateIdHash>`, `PUBLIC#<publicId>`, `COUNTER#users`, `ROOM#<roomId>`.
 
-use super::{ConnectLookup, InsertUserError, Member, PublicEntry, Store, StoreError, UserRecord};
+use super::{
+    Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
+    UserRecord,
+};
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    Put, ReturnValue, ScalarAttributeType, TransactWriteItem,
+    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 type Item = HashMap<String, AttributeValue>;
@@ -36,6 +45,27 @@ const TRANSIENT_CODES: &[&str] = &[
 pub struct DynamoStore {
     client: Client,
     table: String,
+    round_trips: Arc<AtomicUsize>,
+}
+
+/// Counts every HTTP attempt the SDK transmits.
+#[derive(Debug)]
+struct CountRoundTrips(Arc<AtomicUsize>);
+
+impl Intercept for CountRoundTrips {
+    fn name(&self) -> &'static str {
+        "CountRoundTrips"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 fn user_key(hash: &PrivateIdHash) -> String {
@@ -87,6 +117,17 @@ where
     }
 }
 
+/// The sender's member entry in a room item returned by a successful count.
+fn allowed(item: Option<&Item>, hash: &str) -> Result<Allowance, StoreError> {
+    item.and_then(|i| i.get("members"))
+        .and_then(|m| m.as_m().ok())
+        .and_then(|m| m.get(hash))
+        .map(member_from)
+        .transpose()?
+        .map(Allowance::Allowed)
+        .ok_or_else(|| corrupt("counted a message of a non-member".into()))
+}
+
 fn member_from(value: &AttributeValue) -> Result<Member, StoreError> {
     let map = value
         .as_m()
@@ -101,21 +142,33 @@ fn member_from(value: &AttributeValue) -> Result<Member, StoreError> {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let round_trips = Arc::new(AtomicUsize::new(0));
+        let config = client
+            .config()
+            .to_builder()
+            .interceptor(CountRoundTrips(round_trips.clone()))
+            .build();
         Self {
-            client,
+            client: Client::from_conf(config),
             table: table.into(),
+            round_trips,
         }
     }
 
     /// A client from the default AWS configuration chain (credentials, region and
     /// `AWS_ENDPOINT_URL_DYNAMODB`), with timeouts far inside Lambda's own.
     pub async fn from_env(table: impl Into<String>) -> Self {
-        Self::from_loader(aws_config::defaults(aws_config::BehaviorVersion::latest()), table).await
+        Self::from_loader(
+            aws_config::defaults(aws_config::BehaviorVersion::latest()),
+            table,
+        )
+        .await
     }
 
     /// As [`Self::from_env`], but at `endpoint` (tests that inject faults).
     pub async fn with_endpoint(table: impl Into<String>, endpoint: &str) -> Self {
-        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
+        let loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
         Self::from_loader(loader, table).await
     }
 
@@ -347,17 +400,110 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .key(PK, s(room_key(room)))
             .update_expression(
-                "SET #type = :type, members = :members, \
+                "SET #type = :type, members = :members, rl = if_not_exists(rl, :rl), \
                  createdAt = if_not_exists(createdAt, :now), updatedAt = :now",
             )
             .expression_attribute_names("#type", "type")
             .expression_attribute_values(":type", s("room"))
+            // Message rate counters per member (see `count_message`); kept across reconnects.
+            .expression_attribute_values(":rl", AttributeValue::M(HashMap::new()))
             .expression_attribute_values(":members", AttributeValue::M(members))
             .expression_attribute_values(":now", s(now))
             .send()
             .await
             .map_err(|e| classify("UpdateItem", e))?;
         Ok(())
+    }
+
+    async fn count_message(
+        &self,
+        room: &RoomId,
+        who: &PrivateIdHash,
+        window: RateWindow,
+    ) -> Result<Allowance, StoreError> {
+        let hash = who.to_hex();
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        // At most: count, start the window, count again (if another request started it).
+        for _ in 0..2 {
+            // The common case: a member already counting in this window.
+            let counted = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(room_key(room)))
+                .update_expression("SET rl.#who = rl.#who + :one")
+                .condition_expression(
+                    "attribute_exists(members.#who) AND rl.#who >= :start AND rl.#who < :full",
+                )
+                .expression_attribute_names("#who", &hash)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":start", n(window.start()))
+                .expression_attribute_values(":full", n(window.full()))
+                .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            let old = match counted {
+                Ok(out) => return allowed(out.attributes.as_ref(), &hash),
+                Err(e) => match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                        failed.item().cloned().unwrap_or_default()
+                    }
+                    _ => return Err(classify("UpdateItem", e)),
+                },
+            };
+            let is_member = old
+                .get("members")
+                .and_then(|m| m.as_m().ok())
+                .is_some_and(|m| m.contains_key(&hash));
+            if !is_member {
+                return Ok(Allowance::NotMember);
+            }
+            let counter = old
+                .get("rl")
+                .and_then(|m| m.as_m().ok())
+                .and_then(|m| m.get(&hash))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if window.limit == 0 || counter.is_some_and(|c| c >= window.full()) {
+                return Ok(Allowance::Limited);
+            }
+            // The sender's first message of this window: start its count at one.
+            let started = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(room_key(room)))
+                .update_expression("SET rl.#who = :first")
+                .condition_expression(
+                    "attribute_exists(members.#who) AND \
+                     (attribute_not_exists(rl.#who) OR rl.#who < :start)",
+                )
+                .expression_attribute_names("#who", &hash)
+                .expression_attribute_values(":first", n(window.start() + 1))
+                .expression_attribute_values(":start", n(window.start()))
+                .return_values(ReturnValue::AllNew)
+                .send()
+                .await;
+            match started {
+                Ok(out) => return allowed(out.attributes.as_ref(), &hash),
+                // Another message started the window first: count in it.
+                Err(e)
+                    if matches!(
+                        e.as_service_error(),
+                        Some(UpdateItemError::ConditionalCheckFailedException(_))
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(classify("UpdateItem", e)),
+            }
+        }
+        Err(StoreError::Unavailable(anyhow::anyhow!(
+            "the message counter kept changing under concurrent updates"
+        )))
     }
 
     async fn room_member(
@@ -376,6 +522,10 @@ impl Store for DynamoStore {
             .and_then(|m| m.get(&hash))
             .map(member_from)
             .transpose()
+    }
+
+    fn round_trips(&self) -> usize {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     async fn get_user(&self, hash: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {

@@ -3,7 +3,10 @@
 //! one write transaction at a time, so the conditional writes are exactly as atomic as
 //! DynamoDB's, under concurrency too.
 
-use super::{ConnectLookup, InsertUserError, Member, PublicEntry, Store, StoreError, UserRecord};
+use super::{
+    Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
+    UserRecord,
+};
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -11,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const COUNTER_KEY: &str = "COUNTER#users";
@@ -18,6 +22,8 @@ const COUNTER_KEY: &str = "COUNTER#users";
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    /// Transactions run, the embedded counterpart of DynamoDB round trips.
+    transactions: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -55,6 +61,9 @@ struct MemberItem {
 #[serde(rename_all = "camelCase")]
 struct RoomItem {
     members: BTreeMap<String, MemberItem>,
+    /// Message rate counters per member, as on DynamoDB (see `RateWindow`).
+    #[serde(default)]
+    rl: BTreeMap<String, u64>,
     created_at: String,
     updated_at: String,
 }
@@ -109,7 +118,10 @@ impl EmbeddedStore {
         let txn = db.begin_write()?;
         txn.open_table(ITEMS)?;
         txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self {
+            db: Arc::new(db),
+            transactions: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     /// Run blocking database work off the async runtime's worker threads.
@@ -118,6 +130,7 @@ impl EmbeddedStore {
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = self.db.clone();
+        self.transactions.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || work(&db))
             .await
             .map_err(other)?
@@ -278,22 +291,62 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let created_at = match table.get(key.as_str()).map_err(other)? {
+                let (created_at, rl) = match table.get(key.as_str()).map_err(other)? {
                     Some(v) => {
-                        serde_json::from_slice::<RoomItem>(v.value())
-                            .map_err(other)?
-                            .created_at
+                        let old = serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?;
+                        (old.created_at, old.rl)
                     }
-                    None => now.clone(),
+                    None => (now.clone(), BTreeMap::new()),
                 };
                 let item = encode(&RoomItem {
                     members,
+                    rl,
                     created_at,
                     updated_at: now,
                 })?;
                 table.insert(key.as_str(), item.as_slice()).map_err(other)?;
             }
             txn.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn count_message(
+        &self,
+        room: &RoomId,
+        who: &PrivateIdHash,
+        window: RateWindow,
+    ) -> Result<Allowance, StoreError> {
+        let (key, hash) = (room_key(room), who.to_hex());
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            let allowance = {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut item = match table.get(key.as_str()).map_err(other)? {
+                    Some(v) => serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?,
+                    None => return Ok(Allowance::NotMember),
+                };
+                let Some(member) = item.members.get(&hash) else {
+                    return Ok(Allowance::NotMember);
+                };
+                let member = member_from(member)?;
+                let next = match item.rl.get(&hash).copied() {
+                    Some(c) if c >= window.full() => None,
+                    Some(c) if c >= window.start() => Some(c + 1),
+                    _ if window.limit == 0 => None,
+                    _ => Some(window.start() + 1),
+                };
+                let Some(next) = next else {
+                    return Ok(Allowance::Limited);
+                };
+                item.rl.insert(hash, next);
+                table
+                    .insert(key.as_str(), encode(&item)?.as_slice())
+                    .map_err(other)?;
+                Allowance::Allowed(member)
+            };
+            txn.commit().map_err(other)?;
+            Ok(allowance)
         })
         .await
     }
@@ -307,6 +360,10 @@ impl Store for EmbeddedStore {
             return Ok(None);
         };
         item.members.get(&who.to_hex()).map(member_from).transpose()
+    }
+
+    fn round_trips(&self) -> usize {
+        self.transactions.load(Ordering::Relaxed)
     }
 
     async fn get_user(&self, hash: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {

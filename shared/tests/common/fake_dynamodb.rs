@@ -50,11 +50,21 @@ impl FakeDynamo {
 
 fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     let body = serde_json::json!({"__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message});
-    (status, [("content-type", "application/x-amz-json-1.0")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/x-amz-json-1.0")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn ok(body: serde_json::Value) -> Response {
-    (StatusCode::OK, [("content-type", "application/x-amz-json-1.0")], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "application/x-amz-json-1.0")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn answer(fault: Fault, calls: &Mutex<Vec<String>>, headers: &HeaderMap) -> Response {
@@ -70,8 +80,16 @@ async fn answer(fault: Fault, calls: &Mutex<Vec<String>>, headers: &HeaderMap) -
             tokio::time::sleep(Duration::from_secs(60)).await;
             ok(serde_json::json!({}))
         }
-        Fault::Throttle => error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate of requests exceeds the allowed throughput."),
-        Fault::InternalError => error(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error"),
+        Fault::Throttle => error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate of requests exceeds the allowed throughput.",
+        ),
+        Fault::InternalError => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerError",
+            "Internal server error",
+        ),
         Fault::TransactionConflict => match operation.as_str() {
             "TransactWriteItems" => {
                 let body = serde_json::json!({
@@ -82,7 +100,12 @@ async fn answer(fault: Fault, calls: &Mutex<Vec<String>>, headers: &HeaderMap) -
                         {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
                     ]
                 });
-                (StatusCode::BAD_REQUEST, [("content-type", "application/x-amz-json-1.0")], body.to_string()).into_response()
+                (
+                    StatusCode::BAD_REQUEST,
+                    [("content-type", "application/x-amz-json-1.0")],
+                    body.to_string(),
+                )
+                    .into_response()
             }
             "UpdateItem" => ok(serde_json::json!({"Attributes": {"value": {"N": "1"}}})),
             _ => ok(serde_json::json!({})),

@@ -6,16 +6,11 @@ pub mod fake_dynamodb;
 pub mod receiver;
 
 use async_trait::async_trait;
-use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
-use secret_rooms::store::{
-    ConnectLookup, DynamoStore, EmbeddedStore, InsertUserError, Member, PublicEntry, Store,
-    StoreError, UserRecord,
-};
+use secret_rooms::store::{DynamoStore, EmbeddedStore, Store};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+pub const RATE_LIMIT: u32 = 8;
 pub const ROOM_KEY: &str = "test-room-key-0123456789abcdef-0123456789";
 
 /// A DynamoDB store on a table of its own. Fails loudly, naming the variable, when
@@ -50,87 +45,21 @@ pub fn env_map(table: &str, pusher_base: &str) -> HashMap<String, String> {
         ("PUSHER_SECRET".into(), receiver::SECRET.into()),
         ("PUSHER_HOST".into(), pusher_base.into()),
         ("PUSHER_TIMEOUT_MS".into(), "1500".into()),
+        // A day-long window, so that no test runs across a window's end.
+        ("MESSAGE_RATE_LIMIT".into(), RATE_LIMIT.to_string()),
+        ("MESSAGE_RATE_WINDOW_SECS".into(), "86400".into()),
     ])
 }
 
-/// Counts calls per storage method: each is one database round trip by contract.
-pub struct CountingStore<S> {
-    pub inner: S,
-    counts: Mutex<HashMap<&'static str, usize>>,
-    total: AtomicUsize,
-}
-
-impl<S> CountingStore<S> {
-    pub fn new(inner: S) -> Self {
-        Self {
-            inner,
-            counts: Mutex::new(HashMap::new()),
-            total: AtomicUsize::new(0),
-        }
-    }
-
-    fn hit(&self, name: &'static str) {
-        self.total.fetch_add(1, Ordering::SeqCst);
-        *self.counts.lock().unwrap().entry(name).or_default() += 1;
-    }
-
-    /// Round trips since the last call, and resets the count.
-    pub fn take(&self) -> usize {
-        self.counts.lock().unwrap().clear();
-        self.total.swap(0, Ordering::SeqCst)
-    }
-
-    pub fn count(&self, name: &str) -> usize {
-        self.counts.lock().unwrap().get(name).copied().unwrap_or(0)
-    }
-}
-
-#[async_trait]
-impl<S: Store> Store for CountingStore<S> {
-    async fn next_user_id(&self) -> Result<u64, StoreError> {
-        self.hit("next_user_id");
-        self.inner.next_user_id().await
-    }
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError> {
-        self.hit("insert_user");
-        self.inner.insert_user(user).await
-    }
-    async fn lookup_for_connect(
-        &self,
-        requester: &PrivateIdHash,
-        target: PublicId,
-    ) -> Result<ConnectLookup, StoreError> {
-        self.hit("lookup_for_connect");
-        self.inner.lookup_for_connect(requester, target).await
-    }
-    async fn put_room(
-        &self,
-        room: &RoomId,
-        members: &[(PrivateIdHash, Member)],
-        now: &str,
-    ) -> Result<(), StoreError> {
-        self.hit("put_room");
-        self.inner.put_room(room, members, now).await
-    }
-    async fn room_member(
-        &self,
-        room: &RoomId,
-        who: &PrivateIdHash,
-    ) -> Result<Option<Member>, StoreError> {
-        self.hit("room_member");
-        self.inner.room_member(room, who).await
-    }
-    async fn get_user(&self, hash: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
-        self.inner.get_user(hash).await
-    }
-    async fn get_public(&self, id: PublicId) -> Result<Option<PublicEntry>, StoreError> {
-        self.inner.get_public(id).await
-    }
-    async fn room_members(
-        &self,
-        room: &RoomId,
-    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
-        self.inner.room_members(room).await
+/// Round trips since the last call: each call of the returned closure answers how many
+/// the store made since the previous one.
+pub fn round_trip_counter(store: &dyn Store) -> impl FnMut() -> usize + '_ {
+    let mut last = store.round_trips();
+    move || {
+        let now = store.round_trips();
+        let since = now - last;
+        last = now;
+        since
     }
 }
 
@@ -176,13 +105,6 @@ impl Items for DynamoStore {
 impl Items for EmbeddedStore {
     async fn items(&self) -> BTreeMap<String, Value> {
         self.dump().await.unwrap().into_iter().collect()
-    }
-}
-
-#[async_trait]
-impl<S: Items + Send + Sync> Items for CountingStore<S> {
-    async fn items(&self) -> BTreeMap<String, Value> {
-        self.inner.items().await
     }
 }
 
