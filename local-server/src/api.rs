@@ -2,6 +2,7 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, Request, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -60,16 +61,30 @@ fn to_response(api: ApiResponse) -> Response {
     response
 }
 
+type Param = Result<Path<String>, PathRejection>;
+type RawBody = Result<Bytes, BytesRejection>;
+
+/// Hand the raw pieces to the endpoint. The edge's own failures (a path segment that is
+/// not UTF-8 once decoded, an unreadable or oversize body) get the API's JSON shape too.
 async fn respond(
     endpoint: &Endpoint,
-    path_param: Option<String>,
+    param: Option<Param>,
     headers: &HeaderMap,
-    body: Bytes,
+    body: RawBody,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            let message = "The request body could not be read (it may be over the size limit).";
+            return error(e.status().as_u16(), "malformed_body", message);
+        }
+    };
     let request = ApiRequest {
         method: "POST".into(),
         path: String::new(),
-        path_param,
+        // An undecodable segment reaches the library as an empty one, which it refuses
+        // with the route's own error code.
+        path_param: param.map(|p| p.map(|Path(p)| p).unwrap_or_default()),
         content_type: headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -79,29 +94,29 @@ async fn respond(
     to_response(endpoint.respond(&request, &new_request_id()).await)
 }
 
-async fn create_user(State(e): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_user(State(e): State<Shared>, headers: HeaderMap, body: RawBody) -> Response {
     respond(&e.create_user, None, &headers, body).await
 }
 
 async fn connect(
     State(e): State<Shared>,
-    Path(id): Path<String>,
+    id: Param,
     headers: HeaderMap,
-    body: Bytes,
+    body: RawBody,
 ) -> Response {
     respond(&e.connect, Some(id), &headers, body).await
 }
 
 async fn send_message(
     State(e): State<Shared>,
-    Path(id): Path<String>,
+    id: Param,
     headers: HeaderMap,
-    body: Bytes,
+    body: RawBody,
 ) -> Response {
     respond(&e.send_message, Some(id), &headers, body).await
 }
 
-async fn channel_auth(State(e): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn channel_auth(State(e): State<Shared>, headers: HeaderMap, body: RawBody) -> Response {
     respond(&e.channel_auth, None, &headers, body).await
 }
 

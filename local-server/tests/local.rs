@@ -151,6 +151,26 @@ async fn unknown_routes_and_methods_answer_json_and_cors_is_open() {
     assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let body: Value = response.json_body().await;
     assert_eq!(body["error"]["code"], "method_not_allowed");
+    // Edge cases the router meets before the library: undecodable path segments and
+    // oversize bodies answer JSON too.
+    let response = client
+        .post(format!("{base}/users/%ff%fe/connect"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json_body().await;
+    assert_eq!(body["error"]["code"], "invalid_public_id");
+    let response = client
+        .post(format!("{base}/users/create"))
+        .body(vec![b' '; 3 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = response.json_body().await;
+    assert_eq!(body["error"]["code"], "malformed_body");
     let preflight = client
         .request(reqwest::Method::OPTIONS, format!("{base}/users/create"))
         .send()
