@@ -5,7 +5,8 @@
 #  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) into
 #     e2e/node_modules and Debian's chromium (once),
 #  4. runs `cargo test` for the whole workspace and `cfn-lint template.yaml`,
-#  5. starts the local server and runs the end-to-end tests of e2e/ against it,
+#  5. starts the local server and runs the end-to-end tests of e2e/ and schemathesis
+#     (the API contract in openapi.yaml) against it,
 #  6. stops everything it started, also when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +38,7 @@ stamp="$venv/.requirements"
 if ! cmp -s "$requirements" "$stamp" 2>/dev/null; then
   say "installing $(grep -v '^#' "$requirements" | tr '\n' ' ')into .venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" \
-    || die "pip could not install $requirements (moto[server], cfn-lint)"
+    || die "pip could not install $requirements (moto[server], cfn-lint, schemathesis)"
   cp "$requirements" "$stamp"
 fi
 "$venv/bin/python" -c 'import moto.server' 2>/dev/null || die "moto[server] missing from .venv: delete .venv and retry"
@@ -123,7 +124,15 @@ e2e_log=target/e2e-output.log
 (cd e2e && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \
   SCREENSHOT_DIR="$root/target/screenshots" node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee "$e2e_log"
 
-# One closing line for the whole run: every cargo test binary and the e2e tests.
+# --- The API contract: schemathesis checks the local server against openapi.yaml
+# (every check; the settings are in schemathesis.toml).
+say "schemathesis openapi.yaml against http://127.0.0.1:$server_port"
+contract_log=target/schemathesis-output.log
+"$venv/bin/schemathesis" run openapi.yaml --url "http://127.0.0.1:$server_port" \
+  --checks all --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" --no-color 2>&1 | tee "$contract_log"
+
+# One closing line for the whole run: every cargo test binary and the e2e tests
+# (schemathesis printed its own count of generated cases above).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      /^# pass / { p += $3 } /^# fail / { f += $3 }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log" "$e2e_log"

@@ -157,8 +157,8 @@ impl Endpoint {
         }
         match self {
             Self::CreateUser { store, ids } => {
-                // An empty body or `{}`: nothing else is meant, so nothing else is taken.
-                if !req.body.iter().all(u8::is_ascii_whitespace) {
+                // No body or `{}`: nothing else is meant, so nothing else is taken.
+                if !req.body.is_empty() {
                     let body: Value = parse_json(req)?;
                     if body.as_object().is_none_or(|o| !o.is_empty()) {
                         return Err(ApiError::bad_request(
