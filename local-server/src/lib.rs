@@ -5,6 +5,7 @@
 pub mod api;
 pub mod options;
 pub mod realtime;
+pub mod verify;
 pub mod web;
 
 use anyhow::Context as _;

@@ -4,12 +4,34 @@ use local_server::options::{Options, Parsed, USAGE};
 use secret_rooms::config::process_env;
 use std::process::ExitCode;
 
+async fn verify(path: &std::path::Path) -> ExitCode {
+    let report = match secret_rooms::store::EmbeddedStore::open(path) {
+        Ok(store) => local_server::verify::verify(&store).await,
+        Err(e) => Err(e),
+    };
+    match report {
+        Ok(report) => {
+            println!("{}: {report}", path.display());
+            if report.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("secret-rooms-local verify: {}: {e:#}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     secret_rooms::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let options = match Options::parse(&args, &process_env) {
         Ok(Parsed::Run(options)) => *options,
+        Ok(Parsed::Verify(path)) => return verify(&path).await,
         Ok(Parsed::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

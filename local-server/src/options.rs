@@ -10,6 +10,7 @@ pub const USAGE: &str = "\
 secret-rooms-local: the whole secret-rooms backend on one machine.
 
 USAGE: cargo run -- [OPTIONS]
+       cargo run -- verify [--data-dir DIR]   check the embedded store's invariants
 
 OPTIONS:
   --addr ADDR          listen address [env SECRET_ROOMS_ADDR, default 127.0.0.1:8080]
@@ -53,9 +54,10 @@ pub struct Options {
     pub rate: RateLimit,
 }
 
-/// What the command line asked for: run, or print help.
+/// What the command line asked for: run, check a data directory, or print help.
 pub enum Parsed {
     Run(Box<Options>),
+    Verify(PathBuf),
     Help,
 }
 
@@ -92,7 +94,8 @@ impl Options {
         let mut data_dir = env("SECRET_ROOMS_DATA_DIR").unwrap_or_else(|| ".data".into());
         let mut memory = env("SECRET_ROOMS_MEMORY").is_some_and(|v| v == "1" || v == "true");
         let (mut table, mut create, mut pusher) = (None, false, false);
-        let mut args = args.iter();
+        let verify = args.first().is_some_and(|a| a == "verify");
+        let mut args = args.iter().skip(usize::from(verify));
         while let Some(arg) = args.next() {
             let mut value =
                 |name: &str| args.next().cloned().ok_or(format!("{name} needs a value"));
@@ -106,6 +109,11 @@ impl Options {
                 "--pusher" => pusher = true,
                 other => return Err(format!("unknown option {other}; see --help")),
             }
+        }
+        if verify {
+            return Ok(Parsed::Verify(
+                PathBuf::from(data_dir).join("secret-rooms.redb"),
+            ));
         }
         let addr: SocketAddr = addr
             .parse()

@@ -16,19 +16,20 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Seconds of silence after which a client should ping (sent to the client).
 const ACTIVITY_TIMEOUT_SECS: u64 = 120;
 /// Pusher's limit on one event's data.
 const MAX_EVENT_BYTES: usize = 10 * 1024;
-/// Events queued for one slow socket before it is disconnected.
-const SOCKET_QUEUE: usize = 256;
+/// Events queued for one slow socket before it is disconnected (never silently dropped).
+const SOCKET_QUEUE: usize = 1024;
 
 // Pusher's WebSocket error codes.
 const APP_KEY_UNKNOWN: u16 = 4001;
 const UNSUPPORTED_PROTOCOL: u16 = 4007;
 const UNAUTHORIZED: u16 = 4009;
+const OVER_CAPACITY: u16 = 4100;
 
 /// The app this server hosts.
 #[derive(Clone, Debug)]
@@ -37,7 +38,26 @@ pub struct App {
     pub credentials: PusherCredentials,
 }
 
-type Outbox = mpsc::Sender<String>;
+/// Where the hub puts a socket's events. A socket that cannot keep up is closed with
+/// Pusher's "over capacity" (its client reconnects) instead of losing events silently.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::Sender<String>,
+    overflowed: Arc<Notify>,
+}
+
+impl Outbox {
+    fn deliver(&self, frame: String) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflowed.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
 
 /// Who listens on which channel.
 #[derive(Default)]
@@ -83,8 +103,7 @@ impl Hub {
         sockets
             .iter()
             .filter(|(id, _)| Some(id.as_str()) != except)
-            // A full queue means a stuck client; its reader notices the closed channel.
-            .filter(|(_, outbox)| outbox.try_send(frame.clone()).is_ok())
+            .filter(|(_, outbox)| outbox.deliver(frame.clone()))
             .count()
     }
 
@@ -183,7 +202,13 @@ async fn serve_socket(rt: Realtime, mut socket: WebSocket) {
     {
         return;
     }
-    let (outbox, mut inbox) = mpsc::channel::<String>(SOCKET_QUEUE);
+    let (tx, mut inbox) = mpsc::channel::<String>(SOCKET_QUEUE);
+    let overflowed = Arc::new(Notify::new());
+    let outbox = Outbox {
+        tx,
+        overflowed: overflowed.clone(),
+    };
+    let mut over_capacity = false;
     // A client silent for twice the activity timeout (no ping) is gone.
     let idle_limit = Duration::from_secs(ACTIVITY_TIMEOUT_SECS * 2);
     loop {
@@ -207,9 +232,16 @@ async fn serve_socket(rt: Realtime, mut socket: WebSocket) {
                     break;
                 }
             }
+            () = overflowed.notified() => {
+                over_capacity = true;
+                break;
+            }
         }
     }
     rt.hub.disconnect(&socket_id);
+    if over_capacity {
+        close_with(socket, OVER_CAPACITY, "Over capacity").await;
+    }
 }
 
 /// One client frame in, the frames to send back.

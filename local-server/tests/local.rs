@@ -91,6 +91,20 @@ async fn identities_and_rooms_survive_a_restart() {
     .await;
     assert_eq!(status, 400, "alice is still alice");
     server.stop().await.unwrap();
+
+    // The store on disk keeps its invariants.
+    let store = secret_rooms::store::EmbeddedStore::open(&dir.0.join("secret-rooms.redb")).unwrap();
+    let report = local_server::verify::verify(&store).await.unwrap();
+    assert!(report.problems.is_empty(), "{report}");
+    assert_eq!(
+        (
+            report.users,
+            report.public_ids,
+            report.rooms,
+            report.counter
+        ),
+        (2, 2, 1, 2)
+    );
 }
 
 #[tokio::test]
