@@ -419,12 +419,14 @@ impl Store for DynamoStore {
         &self,
         room: &RoomId,
         who: &PrivateIdHash,
-        window: RateWindow,
+        requested: RateWindow,
     ) -> Result<Allowance, StoreError> {
         let hash = who.to_hex();
         let n = |v: u64| AttributeValue::N(v.to_string());
-        // At most: count, start the window, count again (if another request started it).
-        for _ in 0..2 {
+        let mut window = requested;
+        // At most: count, start the window, count again (if another request started it
+        // or already counted in a later window).
+        for _ in 0..3 {
             // The common case: a member already counting in this window.
             let counted = self
                 .client
@@ -467,6 +469,10 @@ impl Store for DynamoStore {
                 .and_then(|m| m.get(&hash))
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse::<u64>().ok());
+            if let Some(later) = counter.and_then(|c| window.later_of(c)) {
+                window = later;
+                continue;
+            }
             if window.limit == 0 || counter.is_some_and(|c| c >= window.full()) {
                 return Ok(Allowance::Limited);
             }

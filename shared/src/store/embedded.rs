@@ -315,7 +315,7 @@ impl Store for EmbeddedStore {
         &self,
         room: &RoomId,
         who: &PrivateIdHash,
-        window: RateWindow,
+        requested: RateWindow,
     ) -> Result<Allowance, StoreError> {
         let (key, hash) = (room_key(room), who.to_hex());
         self.run(move |db| {
@@ -330,7 +330,11 @@ impl Store for EmbeddedStore {
                     return Ok(Allowance::NotMember);
                 };
                 let member = member_from(member)?;
-                let next = match item.rl.get(&hash).copied() {
+                let counter = item.rl.get(&hash).copied();
+                let window = counter
+                    .and_then(|c| requested.later_of(c))
+                    .unwrap_or(requested);
+                let next = match counter {
                     Some(c) if c >= window.full() => None,
                     Some(c) if c >= window.start() => Some(c + 1),
                     _ if window.limit == 0 => None,

@@ -71,6 +71,14 @@ impl RateWindow {
     pub fn full(&self) -> u64 {
         self.start() + u64::from(self.limit.min(Self::MAX_LIMIT))
     }
+
+    /// The window a stored counter belongs to, when it is later than this one: a
+    /// concurrent request read the clock after this one and already counted in the next
+    /// window, where this message then counts too.
+    pub fn later_of(&self, counter: u64) -> Option<RateWindow> {
+        let window = counter >> Self::SHIFT;
+        (window > self.window).then_some(RateWindow { window, ..*self })
+    }
 }
 
 /// Whether a sender may post to a room now.
