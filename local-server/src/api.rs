@@ -64,10 +64,16 @@ fn to_response(api: ApiResponse) -> Response {
 type Param = Result<Path<String>, PathRejection>;
 type RawBody = Result<Bytes, BytesRejection>;
 
+type Pick = fn(&Endpoints) -> &Endpoint;
+
 /// Hand the raw pieces to the endpoint. The edge's own failures (a path segment that is
 /// not UTF-8 once decoded, an unreadable or oversize body) get the API's JSON shape too.
+///
+/// The request runs to completion in a task of its own, as an invocation does on Lambda:
+/// a client that hangs up does not cut it off between its publish and its log line.
 async fn respond(
-    endpoint: &Endpoint,
+    endpoints: Shared,
+    pick: Pick,
     param: Option<Param>,
     headers: &HeaderMap,
     body: RawBody,
@@ -91,11 +97,16 @@ async fn respond(
             .map(str::to_owned),
         body: body.to_vec(),
     };
-    to_response(endpoint.respond(&request, &new_request_id()).await)
+    let task =
+        tokio::spawn(async move { pick(&endpoints).respond(&request, &new_request_id()).await });
+    match task.await {
+        Ok(response) => to_response(response),
+        Err(_) => error(500, "internal_error", "Something went wrong on our side."),
+    }
 }
 
 async fn create_user(State(e): State<Shared>, headers: HeaderMap, body: RawBody) -> Response {
-    respond(&e.create_user, None, &headers, body).await
+    respond(e, |e| &e.create_user, None, &headers, body).await
 }
 
 async fn connect(
@@ -104,7 +115,7 @@ async fn connect(
     headers: HeaderMap,
     body: RawBody,
 ) -> Response {
-    respond(&e.connect, Some(id), &headers, body).await
+    respond(e, |e| &e.connect, Some(id), &headers, body).await
 }
 
 async fn send_message(
@@ -113,11 +124,11 @@ async fn send_message(
     headers: HeaderMap,
     body: RawBody,
 ) -> Response {
-    respond(&e.send_message, Some(id), &headers, body).await
+    respond(e, |e| &e.send_message, Some(id), &headers, body).await
 }
 
 async fn channel_auth(State(e): State<Shared>, headers: HeaderMap, body: RawBody) -> Response {
-    respond(&e.channel_auth, None, &headers, body).await
+    respond(e, |e| &e.channel_auth, None, &headers, body).await
 }
 
 fn error(status: u16, code: &'static str, message: &str) -> Response {
