@@ -42,7 +42,8 @@ async function person() {
 async function connect(who, peer) {
   await who.page.fill("#peer-id", peer);
   await who.page.click("#connect");
-  await who.page.locator("#chat").waitFor({ state: "visible" });
+  // Joined: the room's channel subscription succeeded, so sending is enabled.
+  await who.page.locator('#chat[data-joined="true"]').waitFor();
 }
 
 async function send(who, text) {
@@ -59,8 +60,6 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
 
   await connect(alice, bob.publicId);
   await connect(bob, alice.publicId);
-  // Each channel subscription is authorized before the first message goes out.
-  await alice.page.waitForTimeout(300);
 
   await send(alice, "Hi Bob, it's me 👋");
   await bob.page.locator(".message.theirs .text", { hasText: "Hi Bob, it's me 👋" }).waitFor();
@@ -100,11 +99,10 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
   await alice.page.reload();
   await alice.page.locator('#status[data-state="connected"]').waitFor();
   assert.equal(await alice.page.locator("#my-public-id").textContent(), alice.publicId);
-  await alice.page.locator("#chat").waitFor({ state: "visible" });
+  await alice.page.locator('#chat[data-joined="true"]').waitFor();
   assert.equal(await alice.page.locator("#peer-label").textContent(), bob.publicId);
   assert.deepEqual(await texts(alice), ["Hi Bob, it's me 👋", "Hello Alice! <b>not bold</b>", "only for Bob"],
     "the conversation so far is kept in the browser");
-  await alice.page.waitForTimeout(300);
   await send(bob, "still there?");
   await alice.page.locator(".message.theirs .text", { hasText: "still there?" }).waitFor();
 

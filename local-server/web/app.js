@@ -156,10 +156,19 @@ function enter(peer, joined) {
   $("messages").replaceChildren();
   $("peer-label").textContent = peer;
   $("chat").hidden = false;
+  // Until the channel subscription succeeds, a message sent would not come back here.
+  $("chat").dataset.joined = "false";
+  $("send").disabled = true;
   for (const message of load(`history:${room.roomId}`) ?? []) render(message, { fromHistory: true });
   realtime.subscribe(
     room.channel,
-    { message: (message) => render(message) },
+    {
+      message: (message) => render(message),
+      subscribed: () => {
+        $("chat").dataset.joined = "true";
+        $("send").disabled = false;
+      },
+    },
     (error) => showError(`Could not join the room's channel: ${error.message}`),
   );
   $("message").focus();
@@ -217,6 +226,10 @@ $("composer").addEventListener("submit", async (event) => {
   event.preventDefault();
   const text = $("message").value;
   if (!room || !text.trim()) return;
+  if ($("chat").dataset.joined !== "true") {
+    showError("Still joining the room; try again in a moment.");
+    return;
+  }
   const bytes = updateCounter();
   if (bytes > MAX_BYTES) {
     showError(`The message is ${bytes} bytes; the limit is ${MAX_BYTES}. Shorten it a little.`);
@@ -233,7 +246,7 @@ $("composer").addEventListener("submit", async (event) => {
       ? "The message could not be delivered right now. Try again in a moment."
       : error.message);
   } finally {
-    $("send").disabled = false;
+    $("send").disabled = $("chat").dataset.joined !== "true";
     $("message").focus();
   }
 });

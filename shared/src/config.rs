@@ -16,6 +16,7 @@ pub const PUSHER_CLUSTER: &str = "PUSHER_CLUSTER";
 pub const PUSHER_HOST: &str = "PUSHER_HOST";
 pub const PUSHER_TIMEOUT_MS: &str = "PUSHER_TIMEOUT_MS";
 pub const MESSAGE_RATE_LIMIT: &str = "MESSAGE_RATE_LIMIT";
+pub const WARM_UP_CONNECTIONS: &str = "WARM_UP_CONNECTIONS";
 pub const MESSAGE_RATE_WINDOW_SECS: &str = "MESSAGE_RATE_WINDOW_SECS";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -103,6 +104,16 @@ pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
         window_secs: number_in(env, MESSAGE_RATE_WINDOW_SECS, 1..=86_400)?
             .unwrap_or(default.window_secs),
     })
+}
+
+/// `WARM_UP_CONNECTIONS`: open the DynamoDB and Pusher connections at start-up
+/// (`true` by default; `false` to measure or to save the two requests).
+pub fn warm_up(env: Lookup) -> Result<bool, ConfigError> {
+    match env(WARM_UP_CONNECTIONS).as_deref() {
+        None | Some("1" | "true") => Ok(true),
+        Some("0" | "false") => Ok(false),
+        Some(_) => Err(invalid(WARM_UP_CONNECTIONS, "true or false")),
+    }
 }
 
 /// `PUSHER_*`: app id, key, secret, and either a cluster or a host override.
@@ -218,6 +229,14 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains(PUSHER_TIMEOUT_MS)
+        );
+        assert_eq!(warm_up(&env(&[])), Ok(true));
+        assert_eq!(warm_up(&env(&[(WARM_UP_CONNECTIONS, "false")])), Ok(false));
+        assert!(
+            warm_up(&env(&[(WARM_UP_CONNECTIONS, "maybe")]))
+                .unwrap_err()
+                .to_string()
+                .contains(WARM_UP_CONNECTIONS)
         );
         assert_eq!(rate_limit(&env(&[])), Ok(RateLimit::default()));
         assert_eq!(

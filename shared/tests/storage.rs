@@ -433,6 +433,16 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
     assert_eq!(allowed, 5, "exactly the limit passes in a burst");
 }
 
+#[tokio::test]
+async fn dynamodb_warm_up_is_one_read_that_writes_nothing() {
+    let store = common::fresh_store().await;
+    let before = store.items().await;
+    let mut trips = round_trip_counter(&store);
+    store.warm_up().await;
+    assert_eq!(trips(), 1);
+    assert_eq!(store.items().await, before);
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {

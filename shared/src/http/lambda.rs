@@ -64,8 +64,18 @@ fn to_lambda_response(response: ApiResponse) -> Response<Body> {
 /// Invalid configuration ends the process at init with a line naming the variable.
 pub async fn main(route: super::Route) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let endpoint = match Endpoint::from_env(route, &crate::config::process_env).await {
-        Ok(endpoint) => endpoint,
+    let env = &crate::config::process_env;
+    let built = match crate::config::warm_up(env) {
+        Ok(warm_up) => Endpoint::from_env(route, env).await.map(|e| (e, warm_up)),
+        Err(e) => Err(e),
+    };
+    let endpoint = match built {
+        Ok((endpoint, warm_up)) => {
+            if warm_up {
+                endpoint.warm_up().await;
+            }
+            endpoint
+        }
         Err(e) => {
             tracing::error!(error = %e, "invalid configuration");
             return Err(e.into());

@@ -362,6 +362,20 @@ pub enum Route {
 }
 
 impl Endpoint {
+    /// Open the connections this endpoint will use, all at once (see `Store::warm_up`).
+    pub async fn warm_up(&self) {
+        match self {
+            Self::CreateUser { store, .. }
+            | Self::Connect { store, .. }
+            | Self::ChannelAuth { store, .. } => store.warm_up().await,
+            Self::SendMessage {
+                store, realtime, ..
+            } => {
+                tokio::join!(store.warm_up(), realtime.warm_up());
+            }
+        }
+    }
+
     /// Build a route's endpoint from configuration, reading only the variables that
     /// route needs (create-user never sees the Pusher secret or the room key).
     pub async fn from_env(

@@ -16,4 +16,8 @@ pub enum RealtimeError {
 pub trait Realtime: Send + Sync {
     /// Publish `data` (a JSON text) as `event` on `channel`.
     async fn publish(&self, channel: &str, event: &str, data: &str) -> Result<(), RealtimeError>;
+
+    /// Open the connection ahead of the first publish (TCP and TLS set-up). Failures are
+    /// ignored: the publish reports its own.
+    async fn warm_up(&self) {}
 }

@@ -238,6 +238,13 @@ fn unix_now() -> u64 {
 
 #[async_trait]
 impl Realtime for PusherClient {
+    async fn warm_up(&self) {
+        // Any answer will do: the point is the pooled connection it leaves behind.
+        if let Err(e) = self.http.head(&self.url).send().await {
+            tracing::warn!(error = %e.without_url(), "Pusher warm-up failed");
+        }
+    }
+
     async fn publish(&self, channel: &str, event: &str, data: &str) -> Result<(), RealtimeError> {
         let body = serde_json::to_vec(&TriggerBody {
             name: event,

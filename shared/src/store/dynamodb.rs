@@ -29,6 +29,8 @@ type Item = HashMap<String, AttributeValue>;
 
 const PK: &str = "pk";
 const COUNTER_KEY: &str = "COUNTER#users";
+/// The key read at start-up to open the connection; no item is ever stored there.
+pub const WARM_UP_KEY: &str = "WARMUP";
 
 /// Error codes after which a retry later may succeed.
 const TRANSIENT_CODES: &[&str] = &[
@@ -528,6 +530,21 @@ impl Store for DynamoStore {
             .and_then(|m| m.get(&hash))
             .map(member_from)
             .transpose()
+    }
+
+    async fn warm_up(&self) {
+        // Every function may read this one key (see template.yaml), and nothing else
+        // ever uses it.
+        let result = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(WARM_UP_KEY))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %DisplayErrorContext(&e), "DynamoDB warm-up failed");
+        }
     }
 
     fn round_trips(&self) -> usize {

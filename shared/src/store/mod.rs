@@ -152,6 +152,11 @@ pub trait Store: Send + Sync {
         who: &PrivateIdHash,
     ) -> Result<Option<Member>, StoreError>;
 
+    /// Open the connection to the database ahead of the first request (one cheap read
+    /// of an item that never exists), so that the first request does not pay for TCP
+    /// and TLS set-up. Failures are ignored: the request path reports its own.
+    async fn warm_up(&self) {}
+
     /// How many round trips to the database this store has made, retries included
     /// (tests and benchmarks check the SPEC's budget with it).
     fn round_trips(&self) -> usize;
