@@ -1,0 +1,224 @@
+//! Handler CPU per request with no I/O: each route's full Lambda handler (API Gateway
+//! event parsing, validation, domain logic, response and its log line) over a store and
+//! a publisher that answer at once. `cargo bench -p benchmarks --bench handlers`.
+
+use async_trait::async_trait;
+use criterion::{Criterion, criterion_group, criterion_main};
+use secret_rooms::domain::messages::RateLimit;
+use secret_rooms::domain::rooms::RoomKey;
+use secret_rooms::domain::users::IdPolicy;
+use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, RoomId};
+use secret_rooms::http::{Endpoint, lambda};
+use secret_rooms::realtime::pusher::PusherCredentials;
+use secret_rooms::realtime::{Realtime, RealtimeError};
+use secret_rooms::store::{
+    Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
+    UserRecord,
+};
+use serde_json::json;
+use std::hint::black_box;
+use std::sync::Arc;
+
+/// Answers every call at once, as a member of every room.
+struct InstantStore {
+    peer: PrivateIdHash,
+}
+
+fn member() -> Member {
+    Member {
+        public_id: PublicId::from_number(123_456).unwrap_or_else(|| unreachable!()),
+        username: "Brave Otter".into(),
+    }
+}
+
+#[async_trait]
+impl Store for InstantStore {
+    async fn next_user_id(&self) -> Result<u64, StoreError> {
+        Ok(1)
+    }
+    async fn insert_user(&self, _: &UserRecord) -> Result<(), InsertUserError> {
+        Ok(())
+    }
+    async fn lookup_for_connect(
+        &self,
+        _: &PrivateIdHash,
+        _: PublicId,
+    ) -> Result<ConnectLookup, StoreError> {
+        Ok(ConnectLookup {
+            requester: Some(member()),
+            target: Some(PublicEntry {
+                owner: self.peer,
+                username: "Calm Lynx".into(),
+            }),
+        })
+    }
+    async fn put_room(
+        &self,
+        _: &RoomId,
+        _: &[(PrivateIdHash, Member)],
+        _: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn count_message(
+        &self,
+        _: &RoomId,
+        _: &PrivateIdHash,
+        _: RateWindow,
+    ) -> Result<Allowance, StoreError> {
+        Ok(Allowance::Allowed(member()))
+    }
+    async fn room_member(
+        &self,
+        _: &RoomId,
+        _: &PrivateIdHash,
+    ) -> Result<Option<Member>, StoreError> {
+        Ok(Some(member()))
+    }
+    fn round_trips(&self) -> usize {
+        0
+    }
+    async fn get_user(&self, _: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
+        Ok(None)
+    }
+    async fn get_public(&self, _: PublicId) -> Result<Option<PublicEntry>, StoreError> {
+        Ok(None)
+    }
+    async fn room_members(
+        &self,
+        _: &RoomId,
+    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
+        Ok(None)
+    }
+}
+
+struct InstantRealtime;
+
+#[async_trait]
+impl Realtime for InstantRealtime {
+    async fn publish(&self, _: &str, _: &str, data: &str) -> Result<(), RealtimeError> {
+        black_box(data);
+        Ok(())
+    }
+}
+
+fn event(
+    route_key: &str,
+    path: &str,
+    params: Option<serde_json::Value>,
+    body: String,
+    form: bool,
+) -> String {
+    let mut event = json!({
+        "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": "",
+        "headers": {"content-type": if form { "application/x-www-form-urlencoded" } else { "application/json" }},
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "bench", "domainName": "bench", "domainPrefix": "bench",
+            "requestId": "bench", "routeKey": route_key, "stage": "$default",
+            "time": "24/Nov/2026:05:20:55 +0000", "timeEpoch": 0,
+            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"}
+        },
+        "body": body, "isBase64Encoded": false
+    });
+    if let Some(params) = params {
+        event["pathParameters"] = params;
+    }
+    event.to_string()
+}
+
+fn handlers(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let me = PrivateId::generate().unwrap_or_else(|e| panic!("{e}"));
+    let peer = PrivateId::generate().unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn Store> = Arc::new(InstantStore { peer: peer.hash() });
+    let key = RoomKey::new(*b"benchmark-room-key-0123456789abc").unwrap_or_else(|| unreachable!());
+    let room = key.room_for(&me.hash(), &peer.hash());
+    let private = me.expose();
+    let cases = [
+        (
+            "create-user",
+            Endpoint::CreateUser {
+                store: store.clone(),
+                ids: IdPolicy::default(),
+            },
+            event(
+                "POST /users/create",
+                "/users/create",
+                None,
+                "{}".into(),
+                false,
+            ),
+        ),
+        (
+            "connect",
+            Endpoint::Connect {
+                store: store.clone(),
+                room_key: key.clone(),
+            },
+            event(
+                "POST /users/{publicId}/connect",
+                "/users/123-456/connect",
+                Some(json!({"publicId": "123-456"})),
+                json!({"privateId": private}).to_string(),
+                false,
+            ),
+        ),
+        (
+            "send-message",
+            Endpoint::SendMessage {
+                store: store.clone(),
+                realtime: Arc::new(InstantRealtime),
+                rate: RateLimit::default(),
+            },
+            event(
+                "POST /rooms/{roomId}/message",
+                &format!("/rooms/{room}/message"),
+                Some(json!({"roomId": room.as_str()})),
+                json!({"privateId": private, "message": "hello, how are you today?"}).to_string(),
+                false,
+            ),
+        ),
+        (
+            "channel-auth",
+            Endpoint::ChannelAuth {
+                store,
+                credentials: PusherCredentials::new("bench-key", "bench-secret"),
+            },
+            event(
+                "POST /pusher/auth",
+                "/pusher/auth",
+                None,
+                format!(
+                    "socket_id=123.456&channel_name={}&privateId={private}",
+                    room.channel()
+                ),
+                true,
+            ),
+        ),
+    ];
+    // The request line goes to a sink, as it would to stdout: its formatting is counted.
+    let _logs = tracing::subscriber::set_default(secret_rooms::telemetry::subscriber(
+        tracing_subscriber::EnvFilter::new("info"),
+        std::io::sink,
+    ));
+    for (name, endpoint, event) in &cases {
+        c.bench_function(&format!("handler/{name}"), |b| {
+            b.to_async(&runtime).iter(|| async {
+                let request =
+                    lambda_http::request::from_str(event).unwrap_or_else(|e| panic!("{e}"));
+                let response = lambda::handle(endpoint, request).await;
+                assert!(
+                    response.status().is_success(),
+                    "{name}: {}",
+                    response.status()
+                );
+                black_box(response)
+            })
+        });
+    }
+}
+
+criterion_group!(benches, handlers);
+criterion_main!(benches);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Reproduces BENCHMARKS.md: builds the release binaries, then prints
+#  1. cold starts and invocations of each function next to the bare lambda_runtime floor
+#     (init, first invocation, warm p50/p99, DynamoDB and Pusher calls per invocation),
+#     against moto's DynamoDB-compatible server and a local Pusher endpoint;
+#  2. each function's binary size and zipped package size;
+#  3. handler CPU time per request with no I/O (criterion).
+# Figures are reports, not pass/fail. BENCH_RUNS (10) cold starts per function with
+# BENCH_WARM (50) warm invocations each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+functions=(create-user connect send-message channel-auth)
+ensure_venv
+start_moto
+
+say "release build (profile: $(sed -n '/^\[profile.release\]/,/^$/p' Cargo.toml | tr '\n' ' '))"
+cargo build --release --locked $(printf -- '-p %s ' "${functions[@]}") -p benchmarks --bins
+
+echo "## Cold start and invocations ($(nproc) cores, $(uname -m))"
+echo
+target/release/coldstart "$AWS_ENDPOINT_URL_DYNAMODB" target/release "${BENCH_RUNS:-10}" "${BENCH_WARM:-50}"
+
+echo
+echo "## Sizes ($(uname -m))"
+echo
+echo "| function | binary | zipped (bootstrap, deflate 9) |"
+echo "| --- | --- | --- |"
+for f in floor "${functions[@]}"; do
+  "$venv/bin/python" - "$f" <<'PY'
+import io, os, sys, zipfile
+name = sys.argv[1]
+path = f"target/release/{name}"
+buffer = io.BytesIO()
+with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    z.write(path, "bootstrap")
+size = os.path.getsize(path)
+print(f"| {name} | {size / 1e6:.2f} MB | {len(buffer.getvalue()) / 1e6:.2f} MB |")
+PY
+done
+
+echo
+echo "## Handler CPU per request, no I/O"
+echo
+cargo bench --locked -p benchmarks --bench handlers -- --noplot 2>&1 | grep -E '^handler/|time:' | paste - - | sed -E 's/ +/ /g'
