@@ -9,6 +9,7 @@ use super::{
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
@@ -20,6 +21,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
     Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem,
 };
+use aws_smithy_http_client::{Builder as HttpClientBuilder, HttpClientError, tls};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,6 +70,34 @@ impl Intercept for CountRoundTrips {
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// The roots DynamoDB's public endpoints chain to (Amazon Trust Services).
+const AMAZON_ROOTS: &[u8] = include_bytes!("../../certs/amazon-roots.pem");
+
+/// An HTTPS client that trusts only [`AMAZON_ROOTS`]. The SDK's default client reads
+/// and parses every certificate of the system store at start-up (about 4 ms of each
+/// cold start, measured by ./scripts/bench.sh); DynamoDB needs five of them.
+fn amazon_roots_client() -> Result<SharedHttpClient, HttpClientError> {
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_ROOTS);
+    let context = tls::TlsContext::builder().with_trust_store(trust).build()?;
+    Ok(HttpClientBuilder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https())
+}
+
+/// A DynamoDB endpoint override over HTTPS (a self-hosted DynamoDB-compatible server)
+/// may use any CA: it keeps the system's roots. Plain-HTTP overrides need none.
+fn custom_https_endpoint() -> bool {
+    ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .any(|url| url.trim().to_ascii_lowercase().starts_with("https:"))
 }
 
 fn user_key(hash: &PrivateIdHash) -> String {
@@ -175,7 +205,14 @@ impl DynamoStore {
     }
 
     async fn from_loader(loader: aws_config::ConfigLoader, table: impl Into<String>) -> Self {
-        let config = loader.timeout_config(Self::timeouts()).load().await;
+        let mut loader = loader.timeout_config(Self::timeouts());
+        if !custom_https_endpoint() {
+            match amazon_roots_client() {
+                Ok(client) => loader = loader.http_client(client),
+                Err(e) => tracing::warn!(error = %e, "bundled roots unusable; using the system's"),
+            }
+        }
+        let config = loader.load().await;
         Self::new(Client::new(&config), table)
     }
 
@@ -601,5 +638,17 @@ impl Store for DynamoStore {
         }
         out.sort_by_key(|(hash, _)| *hash);
         Ok(Some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_roots_are_the_five_amazon_trust_services_roots() {
+        let text = std::str::from_utf8(AMAZON_ROOTS).unwrap();
+        assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        assert!(amazon_roots_client().is_ok());
     }
 }
