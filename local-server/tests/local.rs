@@ -27,7 +27,7 @@ impl Drop for TempDir {
 }
 
 async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
+    let response = client()
         .post(format!("{base}{path}"))
         .header("content-type", "application/json")
         .body(body.to_string())
@@ -117,7 +117,7 @@ async fn rest_publishes_with_a_bad_signature_are_refused() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let client = reqwest::Client::new();
+    let client = client();
     // Signed with the wrong secret, and unsigned.
     let forged = PusherCredentials::new(LOCAL_APP_KEY, "not-the-secret").sign_request(
         "POST",
@@ -151,7 +151,7 @@ async fn rest_publishes_with_a_bad_signature_are_refused() {
 async fn unknown_routes_and_methods_answer_json_and_cors_is_open() {
     let server = start(Options::ephemeral()).await.unwrap();
     let base = format!("http://{}", server.addr);
-    let client = reqwest::Client::new();
+    let client = client();
     let response = client.post(format!("{base}/nowhere")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 404);
     let body: Value = response.json_body().await;
@@ -206,4 +206,11 @@ impl JsonBody for reqwest::Response {
     async fn json_body(self) -> Value {
         serde_json::from_str(&self.text().await.unwrap()).unwrap()
     }
+}
+
+fn client() -> reqwest::Client {
+    secret_rooms::tls::reqwest_builder()
+        .unwrap()
+        .build()
+        .unwrap()
 }

@@ -296,7 +296,7 @@ async fn main() -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let proxy = Proxy {
         upstream: dynamodb.trim_end_matches('/').to_owned(),
-        client: reqwest::Client::new(),
+        client: secret_rooms::tls::reqwest_builder()?.build()?,
         counters: counters.clone(),
     };
     let proxy_addr = serve(Router::new().fallback(any(forward)).with_state(proxy)).await?;

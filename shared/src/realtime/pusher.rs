@@ -215,19 +215,7 @@ struct TriggerBody<'a> {
 
 impl PusherClient {
     pub fn new(config: &PusherConfig) -> anyhow::Result<Self> {
-        // Mozilla's roots compiled in: the platform verifier would read and parse the
-        // whole system store at start-up (about 2.5 ms of each cold start, measured by
-        // ./scripts/bench.sh).
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
+        let http = crate::tls::reqwest_builder()?
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(2)))
             .build()?;
