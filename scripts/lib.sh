@@ -78,4 +78,7 @@ start_moto() {
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
   export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
   unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL || true
+  # moto serves one request at a time (see moto_dynamodb.py) and slows down under the
+  # concurrency tests: give it room. The fault tests keep the production timeouts.
+  export DYNAMODB_ATTEMPT_TIMEOUT_MS=20000 DYNAMODB_OPERATION_TIMEOUT_MS=60000
 }

@@ -109,8 +109,12 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             ),
             format!("embedded, {}", path.display()),
         ),
-        StoreChoice::DynamoDb { table, create } => {
-            let store = DynamoStore::from_env(table.clone()).await;
+        StoreChoice::DynamoDb {
+            table,
+            create,
+            timeouts,
+        } => {
+            let store = DynamoStore::from_env(table.clone(), *timeouts).await;
             if *create {
                 store
                     .create_table()

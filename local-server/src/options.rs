@@ -32,7 +32,11 @@ MESSAGE_RATE_LIMIT and MESSAGE_RATE_WINDOW_SECS set the per-sender message rate 
 pub enum StoreChoice {
     Memory,
     File(PathBuf),
-    DynamoDb { table: String, create: bool },
+    DynamoDb {
+        table: String,
+        create: bool,
+        timeouts: secret_rooms::store::Timeouts,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -120,7 +124,11 @@ impl Options {
             .map_err(|_| format!("--addr / SECRET_ROOMS_ADDR: {addr:?} is not host:port"))?;
         let store = match (table, memory) {
             (Some(_), true) => return Err("--dynamodb and --memory exclude each other".into()),
-            (Some(table), false) => StoreChoice::DynamoDb { table, create },
+            (Some(table), false) => StoreChoice::DynamoDb {
+                table,
+                create,
+                timeouts: config::dynamodb_timeouts(env).map_err(|e| e.to_string())?,
+            },
             (None, true) => StoreChoice::Memory,
             (None, false) => StoreChoice::File(PathBuf::from(data_dir).join("secret-rooms.redb")),
         };

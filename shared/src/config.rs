@@ -4,7 +4,7 @@
 use crate::domain::messages::RateLimit;
 use crate::domain::rooms::RoomKey;
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
-use crate::store::RateWindow;
+use crate::store::{RateWindow, Timeouts};
 use std::time::Duration;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -17,6 +17,8 @@ pub const PUSHER_HOST: &str = "PUSHER_HOST";
 pub const PUSHER_TIMEOUT_MS: &str = "PUSHER_TIMEOUT_MS";
 pub const MESSAGE_RATE_LIMIT: &str = "MESSAGE_RATE_LIMIT";
 pub const WARM_UP_CONNECTIONS: &str = "WARM_UP_CONNECTIONS";
+pub const DYNAMODB_ATTEMPT_TIMEOUT_MS: &str = "DYNAMODB_ATTEMPT_TIMEOUT_MS";
+pub const DYNAMODB_OPERATION_TIMEOUT_MS: &str = "DYNAMODB_OPERATION_TIMEOUT_MS";
 pub const MESSAGE_RATE_WINDOW_SECS: &str = "MESSAGE_RATE_WINDOW_SECS";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -104,6 +106,22 @@ pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
         window_secs: number_in(env, MESSAGE_RATE_WINDOW_SECS, 1..=86_400)?
             .unwrap_or(default.window_secs),
     })
+}
+
+/// `DYNAMODB_ATTEMPT_TIMEOUT_MS` and `DYNAMODB_OPERATION_TIMEOUT_MS`, both optional.
+pub fn dynamodb_timeouts(env: Lookup) -> Result<Timeouts, ConfigError> {
+    let default = Timeouts::default();
+    let ms = |name| number_in::<u64>(env, name, 100..=60_000);
+    let attempt = ms(DYNAMODB_ATTEMPT_TIMEOUT_MS)?.map_or(default.attempt, Duration::from_millis);
+    let operation =
+        ms(DYNAMODB_OPERATION_TIMEOUT_MS)?.map_or(default.operation, Duration::from_millis);
+    if attempt > operation {
+        return Err(invalid(
+            DYNAMODB_ATTEMPT_TIMEOUT_MS,
+            format!("longer than {DYNAMODB_OPERATION_TIMEOUT_MS}"),
+        ));
+    }
+    Ok(Timeouts { attempt, operation })
 }
 
 /// `WARM_UP_CONNECTIONS`: open the DynamoDB and Pusher connections at start-up
@@ -229,6 +247,25 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains(PUSHER_TIMEOUT_MS)
+        );
+        assert_eq!(dynamodb_timeouts(&env(&[])), Ok(Timeouts::default()));
+        let slow = [
+            (DYNAMODB_ATTEMPT_TIMEOUT_MS, "9000"),
+            (DYNAMODB_OPERATION_TIMEOUT_MS, "30000"),
+        ];
+        assert_eq!(
+            dynamodb_timeouts(&env(&slow)).unwrap().attempt,
+            Duration::from_millis(9000)
+        );
+        let inverted = [
+            (DYNAMODB_ATTEMPT_TIMEOUT_MS, "9000"),
+            (DYNAMODB_OPERATION_TIMEOUT_MS, "1000"),
+        ];
+        assert!(
+            dynamodb_timeouts(&env(&inverted))
+                .unwrap_err()
+                .to_string()
+                .contains(DYNAMODB_ATTEMPT_TIMEOUT_MS)
         );
         assert_eq!(warm_up(&env(&[])), Ok(true));
         assert_eq!(warm_up(&env(&[(WARM_UP_CONNECTIONS, "false")])), Ok(false));

@@ -193,3 +193,45 @@ async fn pusher_hanging_answers_502_after_its_timeout() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_message_count_whose_answer_was_lost_is_counted_once() {
+    use secret_rooms::domain::rooms::connect;
+    use secret_rooms::domain::users::create_user;
+    use secret_rooms::store::{Allowance, RateWindow, Store};
+    let moto = common::fresh_store().await;
+    let key = RoomKey::new(common::ROOM_KEY).unwrap();
+    let alice = create_user(&moto, IdPolicy::default()).await.unwrap();
+    let bob = create_user(&moto, IdPolicy::default()).await.unwrap();
+    let room = connect(&moto, &key, &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
+    let a = alice.private_id.hash();
+    let w = RateWindow {
+        window: 7,
+        limit: 2,
+    };
+    // Start the window directly, then count through a proxy that loses the answer of
+    // the first update: the SDK retries it after its 2 s attempt timeout.
+    assert!(matches!(
+        moto.count_message(&room, &a, w).await.unwrap(),
+        Allowance::Allowed(_)
+    ));
+    let proxy = common::fake_dynamodb::lose_first_answer(
+        &std::env::var(common::ENDPOINT_VAR).unwrap(),
+        "UpdateItem",
+    )
+    .await;
+    let through_proxy = DynamoStore::with_endpoint(moto.table(), &proxy).await;
+    let mut trips = common::round_trip_counter(&through_proxy);
+    assert!(matches!(
+        through_proxy.count_message(&room, &a, w).await.unwrap(),
+        Allowance::Allowed(_)
+    ));
+    assert!(trips() >= 2, "the lost answer was retried");
+    // Two messages counted, not three: the limit of two is reached exactly now.
+    assert_eq!(
+        moto.count_message(&room, &a, w).await.unwrap(),
+        Allowance::Limited
+    );
+}

@@ -1,8 +1,8 @@
 //! `POST /pusher/auth` on AWS Lambda. All logic lives in the `secret-rooms` library.
 
-use secret_rooms::http::{Route, lambda};
+use secret_rooms::http::{lambda, routes};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::main(Route::ChannelAuth).await
+    lambda::main(routes::ChannelAuth::from_env).await
 }

@@ -1,8 +1,8 @@
 //! `POST /users/{publicId}/connect` on AWS Lambda. All logic lives in the `secret-rooms` library.
 
-use secret_rooms::http::{Route, lambda};
+use secret_rooms::http::{lambda, routes};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::main(Route::Connect).await
+    lambda::main(routes::Connect::from_env).await
 }

@@ -1,8 +1,8 @@
 //! `POST /users/create` on AWS Lambda. All logic lives in the `secret-rooms` library.
 
-use secret_rooms::http::{Route, lambda};
+use secret_rooms::http::{lambda, routes};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::main(Route::CreateUser).await
+    lambda::main(routes::CreateUser::from_env).await
 }

@@ -13,8 +13,8 @@ pub enum AuthorizeError {
 }
 
 /// One membership read; the signature itself is local.
-pub async fn authorize_channel(
-    store: &dyn Store,
+pub async fn authorize_channel<S: Store + ?Sized>(
+    store: &S,
     credentials: &PusherCredentials,
     socket_id: &SocketId,
     room: &RoomId,

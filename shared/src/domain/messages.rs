@@ -108,9 +108,9 @@ pub enum SendError {
 
 /// One counted membership check (a second at the start of the sender's window), one
 /// publish.
-pub async fn send_message(
-    store: &dyn Store,
-    realtime: &dyn Realtime,
+pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
+    store: &S,
+    realtime: &R,
     rate: RateLimit,
     room: &RoomId,
     sender: &PrivateId,

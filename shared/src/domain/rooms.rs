@@ -75,8 +75,8 @@ pub enum ConnectError {
 ///
 /// Two round trips whether or not `target` exists (one read of both items, one room
 /// write), so that neither the answer nor its cost tells whether the id is taken.
-pub async fn connect(
-    store: &dyn Store,
+pub async fn connect<S: Store + ?Sized>(
+    store: &S,
     key: &RoomKey,
     requester: &PrivateId,
     target: PublicId,

@@ -43,8 +43,8 @@ pub enum CreateUserError {
 }
 
 /// One counter update, then one transaction per attempt: 2 round trips, +1 per collision.
-pub async fn create_user(
-    store: &dyn Store,
+pub async fn create_user<S: Store + ?Sized>(
+    store: &S,
     policy: IdPolicy,
 ) -> Result<CreatedUser, CreateUserError> {
     let id = store.next_user_id().await?;

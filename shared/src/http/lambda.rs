@@ -1,13 +1,15 @@
 //! API Gateway (HTTP API, payload v2) to [`Endpoint`] and back. Each function binary
 //! is `lambda::run(endpoint)`.
 
-use super::{ApiRequest, ApiResponse, Endpoint, new_request_id};
+use super::{ApiRequest, ApiResponse, Handler, new_request_id, respond};
+use crate::config::{ConfigError, Lookup};
 use lambda_http::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use std::convert::Infallible;
+use std::future::Future;
 
 /// Serve `endpoint` on the Lambda Runtime API until the process ends.
-pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+pub async fn run<H: Handler>(endpoint: H) -> Result<(), lambda_http::Error> {
     let endpoint = &endpoint;
     lambda_http::run(service_fn(move |req: Request| async move {
         Ok::<_, Infallible>(handle(endpoint, req).await)
@@ -16,7 +18,7 @@ pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
 }
 
 /// One invocation: the API Gateway request in, the HTTP response out.
-pub async fn handle(endpoint: &Endpoint, req: Request) -> Response<Body> {
+pub async fn handle<H: Handler + ?Sized>(endpoint: &H, req: Request) -> Response<Body> {
     let request_id = req
         .lambda_context_ref()
         .map(|c| c.request_id.clone())
@@ -38,7 +40,7 @@ pub async fn handle(endpoint: &Endpoint, req: Request) -> Response<Body> {
             .map(str::to_owned),
         body: req.body().as_ref().to_vec(),
     };
-    to_lambda_response(endpoint.respond(&api, &request_id).await)
+    to_lambda_response(respond(endpoint, &api, &request_id).await)
 }
 
 fn to_lambda_response(response: ApiResponse) -> Response<Body> {
@@ -60,26 +62,32 @@ fn to_lambda_response(response: ApiResponse) -> Response<Body> {
     })
 }
 
-/// The whole `main` of a function binary: logs, configuration, then serve.
-/// Invalid configuration ends the process at init with a line naming the variable.
-pub async fn main(route: super::Route) -> Result<(), lambda_http::Error> {
+/// The whole `main` of a function binary: logs, configuration (`build`, for example
+/// `routes::CreateUser::from_env`), connection warm-up, then serve. Invalid
+/// configuration ends the process at init with a line naming the variable.
+pub async fn main<H, F, Fut>(build: F) -> Result<(), lambda_http::Error>
+where
+    H: Handler,
+    F: FnOnce(Lookup<'static>) -> Fut,
+    Fut: Future<Output = Result<H, ConfigError>>,
+{
     crate::telemetry::init();
-    let env = &crate::config::process_env;
+    let env: Lookup<'static> = &crate::config::process_env;
     let built = match crate::config::warm_up(env) {
-        Ok(warm_up) => Endpoint::from_env(route, env).await.map(|e| (e, warm_up)),
+        Ok(warm_up) => build(env).await.map(|handler| (handler, warm_up)),
         Err(e) => Err(e),
     };
-    let endpoint = match built {
-        Ok((endpoint, warm_up)) => {
+    let handler = match built {
+        Ok((handler, warm_up)) => {
             if warm_up {
-                endpoint.warm_up().await;
+                handler.warm_up().await;
             }
-            endpoint
+            handler
         }
         Err(e) => {
             tracing::error!(error = %e, "invalid configuration");
             return Err(e.into());
         }
     };
-    run(endpoint).await
+    run(handler).await
 }

@@ -45,6 +45,25 @@ const TRANSIENT_CODES: &[&str] = &[
     "TransactionInProgressException",
 ];
 
+/// How long a DynamoDB call may take: 1 s to connect, then `attempt` for each attempt
+/// and `operation` in all (the SDK's standard retries included), well inside the
+/// functions' 10 s. Defaults 2 s and 5 s; a slow DynamoDB-compatible emulator may need
+/// more (`DYNAMODB_ATTEMPT_TIMEOUT_MS`, `DYNAMODB_OPERATION_TIMEOUT_MS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            attempt: Duration::from_secs(2),
+            operation: Duration::from_secs(5),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
@@ -189,23 +208,30 @@ impl DynamoStore {
 
     /// A client from the default AWS configuration chain (credentials, region and
     /// `AWS_ENDPOINT_URL_DYNAMODB`), with timeouts far inside Lambda's own.
-    pub async fn from_env(table: impl Into<String>) -> Self {
-        Self::from_loader(
-            aws_config::defaults(aws_config::BehaviorVersion::latest()),
-            table,
-        )
-        .await
+    pub async fn from_env(table: impl Into<String>, timeouts: Timeouts) -> Self {
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        Self::from_loader(loader, table, timeouts).await
     }
 
-    /// As [`Self::from_env`], but at `endpoint` (tests that inject faults).
+    /// As [`Self::from_env`], but at `endpoint` and with the production timeouts (the
+    /// fault tests check the bound they give).
     pub async fn with_endpoint(table: impl Into<String>, endpoint: &str) -> Self {
         let loader =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
-        Self::from_loader(loader, table).await
+        Self::from_loader(loader, table, Timeouts::default()).await
     }
 
-    async fn from_loader(loader: aws_config::ConfigLoader, table: impl Into<String>) -> Self {
-        let mut loader = loader.timeout_config(Self::timeouts());
+    async fn from_loader(
+        loader: aws_config::ConfigLoader,
+        table: impl Into<String>,
+        timeouts: Timeouts,
+    ) -> Self {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .operation_attempt_timeout(timeouts.attempt)
+            .operation_timeout(timeouts.operation)
+            .build();
+        let mut loader = loader.timeout_config(timeouts);
         if !custom_https_endpoint() {
             match amazon_roots_client() {
                 Ok(client) => loader = loader.http_client(client),
@@ -214,16 +240,6 @@ impl DynamoStore {
         }
         let config = loader.load().await;
         Self::new(Client::new(&config), table)
-    }
-
-    /// 1 s to connect, 2 s an attempt, 5 s in all (the SDK's standard retries included):
-    /// a request that storage cannot serve fails well inside the functions' 10 s.
-    pub fn timeouts() -> aws_config::timeout::TimeoutConfig {
-        aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(1))
-            .operation_attempt_timeout(Duration::from_secs(2))
-            .operation_timeout(Duration::from_secs(5))
-            .build()
     }
 
     pub fn client(&self) -> &Client {
@@ -440,11 +456,13 @@ impl Store for DynamoStore {
             .key(PK, s(room_key(room)))
             .update_expression(
                 "SET #type = :type, members = :members, rl = if_not_exists(rl, :rl), \
+                 rt = if_not_exists(rt, :rl), \
                  createdAt = if_not_exists(createdAt, :now), updatedAt = :now",
             )
             .expression_attribute_names("#type", "type")
             .expression_attribute_values(":type", s("room"))
-            // Message rate counters per member (see `count_message`); kept across reconnects.
+            // Message rate counters per member and the token of the request that last
+            // counted (see `count_message`); kept across reconnects.
             .expression_attribute_values(":rl", AttributeValue::M(HashMap::new()))
             .expression_attribute_values(":members", AttributeValue::M(members))
             .expression_attribute_values(":now", s(now))
@@ -463,6 +481,16 @@ impl Store for DynamoStore {
         let hash = who.to_hex();
         let n = |v: u64| AttributeValue::N(v.to_string());
         let mut window = requested;
+        // The SDK retries an update whose answer was lost; the token tells such a retry
+        // that its first attempt already counted, so no message is counted twice.
+        let token = crate::random::hex(8).map_err(StoreError::Other)?;
+        let counted_by_us = |old: &Item| {
+            old.get("rt")
+                .and_then(|m| m.as_m().ok())
+                .and_then(|m| m.get(&hash))
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|t| *t == token)
+        };
         // At most: count, start the window, count again (if another request started it
         // or already counted in a later window).
         for _ in 0..3 {
@@ -472,12 +500,14 @@ impl Store for DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .key(PK, s(room_key(room)))
-                .update_expression("SET rl.#who = rl.#who + :one")
+                .update_expression("SET rl.#who = rl.#who + :one, rt.#who = :token")
                 .condition_expression(
-                    "attribute_exists(members.#who) AND rl.#who >= :start AND rl.#who < :full",
+                    "attribute_exists(members.#who) AND rl.#who >= :start AND rl.#who < :full \
+                     AND (attribute_not_exists(rt.#who) OR rt.#who <> :token)",
                 )
                 .expression_attribute_names("#who", &hash)
                 .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":token", s(&token))
                 .expression_attribute_values(":start", n(window.start()))
                 .expression_attribute_values(":full", n(window.full()))
                 .return_values(ReturnValue::AllNew)
@@ -502,6 +532,9 @@ impl Store for DynamoStore {
             if !is_member {
                 return Ok(Allowance::NotMember);
             }
+            if counted_by_us(&old) {
+                return allowed(Some(&old), &hash);
+            }
             let counter = old
                 .get("rl")
                 .and_then(|m| m.as_m().ok())
@@ -521,29 +554,35 @@ impl Store for DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .key(PK, s(room_key(room)))
-                .update_expression("SET rl.#who = :first")
+                .update_expression("SET rl.#who = :first, rt.#who = :token")
                 .condition_expression(
                     "attribute_exists(members.#who) AND \
-                     (attribute_not_exists(rl.#who) OR rl.#who < :start)",
+                     (attribute_not_exists(rl.#who) OR rl.#who < :start) AND \
+                     (attribute_not_exists(rt.#who) OR rt.#who <> :token)",
                 )
                 .expression_attribute_names("#who", &hash)
                 .expression_attribute_values(":first", n(window.start() + 1))
                 .expression_attribute_values(":start", n(window.start()))
+                .expression_attribute_values(":token", s(&token))
                 .return_values(ReturnValue::AllNew)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await;
             match started {
                 Ok(out) => return allowed(out.attributes.as_ref(), &hash),
-                // Another message started the window first: count in it.
-                Err(e)
-                    if matches!(
-                        e.as_service_error(),
-                        Some(UpdateItemError::ConditionalCheckFailedException(_))
-                    ) =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(classify("UpdateItem", e)),
+                Err(e) => match e.as_service_error() {
+                    // Our own lost-answer retry: counted already.
+                    Some(UpdateItemError::ConditionalCheckFailedException(failed))
+                        if failed.item().is_some_and(&counted_by_us) =>
+                    {
+                        return allowed(failed.item(), &hash);
+                    }
+                    // Another message started the window first: count in it.
+                    Some(UpdateItemError::ConditionalCheckFailedException(_)) => continue,
+                    _ => return Err(classify("UpdateItem", e)),
+                },
             }
         }
         Err(StoreError::Unavailable(anyhow::anyhow!(

@@ -9,7 +9,7 @@ pub mod embedded;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 
-pub use dynamodb::DynamoStore;
+pub use dynamodb::{DynamoStore, Timeouts};
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedStore;
 

@@ -112,3 +112,51 @@ async fn answer(fault: Fault, calls: &Mutex<Vec<String>>, headers: &HeaderMap) -
         },
     }
 }
+
+/// A proxy in front of a real DynamoDB-compatible server that loses the answer of the
+/// first request whose operation is `operation`: the request is carried out, and its
+/// answer comes only after the SDK's attempt timeout, so the SDK retries it.
+pub async fn lose_first_answer(upstream: &str, operation: &'static str) -> String {
+    let upstream = upstream.trim_end_matches('/').to_owned();
+    let client = secret_rooms::tls::reqwest_builder()
+        .unwrap()
+        .build()
+        .unwrap();
+    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = Router::new().route(
+        "/",
+        post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (client, upstream, lost) = (client.clone(), upstream.clone(), lost.clone());
+            async move {
+                let mut request = client.post(format!("{upstream}/"));
+                for (name, value) in &headers {
+                    if name != "host" && name != "content-length" {
+                        request = request.header(name, value);
+                    }
+                }
+                let answer = request.body(body).send().await.unwrap();
+                let status = answer.status().as_u16();
+                let content_type = answer.headers().get("content-type").cloned();
+                let body = answer.bytes().await.unwrap();
+                let target = headers
+                    .get("x-amz-target")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if target.ends_with(operation)
+                    && !lost.swap(true, std::sync::atomic::Ordering::SeqCst)
+                {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
+                if let Some(ct) = content_type {
+                    response.headers_mut().insert("content-type", ct);
+                }
+                response
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    endpoint
+}

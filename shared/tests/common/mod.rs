@@ -22,12 +22,18 @@ pub async fn fresh_store() -> DynamoStore {
         "{ENDPOINT_VAR} is not set: these tests need a DynamoDB-compatible server. \
          Run ./scripts/test.sh, which installs and starts moto's server."
     );
-    let store = DynamoStore::from_env(fresh_table_name()).await;
+    let store = DynamoStore::from_env(fresh_table_name(), test_timeouts()).await;
     store
         .create_table()
         .await
         .unwrap_or_else(|e| panic!("cannot create a table on {endpoint}: {e}"));
     store
+}
+
+/// What ./scripts/test.sh sets for moto (slow under the concurrency tests); the fault
+/// tests use the production timeouts instead.
+pub fn test_timeouts() -> secret_rooms::store::Timeouts {
+    secret_rooms::config::dynamodb_timeouts(&secret_rooms::config::process_env).unwrap()
 }
 
 pub fn fresh_table_name() -> String {
@@ -300,7 +306,7 @@ impl Functions {
     /// Every item of the table, in a stable order: "changes nothing" is checked
     /// by comparing two of these.
     pub async fn snapshot(&self) -> Vec<String> {
-        let store = DynamoStore::from_env(self.table.clone()).await;
+        let store = DynamoStore::from_env(self.table.clone(), test_timeouts()).await;
         let out = store
             .client()
             .scan()
