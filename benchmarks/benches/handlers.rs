@@ -109,21 +109,7 @@ fn event(
     body: String,
     form: bool,
 ) -> String {
-    let mut event = json!({
-        "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": "",
-        "headers": {"content-type": if form { "application/x-www-form-urlencoded" } else { "application/json" }},
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "bench", "domainName": "bench", "domainPrefix": "bench",
-            "requestId": "bench", "routeKey": route_key, "stage": "$default",
-            "time": "24/Nov/2026:05:20:55 +0000", "timeEpoch": 0,
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"}
-        },
-        "body": body, "isBase64Encoded": false
-    });
-    if let Some(params) = params {
-        event["pathParameters"] = params;
-    }
-    event.to_string()
+    benchmarks::api_event(route_key, path, params, &body, form).to_string()
 }
 
 fn handlers(c: &mut Criterion) {

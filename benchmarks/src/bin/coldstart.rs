@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
+use benchmarks::api_event;
 use secret_rooms::domain::rooms::{RoomKey, connect};
 use secret_rooms::domain::users::{IdPolicy, create_user};
 use secret_rooms::store::DynamoStore;
@@ -144,24 +145,6 @@ struct Function {
     name: &'static str,
     event: Value,
     expected_status: u16,
-}
-
-fn api_event(route_key: &str, path: &str, params: Option<Value>, body: &str, form: bool) -> Value {
-    let mut event = json!({
-        "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": "",
-        "headers": {"content-type": if form { "application/x-www-form-urlencoded" } else { "application/json" }},
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "bench", "domainName": "bench", "domainPrefix": "bench",
-            "requestId": "bench", "routeKey": route_key, "stage": "$default",
-            "time": "24/Nov/2026:05:20:55 +0000", "timeEpoch": 0,
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"}
-        },
-        "body": body, "isBase64Encoded": false
-    });
-    if let Some(params) = params {
-        event["pathParameters"] = params;
-    }
-    event
 }
 
 #[derive(Default)]

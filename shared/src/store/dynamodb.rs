@@ -2,6 +2,7 @@
 //!
 //! Items: `USER#<privateIdHash>`, `PUBLIC#<publicId>`, `COUNTER#users`, `ROOM#<roomId>`.
 
+use super::keys::{public_key, room_key, user_key};
 use super::{
     Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
     UserRecord,
@@ -117,18 +118,6 @@ fn custom_https_endpoint() -> bool {
         .iter()
         .filter_map(|name| std::env::var(name).ok())
         .any(|url| url.trim().to_ascii_lowercase().starts_with("https:"))
-}
-
-fn user_key(hash: &PrivateIdHash) -> String {
-    format!("USER#{}", hash.to_hex())
-}
-
-fn public_key(id: PublicId) -> String {
-    format!("PUBLIC#{id}")
-}
-
-fn room_key(room: &RoomId) -> String {
-    format!("ROOM#{room}")
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {

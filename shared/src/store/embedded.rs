@@ -3,6 +3,7 @@
 //! one write transaction at a time, so the conditional writes are exactly as atomic as
 //! DynamoDB's, under concurrency too.
 
+use super::keys::{public_key, room_key, user_key};
 use super::{
     Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
     UserRecord,
@@ -79,18 +80,6 @@ fn other(e: impl Into<anyhow::Error>) -> StoreError {
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Other(anyhow::anyhow!("unexpected item shape: {what}"))
-}
-
-fn user_key(hash: &PrivateIdHash) -> String {
-    format!("USER#{}", hash.to_hex())
-}
-
-fn public_key(id: PublicId) -> String {
-    format!("PUBLIC#{id}")
-}
-
-fn room_key(room: &RoomId) -> String {
-    format!("ROOM#{room}")
 }
 
 fn member_from(item: &MemberItem) -> Result<Member, StoreError> {

@@ -5,6 +5,7 @@
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+mod keys;
 
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
