@@ -6,7 +6,8 @@
 #  2. each function's binary size and zipped package size;
 #  3. handler CPU time per request with no I/O (criterion).
 # Figures are reports, not pass/fail. BENCH_RUNS (10) cold starts per function with
-# BENCH_WARM (50) warm invocations each.
+# BENCH_WARM (50) warm invocations each. To compare release profiles, override them the
+# way cargo allows, e.g. CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_BENCH_OPT_LEVEL=z.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
@@ -18,7 +19,7 @@ functions=(create-user connect send-message channel-auth)
 ensure_venv
 start_moto
 
-say "release build (profile: $(sed -n '/^\[profile.release\]/,/^$/p' Cargo.toml | tr '\n' ' '))"
+say "release build (profile: $(sed -n '/^\[profile.release\]/,/^$/p' Cargo.toml | tr '\n' ' ')${CARGO_PROFILE_RELEASE_OPT_LEVEL:+; opt-level overridden to $CARGO_PROFILE_RELEASE_OPT_LEVEL})"
 cargo build --release --locked $(printf -- '-p %s ' "${functions[@]}") -p benchmarks --bins
 
 echo "## Cold start and invocations ($(nproc) cores, $(uname -m))"
@@ -46,4 +47,7 @@ done
 echo
 echo "## Handler CPU per request, no I/O"
 echo
-cargo bench --locked -p benchmarks --bench handlers -- --noplot 2>&1 | grep -E '^handler/|time:' | paste - - | sed -E 's/ +/ /g'
+echo "| route | time per request (criterion: low, estimate, high) |"
+echo "| --- | --- |"
+cargo bench --locked -p benchmarks --bench handlers -- --noplot 2>&1 \
+  | awk '/^handler\// { name = $1 } /time:/ { sub(/.*time: +/, ""); print "| " name " | " $0 " |" }'
