@@ -97,11 +97,18 @@ async fn respond(
             .map(str::to_owned),
         body: body.to_vec(),
     };
-    let task =
-        tokio::spawn(async move { pick(&endpoints).respond(&request, &new_request_id()).await });
+    let request_id = new_request_id();
+    let id = request_id.clone();
+    let task = tokio::spawn(async move { pick(&endpoints).respond(&request, &id).await });
     match task.await {
         Ok(response) => to_response(response),
-        Err(_) => error(500, "internal_error", "Something went wrong on our side."),
+        Err(e) => {
+            tracing::error!(request_id, error = %e, status = 500, "request");
+            to_response(ApiResponse::from_error(
+                &ApiError::internal(&e),
+                &request_id,
+            ))
+        }
     }
 }
 

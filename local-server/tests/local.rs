@@ -82,14 +82,15 @@ async fn identities_and_rooms_survive_a_restart() {
     )
     .await;
     assert_eq!(status, 204, "{body}");
-    // A public id taken before the restart is still taken: nobody else gets it.
-    let (status, _) = post(
+    // Alice's public id still points to Alice after the restart.
+    let (status, body) = post(
         &base,
         &format!("/users/{}/connect", alice["publicId"].as_str().unwrap()),
         json!({"privateId": alice["privateId"]}),
     )
     .await;
     assert_eq!(status, 400, "alice is still alice");
+    assert_eq!(body["error"]["code"], "cannot_connect_to_self");
     server.stop().await.unwrap();
 
     // The store on disk keeps its invariants.

@@ -222,7 +222,14 @@ async fn a_message_count_whose_answer_was_lost_is_counted_once() {
         "UpdateItem",
     )
     .await;
-    let through_proxy = DynamoStore::with_endpoint(moto.table(), &proxy).await;
+    // Production's 2 s attempt timeout, so that the proxy's 3 s delay makes the SDK retry;
+    // room in all for moto, which serves one request at a time.
+    let timeouts = secret_rooms::store::Timeouts {
+        attempt: Duration::from_secs(2),
+        operation: Duration::from_secs(30),
+    };
+    let through_proxy =
+        DynamoStore::with_endpoint_and_timeouts(moto.table(), &proxy, timeouts).await;
     let mut trips = common::round_trip_counter(&through_proxy);
     assert!(matches!(
         through_proxy.count_message(&room, &a, w).await.unwrap(),

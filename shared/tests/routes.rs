@@ -251,6 +251,31 @@ async fn every_error_row_answers_its_status_and_changes_nothing() {
     ] {
         assert_error(&connect(body).await, 400, "malformed_body");
     }
+    // Arrays are not objects, even where serde would fill the fields from them.
+    let array = json!([alice]).to_string();
+    assert_error(
+        &f.call(
+            Route::Connect,
+            &format!("/users/{bob_pub}/connect"),
+            json_ct,
+            Some(&array),
+        )
+        .await,
+        400,
+        "malformed_body",
+    );
+    let array = json!([alice, "hi"]).to_string();
+    assert_error(
+        &f.call(
+            Route::SendMessage,
+            &format!("/rooms/{room}/message"),
+            json_ct,
+            Some(&array),
+        )
+        .await,
+        400,
+        "malformed_body",
+    );
     let extra = json!({"privateId": alice, "admin": true}).to_string();
     assert_error(
         &f.call(

@@ -198,12 +198,21 @@ fn decode_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "The request needs a JSON body.",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
+    let invalid = |e: serde_json::Error| {
         ApiError::bad_request(
             "malformed_body",
             format!("The JSON body is not valid: {e}."),
         )
-    })
+    };
+    // An object, and only an object: serde would also fill a struct from an array.
+    let value: Value = serde_json::from_slice(body).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "malformed_body",
+            "The body must be a JSON object.",
+        ));
+    }
+    serde_json::from_value(value).map_err(invalid)
 }
 
 /// `/pusher/auth` takes pusher-js's form encoding, or JSON; a body that starts with

@@ -205,9 +205,17 @@ impl DynamoStore {
     /// As [`Self::from_env`], but at `endpoint` and with the production timeouts (the
     /// fault tests check the bound they give).
     pub async fn with_endpoint(table: impl Into<String>, endpoint: &str) -> Self {
+        Self::with_endpoint_and_timeouts(table, endpoint, Timeouts::default()).await
+    }
+
+    pub async fn with_endpoint_and_timeouts(
+        table: impl Into<String>,
+        endpoint: &str,
+        timeouts: Timeouts,
+    ) -> Self {
         let loader =
             aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
-        Self::from_loader(loader, table, Timeouts::default()).await
+        Self::from_loader(loader, table, timeouts).await
     }
 
     async fn from_loader(
