@@ -177,10 +177,7 @@ async fn pusher_hanging_answers_502_after_its_timeout() {
     let f = Functions::start(&pusher.base_url).await;
     let (_, alice, _) = f.create().await;
     let (bob_pub, _, _) = f.create().await;
-    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = f.room(&alice, &bob_pub).await;
     pusher.hang();
     let started = Instant::now();
     let reply = f.send(&alice, &room, "hello?").await;

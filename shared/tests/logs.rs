@@ -43,10 +43,7 @@ async fn no_secret_reaches_a_log_line() {
     let (alice_pub, alice, _) = f.create().await;
     let (bob_pub, bob, _) = f.create().await;
     let (_, carol, _) = f.create().await;
-    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = f.room(&alice, &bob_pub).await;
     f.connect(&bob, &alice_pub).await;
     let channel = format!("private-{room}");
     let message = "the-message-text-must-not-be-logged";

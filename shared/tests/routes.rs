@@ -196,10 +196,7 @@ async fn every_error_row_answers_its_status_and_changes_nothing() {
     let f = Functions::start(&pusher.base_url).await;
     let (alice_pub, alice, _) = f.create().await;
     let (bob_pub, _, _) = f.create().await;
-    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = f.room(&alice, &bob_pub).await;
     let channel = format!("private-{room}");
     let before = f.snapshot().await;
     let stranger = "Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLWlkLTA";
@@ -414,10 +411,7 @@ async fn realtime_failures_answer_502_with_a_request_id() {
     let f = Functions::start(&pusher.base_url).await;
     let (_, alice, _) = f.create().await;
     let (bob_pub, _, _) = f.create().await;
-    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = f.room(&alice, &bob_pub).await;
 
     for status in [500, 503, 401, 413] {
         pusher.force_status(status);
@@ -440,10 +434,7 @@ async fn realtime_failures_answer_502_with_a_request_id() {
     let unreachable = Functions::start(&closed).await;
     let (_, carol, _) = unreachable.create().await;
     let (dave_pub, _, _) = unreachable.create().await;
-    let room = unreachable.connect(&carol, &dave_pub).await.body["roomId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = unreachable.room(&carol, &dave_pub).await;
     assert_error(
         &unreachable.send(&carol, &room, "hi").await,
         502,
@@ -482,10 +473,7 @@ async fn senders_over_the_rate_limit_get_429() {
     let f = Functions::start(&pusher.base_url).await;
     let (alice_pub, alice, _) = f.create().await;
     let (bob_pub, bob, _) = f.create().await;
-    let room = f.connect(&alice, &bob_pub).await.body["roomId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let room = f.room(&alice, &bob_pub).await;
     f.connect(&bob, &alice_pub).await;
     for n in 0..common::RATE_LIMIT {
         assert_eq!(f.send(&alice, &room, &format!("{n}")).await.status, 204);

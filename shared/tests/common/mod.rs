@@ -275,6 +275,13 @@ impl Functions {
         .await
     }
 
+    /// The room id `private_id` gets connecting to `public_id` (which must succeed).
+    pub async fn room(&self, private_id: &str, public_id: &str) -> String {
+        let reply = self.connect(private_id, public_id).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body["roomId"].as_str().unwrap().to_owned()
+    }
+
     pub async fn send(&self, private_id: &str, room: &str, message: &str) -> Reply {
         let body = json!({"privateId": private_id, "message": message}).to_string();
         self.call(
