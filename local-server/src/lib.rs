@@ -30,7 +30,6 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The Pusher app key clients use, and where they connect.
     pub pusher_key: String,
-    pub realtime: Option<Arc<realtime::Hub>>,
     pub store_description: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -126,10 +125,9 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     };
 
     // The service publishes over HTTP either way, so the production path runs locally.
-    let (pusher, hub, extra_routes, page_realtime) = match &options.realtime {
+    let (pusher, extra_routes, page_realtime) = match &options.realtime {
         RealtimeChoice::Embedded => {
             let credentials = PusherCredentials::new(LOCAL_APP_KEY, random_secret()?);
-            let hub = Arc::new(realtime::Hub::default());
             let app = realtime::App {
                 id: LOCAL_APP_ID.into(),
                 credentials: credentials.clone(),
@@ -147,14 +145,9 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             };
             // The page reaches the embedded server where it reached the page.
             let page = serde_json::json!({"key": LOCAL_APP_KEY, "sameOrigin": true});
-            (
-                config,
-                Some(hub.clone()),
-                Some(realtime::router(app, hub)),
-                page,
-            )
+            (config, Some(realtime::router(app)), page)
         }
-        RealtimeChoice::External { config, page } => (config.clone(), None, None, page.clone()),
+        RealtimeChoice::External { config, page } => (config.clone(), None, page.clone()),
     };
 
     let endpoints = api::Endpoints {
@@ -196,7 +189,6 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         pusher_key: pusher.credentials.key.clone(),
-        realtime: hub,
         store_description,
         shutdown: Some(shutdown),
         task,

@@ -106,11 +106,6 @@ impl Hub {
             .filter(|(_, outbox)| outbox.deliver(frame.clone()))
             .count()
     }
-
-    pub fn subscriber_count(&self, channel: &str) -> usize {
-        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        channels.get(channel).map_or(0, HashMap::len)
-    }
 }
 
 #[derive(Clone)]
@@ -120,13 +115,13 @@ struct Realtime {
 }
 
 /// The realtime routes, to merge into the server's router.
-pub fn router(app: App, hub: Arc<Hub>) -> Router {
+pub fn router(app: App) -> Router {
     Router::new()
         .route("/app/{key}", any(websocket))
         .route("/apps/{app_id}/events", post(trigger))
         .with_state(Realtime {
             app: Arc::new(app),
-            hub,
+            hub: Arc::new(Hub::default()),
         })
 }
 

@@ -443,6 +443,41 @@ async fn dynamodb_warm_up_is_one_read_that_writes_nothing() {
     assert_eq!(store.items().await, before);
 }
 
+/// The message budget exactly, with explicit windows (the test above reads the clock):
+/// on DynamoDB a sender's first message of a window costs 2 round trips, later ones 1;
+/// the embedded store always 1.
+async fn message_counts_cost(store: &dyn Store, first_of_window: usize) {
+    let (alice, bob) = (new_user(store).await, new_user(store).await);
+    let room = connect(store, &room_key(), &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
+    let a = alice.private_id.hash();
+    let mut trips = round_trip_counter(store);
+    for window in [10, 11] {
+        let w = RateWindow { window, limit: 5 };
+        assert!(matches!(
+            store.count_message(&room, &a, w).await.unwrap(),
+            Allowance::Allowed(_)
+        ));
+        assert_eq!(trips(), first_of_window, "first message of window {window}");
+        assert!(matches!(
+            store.count_message(&room, &a, w).await.unwrap(),
+            Allowance::Allowed(_)
+        ));
+        assert_eq!(trips(), 1, "second message of window {window}");
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_message_budget() {
+    message_counts_cost(&common::fresh_store().await, 2).await;
+}
+
+#[tokio::test]
+async fn embedded_message_budget() {
+    message_counts_cost(&secret_rooms::store::EmbeddedStore::in_memory().unwrap(), 1).await;
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {

@@ -100,11 +100,6 @@ impl Endpoint {
         super::respond(self, req, request_id).await
     }
 
-    /// The route's name as API Gateway has it, for logs.
-    pub fn route(&self) -> &'static str {
-        Handler::route(self)
-    }
-
     /// Build a route's endpoint from configuration, as its Lambda function does.
     pub async fn from_env(route: Route, env: Lookup<'_>) -> Result<Self, ConfigError> {
         Ok(match route {

@@ -31,8 +31,6 @@ pub struct ApiResponse {
     pub status: u16,
     pub body: Option<Value>,
     pub retry_after: Option<u32>,
-    /// The error code, for the request's log line.
-    pub error_code: Option<&'static str>,
 }
 
 impl ApiResponse {
@@ -41,7 +39,6 @@ impl ApiResponse {
             status,
             body,
             retry_after: None,
-            error_code: None,
         }
     }
 
@@ -55,7 +52,6 @@ impl ApiResponse {
             status: e.status,
             body: Some(json!({ "error": error })),
             retry_after: e.retry_after,
-            error_code: Some(e.code),
         }
     }
 }
@@ -232,5 +228,31 @@ pub(crate) fn parse_form_or_json<T: DeserializeOwned>(req: &ApiRequest) -> Resul
         })
     } else {
         decode_json(&req.body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ApiRequest, path_param};
+
+    #[test]
+    fn path_parameters_come_from_the_router_or_the_path() {
+        let routed = ApiRequest {
+            path_param: Some("123-456".into()),
+            ..Default::default()
+        };
+        assert_eq!(path_param(&routed, "users"), "123-456");
+        for path in ["/users/123-456/connect", "/prod/users/123-456/connect"] {
+            let raw = ApiRequest {
+                path: path.into(),
+                ..Default::default()
+            };
+            assert_eq!(path_param(&raw, "users"), "123-456", "{path}");
+        }
+        let none = ApiRequest {
+            path: "/rooms".into(),
+            ..Default::default()
+        };
+        assert_eq!(path_param(&none, "rooms"), "");
     }
 }
