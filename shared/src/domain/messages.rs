@@ -108,8 +108,7 @@ pub enum SendError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// One counted membership check (a second at the start of the sender's window), one
-/// publish.
+/// One counted membership check (rarely two, see `Store::count_message`), one publish.
 pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     store: &S,
     realtime: &R,

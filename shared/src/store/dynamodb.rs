@@ -180,6 +180,33 @@ fn member_from(value: &AttributeValue) -> Result<Member, StoreError> {
     })
 }
 
+/// A sender's message count in a room lives in one of `RATE_SLOTS` slots,
+/// `rl.<hash>.s<window % RATE_SLOTS>`, valued `window << 20 | count` (see
+/// [`RateWindow`]). Each count removes the sender's slots but those of the window
+/// before, this one and the next, so the slot of a new window is absent and one update
+/// both starts and counts it; only after a pause of about a multiple of `RATE_SLOTS`
+/// windows does it still hold an old count, which the condition catches and a second
+/// update restarts. A fixed set of names keeps the room item small: no name is ever
+/// left behind.
+const RATE_SLOTS: u64 = 64;
+
+fn rate_slot(window: RateWindow) -> String {
+    format!("s{}", window.window % RATE_SLOTS)
+}
+
+/// `SET <set>, rt.#who = :token REMOVE` the sender's other slots but the neighbours':
+/// a message that read the clock just before a window turned may land after one that
+/// read it just after, and neither may erase the other's count.
+fn rate_update(window: RateWindow, set: &str) -> String {
+    let w = window.window;
+    let keep = [w.wrapping_sub(1), w, w.wrapping_add(1)].map(|w| w % RATE_SLOTS);
+    let removed: Vec<String> = (0..RATE_SLOTS)
+        .filter(|slot| !keep.contains(slot))
+        .map(|slot| format!("rl.#who.s{slot}"))
+        .collect();
+    format!("SET {set}, rt.#who = :token REMOVE {}", removed.join(", "))
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         let round_trips = Arc::new(AtomicUsize::new(0));
@@ -447,20 +474,26 @@ impl Store for DynamoStore {
                 (hash.to_hex(), AttributeValue::M(entry))
             })
             .collect();
+        // Each member's rate slots (see `RATE_SLOTS`), all empty.
+        let counters: Item = members
+            .keys()
+            .map(|hash| (hash.clone(), AttributeValue::M(HashMap::new())))
+            .collect();
         self.client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(room_key(room)))
             .update_expression(
                 "SET #type = :type, members = :members, rl = if_not_exists(rl, :rl), \
-                 rt = if_not_exists(rt, :rl), \
+                 rt = if_not_exists(rt, :rt), \
                  createdAt = if_not_exists(createdAt, :now), updatedAt = :now",
             )
             .expression_attribute_names("#type", "type")
             .expression_attribute_values(":type", s("room"))
             // Message rate counters per member and the token of the request that last
             // counted (see `count_message`); kept across reconnects.
-            .expression_attribute_values(":rl", AttributeValue::M(HashMap::new()))
+            .expression_attribute_values(":rl", AttributeValue::M(counters))
+            .expression_attribute_values(":rt", AttributeValue::M(HashMap::new()))
             .expression_attribute_values(":members", AttributeValue::M(members))
             .expression_attribute_values(":now", s(now))
             .send()
@@ -488,21 +521,28 @@ impl Store for DynamoStore {
                 .and_then(|v| v.as_s().ok())
                 .is_some_and(|t| *t == token)
         };
-        // At most: count, start the window, count again (if another request started it
-        // or already counted in a later window).
+        // At most: count, restart a stale slot, count again (if another request
+        // restarted it or already counted in a later window).
         for _ in 0..3 {
-            // The common case: a member already counting in this window.
+            let slot = rate_slot(window);
+            // Every message but the first after a pause of a multiple of RATE_SLOTS
+            // windows: the slot is this window's count, or absent.
             let counted = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .key(PK, s(room_key(room)))
-                .update_expression("SET rl.#who = rl.#who + :one, rt.#who = :token")
+                .update_expression(rate_update(
+                    window,
+                    "rl.#who.#slot = if_not_exists(rl.#who.#slot, :start) + :one",
+                ))
                 .condition_expression(
-                    "attribute_exists(members.#who) AND rl.#who >= :start AND rl.#who < :full \
+                    "attribute_exists(members.#who) AND (attribute_not_exists(rl.#who.#slot) \
+                     OR (rl.#who.#slot >= :start AND rl.#who.#slot < :full)) \
                      AND (attribute_not_exists(rt.#who) OR rt.#who <> :token)",
                 )
                 .expression_attribute_names("#who", &hash)
+                .expression_attribute_names("#slot", &slot)
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":token", s(&token))
                 .expression_attribute_values(":start", n(window.start()))
@@ -536,28 +576,32 @@ impl Store for DynamoStore {
                 .get("rl")
                 .and_then(|m| m.as_m().ok())
                 .and_then(|m| m.get(&hash))
+                .and_then(|m| m.as_m().ok())
+                .and_then(|m| m.get(&slot))
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if let Some(later) = counter.and_then(|c| window.later_of(c)) {
                 window = later;
                 continue;
             }
-            if window.limit == 0 || counter.is_some_and(|c| c >= window.full()) {
+            if window.limit == 0 || counter.is_some_and(|c| c >= window.start()) {
                 return Ok(Allowance::Limited);
             }
-            // The sender's first message of this window: start its count at one.
-            let started = self
+            // The slot holds the count of a window RATE_SLOTS (or a multiple) ago:
+            // restart it at one.
+            let restarted = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .key(PK, s(room_key(room)))
-                .update_expression("SET rl.#who = :first, rt.#who = :token")
+                .update_expression(rate_update(window, "rl.#who.#slot = :first"))
                 .condition_expression(
                     "attribute_exists(members.#who) AND \
-                     (attribute_not_exists(rl.#who) OR rl.#who < :start) AND \
+                     (attribute_not_exists(rl.#who.#slot) OR rl.#who.#slot < :start) AND \
                      (attribute_not_exists(rt.#who) OR rt.#who <> :token)",
                 )
                 .expression_attribute_names("#who", &hash)
+                .expression_attribute_names("#slot", &slot)
                 .expression_attribute_values(":first", n(window.start() + 1))
                 .expression_attribute_values(":start", n(window.start()))
                 .expression_attribute_values(":token", s(&token))
@@ -567,7 +611,7 @@ impl Store for DynamoStore {
                 )
                 .send()
                 .await;
-            match started {
+            match restarted {
                 Ok(out) => return allowed(out.attributes.as_ref(), &hash),
                 Err(e) => match e.as_service_error() {
                     // Our own lost-answer retry: counted already.
@@ -576,7 +620,7 @@ impl Store for DynamoStore {
                     {
                         return allowed(failed.item(), &hash);
                     }
-                    // Another message started the window first: count in it.
+                    // Another message restarted the slot first: count in it.
                     Some(UpdateItemError::ConditionalCheckFailedException(_)) => continue,
                     _ => return Err(classify("UpdateItem", e)),
                 },

@@ -138,7 +138,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Count a message of `who` in `room` against the rate limit of `window`. One
-    /// conditional update, plus one more for a sender's first message in a window.
+    /// conditional update; on DynamoDB a second one restarts a count left from about
+    /// 64 windows ago (see `dynamodb::RATE_SLOTS`).
     async fn count_message(
         &self,
         room: &RoomId,
