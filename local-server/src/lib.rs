@@ -113,7 +113,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             create,
             timeouts,
         } => {
-            let store = DynamoStore::from_env(table.clone(), *timeouts).await;
+            let store = DynamoStore::from_default_chain(table.clone(), *timeouts).await;
             if *create {
                 store
                     .create_table()

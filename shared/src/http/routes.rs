@@ -209,7 +209,7 @@ impl CreateUser<DynamoStore> {
         let table = config::table_name(env)?;
         let timeouts = config::dynamodb_timeouts(env)?;
         Ok(Self {
-            store: DynamoStore::from_env(table, timeouts).await,
+            store: DynamoStore::from_lambda_env(env, table, timeouts)?,
             ids: IdPolicy::default(),
         })
     }
@@ -221,7 +221,7 @@ impl Connect<DynamoStore> {
         let timeouts = config::dynamodb_timeouts(env)?;
         let room_key = config::room_key(env)?;
         Ok(Self {
-            store: DynamoStore::from_env(table, timeouts).await,
+            store: DynamoStore::from_lambda_env(env, table, timeouts)?,
             room_key,
         })
     }
@@ -238,7 +238,7 @@ impl SendMessage<DynamoStore, PusherClient> {
             reason: format!("cannot build an HTTP client: {e:#}"),
         })?;
         Ok(Self {
-            store: DynamoStore::from_env(table, timeouts).await,
+            store: DynamoStore::from_lambda_env(env, table, timeouts)?,
             realtime,
             rate,
         })
@@ -251,7 +251,7 @@ impl ChannelAuth<DynamoStore> {
         let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
         Ok(Self {
-            store: DynamoStore::from_env(table, timeouts).await,
+            store: DynamoStore::from_lambda_env(env, table, timeouts)?,
             credentials: pusher.credentials,
         })
     }

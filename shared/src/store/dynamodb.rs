@@ -7,13 +7,17 @@ use super::{
     Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
     UserRecord,
 };
+use crate::config::{ConfigError, Lookup};
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, HttpClient, Region};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents, SharedInterceptor};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -23,6 +27,8 @@ use aws_sdk_dynamodb::types::{
     Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem,
 };
 use aws_smithy_http_client::{Builder as HttpClientBuilder, HttpClientError, tls};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -103,12 +109,35 @@ fn amazon_roots_client() -> Result<SharedHttpClient, HttpClientError> {
         .with_native_roots(false)
         .with_pem_certificate(AMAZON_ROOTS);
     let context = tls::TlsContext::builder().with_trust_store(trust).build()?;
-    Ok(HttpClientBuilder::new()
+    let client = HttpClientBuilder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::AwsLc,
         ))
         .tls_context(context)
-        .build_https())
+        .build_https();
+    Ok(SharedHttpClient::new(ConnectorOnFirstUse(client)))
+}
+
+/// The SDK's HTTPS client, minus the check it runs when a DynamoDB client is created:
+/// that check builds the whole TLS connector (parsing the roots, setting up rustls) and
+/// throws it away, and the first request builds it again. With the bundled roots,
+/// which a test parses, it cannot fail: skipping it took a third off the work of each
+/// function's init (BENCHMARKS.md).
+#[derive(Debug)]
+struct ConnectorOnFirstUse(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstUse {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// A DynamoDB endpoint override over HTTPS (a self-hosted DynamoDB-compatible server)
@@ -117,7 +146,20 @@ fn custom_https_endpoint() -> bool {
     ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
         .iter()
         .filter_map(|name| std::env::var(name).ok())
-        .any(|url| url.trim().to_ascii_lowercase().starts_with("https:"))
+        .any(|url| is_https(&url))
+}
+
+fn is_https(url: &str) -> bool {
+    url.trim().to_ascii_lowercase().starts_with("https:")
+}
+
+/// 1 s to connect, then the configured bounds per attempt and in all.
+fn timeout_config(timeouts: Timeouts) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(timeouts.attempt)
+        .operation_timeout(timeouts.operation)
+        .build()
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -208,23 +250,63 @@ fn rate_update(window: RateWindow, set: &str) -> String {
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    /// Count round trips, then create the client: once, as each creation sets up and
+    /// checks the whole SDK runtime (about a third of a function's init).
+    fn build(mut config: aws_sdk_dynamodb::config::Builder, table: impl Into<String>) -> Self {
         let round_trips = Arc::new(AtomicUsize::new(0));
-        let config = client
-            .config()
-            .to_builder()
-            .interceptor(CountRoundTrips(round_trips.clone()))
-            .build();
+        config.push_interceptor(SharedInterceptor::new(CountRoundTrips(round_trips.clone())));
         Self {
-            client: Client::from_conf(config),
+            client: Client::from_conf(config.build()),
             table: table.into(),
             round_trips,
         }
     }
 
-    /// A client from the default AWS configuration chain (credentials, region and
-    /// `AWS_ENDPOINT_URL_DYNAMODB`), with timeouts far inside Lambda's own.
-    pub async fn from_env(table: impl Into<String>, timeouts: Timeouts) -> Self {
+    /// A client configured from the variables Lambda sets for every function:
+    /// `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+    /// and the optional endpoint override `AWS_ENDPOINT_URL_DYNAMODB` (or
+    /// `AWS_ENDPOINT_URL`). It leaves out the SDK's default configuration chain
+    /// (profile files, SSO, web identity, container and instance credentials), which
+    /// a function never needs and whose code was a third of each binary (see
+    /// BENCHMARKS.md). Missing credentials fail at start-up, naming the variable.
+    pub fn from_lambda_env(
+        env: Lookup,
+        table: impl Into<String>,
+        timeouts: Timeouts,
+    ) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| env(name).ok_or(ConfigError::Missing(name));
+        let region = env("AWS_REGION")
+            .or_else(|| env("AWS_DEFAULT_REGION"))
+            .ok_or(ConfigError::Missing("AWS_REGION"))?;
+        let credentials = Credentials::new(
+            required("AWS_ACCESS_KEY_ID")?,
+            required("AWS_SECRET_ACCESS_KEY")?,
+            env("AWS_SESSION_TOKEN"),
+            None,
+            "Lambda environment",
+        );
+        let endpoint = env("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| env("AWS_ENDPOINT_URL"));
+        let mut config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(credentials)
+            .retry_config(RetryConfig::standard())
+            .timeout_config(timeout_config(timeouts));
+        if !endpoint.as_deref().is_some_and(is_https) {
+            let client = amazon_roots_client().map_err(|e| ConfigError::Invalid {
+                name: "AWS_ENDPOINT_URL_DYNAMODB",
+                reason: format!("cannot build an HTTPS client: {e}"),
+            })?;
+            config.set_http_client(Some(client));
+        }
+        config.set_endpoint_url(endpoint);
+        Ok(Self::build(config, table))
+    }
+
+    /// A client from the SDK's default configuration chain (credentials from the
+    /// environment, profiles, SSO and the rest; region; `AWS_ENDPOINT_URL_DYNAMODB`),
+    /// for the local server run against real DynamoDB from a developer's machine.
+    pub async fn from_default_chain(table: impl Into<String>, timeouts: Timeouts) -> Self {
         let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         Self::from_loader(loader, table, timeouts).await
     }
@@ -250,12 +332,7 @@ impl DynamoStore {
         table: impl Into<String>,
         timeouts: Timeouts,
     ) -> Self {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(1))
-            .operation_attempt_timeout(timeouts.attempt)
-            .operation_timeout(timeouts.operation)
-            .build();
-        let mut loader = loader.timeout_config(timeouts);
+        let mut loader = loader.timeout_config(timeout_config(timeouts));
         if !custom_https_endpoint() {
             match amazon_roots_client() {
                 Ok(client) => loader = loader.http_client(client),
@@ -263,7 +340,7 @@ impl DynamoStore {
             }
         }
         let config = loader.load().await;
-        Self::new(Client::new(&config), table)
+        Self::build((&config).into(), table)
     }
 
     pub fn client(&self) -> &Client {
@@ -726,9 +803,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lambda_configuration_names_what_is_missing() {
+        let full = [
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ];
+        let without = |missing: &str| {
+            let env: HashMap<&str, &str> = full
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            DynamoStore::from_lambda_env(
+                &|name| env.get(name).map(|v| v.to_string()),
+                "table",
+                Timeouts::default(),
+            )
+            .map(|store| store.client.config().region().map(|r| r.to_string()))
+        };
+        assert_eq!(without("none"), Ok(Some("eu-west-1".into())));
+        assert_eq!(without("AWS_SESSION_TOKEN"), Ok(Some("eu-west-1".into())));
+        for name in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            assert_eq!(without(name), Err(ConfigError::Missing(name)));
+        }
+    }
+
+    #[test]
     fn the_bundled_roots_are_the_five_amazon_trust_services_roots() {
         let text = std::str::from_utf8(AMAZON_ROOTS).unwrap();
         assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 5);
         assert!(amazon_roots_client().is_ok());
+        // What the connector, built on first use, does with them: each must parse
+        // into a trust anchor.
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(AMAZON_ROOTS) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        assert_eq!(roots.len(), 5);
     }
 }

@@ -22,7 +22,7 @@ pub async fn fresh_store() -> DynamoStore {
         "{ENDPOINT_VAR} is not set: these tests need a DynamoDB-compatible server. \
          Run ./scripts/test.sh, which installs and starts moto's server."
     );
-    let store = DynamoStore::from_env(fresh_table_name(), test_timeouts()).await;
+    let store = DynamoStore::from_default_chain(fresh_table_name(), test_timeouts()).await;
     store
         .create_table()
         .await
@@ -55,6 +55,22 @@ pub fn env_map(table: &str, pusher_base: &str) -> HashMap<String, String> {
         ("MESSAGE_RATE_LIMIT".into(), RATE_LIMIT.to_string()),
         ("MESSAGE_RATE_WINDOW_SECS".into(), "86400".into()),
     ])
+    .into_iter()
+    // What Lambda sets (credentials, region) and the test command's moto endpoint and
+    // timeouts: the functions read them from this map, not from the process.
+    .chain(
+        [
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            ENDPOINT_VAR,
+            "DYNAMODB_ATTEMPT_TIMEOUT_MS",
+            "DYNAMODB_OPERATION_TIMEOUT_MS",
+        ]
+        .into_iter()
+        .filter_map(|name| Some((name.to_owned(), std::env::var(name).ok()?))),
+    )
+    .collect()
 }
 
 /// Round trips since the last call: each call of the returned closure answers how many
@@ -313,7 +329,7 @@ impl Functions {
     /// Every item of the table, in a stable order: "changes nothing" is checked
     /// by comparing two of these.
     pub async fn snapshot(&self) -> Vec<String> {
-        let store = DynamoStore::from_env(self.table.clone(), test_timeouts()).await;
+        let store = DynamoStore::from_default_chain(self.table.clone(), test_timeouts()).await;
         let out = store
             .client()
             .scan()
