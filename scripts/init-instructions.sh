@@ -38,6 +38,6 @@ for name in floor "${functions[@]}"; do
   count=$(sed -n 's/^summary: //p' "$out")
   [ -n "$count" ] || { cat "$out.log" >&2; echo "no profile for $name" >&2; exit 1; }
   floor=${floor:-$count}
-  printf '| %s | %s | %s |\n' "$name" "$(printf "%'d" "$count")" \
+  printf '| %s | %s | %s |\n' "$name" "$(echo "$count" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta')" \
     "$(awk -v c="$count" -v f="$floor" 'BEGIN { printf "%.2fx", c / f }')"
 done
