@@ -12,8 +12,8 @@ use secret_rooms::http::{Endpoint, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
-    Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
-    UserRecord,
+    Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
+    StoreError, UserRecord,
 };
 use serde_json::json;
 use std::hint::black_box;
@@ -52,12 +52,14 @@ impl Store for InstantStore {
             }),
         })
     }
-    async fn put_room(
+    async fn join_room(
         &self,
         _: &RoomId,
         _: &[(PrivateIdHash, Member)],
+        _: &PrivateIdHash,
+        _: usize,
         _: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), JoinError> {
         Ok(())
     }
     async fn count_message(

@@ -98,5 +98,19 @@ pub async fn verify(store: &EmbeddedStore) -> anyhow::Result<Report> {
             }
         }
     }
+    // A user may post to the rooms they joined: each must exist and list them.
+    for (hash, user) in &users {
+        for room in user["rooms"].as_array().into_iter().flatten() {
+            let room = room.as_str().unwrap_or_default();
+            let member = items
+                .get(&format!("ROOM#{room}"))
+                .is_some_and(|item| item["members"].get(*hash).is_some());
+            if !member {
+                report.problems.push(format!(
+                    "user {hash:.8}… joined room {room:.8}…, which does not list them"
+                ));
+            }
+        }
+    }
     Ok(report)
 }

@@ -96,7 +96,7 @@ fn number_in<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
     }
 }
 
-/// `MESSAGE_RATE_LIMIT` messages per sender per room in `MESSAGE_RATE_WINDOW_SECS`;
+/// `MESSAGE_RATE_LIMIT` messages per sender (all their rooms together) in `MESSAGE_RATE_WINDOW_SECS`;
 /// both optional (see [`RateLimit::default`]).
 pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
     let default = RateLimit::default();

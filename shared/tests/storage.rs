@@ -13,9 +13,11 @@ use secret_rooms::domain::channels::authorize_channel;
 use secret_rooms::domain::messages::{Message, RateLimit, send_message};
 use secret_rooms::domain::rooms::{ConnectError, RoomKey, connect};
 use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, create_user};
-use secret_rooms::domain::{PrivateId, PublicId};
+use secret_rooms::domain::{PrivateId, PublicId, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials, SocketId};
-use secret_rooms::store::{Allowance, InsertUserError, RateWindow, Store, UserRecord};
+use secret_rooms::store::{
+    Allowance, InsertUserError, JoinError, Member, RateWindow, Store, UserRecord,
+};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -305,6 +307,10 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
     let alice = create_user(&store, IdPolicy::default()).await.unwrap();
     assert_eq!(trips(), 2, "create");
     let bob = create_user(&store, IdPolicy::default()).await.unwrap();
+    // Bob joins the room he will post to.
+    connect(&store, &key, &bob.private_id, alice.public_id)
+        .await
+        .unwrap();
     trips();
 
     let room = connect(&store, &key, &alice.private_id, bob.public_id)
@@ -356,11 +362,22 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
     let room = connect(&store, &key, &alice.private_id, bob.public_id)
         .await
         .unwrap();
-    let (a, b) = (alice.private_id.hash(), bob.private_id.hash());
+    // Bob is a member, but may post only once he has joined (connected) himself.
     let w = RateWindow {
         window: 1000,
         limit: 3,
     };
+    assert_eq!(
+        store
+            .count_message(&room, &bob.private_id.hash(), w)
+            .await
+            .unwrap(),
+        Allowance::NotMember
+    );
+    connect(&store, &key, &bob.private_id, alice.public_id)
+        .await
+        .unwrap();
+    let (a, b) = (alice.private_id.hash(), bob.private_id.hash());
     for n in 1..=3 {
         match store.count_message(&room, &a, w).await.unwrap() {
             Allowance::Allowed(member) => assert_eq!(member.public_id, alice.public_id),
@@ -494,6 +511,76 @@ async fn embedded_message_budget() {
     message_counts_cost(&secret_rooms::store::EmbeddedStore::in_memory().unwrap(), 1).await;
 }
 
+/// The limit is per identity: a sender's messages to all their rooms, decoys included,
+/// share one count, so joining more rooms buys no more messages.
+async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static>(store: S) {
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let key = room_key();
+    let real = connect(&store, &key, &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
+    let free = (0..PublicId::SPACE)
+        .map(|n| PublicId::from_number(n).unwrap())
+        .find(|p| ![alice.public_id, bob.public_id].contains(p))
+        .unwrap();
+    let decoy = connect(&store, &key, &alice.private_id, free)
+        .await
+        .unwrap();
+    let a = alice.private_id.hash();
+    let w = RateWindow {
+        window: 3000,
+        limit: 3,
+    };
+    for room in [&real, &decoy, &real] {
+        assert!(matches!(
+            store.count_message(room, &a, w).await.unwrap(),
+            Allowance::Allowed(_)
+        ));
+    }
+    for room in [&real, &decoy] {
+        assert_eq!(
+            store.count_message(room, &a, w).await.unwrap(),
+            Allowance::Limited
+        );
+    }
+}
+
+/// One identity joins at most `max_rooms` rooms; a refused join writes nothing, and
+/// joining a room again is always allowed.
+async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static>(store: S) {
+    let alice = new_user(&store).await;
+    let a = alice.private_id.hash();
+    let me = [(
+        a,
+        Member {
+            public_id: alice.public_id,
+            username: alice.username.clone(),
+        },
+    )];
+    let key = room_key();
+    let rooms: Vec<RoomId> = (1..=3)
+        .map(|n| key.decoy_for(&a, PublicId::from_number(n).unwrap()))
+        .collect();
+    let now = "2026-11-24T00:00:00Z";
+    store.join_room(&rooms[0], &me, &a, 2, now).await.unwrap();
+    store.join_room(&rooms[1], &me, &a, 2, now).await.unwrap();
+    let before = store.items().await;
+    assert!(matches!(
+        store.join_room(&rooms[2], &me, &a, 2, now).await,
+        Err(JoinError::TooManyRooms)
+    ));
+    assert_eq!(store.items().await, before, "a refused join writes nothing");
+    store.join_room(&rooms[0], &me, &a, 2, now).await.unwrap();
+    let w = RateWindow {
+        window: 1,
+        limit: 5,
+    };
+    assert_eq!(
+        store.count_message(&rooms[2], &a, w).await.unwrap(),
+        Allowance::NotMember
+    );
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -523,4 +610,6 @@ on_both_stores!(
     connect_refuses_unknown_and_self,
     round_trips_stay_within_the_spec_budget,
     messages_are_counted_per_sender_and_window,
+    the_rate_limit_spans_a_senders_rooms,
+    joining_rooms_is_capped_per_identity,
 );

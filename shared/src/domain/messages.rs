@@ -61,7 +61,7 @@ pub struct Sender<'a> {
     pub username: &'a str,
 }
 
-/// How many messages one sender may post to one room per fixed window.
+/// How many messages one sender may post, to all their rooms together, per fixed window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     pub messages: u32,

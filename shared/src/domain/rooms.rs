@@ -2,7 +2,7 @@
 
 use super::ids::{PrivateId, PrivateIdHash, PublicId, RoomId};
 use super::time::now_rfc3339;
-use crate::store::{Member, Store, StoreError};
+use crate::store::{JoinError, Member, Store, StoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt;
@@ -67,14 +67,23 @@ pub enum ConnectError {
     CannotConnectToSelf,
     #[error("no user has this private id")]
     UnknownPrivateId,
+    /// The requester is in [`MAX_ROOMS`] rooms already.
+    #[error("already in {MAX_ROOMS} rooms")]
+    TooManyRooms,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// How many rooms (decoys included) one identity may join. It bounds the user item,
+/// which lists them and which every message of the user rewrites, and how many people
+/// one identity can reach by trying public ids; a new identity is one request away.
+pub const MAX_ROOMS: usize = 256;
+
 /// Connect the holder of `requester` to the owner of `target`.
 ///
-/// Two round trips whether or not `target` exists (one read of both items, one room
-/// write), so that neither the answer nor its cost tells whether the id is taken.
+/// Two round trips whether or not `target` exists (one read of both items, one
+/// transaction writing the room and adding it to the requester's rooms), so that
+/// neither the answer nor its cost tells whether the id is taken.
 pub async fn connect<S: Store + ?Sized>(
     store: &S,
     key: &RoomKey,
@@ -96,8 +105,14 @@ pub async fn connect<S: Store + ?Sized>(
         }
         None => (key.decoy_for(&me, target), vec![(me, my_member)]),
     };
-    store.put_room(&room, &members, &now_rfc3339()).await?;
-    Ok(room)
+    match store
+        .join_room(&room, &members, &me, MAX_ROOMS, &now_rfc3339())
+        .await
+    {
+        Ok(()) => Ok(room),
+        Err(JoinError::TooManyRooms) => Err(ConnectError::TooManyRooms),
+        Err(JoinError::Store(e)) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

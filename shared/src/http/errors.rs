@@ -102,6 +102,15 @@ impl From<ConnectError> for ApiError {
                 "unknown_private_id",
                 "No user has this private id; create one with POST /users/create.",
             ),
+            ConnectError::TooManyRooms => Self::new(
+                403,
+                "too_many_rooms",
+                format!(
+                    "This identity is in {} rooms, the most one may join; \
+                     create another with POST /users/create.",
+                    crate::domain::rooms::MAX_ROOMS
+                ),
+            ),
             ConnectError::Store(e) => e.into(),
         }
     }

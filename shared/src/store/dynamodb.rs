@@ -4,8 +4,8 @@
 
 use super::keys::{public_key, room_key, user_key};
 use super::{
-    Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
-    UserRecord,
+    Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
+    StoreError, UserRecord,
 };
 use crate::config::{ConfigError, Lookup};
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
@@ -25,6 +25,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
     Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem,
+    Update,
 };
 use aws_smithy_http_client::{Builder as HttpClientBuilder, HttpClientError, tls};
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
@@ -199,15 +200,22 @@ where
     }
 }
 
-/// The sender's member entry in a room item returned by a successful count.
-fn allowed(item: Option<&Item>, hash: &str) -> Result<Allowance, StoreError> {
-    item.and_then(|i| i.get("members"))
-        .and_then(|m| m.as_m().ok())
-        .and_then(|m| m.get(hash))
-        .map(member_from)
-        .transpose()?
-        .map(Allowance::Allowed)
-        .ok_or_else(|| corrupt("counted a message of a non-member".into()))
+/// The sender as a room names them, from their user item returned by a successful count.
+fn allowed(item: Option<&Item>) -> Result<Allowance, StoreError> {
+    let item = item.ok_or_else(|| corrupt("a count returned no user item".into()))?;
+    let public_id = get_s(item, "publicId")?;
+    Ok(Allowance::Allowed(Member {
+        public_id: PublicId::parse(public_id)
+            .ok_or_else(|| corrupt(format!("bad publicId {public_id:?}")))?,
+        username: get_s(item, "username")?.to_owned(),
+    }))
+}
+
+/// Whether a user item lists `room` among the rooms its user joined.
+fn has_joined(item: &Item, room: &RoomId) -> bool {
+    item.get("rooms")
+        .and_then(|r| r.as_ss().ok())
+        .is_some_and(|rooms| rooms.iter().any(|r| r == room.as_str()))
 }
 
 fn member_from(value: &AttributeValue) -> Result<Member, StoreError> {
@@ -222,31 +230,30 @@ fn member_from(value: &AttributeValue) -> Result<Member, StoreError> {
     })
 }
 
-/// A sender's message count in a room lives in one of `RATE_SLOTS` slots,
-/// `rl.<hash>.s<window % RATE_SLOTS>`, valued `window << 20 | count` (see
-/// [`RateWindow`]). Each count removes the sender's slots but those of the window
-/// before, this one and the next, so the slot of a new window is absent and one update
-/// both starts and counts it; only after a pause of about a multiple of `RATE_SLOTS`
-/// windows does it still hold an old count, which the condition catches and a second
-/// update restarts. A fixed set of names keeps the room item small: no name is ever
-/// left behind.
+/// A user's message count lives in their user item, in one of `RATE_SLOTS` slots,
+/// `rl<window % RATE_SLOTS>`, valued `window << 20 | count` (see [`RateWindow`]). Each
+/// count removes the user's slots but those of the window before, this one and the
+/// next, so the slot of a new window is absent and one update both starts and counts
+/// it; only after a pause of about a multiple of `RATE_SLOTS` windows does it still
+/// hold an old count, which the condition catches and a second update restarts. A
+/// fixed set of names keeps the item small: no name is ever left behind.
 const RATE_SLOTS: u64 = 64;
 
 fn rate_slot(window: RateWindow) -> String {
-    format!("s{}", window.window % RATE_SLOTS)
+    format!("rl{}", window.window % RATE_SLOTS)
 }
 
-/// `SET <set>, rt.#who = :token REMOVE` the sender's other slots but the neighbours':
-/// a message that read the clock just before a window turned may land after one that
-/// read it just after, and neither may erase the other's count.
+/// `SET <set>, rt = :token REMOVE` the other slots but the neighbours': a message that
+/// read the clock just before a window turned may land after one that read it just
+/// after, and neither may erase the other's count.
 fn rate_update(window: RateWindow, set: &str) -> String {
     let w = window.window;
     let keep = [w.wrapping_sub(1), w, w.wrapping_add(1)].map(|w| w % RATE_SLOTS);
     let removed: Vec<String> = (0..RATE_SLOTS)
         .filter(|slot| !keep.contains(slot))
-        .map(|slot| format!("rl.#who.s{slot}"))
+        .map(|slot| format!("rl{slot}"))
         .collect();
-    format!("SET {set}, rt.#who = :token REMOVE {}", removed.join(", "))
+    format!("SET {set}, rt = :token REMOVE {}", removed.join(", "))
 }
 
 impl DynamoStore {
@@ -535,12 +542,14 @@ impl Store for DynamoStore {
         Ok(found)
     }
 
-    async fn put_room(
+    async fn join_room(
         &self,
         room: &RoomId,
         members: &[(PrivateIdHash, Member)],
+        joiner: &PrivateIdHash,
+        max_rooms: usize,
         now: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), JoinError> {
         let members: Item = members
             .iter()
             .map(|(hash, m)| {
@@ -551,32 +560,52 @@ impl Store for DynamoStore {
                 (hash.to_hex(), AttributeValue::M(entry))
             })
             .collect();
-        // Each member's rate slots (see `RATE_SLOTS`), all empty.
-        let counters: Item = members
-            .keys()
-            .map(|hash| (hash.clone(), AttributeValue::M(HashMap::new())))
-            .collect();
-        self.client
-            .update_item()
+        let room_write = Update::builder()
             .table_name(&self.table)
             .key(PK, s(room_key(room)))
             .update_expression(
-                "SET #type = :type, members = :members, rl = if_not_exists(rl, :rl), \
-                 rt = if_not_exists(rt, :rt), \
+                "SET #type = :type, members = :members, \
                  createdAt = if_not_exists(createdAt, :now), updatedAt = :now",
             )
             .expression_attribute_names("#type", "type")
             .expression_attribute_values(":type", s("room"))
-            // Message rate counters per member and the token of the request that last
-            // counted (see `count_message`); kept across reconnects.
-            .expression_attribute_values(":rl", AttributeValue::M(counters))
-            .expression_attribute_values(":rt", AttributeValue::M(HashMap::new()))
             .expression_attribute_values(":members", AttributeValue::M(members))
             .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(|e| StoreError::Other(e.into()))?;
+        // The joiner's own list of rooms, which their messages are checked against.
+        // The user item exists (connect has just read it) and is never deleted, so a
+        // failed condition means a full list.
+        let joiner_write = Update::builder()
+            .table_name(&self.table)
+            .key(PK, s(user_key(joiner)))
+            .update_expression("ADD rooms :rooms")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(rooms) \
+                 OR size(rooms) < :max OR contains(rooms, :room))",
+            )
+            .expression_attribute_values(":rooms", AttributeValue::Ss(vec![room.to_string()]))
+            .expression_attribute_values(":room", s(room.as_str()))
+            .expression_attribute_values(":max", AttributeValue::N(max_rooms.to_string()))
+            .build()
+            .map_err(|e| StoreError::Other(e.into()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .client_request_token(crate::random::hex(16).map_err(StoreError::Other)?)
+            .transact_items(TransactWriteItem::builder().update(room_write).build())
+            .transact_items(TransactWriteItem::builder().update(joiner_write).build())
             .send()
-            .await
-            .map_err(|e| classify("UpdateItem", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => Err(JoinError::TooManyRooms),
+            Err(e) if cancelled_for(&e, "TransactionConflict") => Err(StoreError::Unavailable(
+                anyhow::anyhow!("DynamoDB TransactWriteItems: {}", DisplayErrorContext(&e)),
+            )
+            .into()),
+            Err(e) => Err(classify("TransactWriteItems", e).into()),
+        }
     }
 
     async fn count_message(
@@ -585,7 +614,6 @@ impl Store for DynamoStore {
         who: &PrivateIdHash,
         requested: RateWindow,
     ) -> Result<Allowance, StoreError> {
-        let hash = who.to_hex();
         let n = |v: u64| AttributeValue::N(v.to_string());
         let mut window = requested;
         // The SDK retries an update whose answer was lost; the token tells such a retry
@@ -593,8 +621,6 @@ impl Store for DynamoStore {
         let token = crate::random::hex(8).map_err(StoreError::Other)?;
         let counted_by_us = |old: &Item| {
             old.get("rt")
-                .and_then(|m| m.as_m().ok())
-                .and_then(|m| m.get(&hash))
                 .and_then(|v| v.as_s().ok())
                 .is_some_and(|t| *t == token)
         };
@@ -608,18 +634,18 @@ impl Store for DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key(PK, s(room_key(room)))
+                .key(PK, s(user_key(who)))
                 .update_expression(rate_update(
                     window,
-                    "rl.#who.#slot = if_not_exists(rl.#who.#slot, :start) + :one",
+                    "#slot = if_not_exists(#slot, :start) + :one",
                 ))
                 .condition_expression(
-                    "attribute_exists(members.#who) AND (attribute_not_exists(rl.#who.#slot) \
-                     OR (rl.#who.#slot >= :start AND rl.#who.#slot < :full)) \
-                     AND (attribute_not_exists(rt.#who) OR rt.#who <> :token)",
+                    "contains(rooms, :room) AND (attribute_not_exists(#slot) \
+                     OR (#slot >= :start AND #slot < :full)) \
+                     AND (attribute_not_exists(rt) OR rt <> :token)",
                 )
-                .expression_attribute_names("#who", &hash)
                 .expression_attribute_names("#slot", &slot)
+                .expression_attribute_values(":room", s(room.as_str()))
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":token", s(&token))
                 .expression_attribute_values(":start", n(window.start()))
@@ -631,7 +657,7 @@ impl Store for DynamoStore {
                 .send()
                 .await;
             let old = match counted {
-                Ok(out) => return allowed(out.attributes.as_ref(), &hash),
+                Ok(out) => return allowed(out.attributes.as_ref()),
                 Err(e) => match e.as_service_error() {
                     Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                         failed.item().cloned().unwrap_or_default()
@@ -639,22 +665,14 @@ impl Store for DynamoStore {
                     _ => return Err(classify("UpdateItem", e)),
                 },
             };
-            let is_member = old
-                .get("members")
-                .and_then(|m| m.as_m().ok())
-                .is_some_and(|m| m.contains_key(&hash));
-            if !is_member {
+            if !has_joined(&old, room) {
                 return Ok(Allowance::NotMember);
             }
             if counted_by_us(&old) {
-                return allowed(Some(&old), &hash);
+                return allowed(Some(&old));
             }
             let counter = old
-                .get("rl")
-                .and_then(|m| m.as_m().ok())
-                .and_then(|m| m.get(&hash))
-                .and_then(|m| m.as_m().ok())
-                .and_then(|m| m.get(&slot))
+                .get(&slot)
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if let Some(later) = counter.and_then(|c| window.later_of(c)) {
@@ -670,15 +688,15 @@ impl Store for DynamoStore {
                 .client
                 .update_item()
                 .table_name(&self.table)
-                .key(PK, s(room_key(room)))
-                .update_expression(rate_update(window, "rl.#who.#slot = :first"))
+                .key(PK, s(user_key(who)))
+                .update_expression(rate_update(window, "#slot = :first"))
                 .condition_expression(
-                    "attribute_exists(members.#who) AND \
-                     (attribute_not_exists(rl.#who.#slot) OR rl.#who.#slot < :start) AND \
-                     (attribute_not_exists(rt.#who) OR rt.#who <> :token)",
+                    "contains(rooms, :room) AND \
+                     (attribute_not_exists(#slot) OR #slot < :start) AND \
+                     (attribute_not_exists(rt) OR rt <> :token)",
                 )
-                .expression_attribute_names("#who", &hash)
                 .expression_attribute_names("#slot", &slot)
+                .expression_attribute_values(":room", s(room.as_str()))
                 .expression_attribute_values(":first", n(window.start() + 1))
                 .expression_attribute_values(":start", n(window.start()))
                 .expression_attribute_values(":token", s(&token))
@@ -689,13 +707,13 @@ impl Store for DynamoStore {
                 .send()
                 .await;
             match restarted {
-                Ok(out) => return allowed(out.attributes.as_ref(), &hash),
+                Ok(out) => return allowed(out.attributes.as_ref()),
                 Err(e) => match e.as_service_error() {
                     // Our own lost-answer retry: counted already.
                     Some(UpdateItemError::ConditionalCheckFailedException(failed))
                         if failed.item().is_some_and(&counted_by_us) =>
                     {
-                        return allowed(failed.item(), &hash);
+                        return allowed(failed.item());
                     }
                     // Another message restarted the slot first: count in it.
                     Some(UpdateItemError::ConditionalCheckFailedException(_)) => continue,

@@ -5,14 +5,14 @@
 
 use super::keys::{public_key, room_key, user_key};
 use super::{
-    Allowance, ConnectLookup, InsertUserError, Member, PublicEntry, RateWindow, Store, StoreError,
-    UserRecord,
+    Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
+    StoreError, UserRecord,
 };
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +41,21 @@ struct UserItem {
     username: String,
     created_at: String,
     updated_at: String,
+    /// The rooms this user joined, as on DynamoDB.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    rooms: BTreeSet<String>,
+    /// The message rate counter, `window << 20 | count` (see `RateWindow`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rl: Option<u64>,
+}
+
+impl UserItem {
+    fn member(&self) -> Result<Member, StoreError> {
+        Ok(Member {
+            public_id: PublicId::parse(&self.public_id).ok_or_else(|| corrupt("publicId"))?,
+            username: self.username.clone(),
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -62,9 +77,6 @@ struct MemberItem {
 #[serde(rename_all = "camelCase")]
 struct RoomItem {
     members: BTreeMap<String, MemberItem>,
-    /// Message rate counters per member, as on DynamoDB (see `RateWindow`).
-    #[serde(default)]
-    rl: BTreeMap<String, u64>,
     created_at: String,
     updated_at: String,
 }
@@ -186,6 +198,8 @@ impl Store for EmbeddedStore {
             username: user.username.clone(),
             created_at: user.created_at.clone(),
             updated_at: user.updated_at.clone(),
+            rooms: BTreeSet::new(),
+            rl: None,
         })?;
         let public_item = encode(&PublicItem {
             private_id_hash: user.private_id_hash.to_hex(),
@@ -258,13 +272,15 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn put_room(
+    async fn join_room(
         &self,
         room: &RoomId,
         members: &[(PrivateIdHash, Member)],
+        joiner: &PrivateIdHash,
+        max_rooms: usize,
         now: &str,
-    ) -> Result<(), StoreError> {
-        let key = room_key(room);
+    ) -> Result<(), JoinError> {
+        let (room_pk, joiner_pk, room_id) = (room_key(room), user_key(joiner), room.to_string());
         let members: BTreeMap<String, MemberItem> = members
             .iter()
             .map(|(hash, m)| {
@@ -276,28 +292,48 @@ impl Store for EmbeddedStore {
             })
             .collect();
         let now = now.to_owned();
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(other)?;
-            {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let (created_at, rl) = match table.get(key.as_str()).map_err(other)? {
-                    Some(v) => {
-                        let old = serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?;
-                        (old.created_at, old.rl)
+        let joined = self
+            .run(move |db| {
+                let txn = db.begin_write().map_err(other)?;
+                {
+                    let mut table = txn.open_table(ITEMS).map_err(other)?;
+                    let mut user = match table.get(joiner_pk.as_str()).map_err(other)? {
+                        Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
+                        None => return Err(corrupt("the joiner has no user item")),
+                    };
+                    if !user.rooms.contains(&room_id) && user.rooms.len() >= max_rooms {
+                        return Ok(false);
                     }
-                    None => (now.clone(), BTreeMap::new()),
-                };
-                let item = encode(&RoomItem {
-                    members,
-                    rl,
-                    created_at,
-                    updated_at: now,
-                })?;
-                table.insert(key.as_str(), item.as_slice()).map_err(other)?;
-            }
-            txn.commit().map_err(other)
-        })
-        .await
+                    let created_at = match table.get(room_pk.as_str()).map_err(other)? {
+                        Some(v) => {
+                            serde_json::from_slice::<RoomItem>(v.value())
+                                .map_err(other)?
+                                .created_at
+                        }
+                        None => now.clone(),
+                    };
+                    let item = encode(&RoomItem {
+                        members,
+                        created_at,
+                        updated_at: now,
+                    })?;
+                    table
+                        .insert(room_pk.as_str(), item.as_slice())
+                        .map_err(other)?;
+                    user.rooms.insert(room_id);
+                    table
+                        .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
+                        .map_err(other)?;
+                }
+                txn.commit().map_err(other)?;
+                Ok(true)
+            })
+            .await?;
+        if joined {
+            Ok(())
+        } else {
+            Err(JoinError::TooManyRooms)
+        }
     }
 
     async fn count_message(
@@ -306,20 +342,20 @@ impl Store for EmbeddedStore {
         who: &PrivateIdHash,
         requested: RateWindow,
     ) -> Result<Allowance, StoreError> {
-        let (key, hash) = (room_key(room), who.to_hex());
+        let (key, room_id) = (user_key(who), room.to_string());
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let allowance = {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let mut item = match table.get(key.as_str()).map_err(other)? {
-                    Some(v) => serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?,
+                let mut user = match table.get(key.as_str()).map_err(other)? {
+                    Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
                     None => return Ok(Allowance::NotMember),
                 };
-                let Some(member) = item.members.get(&hash) else {
+                if !user.rooms.contains(&room_id) {
                     return Ok(Allowance::NotMember);
-                };
-                let member = member_from(member)?;
-                let counter = item.rl.get(&hash).copied();
+                }
+                let member = user.member()?;
+                let counter = user.rl;
                 let window = counter
                     .and_then(|c| requested.later_of(c))
                     .unwrap_or(requested);
@@ -332,9 +368,9 @@ impl Store for EmbeddedStore {
                 let Some(next) = next else {
                     return Ok(Allowance::Limited);
                 };
-                item.rl.insert(hash, next);
+                user.rl = Some(next);
                 table
-                    .insert(key.as_str(), encode(&item)?.as_slice())
+                    .insert(key.as_str(), encode(&user)?.as_slice())
                     .map_err(other)?;
                 Allowance::Allowed(member)
             };

@@ -89,7 +89,7 @@ pub enum Allowance {
     Allowed(Member),
     /// Over the limit for this window; nothing was counted.
     Limited,
-    /// No such room, or not a member: the two are not told apart.
+    /// No such room, or one the sender did not join: the two are not told apart.
     NotMember,
 }
 
@@ -113,6 +113,15 @@ pub enum InsertUserError {
     Store(#[from] StoreError),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The joiner is in as many rooms as one identity may be.
+    #[error("already in the maximum number of rooms")]
+    TooManyRooms,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// The next value of the atomic user counter (1, 2, 3, ...).
@@ -128,18 +137,23 @@ pub trait Store: Send + Sync {
         target: PublicId,
     ) -> Result<ConnectLookup, StoreError>;
 
-    /// Record a room and its members. Idempotent: both sides write the same members,
-    /// and `createdAt` keeps its first value.
-    async fn put_room(
+    /// Record a room and its members, and the room among the rooms `joiner` (one of
+    /// the members) may post to, both or neither. Idempotent: both sides write the same
+    /// members, and `createdAt` keeps its first value. A joiner already in `max_rooms`
+    /// other rooms is refused, and nothing is written.
+    async fn join_room(
         &self,
         room: &RoomId,
         members: &[(PrivateIdHash, Member)],
+        joiner: &PrivateIdHash,
+        max_rooms: usize,
         now: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), JoinError>;
 
-    /// Count a message of `who` in `room` against the rate limit of `window`. One
-    /// conditional update; on DynamoDB a second one restarts a count left from about
-    /// 64 windows ago (see `dynamodb::RATE_SLOTS`).
+    /// Count a message of `who` to `room` against `who`'s rate limit of `window`, which
+    /// spans all their rooms; only a room `who` joined is allowed. One conditional
+    /// update; on DynamoDB a second one restarts a count left from about 64 windows ago
+    /// (see `dynamodb::RATE_SLOTS`).
     async fn count_message(
         &self,
         room: &RoomId,

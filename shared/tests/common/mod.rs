@@ -138,6 +138,11 @@ fn canonical(v: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
         A::L(l) => Value::Array(l.iter().map(canonical).collect()),
         A::S(s) => json!(s),
         A::N(n) => json!(n),
+        A::Ss(set) => {
+            let mut sorted = set.clone();
+            sorted.sort();
+            json!(sorted)
+        }
         other => json!({ "other": format!("{other:?}") }),
     }
 }
