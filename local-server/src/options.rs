@@ -142,12 +142,16 @@ impl Options {
         } else {
             RealtimeChoice::Embedded
         };
+        let rate = config::rate_limit(env).map_err(|e| e.to_string())?;
+        if let StoreChoice::DynamoDb { timeouts, .. } = &store {
+            config::check_rate_window(rate, *timeouts).map_err(|e| e.to_string())?;
+        }
         Ok(Parsed::Run(Box::new(Self {
             addr,
             store,
             realtime,
             room_id_key: env(config::ROOM_ID_KEY),
-            rate: config::rate_limit(env).map_err(|e| e.to_string())?,
+            rate,
         })))
     }
 }

@@ -274,4 +274,7 @@ const previous = load("room");
 if (previous) {
   $("peer-id").value = previous.peer;
   enter(previous.peer, previous);
+  // Connect again (idempotent): it is what lets this identity post to the room, and a
+  // room saved by an older version of the server may not be recorded as joined.
+  api(`/users/${previous.peer}/connect`, { privateId: me.privateId }).catch(() => {});
 }

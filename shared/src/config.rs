@@ -108,6 +108,24 @@ pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
     })
 }
 
+/// The rate window against DynamoDB's operation timeout: a message's update may land
+/// up to that long after it read the clock, and must not land two windows later, where
+/// it would take the current window's count for a stale one (see the DynamoDB store's
+/// `RATE_SLOTS`).
+pub fn check_rate_window(rate: RateLimit, timeouts: Timeouts) -> Result<(), ConfigError> {
+    let shortest = timeouts.operation.as_secs_f64().ceil() as u64;
+    if rate.window_secs < shortest {
+        return Err(invalid(
+            MESSAGE_RATE_WINDOW_SECS,
+            format!(
+                "at least the DynamoDB operation timeout, {shortest} s \
+                 ({DYNAMODB_OPERATION_TIMEOUT_MS})"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `DYNAMODB_ATTEMPT_TIMEOUT_MS` and `DYNAMODB_OPERATION_TIMEOUT_MS`, both optional.
 pub fn dynamodb_timeouts(env: Lookup) -> Result<Timeouts, ConfigError> {
     let default = Timeouts::default();
@@ -294,6 +312,15 @@ mod tests {
             let err = rate_limit(&env(&[(name, bad)])).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
         }
+        // A window no shorter than DynamoDB's operation timeout (5 s by default).
+        let window = |window_secs| RateLimit {
+            messages: 5,
+            window_secs,
+        };
+        assert_eq!(check_rate_window(window(5), Timeouts::default()), Ok(()));
+        let err = check_rate_window(window(4), Timeouts::default()).unwrap_err();
+        assert!(err.to_string().contains(MESSAGE_RATE_WINDOW_SECS), "{err}");
+        assert!(err.to_string().contains("5 s"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod common;
 
 use common::receiver::{self, Receiver};
 use common::{Functions, api_event, fresh_store, invoke};
+use secret_rooms::domain::rooms::MAX_ROOMS;
 use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::http::{Endpoint, Route};
 use secret_rooms::realtime::pusher::PusherCredentials;
@@ -137,6 +138,32 @@ async fn two_users_connect_chat_and_subscribe() {
         "non-member and unknown room must be indistinguishable"
     );
     assert_eq!(pusher.published().len(), 1, "refused posts publish nothing");
+}
+
+#[tokio::test]
+async fn one_identity_joins_at_most_max_rooms() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let free: Vec<String> = (0..)
+        .map(|n| format!("{:03}-{:03}", n / 1000, n % 1000))
+        .filter(|p| *p != alice_pub)
+        .take(MAX_ROOMS + 1)
+        .collect();
+    for public_id in &free[..MAX_ROOMS] {
+        assert_eq!(f.connect(&alice, public_id).await.status, 200);
+    }
+    let before = f.snapshot().await;
+    let refused = f.connect(&alice, &free[MAX_ROOMS]).await;
+    assert_error(&refused, 403, "too_many_rooms");
+    assert!(
+        refused.body["error"]["message"]
+            .to_string()
+            .contains(&MAX_ROOMS.to_string())
+    );
+    assert_eq!(f.snapshot().await, before, "nothing written");
+    // A room already joined can be joined again.
+    assert_eq!(f.connect(&alice, &free[0]).await.status, 200);
 }
 
 #[tokio::test]

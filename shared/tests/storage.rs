@@ -456,9 +456,10 @@ async fn dynamodb_warm_up_is_one_read_that_writes_nothing() {
 
 /// The message budget exactly, with explicit windows (the test above reads the clock):
 /// one round trip per message, the first of each window included. On DynamoDB the one
-/// exception is the first message after a pause of exactly a multiple of 64 windows
-/// (the sender's rate slot still holds that old count): 2. The embedded store: always 1.
-async fn message_counts_cost(store: &dyn Store, after_a_pause_of_64_windows: usize) {
+/// exception is the first message or two after a pause of 63 or 64 windows (give or
+/// take a multiple of 64), when a rate slot still holds an old count: 2. The embedded
+/// store: always 1.
+async fn message_counts_cost(store: &dyn Store, stale_slot: usize) {
     let (alice, bob) = (new_user(store).await, new_user(store).await);
     let room = connect(store, &room_key(), &alice.private_id, bob.public_id)
         .await
@@ -486,7 +487,7 @@ async fn message_counts_cost(store: &dyn Store, after_a_pause_of_64_windows: usi
     // 164 uses the slot 100 filled: its count is old news, not this window's.
     let (first, cost) = send(164).await;
     assert!(matches!(first, Allowance::Allowed(_)));
-    assert_eq!(cost, after_a_pause_of_64_windows);
+    assert_eq!(cost, stale_slot);
     assert!(matches!(send(164).await.0, Allowance::Allowed(_)));
     assert_eq!(send(164).await, (Allowance::Limited, 1));
     // A late message of the full window 164, after 165 has started, neither passes on
@@ -499,11 +500,55 @@ async fn message_counts_cost(store: &dyn Store, after_a_pause_of_64_windows: usi
         passed += usize::from(matches!(allowance, Allowance::Allowed(_)));
     }
     assert_eq!(passed, 1);
+    // After 164 and 165, a pause of 63 windows: 228 uses 164's slot and 229 uses 165's
+    // (kept by 228's update as a neighbour), both stale; 230's is free again.
+    for (window, cost) in [(228, stale_slot), (229, stale_slot), (230, 1)] {
+        let (allowance, trips) = send(window).await;
+        assert!(
+            matches!(allowance, Allowance::Allowed(_)),
+            "window {window}"
+        );
+        assert_eq!(trips, cost, "window {window}");
+    }
 }
 
 #[tokio::test]
 async fn dynamodb_message_budget() {
     message_counts_cost(&common::fresh_store().await, 2).await;
+}
+
+/// A user item holds at most three rate slots: each count removes all others.
+#[tokio::test]
+async fn dynamodb_rate_slots_do_not_pile_up() {
+    let store = common::fresh_store().await;
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let room = connect(&store, &room_key(), &alice.private_id, bob.public_id)
+        .await
+        .unwrap();
+    let a = alice.private_id.hash();
+    let user_pk = format!("USER#{}", a.to_hex());
+    let mut slots_after = async |window: u64| {
+        let w = RateWindow { window, limit: 5 };
+        assert!(matches!(
+            store.count_message(&room, &a, w).await.unwrap(),
+            Allowance::Allowed(_)
+        ));
+        let items = store.items().await;
+        let mut slots: Vec<String> = items[&user_pk]
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| k.starts_with("rl"))
+            .cloned()
+            .collect();
+        slots.sort();
+        slots
+    };
+    assert_eq!(slots_after(10).await, ["rl10"]);
+    assert_eq!(slots_after(11).await, ["rl10", "rl11"]);
+    assert_eq!(slots_after(13).await, ["rl13"]);
+    assert_eq!(slots_after(75).await, ["rl11"]);
+    assert_eq!(slots_after(76).await, ["rl11", "rl12"]);
 }
 
 #[tokio::test]

@@ -77,7 +77,7 @@ pub enum ConnectError {
 /// How many rooms (decoys included) one identity may join. It bounds the user item,
 /// which lists them and which every message of the user rewrites, and how many people
 /// one identity can reach by trying public ids; a new identity is one request away.
-pub const MAX_ROOMS: usize = 256;
+pub const MAX_ROOMS: usize = 100;
 
 /// Connect the holder of `requester` to the owner of `target`.
 ///

@@ -233,6 +233,7 @@ impl SendMessage<DynamoStore, PusherClient> {
         let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
         let rate = config::rate_limit(env)?;
+        config::check_rate_window(rate, timeouts)?;
         let realtime = PusherClient::new(&pusher).map_err(|e| ConfigError::Invalid {
             name: config::PUSHER_HOST,
             reason: format!("cannot build an HTTP client: {e:#}"),

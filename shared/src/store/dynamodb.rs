@@ -318,7 +318,7 @@ impl DynamoStore {
         Self::from_loader(loader, table, timeouts).await
     }
 
-    /// As [`Self::from_env`], but at `endpoint` and with the production timeouts (the
+    /// As [`Self::from_default_chain`], but at `endpoint` and with the production timeouts (the
     /// fault tests check the bound they give).
     pub async fn with_endpoint(table: impl Into<String>, endpoint: &str) -> Self {
         Self::with_endpoint_and_timeouts(table, endpoint, Timeouts::default()).await
@@ -565,7 +565,8 @@ impl Store for DynamoStore {
             .key(PK, s(room_key(room)))
             .update_expression(
                 "SET #type = :type, members = :members, \
-                 createdAt = if_not_exists(createdAt, :now), updatedAt = :now",
+                 createdAt = if_not_exists(createdAt, :now), updatedAt = :now \
+                 REMOVE rl, rt",
             )
             .expression_attribute_names("#type", "type")
             .expression_attribute_values(":type", s("room"))
@@ -589,22 +590,45 @@ impl Store for DynamoStore {
             .expression_attribute_values(":max", AttributeValue::N(max_rooms.to_string()))
             .build()
             .map_err(|e| StoreError::Other(e.into()))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(crate::random::hex(16).map_err(StoreError::Other)?)
-            .transact_items(TransactWriteItem::builder().update(room_write).build())
-            .transact_items(TransactWriteItem::builder().update(joiner_write).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => Err(JoinError::TooManyRooms),
-            Err(e) if cancelled_for(&e, "TransactionConflict") => Err(StoreError::Unavailable(
-                anyhow::anyhow!("DynamoDB TransactWriteItems: {}", DisplayErrorContext(&e)),
-            )
-            .into()),
-            Err(e) => Err(classify("TransactWriteItems", e).into()),
+        // Both writes are idempotent, so a transaction cancelled because another one
+        // held an item (the peer connecting at the same moment, the joiner posting)
+        // is tried once more before answering 503.
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .client_request_token(crate::random::hex(16).map_err(StoreError::Other)?)
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(room_write.clone())
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(joiner_write.clone())
+                        .build(),
+                )
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => {
+                    Err(JoinError::TooManyRooms)
+                }
+                Err(e) if cancelled_for(&e, "TransactionConflict") => {
+                    conflicts += 1;
+                    if conflicts < 2 {
+                        continue;
+                    }
+                    Err(StoreError::Unavailable(anyhow::anyhow!(
+                        "DynamoDB TransactWriteItems: {}",
+                        DisplayErrorContext(&e)
+                    ))
+                    .into())
+                }
+                Err(e) => Err(classify("TransactWriteItems", e).into()),
+            };
         }
     }
 
@@ -624,8 +648,11 @@ impl Store for DynamoStore {
                 .and_then(|v| v.as_s().ok())
                 .is_some_and(|t| *t == token)
         };
-        // At most: count, restart a stale slot, count again (if another request
-        // restarted it or already counted in a later window).
+        if window.limit == 0 {
+            return Ok(Allowance::Limited);
+        }
+        // Usually one update; a stale slot takes a restart, and a restart that loses a
+        // race (or an update that meets the user's connect transaction) one more turn.
         for _ in 0..3 {
             let slot = rate_slot(window);
             // Every message but the first after a pause of a multiple of RATE_SLOTS
@@ -662,6 +689,8 @@ impl Store for DynamoStore {
                     Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                         failed.item().cloned().unwrap_or_default()
                     }
+                    // The user's connect transaction held the item: nothing was written.
+                    Some(UpdateItemError::TransactionConflictException(_)) => continue,
                     _ => return Err(classify("UpdateItem", e)),
                 },
             };
@@ -679,7 +708,7 @@ impl Store for DynamoStore {
                 window = later;
                 continue;
             }
-            if window.limit == 0 || counter.is_some_and(|c| c >= window.start()) {
+            if counter.is_some_and(|c| c >= window.start()) {
                 return Ok(Allowance::Limited);
             }
             // The slot holds the count of a window RATE_SLOTS (or a multiple) ago:
@@ -717,6 +746,7 @@ impl Store for DynamoStore {
                     }
                     // Another message restarted the slot first: count in it.
                     Some(UpdateItemError::ConditionalCheckFailedException(_)) => continue,
+                    Some(UpdateItemError::TransactionConflictException(_)) => continue,
                     _ => return Err(classify("UpdateItem", e)),
                 },
             }

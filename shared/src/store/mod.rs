@@ -75,7 +75,9 @@ impl RateWindow {
 
     /// The window a stored counter belongs to, when it is later than this one: a
     /// concurrent request read the clock after this one and already counted in the next
-    /// window, where this message then counts too.
+    /// window, where this message then counts too. (The embedded store's one counter
+    /// per user meets this; DynamoDB keeps a slot per window, where a message that
+    /// read the clock late counts in its own window's slot.)
     pub fn later_of(&self, counter: u64) -> Option<RateWindow> {
         let window = counter >> Self::SHIFT;
         (window > self.window).then_some(RateWindow { window, ..*self })
