@@ -5,7 +5,7 @@
 #     against moto's DynamoDB-compatible server and a local Pusher endpoint;
 #  2. each function's binary size and zipped package size;
 #  3. handler CPU time per request with no I/O (criterion).
-# Figures are reports, not pass/fail. BENCH_RUNS (10) cold starts per function with
+# Figures are reports, not pass/fail. BENCH_RUNS (20) cold starts per function with
 # BENCH_WARM (50) warm invocations each. To compare release profiles, override them the
 # way cargo allows, e.g. CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_BENCH_OPT_LEVEL=z.
 set -euo pipefail
@@ -24,7 +24,7 @@ cargo build --release --locked $(printf -- '-p %s ' "${functions[@]}") -p benchm
 
 echo "## Cold start and invocations ($(nproc) cores, $(uname -m))"
 echo
-target/release/coldstart "$AWS_ENDPOINT_URL_DYNAMODB" target/release "${BENCH_RUNS:-10}" "${BENCH_WARM:-50}"
+target/release/coldstart "$AWS_ENDPOINT_URL_DYNAMODB" target/release "${BENCH_RUNS:-20}" "${BENCH_WARM:-50}"
 
 echo
 echo "## Sizes ($(uname -m))"

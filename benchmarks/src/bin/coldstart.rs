@@ -158,6 +158,17 @@ struct Figures {
     pusher_warm: Vec<usize>,
 }
 
+impl Figures {
+    fn extend(&mut self, more: Figures) {
+        self.init.extend(more.init);
+        self.first.extend(more.first);
+        self.warm.extend(more.warm);
+        self.dynamodb_first.extend(more.dynamodb_first);
+        self.dynamodb_warm.extend(more.dynamodb_warm);
+        self.pusher_warm.extend(more.pusher_warm);
+    }
+}
+
 fn percentile(values: &[Duration], p: f64) -> Duration {
     let mut sorted = values.to_vec();
     sorted.sort();
@@ -393,12 +404,22 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut floor_init = None;
-    for f in &functions {
-        for warm_up in [false, true] {
-            if f.name == "floor" && warm_up {
-                continue;
-            }
-            let figures = measure(&setup, f, runs, warm, warm_up).await?;
+    // Rounds of one cold start each, floor and functions in turn, so that whatever
+    // drifts on the machine (caches, clock speed, moto's table) weighs on all alike.
+    let cases: Vec<(&Function, bool)> = functions
+        .iter()
+        .flat_map(|f| [(f, false), (f, true)])
+        .filter(|(f, warm_up)| !(f.name == "floor" && *warm_up))
+        .collect();
+    let mut all: Vec<Figures> = cases.iter().map(|_| Figures::default()).collect();
+    for _ in 0..runs {
+        for ((f, warm_up), figures) in cases.iter().zip(&mut all) {
+            figures.extend(measure(&setup, f, 1, warm, *warm_up).await?);
+        }
+    }
+    for ((f, warm_up), figures) in cases.iter().zip(&all) {
+        let warm_up = *warm_up;
+        {
             let init = percentile(&figures.init, 0.5);
             let floor = *floor_init.get_or_insert(init);
             let first = percentile(&figures.first, 0.5);
