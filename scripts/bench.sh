@@ -6,8 +6,10 @@
 #  2. each function's binary size and zipped package size;
 #  3. handler CPU time per request with no I/O (criterion).
 # Figures are reports, not pass/fail. BENCH_RUNS (20) cold starts per function with
-# BENCH_WARM (50) warm invocations each. To compare release profiles, override them the
-# way cargo allows, e.g. CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_BENCH_OPT_LEVEL=z.
+# BENCH_WARM (50) warm invocations each, and BENCH_INIT_RUNS (100) more for init alone.
+# To compare release profiles, override them the way cargo allows (for example
+# CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_BENCH_OPT_LEVEL=3), or run
+# ./scripts/profiles.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
@@ -24,7 +26,8 @@ cargo build --release --locked $(printf -- '-p %s ' "${functions[@]}") -p benchm
 
 echo "## Cold start and invocations ($(nproc) cores, $(uname -m))"
 echo
-target/release/coldstart "$AWS_ENDPOINT_URL_DYNAMODB" target/release "${BENCH_RUNS:-20}" "${BENCH_WARM:-50}"
+target/release/coldstart "$AWS_ENDPOINT_URL_DYNAMODB" target/release \
+  "${BENCH_RUNS:-20}" "${BENCH_WARM:-50}" "${BENCH_INIT_RUNS:-100}"
 
 echo
 echo "## Sizes ($(uname -m))"

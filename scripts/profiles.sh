@@ -46,7 +46,7 @@ for variant in "${variants[@]}"; do
   echo "## $name (${setting:-as in Cargo.toml})"
   echo
   "$dir/release/coldstart" "$AWS_ENDPOINT_URL_DYNAMODB" "$dir/release" \
-    "${PROFILE_RUNS:-10}" "${PROFILE_WARM:-20}" | grep -E '^\| (function|---|floor|[a-z-]+ \| off)'
+    "${PROFILE_RUNS:-10}" "${PROFILE_WARM:-20}" "${PROFILE_INIT_RUNS:-100}" | grep -E '^\| (function|---|floor|[a-z-]+ \| off)'
   echo
   echo "| function | binary | zipped |"
   echo "| --- | --- | --- |"

@@ -145,7 +145,8 @@ struct Function {
     name: &'static str,
     event: Value,
     expected_status: u16,
-    table: String,
+    /// `None`: a fresh table for each cold start.
+    table: Option<String>,
 }
 
 #[derive(Default)]
@@ -185,6 +186,10 @@ fn ms(d: Duration) -> f64 {
 
 struct Setup {
     bin_dir: String,
+    /// moto itself, for the tables made between cold starts.
+    dynamodb: String,
+    /// The table of the shared users and room, for cold starts that serve no event.
+    table: String,
     env: HashMap<&'static str, String>,
     counters: Arc<Counters>,
 }
@@ -195,9 +200,22 @@ async fn measure(
     runs: usize,
     warm: usize,
     warm_up: bool,
+    invoke: bool,
 ) -> anyhow::Result<Figures> {
     let mut figures = Figures::default();
     for _ in 0..runs {
+        let table = match &f.table {
+            Some(table) => table.clone(),
+            None if !invoke => setup.table.clone(),
+            None => {
+                let table = format!("bench-{}", secret_rooms::http::new_request_id());
+                DynamoStore::with_endpoint(table.clone(), &setup.dynamodb)
+                    .await
+                    .create_table()
+                    .await?;
+                table
+            }
+        };
         let (event_tx, event_rx) = mpsc::channel(1);
         let (asked_tx, mut asked) = mpsc::unbounded_channel();
         let (answered_tx, mut answered) = mpsc::unbounded_channel();
@@ -223,7 +241,7 @@ async fn measure(
             .envs(setup.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
             .env("AWS_LAMBDA_FUNCTION_NAME", f.name)
-            .env("TABLE_NAME", &f.table)
+            .env("TABLE_NAME", &table)
             .env(
                 "WARM_UP_CONNECTIONS",
                 if warm_up { "true" } else { "false" },
@@ -238,6 +256,10 @@ async fn measure(
             anyhow::bail!("{} never asked for an event", f.name);
         };
         figures.init.push(asked_at - spawned);
+        if !invoke {
+            let _ = child.kill().await;
+            continue;
+        }
 
         for n in 0..=warm {
             setup.counters.dynamodb.store(0, Ordering::SeqCst);
@@ -284,10 +306,11 @@ fn mode(values: &[usize]) -> String {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(dynamodb), Some(bin_dir)) = (args.get(1), args.get(2)) else {
-        anyhow::bail!("usage: coldstart DYNAMODB_URL BIN_DIR [RUNS] [WARM]");
+        anyhow::bail!("usage: coldstart DYNAMODB_URL BIN_DIR [RUNS] [WARM] [INIT_RUNS]");
     };
     let runs: usize = args.get(3).and_then(|n| n.parse().ok()).unwrap_or(10);
     let warm: usize = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(50);
+    let init_runs: usize = args.get(5).and_then(|n| n.parse().ok()).unwrap_or(100);
 
     let counters = Arc::new(Counters::default());
     let proxy = Proxy {
@@ -308,13 +331,6 @@ async fn main() -> anyhow::Result<()> {
     let table = format!("bench-{}", secret_rooms::http::new_request_id());
     let store = DynamoStore::with_endpoint(table.clone(), dynamodb).await;
     store.create_table().await?;
-    // create-user fills a table of its own: moto copies a whole table for every
-    // transaction, and a thousand users would slow the other functions' down.
-    let creates_table = format!("{table}-creates");
-    DynamoStore::with_endpoint(creates_table.clone(), dynamodb)
-        .await
-        .create_table()
-        .await?;
     let alice = create_user(&store, IdPolicy::default()).await?;
     let bob = create_user(&store, IdPolicy::default()).await?;
     let key = RoomKey::new(ROOM_KEY).ok_or_else(|| anyhow::anyhow!("short key"))?;
@@ -340,6 +356,8 @@ async fn main() -> anyhow::Result<()> {
     ]);
     let setup = Setup {
         bin_dir: bin_dir.clone(),
+        dynamodb: dynamodb.clone(),
+        table: table.clone(),
         env,
         counters,
     };
@@ -348,13 +366,15 @@ async fn main() -> anyhow::Result<()> {
             name: "floor",
             event: json!({}),
             expected_status: 0,
-            table: table.clone(),
+            table: Some(table.clone()),
         },
         Function {
             name: "create-user",
             event: api_event("POST /users/create", "/users/create", None, "{}", false),
             expected_status: 201,
-            table: creates_table.clone(),
+            // A fresh table for each cold start: moto copies a whole table for every
+            // transaction, and a thousand users would slow it down ever more.
+            table: None,
         },
         Function {
             name: "connect",
@@ -366,7 +386,7 @@ async fn main() -> anyhow::Result<()> {
                 false,
             ),
             expected_status: 200,
-            table: table.clone(),
+            table: Some(table.clone()),
         },
         Function {
             name: "send-message",
@@ -378,7 +398,7 @@ async fn main() -> anyhow::Result<()> {
                 false,
             ),
             expected_status: 204,
-            table: table.clone(),
+            table: Some(table.clone()),
         },
         Function {
             name: "channel-auth",
@@ -393,11 +413,14 @@ async fn main() -> anyhow::Result<()> {
                 true,
             ),
             expected_status: 200,
-            table: table.clone(),
+            table: Some(table.clone()),
         },
     ];
 
-    println!("{runs} cold starts per function, {warm} warm invocations after each; times in ms.");
+    println!(
+        "{runs} cold starts per function with {warm} warm invocations after each, and \
+         {init_runs} more that serve no event (init only); times in ms."
+    );
     println!();
     println!(
         "| function | warm-up | init p50 | init / floor | first invocation p50 | warm p50 | warm p99 | first / warm p50 | DynamoDB calls (first, warm) | Pusher calls |"
@@ -414,7 +437,14 @@ async fn main() -> anyhow::Result<()> {
     let mut all: Vec<Figures> = cases.iter().map(|_| Figures::default()).collect();
     for _ in 0..runs {
         for ((f, warm_up), figures) in cases.iter().zip(&mut all) {
-            figures.extend(measure(&setup, f, 1, warm, *warm_up).await?);
+            figures.extend(measure(&setup, f, 1, warm, *warm_up, true).await?);
+        }
+    }
+    // Init varies by a few tenths of a millisecond from start to start: more rounds of
+    // cold starts that serve no event steady its median.
+    for _ in 0..init_runs {
+        for ((f, warm_up), figures) in cases.iter().zip(&mut all) {
+            figures.extend(measure(&setup, f, 1, 0, *warm_up, false).await?);
         }
     }
     for ((f, warm_up), figures) in cases.iter().zip(&all) {
