@@ -527,7 +527,7 @@ async fn dynamodb_rate_slots_do_not_pile_up() {
         .unwrap();
     let a = alice.private_id.hash();
     let user_pk = format!("USER#{}", a.to_hex());
-    let mut slots_after = async |window: u64| {
+    let slots_after = async |window: u64| {
         let w = RateWindow { window, limit: 5 };
         assert!(matches!(
             store.count_message(&room, &a, w).await.unwrap(),
