@@ -32,20 +32,7 @@ target/release/coldstart "$AWS_ENDPOINT_URL_DYNAMODB" target/release \
 echo
 echo "## Sizes ($(uname -m))"
 echo
-echo "| function | binary | zipped (bootstrap, deflate 9) |"
-echo "| --- | --- | --- |"
-for f in floor "${functions[@]}"; do
-  "$venv/bin/python" - "$f" <<'PY'
-import io, os, sys, zipfile
-name = sys.argv[1]
-path = f"target/release/{name}"
-buffer = io.BytesIO()
-with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-    z.write(path, "bootstrap")
-size = os.path.getsize(path)
-print(f"| {name} | {size / 1e6:.2f} MB | {len(buffer.getvalue()) / 1e6:.2f} MB |")
-PY
-done
+package_sizes target/release floor "${functions[@]}"
 
 echo
 echo "## Handler CPU per request, no I/O"

@@ -82,3 +82,22 @@ start_moto() {
   # concurrency tests: give it room. The fault tests keep the production timeouts.
   export DYNAMODB_ATTEMPT_TIMEOUT_MS=20000 DYNAMODB_OPERATION_TIMEOUT_MS=60000
 }
+
+# A table of each binary in DIR (the names after it): its size, and the size of the zip a
+# Lambda deployment uploads (the binary as `bootstrap`, deflate level 9).
+package_sizes() {
+  local dir=$1
+  shift
+  echo "| function | binary | zipped (bootstrap, deflate 9) |"
+  echo "| --- | --- | --- |"
+  "$venv/bin/python" - "$dir" "$@" <<'PY'
+import io, os, sys, zipfile
+directory, names = sys.argv[1], sys.argv[2:]
+for name in names:
+    path = os.path.join(directory, name)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.write(path, "bootstrap")
+    print(f"| {name} | {os.path.getsize(path) / 1e6:.2f} MB | {len(buffer.getvalue()) / 1e6:.2f} MB |")
+PY
+}

@@ -48,17 +48,6 @@ for variant in "${variants[@]}"; do
   "$dir/release/coldstart" "$AWS_ENDPOINT_URL_DYNAMODB" "$dir/release" \
     "${PROFILE_RUNS:-10}" "${PROFILE_WARM:-20}" "${PROFILE_INIT_RUNS:-100}" | grep -E '^\| (function|---|floor|[a-z-]+ \| off)'
   echo
-  echo "| function | binary | zipped |"
-  echo "| --- | --- | --- |"
-  for f in floor "${functions[@]}"; do
-    "$venv/bin/python" - "$dir/release/$f" "$f" <<'PY'
-import io, os, sys, zipfile
-path, name = sys.argv[1], sys.argv[2]
-buffer = io.BytesIO()
-with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-    z.write(path, "bootstrap")
-print(f"| {name} | {os.path.getsize(path) / 1e6:.2f} MB | {len(buffer.getvalue()) / 1e6:.2f} MB |")
-PY
-  done
+  package_sizes "$dir/release" floor "${functions[@]}"
   echo
 done
