@@ -203,12 +203,7 @@ where
 /// The sender as a room names them, from their user item returned by a successful count.
 fn allowed(item: Option<&Item>) -> Result<Allowance, StoreError> {
     let item = item.ok_or_else(|| corrupt("a count returned no user item".into()))?;
-    let public_id = get_s(item, "publicId")?;
-    Ok(Allowance::Allowed(Member {
-        public_id: PublicId::parse(public_id)
-            .ok_or_else(|| corrupt(format!("bad publicId {public_id:?}")))?,
-        username: get_s(item, "username")?.to_owned(),
-    }))
+    member_of(item).map(Allowance::Allowed)
 }
 
 /// Whether a user item lists `room` among the rooms its user joined.
@@ -222,6 +217,11 @@ fn member_from(value: &AttributeValue) -> Result<Member, StoreError> {
     let map = value
         .as_m()
         .map_err(|_| corrupt("member is not a map".into()))?;
+    member_of(map)
+}
+
+/// The `publicId` and `username` of a room's member entry or of a user item alike.
+fn member_of(map: &Item) -> Result<Member, StoreError> {
     let public_id = get_s(map, "publicId")?;
     Ok(Member {
         public_id: PublicId::parse(public_id)
@@ -524,12 +524,7 @@ impl Store for DynamoStore {
         for item in items {
             let pk = get_s(item, PK)?;
             if pk == user_pk {
-                let public_id = get_s(item, "publicId")?;
-                found.requester = Some(Member {
-                    public_id: PublicId::parse(public_id)
-                        .ok_or_else(|| corrupt(format!("bad publicId {public_id:?}")))?,
-                    username: get_s(item, "username")?.to_owned(),
-                });
+                found.requester = Some(member_of(item)?);
             } else if pk == public_pk {
                 let owner = get_s(item, "privateIdHash")?;
                 found.target = Some(PublicEntry {

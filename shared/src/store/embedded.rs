@@ -251,15 +251,7 @@ impl Store for EmbeddedStore {
             })
             .await?;
         Ok(ConnectLookup {
-            requester: user
-                .map(|u| {
-                    Ok::<_, StoreError>(Member {
-                        public_id: PublicId::parse(&u.public_id)
-                            .ok_or_else(|| corrupt("publicId"))?,
-                        username: u.username,
-                    })
-                })
-                .transpose()?,
+            requester: user.as_ref().map(UserItem::member).transpose()?,
             target: public
                 .map(|p| {
                     Ok::<_, StoreError>(PublicEntry {
