@@ -16,7 +16,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import run_simple
+from werkzeug.serving import BaseWSGIServer, run_simple
 
 
 def main() -> None:
@@ -28,6 +28,10 @@ def main() -> None:
         with lock:
             return list(app(environ, start_response))
 
+    # The concurrency tests open 200 connections at once; werkzeug's listen queue of 128
+    # drops the rest while the accepting thread is busy, and a dropped SYN is retried
+    # only after the SDK's 1 s connect timeout has passed.
+    BaseWSGIServer.request_queue_size = 1024
     run_simple(host, port, serialised, threaded=True, request_handler=MotoRequestHandler)
 
 

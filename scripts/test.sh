@@ -5,6 +5,7 @@
 #  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) into
 #     e2e/node_modules and Debian's chromium (once),
 #  4. runs `cargo test` for the whole workspace and `cfn-lint template.yaml`,
+#     and scripts/deploy-build.sh (sam build, cargo lambda build and invoke),
 #  5. starts the local server and runs the end-to-end tests of e2e/ and schemathesis
 #     (the API contract in openapi.yaml) against it,
 #  6. stops everything it started, also when a test fails.
@@ -41,6 +42,11 @@ cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"
 say "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
 
+# --- The README's deployment builds: sam build and cargo lambda build make every
+# function for arm64, and cargo lambda invoke runs one event against moto.
+say "scripts/deploy-build.sh"
+./scripts/deploy-build.sh
+
 # --- The local server, as `cargo run` starts it but in memory on a free port, and the
 # end-to-end tests with real client libraries against it.
 cargo build --locked -p local-server
@@ -48,11 +54,14 @@ server_port=$(free_port)
 target/debug/secret-rooms-local --memory --addr "127.0.0.1:$server_port" >target/local-server.log 2>&1 &
 server_pid=$!
 pids+=("$server_pid")
+# The banner is printed once the server listens; its Chat page line is what the README shows.
 for _ in $(seq 1 100); do
-  "$venv/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $server_port), 0.2)" 2>/dev/null && break
+  grep -qF "Chat page http://127.0.0.1:$server_port/" target/local-server.log && break
   kill -0 "$server_pid" 2>/dev/null || { cat target/local-server.log >&2; die "the local server exited at start-up"; }
   sleep 0.1
 done
+grep -qF "Chat page http://127.0.0.1:$server_port/" target/local-server.log \
+  || { cat target/local-server.log >&2; die "the local server did not print its Chat page line"; }
 say "node --test e2e/ against http://127.0.0.1:$server_port (log: target/local-server.log)"
 e2e_log=target/e2e-output.log
 (cd e2e && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \

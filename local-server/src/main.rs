@@ -60,6 +60,7 @@ async fn main() -> ExitCode {
     };
     let port = addr.port();
     eprintln!("secret-rooms local server");
+    eprintln!("  Chat page http://{host}:{port}/");
     eprintln!(
         "  API       http://{host}:{port}  (POST /users/create, /users/{{publicId}}/connect, /rooms/{{roomId}}/message, /pusher/auth)"
     );
