@@ -35,6 +35,15 @@ export CHROMIUM_PATH="$chromium"
 start_moto
 
 
+# --- The architecture's build boundary: the domain crate depends on nothing that talks
+# to AWS, HTTP, Lambda, Pusher or an async runtime (ARCHITECTURE.md).
+say "domain crate boundary"
+forbidden='^(aws-|lambda|reqwest|hyper|tokio|axum|rustls|redb|tracing|secret-rooms$)'
+domain_deps=$(cargo tree --locked -p secret-rooms-domain -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)
+if grep -E "$forbidden" <<<"$domain_deps"; then
+  die "the domain crate (domain/) depends on the crates above; adapters belong in shared/"
+fi
+
 say "cargo test --workspace"
 log=target/test-output.log
 cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"

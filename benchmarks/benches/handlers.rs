@@ -5,9 +5,11 @@
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use secret_rooms::domain::messages::RateLimit;
+use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, RoomId};
+use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
@@ -127,10 +129,11 @@ fn handlers(c: &mut Criterion) {
     let cases = [
         (
             "create-user",
-            Endpoint::CreateUser {
+            Endpoint::from(routes::CreateUser {
                 store: store.clone(),
                 ids: IdPolicy::default(),
-            },
+                clock: Arc::new(SystemClock),
+            }),
             event(
                 "POST /users/create",
                 "/users/create",
@@ -141,10 +144,11 @@ fn handlers(c: &mut Criterion) {
         ),
         (
             "connect",
-            Endpoint::Connect {
+            Endpoint::from(routes::Connect {
                 store: store.clone(),
                 room_key: key.clone(),
-            },
+                clock: Arc::new(SystemClock),
+            }),
             event(
                 "POST /users/{publicId}/connect",
                 "/users/123-456/connect",
@@ -155,11 +159,12 @@ fn handlers(c: &mut Criterion) {
         ),
         (
             "send-message",
-            Endpoint::SendMessage {
+            Endpoint::from(routes::SendMessage {
                 store: store.clone(),
                 realtime: Arc::new(InstantRealtime),
                 rate: RateLimit::default(),
-            },
+                clock: Arc::new(SystemClock),
+            }),
             event(
                 "POST /rooms/{roomId}/message",
                 &format!("/rooms/{room}/message"),
@@ -170,10 +175,10 @@ fn handlers(c: &mut Criterion) {
         ),
         (
             "channel-auth",
-            Endpoint::ChannelAuth {
+            Endpoint::from(routes::ChannelAuth {
                 store,
                 credentials: PusherCredentials::new("bench-key", "bench-secret"),
-            },
+            }),
             event(
                 "POST /pusher/auth",
                 "/pusher/auth",

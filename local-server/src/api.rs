@@ -1,45 +1,40 @@
-//! The four routes at API Gateway's paths, each handed to the library's [`Endpoint`].
+//! The library's route table at API Gateway's paths, each route served by its handler.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, Request, State};
+use axum::extract::rejection::{BytesRejection, RawPathParamsRejection};
+use axum::extract::{RawPathParams, Request};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use secret_rooms::http::{ApiError, ApiRequest, ApiResponse, Endpoint, new_request_id};
+use secret_rooms::http::{
+    ApiError, ApiRequest, ApiResponse, Endpoint, Handler, Route, new_request_id,
+};
 use std::sync::Arc;
 
-pub struct Endpoints {
-    pub create_user: Endpoint,
-    pub connect: Endpoint,
-    pub send_message: Endpoint,
-    pub channel_auth: Endpoint,
-}
-
-type Shared = Arc<Endpoints>;
-
-pub fn router(endpoints: Endpoints) -> Router {
-    Router::new()
-        .route(
-            "/users/create",
-            post(create_user).fallback(method_not_allowed),
-        )
-        .route(
-            "/users/{public_id}/connect",
-            post(connect).fallback(method_not_allowed),
-        )
-        .route(
-            "/rooms/{room_id}/message",
-            post(send_message).fallback(method_not_allowed),
-        )
-        .route(
-            "/pusher/auth",
-            post(channel_auth).fallback(method_not_allowed),
-        )
-        .with_state(Arc::new(endpoints))
+/// Every route of the library's route table at its path, each served by its handler.
+pub fn router(endpoints: Vec<Endpoint>) -> Router {
+    endpoints
+        .into_iter()
+        .fold(Router::new(), |router, endpoint| {
+            let route = endpoint.route();
+            let endpoint = Arc::new(endpoint);
+            let handler = move |params: Params, headers: HeaderMap, body: RawBody| async move {
+                // An undecodable segment reaches the library as an empty one, which it
+                // refuses with the route's own error code.
+                let param = route.path_param().map(|name| match &params {
+                    Ok(params) => params
+                        .iter()
+                        .find(|(key, _)| *key == name)
+                        .map_or_else(String::new, |(_, value)| value.to_owned()),
+                    Err(_) => String::new(),
+                });
+                respond(endpoint, param, &headers, body).await
+            };
+            router.route(route.path(), post(handler).fallback(method_not_allowed))
+        })
 }
 
 fn to_response(api: ApiResponse) -> Response {
@@ -61,20 +56,17 @@ fn to_response(api: ApiResponse) -> Response {
     response
 }
 
-type Param = Result<Path<String>, PathRejection>;
+type Params = Result<RawPathParams, RawPathParamsRejection>;
 type RawBody = Result<Bytes, BytesRejection>;
 
-type Pick = fn(&Endpoints) -> &Endpoint;
-
-/// Hand the raw pieces to the endpoint. The edge's own failures (a path segment that is
-/// not UTF-8 once decoded, an unreadable or oversize body) get the API's JSON shape too.
+/// Hand the raw pieces to the endpoint. The edge's own failures (an unreadable or
+/// oversize body) get the API's JSON shape too.
 ///
 /// The request runs to completion in a task of its own, as an invocation does on Lambda:
 /// a client that hangs up does not cut it off between its publish and its log line.
 async fn respond(
-    endpoints: Shared,
-    pick: Pick,
-    param: Option<Param>,
+    endpoint: Arc<Endpoint>,
+    path_param: Option<String>,
     headers: &HeaderMap,
     body: RawBody,
 ) -> Response {
@@ -88,9 +80,7 @@ async fn respond(
     let request = ApiRequest {
         method: "POST".into(),
         path: String::new(),
-        // An undecodable segment reaches the library as an empty one, which it refuses
-        // with the route's own error code.
-        path_param: param.map(|p| p.map(|Path(p)| p).unwrap_or_default()),
+        path_param,
         content_type: headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -99,7 +89,7 @@ async fn respond(
     };
     let request_id = new_request_id();
     let id = request_id.clone();
-    let task = tokio::spawn(async move { pick(&endpoints).respond(&request, &id).await });
+    let task = tokio::spawn(async move { endpoint.respond(&request, &id).await });
     match task.await {
         Ok(response) => to_response(response),
         Err(e) => {
@@ -110,32 +100,6 @@ async fn respond(
             ))
         }
     }
-}
-
-async fn create_user(State(e): State<Shared>, headers: HeaderMap, body: RawBody) -> Response {
-    respond(e, |e| &e.create_user, None, &headers, body).await
-}
-
-async fn connect(
-    State(e): State<Shared>,
-    id: Param,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Response {
-    respond(e, |e| &e.connect, Some(id), &headers, body).await
-}
-
-async fn send_message(
-    State(e): State<Shared>,
-    id: Param,
-    headers: HeaderMap,
-    body: RawBody,
-) -> Response {
-    respond(e, |e| &e.send_message, Some(id), &headers, body).await
-}
-
-async fn channel_auth(State(e): State<Shared>, headers: HeaderMap, body: RawBody) -> Response {
-    respond(e, |e| &e.channel_auth, None, &headers, body).await
 }
 
 fn error(status: u16, code: &'static str, message: &str) -> Response {
@@ -150,11 +114,9 @@ pub async fn method_not_allowed() -> Response {
 }
 
 pub async fn not_found() -> Response {
-    error(
-        404,
-        "not_found",
-        "No such route. The API is POST /users/create, POST /users/{publicId}/connect, POST /rooms/{roomId}/message and POST /pusher/auth.",
-    )
+    let routes: Vec<&str> = Route::ALL.iter().map(|r| r.key()).collect();
+    let message = format!("No such route. The API is {}.", routes.join(", "));
+    error(404, "not_found", &message)
 }
 
 /// Any origin may call the local API, as the SAM template's CORS allows by default.

@@ -10,9 +10,11 @@ pub mod web;
 
 use anyhow::Context as _;
 use options::{Options, RealtimeChoice, StoreChoice};
+use secret_rooms::domain::ports::{Clock, SystemClock};
 use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::users::IdPolicy;
-use secret_rooms::http::Endpoint;
+use secret_rooms::http::{Endpoint, routes};
+use secret_rooms::realtime::Realtime;
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{DynamoStore, EmbeddedStore, Store};
 use std::net::SocketAddr;
@@ -53,7 +55,7 @@ impl Running {
 }
 
 fn random_secret() -> anyhow::Result<String> {
-    secret_rooms::random::hex(32)
+    secret_rooms::domain::random::hex(32)
 }
 
 /// The room-id key: `ROOM_ID_KEY`, else one kept in the data directory so that room
@@ -150,25 +152,29 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         RealtimeChoice::External { config, page } => (config.clone(), None, page.clone()),
     };
 
-    let endpoints = api::Endpoints {
-        create_user: Endpoint::CreateUser {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let endpoints = vec![
+        Endpoint::from(routes::CreateUser {
             store: store.clone(),
             ids: IdPolicy::default(),
-        },
-        connect: Endpoint::Connect {
+            clock: clock.clone(),
+        }),
+        Endpoint::from(routes::Connect {
             store: store.clone(),
             room_key: room_key(&options)?,
-        },
-        send_message: Endpoint::SendMessage {
+            clock: clock.clone(),
+        }),
+        Endpoint::from(routes::SendMessage {
             store: store.clone(),
-            realtime: Arc::new(PusherClient::new(&pusher)?),
+            realtime: Arc::new(PusherClient::new(&pusher)?) as Arc<dyn Realtime>,
             rate: options.rate,
-        },
-        channel_auth: Endpoint::ChannelAuth {
+            clock,
+        }),
+        Endpoint::from(routes::ChannelAuth {
             store,
             credentials: pusher.credentials.clone(),
-        },
-    };
+        }),
+    ];
     let page_config = serde_json::json!({"apiBase": "", "pusher": page_realtime});
     let mut router = api::router(endpoints).merge(web::router(page_config));
     if let Some(routes) = extra_routes {

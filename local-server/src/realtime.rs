@@ -127,7 +127,7 @@ pub fn router(app: App) -> Router {
 
 fn random_digits() -> u64 {
     // Socket ids need to be distinct, not secret: a failed random source is not fatal.
-    secret_rooms::random::u64().unwrap_or_default() % 10_000_000_000
+    secret_rooms::domain::random::u64().unwrap_or_default() % 10_000_000_000
 }
 
 fn new_socket_id() -> String {

@@ -4,7 +4,7 @@
 use crate::domain::messages::RateLimit;
 use crate::domain::rooms::RoomKey;
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
-use crate::store::{RateWindow, Timeouts};
+use crate::store::Timeouts;
 use std::time::Duration;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -101,7 +101,7 @@ fn number_in<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
     let default = RateLimit::default();
     Ok(RateLimit {
-        messages: number_in(env, MESSAGE_RATE_LIMIT, 1..=RateWindow::MAX_LIMIT)?
+        messages: number_in(env, MESSAGE_RATE_LIMIT, 1..=crate::store::rate::MAX_LIMIT)?
             .unwrap_or(default.messages),
         window_secs: number_in(env, MESSAGE_RATE_WINDOW_SECS, 1..=86_400)?
             .unwrap_or(default.window_secs),

@@ -1,15 +1,16 @@
-//! secret-rooms: pairs two anonymous people in a secret 1:1 chat room.
+//! secret-rooms: the adapters and the edge around the domain crate
+//! (`secret-rooms-domain`, re-exported as [`domain`]).
 //!
-//! - [`domain`]: identifiers, room-id derivation and the four operations, free of HTTP.
-//! - [`store`]: the storage contract and its DynamoDB implementation.
-//! - [`realtime`]: the Pusher Channels REST client and channel authorization.
-//! - [`http`]: request parsing, error mapping and the Lambda glue every function uses.
+//! - [`domain`]: identifiers, room-id derivation, the four operations and their ports.
+//! - [`store`]: the `Store` port on DynamoDB (and, with `embedded`, on a redb file).
+//! - [`realtime`]: the `Realtime` and `ChannelSigner` ports on Pusher Channels.
+//! - [`http`]: the route table, request parsing, error mapping and the Lambda glue.
 //! - [`config`]: environment variables, validated at start-up.
 
+pub use secret_rooms_domain as domain;
+
 pub mod config;
-pub mod domain;
 pub mod http;
-pub mod random;
 pub mod realtime;
 pub mod store;
 pub mod telemetry;

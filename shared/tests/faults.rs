@@ -6,9 +6,11 @@ mod common;
 
 use common::fake_dynamodb::{FakeDynamo, Fault};
 use common::receiver::Receiver;
-use common::{Functions, Reply, api_event, invoke};
+use common::{Functions, Reply, api_event, invoke, now};
+use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::users::IdPolicy;
+use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, Route};
 use secret_rooms::store::DynamoStore;
 use serde_json::json;
@@ -42,18 +44,20 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
     vec![
         (
             Route::CreateUser,
-            Endpoint::CreateUser {
+            Endpoint::from(routes::CreateUser {
                 store: store.clone(),
                 ids: IdPolicy::default(),
-            },
+                clock: Arc::new(SystemClock),
+            }),
             api_event(Route::CreateUser, "/users/create", None, Some("{}")),
         ),
         (
             Route::Connect,
-            Endpoint::Connect {
+            Endpoint::from(routes::Connect {
                 store: store.clone(),
                 room_key: RoomKey::new(common::ROOM_KEY).unwrap(),
-            },
+                clock: Arc::new(SystemClock),
+            }),
             api_event(
                 Route::Connect,
                 "/users/123-456/connect",
@@ -63,11 +67,12 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
         ),
         (
             Route::SendMessage,
-            Endpoint::SendMessage {
+            Endpoint::from(routes::SendMessage {
                 store: store.clone(),
                 realtime: Arc::new(pusher),
                 rate: Default::default(),
-            },
+                clock: Arc::new(SystemClock),
+            }),
             api_event(
                 Route::SendMessage,
                 &format!("/rooms/{room}/message"),
@@ -77,10 +82,10 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
         ),
         (
             Route::ChannelAuth,
-            Endpoint::ChannelAuth {
+            Endpoint::from(routes::ChannelAuth {
                 store,
                 credentials: secret_rooms::realtime::pusher::PusherCredentials::new("k", "s"),
-            },
+            }),
             api_event(
                 Route::ChannelAuth,
                 "/pusher/auth",
@@ -154,10 +159,11 @@ async fn dynamodb_internal_errors_answer_503() {
 async fn a_transaction_conflict_answers_503_and_writes_one_transaction_only() {
     let fake = FakeDynamo::start(Fault::TransactionConflict).await;
     let store = store_at(&fake.endpoint).await;
-    let create = Endpoint::CreateUser {
+    let create = Endpoint::from(routes::CreateUser {
         store,
         ids: IdPolicy::default(),
-    };
+        clock: Arc::new(SystemClock),
+    });
     let started = Instant::now();
     let reply = invoke(
         &create,
@@ -198,9 +204,13 @@ async fn a_message_count_whose_answer_was_lost_is_counted_once() {
     use secret_rooms::store::{Allowance, RateWindow, Store};
     let moto = common::fresh_store().await;
     let key = RoomKey::new(common::ROOM_KEY).unwrap();
-    let alice = create_user(&moto, IdPolicy::default()).await.unwrap();
-    let bob = create_user(&moto, IdPolicy::default()).await.unwrap();
-    let room = connect(&moto, &key, &alice.private_id, bob.public_id)
+    let alice = create_user(&moto, IdPolicy::default(), now())
+        .await
+        .unwrap();
+    let bob = create_user(&moto, IdPolicy::default(), now())
+        .await
+        .unwrap();
+    let room = connect(&moto, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     let a = alice.private_id.hash();

@@ -9,12 +9,14 @@
 mod common;
 
 use common::receiver::{self, Receiver};
-use common::{ROOM_KEY, invoke};
+use common::{ROOM_KEY, invoke, now};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use secret_rooms::domain::messages::RateLimit;
+use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::{RoomKey, connect};
 use secret_rooms::domain::users::{IdPolicy, create_user};
+use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, Route};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{EmbeddedStore, Store};
@@ -33,15 +35,21 @@ struct World {
 async fn world() -> World {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
     let key = RoomKey::new(ROOM_KEY).unwrap();
-    let alice = create_user(store.as_ref(), IdPolicy::default())
+    let alice = create_user(store.as_ref(), IdPolicy::default(), now())
         .await
         .unwrap();
-    let bob = create_user(store.as_ref(), IdPolicy::default())
+    let bob = create_user(store.as_ref(), IdPolicy::default(), now())
         .await
         .unwrap();
-    let room = connect(store.as_ref(), &key, &alice.private_id, bob.public_id)
-        .await
-        .unwrap();
+    let room = connect(
+        store.as_ref(),
+        &key,
+        &alice.private_id,
+        bob.public_id,
+        now(),
+    )
+    .await
+    .unwrap();
     let receiver = Receiver::start().await;
     let credentials = PusherCredentials::new(receiver::KEY, receiver::SECRET);
     let pusher = PusherClient::new(&PusherConfig {
@@ -57,32 +65,35 @@ async fn world() -> World {
         endpoints: vec![
             (
                 Route::CreateUser,
-                Endpoint::CreateUser {
+                Endpoint::from(routes::CreateUser {
                     store: store.clone(),
                     ids: IdPolicy::default(),
-                },
+                    clock: Arc::new(SystemClock),
+                }),
             ),
             (
                 Route::Connect,
-                Endpoint::Connect {
+                Endpoint::from(routes::Connect {
                     store: store.clone(),
                     room_key: key,
-                },
+                    clock: Arc::new(SystemClock),
+                }),
             ),
             (
                 Route::SendMessage,
-                Endpoint::SendMessage {
+                Endpoint::from(routes::SendMessage {
                     store: store.clone(),
                     realtime: Arc::new(pusher),
                     rate: RateLimit {
                         messages: 1_000_000,
                         window_secs: 1,
                     },
-                },
+                    clock: Arc::new(SystemClock),
+                }),
             ),
             (
                 Route::ChannelAuth,
-                Endpoint::ChannelAuth { store, credentials },
+                Endpoint::from(routes::ChannelAuth { store, credentials }),
             ),
         ],
         public_ids: vec![alice.public_id.to_string(), bob.public_id.to_string()],

@@ -5,8 +5,10 @@ mod common;
 
 use common::receiver::{self, Receiver};
 use common::{Functions, api_event, fresh_store, invoke};
+use secret_rooms::domain::ports::{FixedClock, SystemClock};
 use secret_rooms::domain::rooms::MAX_ROOMS;
 use secret_rooms::domain::users::IdPolicy;
+use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, Route};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use serde_json::{Value, json};
@@ -471,13 +473,14 @@ async fn realtime_failures_answer_502_with_a_request_id() {
 #[tokio::test]
 async fn an_exhausted_id_space_answers_503() {
     let store = Arc::new(fresh_store().await);
-    let tiny = Endpoint::CreateUser {
+    let tiny = Endpoint::from(routes::CreateUser {
         store,
         ids: IdPolicy {
             space: 1,
             attempts: 3,
         },
-    };
+        clock: Arc::new(SystemClock),
+    });
     let event = api_event(
         Route::CreateUser,
         "/users/create",
@@ -495,18 +498,11 @@ async fn an_exhausted_id_space_answers_503() {
 
 #[tokio::test]
 async fn senders_over_the_rate_limit_get_429() {
-    // The test configuration's rate window is a UTC day: start well inside one, so
-    // that no window turns between the messages and the one too many.
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let left = 86_400 - secs % 86_400;
-    if left < 60 {
-        tokio::time::sleep(std::time::Duration::from_secs(left + 1)).await;
-    }
+    // The test configuration's rate window is a UTC day; the clock stands 100 s into one.
+    let day_start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(20_000 * 86_400);
+    let clock = Arc::new(FixedClock(day_start + std::time::Duration::from_secs(100)));
     let pusher = Receiver::start().await;
-    let f = Functions::start(&pusher.base_url).await;
+    let f = Functions::start_with_clock(&pusher.base_url, clock).await;
     let (alice_pub, alice, _) = f.create().await;
     let (bob_pub, bob, _) = f.create().await;
     let room = f.room(&alice, &bob_pub).await;
@@ -521,11 +517,18 @@ async fn senders_over_the_rate_limit_get_429() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=86_400).contains(&retry_after));
+    assert_eq!(retry_after, 86_300, "the seconds left in the window");
     assert_eq!(
         pusher.published().len(),
         common::RATE_LIMIT as usize,
         "a refused message is not published"
+    );
+    // Time comes from the handler's clock: the events carry its instant.
+    assert!(
+        pusher
+            .published()
+            .iter()
+            .all(|p| p.data["sentAt"] == json!("2024-10-04T00:01:40.000Z"))
     );
     // The peer's own allowance is untouched.
     assert_eq!(f.send(&bob, &room, "my turn").await.status, 204);

@@ -8,13 +8,14 @@ compile_error!(
     "the storage tests run on both stores: build them with --features embedded (./scripts/test.sh does)"
 );
 
-use common::{Items, ROOM_KEY, receiver::Receiver, round_trip_counter};
+use common::{Items, ROOM_KEY, now, receiver::Receiver, round_trip_counter};
+use secret_rooms::domain::SocketId;
 use secret_rooms::domain::channels::authorize_channel;
 use secret_rooms::domain::messages::{Message, RateLimit, send_message};
 use secret_rooms::domain::rooms::{ConnectError, RoomKey, connect};
 use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, create_user};
 use secret_rooms::domain::{PrivateId, PublicId, RoomId};
-use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials, SocketId};
+use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
     Allowance, InsertUserError, JoinError, Member, RateWindow, Store, UserRecord,
 };
@@ -27,7 +28,9 @@ fn room_key() -> RoomKey {
 }
 
 async fn new_user(store: &dyn Store) -> CreatedUser {
-    create_user(store, IdPolicy::default()).await.unwrap()
+    create_user(store, IdPolicy::default(), now())
+        .await
+        .unwrap()
 }
 
 async fn create_writes_both_items_with_an_increasing_id<S: Store + Items + Clone + 'static>(
@@ -82,7 +85,7 @@ async fn ids_stay_unique_under_200_concurrent_creates<S: Store + Items + Clone +
     let tasks: Vec<_> = (0..200)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { create_user(store.as_ref(), policy).await })
+            tokio::spawn(async move { create_user(store.as_ref(), policy, now()).await })
         })
         .collect();
     let mut users = Vec::new();
@@ -120,11 +123,11 @@ async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone
         space: 1,
         attempts: 5,
     };
-    let first = create_user(&store, tiny).await.unwrap();
+    let first = create_user(&store, tiny, now()).await.unwrap();
     assert_eq!(first.public_id.to_string(), "000-000");
     assert_eq!(trips(), 2, "a create without collision is 2 round trips");
 
-    match create_user(&store, tiny).await {
+    match create_user(&store, tiny, now()).await {
         Err(CreateUserError::IdSpaceExhausted(5)) => {}
         other => panic!("expected id_space_exhausted, got {other:?}"),
     }
@@ -145,7 +148,7 @@ async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone
         space: 2,
         attempts: 64,
     };
-    let second = create_user(&store, two).await.unwrap();
+    let second = create_user(&store, two, now()).await.unwrap();
     assert_eq!(second.public_id.to_string(), "000-001");
     assert!(trips() >= 2);
 }
@@ -195,7 +198,7 @@ async fn room_membership_is_written_idempotently_from_both_sides<
 ) {
     let (alice, bob) = (new_user(&store).await, new_user(&store).await);
     let key = room_key();
-    let from_alice = connect(&store, &key, &alice.private_id, bob.public_id)
+    let from_alice = connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     let members_once = store.room_members(&from_alice).await.unwrap().unwrap();
@@ -205,10 +208,10 @@ async fn room_membership_is_written_idempotently_from_both_sides<
     };
     let first_created = created_at(store.items().await);
 
-    let from_bob = connect(&store, &key, &bob.private_id, alice.public_id)
+    let from_bob = connect(&store, &key, &bob.private_id, alice.public_id, now())
         .await
         .unwrap();
-    let again = connect(&store, &key, &alice.private_id, bob.public_id)
+    let again = connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     assert_eq!(from_alice, from_bob, "both sides must get the same room");
@@ -264,12 +267,12 @@ async fn decoys_hold_only_the_requester_and_are_stable<S: Store + Items + Clone 
         .map(|n| PublicId::from_number(n).unwrap())
         .find(|p| *p != alice.public_id)
         .unwrap();
-    let decoy = connect(&store, &key, &alice.private_id, nobody)
+    let decoy = connect(&store, &key, &alice.private_id, nobody, now())
         .await
         .unwrap();
     assert_eq!(
         decoy,
-        connect(&store, &key, &alice.private_id, nobody)
+        connect(&store, &key, &alice.private_id, nobody, now())
             .await
             .unwrap()
     );
@@ -283,11 +286,11 @@ async fn connect_refuses_unknown_and_self<S: Store + Items + Clone + 'static>(st
     let key = room_key();
     let stranger = PrivateId::generate().unwrap();
     assert!(matches!(
-        connect(&store, &key, &stranger, alice.public_id).await,
+        connect(&store, &key, &stranger, alice.public_id, now()).await,
         Err(ConnectError::UnknownPrivateId)
     ));
     assert!(matches!(
-        connect(&store, &key, &alice.private_id, alice.public_id).await,
+        connect(&store, &key, &alice.private_id, alice.public_id, now()).await,
         Err(ConnectError::CannotConnectToSelf)
     ));
 }
@@ -304,16 +307,20 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
     .unwrap();
     let key = room_key();
 
-    let alice = create_user(&store, IdPolicy::default()).await.unwrap();
+    let alice = create_user(&store, IdPolicy::default(), now())
+        .await
+        .unwrap();
     assert_eq!(trips(), 2, "create");
-    let bob = create_user(&store, IdPolicy::default()).await.unwrap();
+    let bob = create_user(&store, IdPolicy::default(), now())
+        .await
+        .unwrap();
     // Bob joins the room he will post to.
-    connect(&store, &key, &bob.private_id, alice.public_id)
+    connect(&store, &key, &bob.private_id, alice.public_id, now())
         .await
         .unwrap();
     trips();
 
-    let room = connect(&store, &key, &alice.private_id, bob.public_id)
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     assert_eq!(trips(), 2, "connect to an existing public id");
@@ -328,6 +335,7 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
         &key,
         &alice.private_id,
         PublicId::from_number(nobody).unwrap(),
+        now(),
     )
     .await
     .unwrap();
@@ -338,13 +346,29 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
         messages: 100,
         window_secs: 3600,
     };
-    send_message(&store, &pusher, rate, &room, &bob.private_id, &message)
-        .await
-        .unwrap();
+    send_message(
+        &store,
+        &pusher,
+        rate,
+        &room,
+        &bob.private_id,
+        &message,
+        now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(trips(), 1, "a sender's first message");
-    send_message(&store, &pusher, rate, &room, &bob.private_id, &message)
-        .await
-        .unwrap();
+    send_message(
+        &store,
+        &pusher,
+        rate,
+        &room,
+        &bob.private_id,
+        &message,
+        now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(trips(), 1, "message");
     assert_eq!(receiver.published().len(), 2, "each message publishes once");
 
@@ -359,7 +383,7 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
 async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + 'static>(store: S) {
     let (alice, bob) = (new_user(&store).await, new_user(&store).await);
     let key = room_key();
-    let room = connect(&store, &key, &alice.private_id, bob.public_id)
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     // Bob is a member, but may post only once he has joined (connected) himself.
@@ -374,7 +398,7 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
             .unwrap(),
         Allowance::NotMember
     );
-    connect(&store, &key, &bob.private_id, alice.public_id)
+    connect(&store, &key, &bob.private_id, alice.public_id, now())
         .await
         .unwrap();
     let (a, b) = (alice.private_id.hash(), bob.private_id.hash());
@@ -394,7 +418,7 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
         Allowance::Allowed(_)
     ));
     // Reconnecting does not reset it.
-    connect(&store, &key, &alice.private_id, bob.public_id)
+    connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     assert_eq!(
@@ -461,7 +485,7 @@ async fn dynamodb_warm_up_is_one_read_that_writes_nothing() {
 /// store: always 1.
 async fn message_counts_cost(store: &dyn Store, stale_slot: usize) {
     let (alice, bob) = (new_user(store).await, new_user(store).await);
-    let room = connect(store, &room_key(), &alice.private_id, bob.public_id)
+    let room = connect(store, &room_key(), &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     let a = alice.private_id.hash();
@@ -522,7 +546,7 @@ async fn dynamodb_message_budget() {
 async fn dynamodb_rate_slots_do_not_pile_up() {
     let store = common::fresh_store().await;
     let (alice, bob) = (new_user(&store).await, new_user(&store).await);
-    let room = connect(&store, &room_key(), &alice.private_id, bob.public_id)
+    let room = connect(&store, &room_key(), &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     let a = alice.private_id.hash();
@@ -561,14 +585,14 @@ async fn embedded_message_budget() {
 async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static>(store: S) {
     let (alice, bob) = (new_user(&store).await, new_user(&store).await);
     let key = room_key();
-    let real = connect(&store, &key, &alice.private_id, bob.public_id)
+    let real = connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
     let free = (0..PublicId::SPACE)
         .map(|n| PublicId::from_number(n).unwrap())
         .find(|p| ![alice.public_id, bob.public_id].contains(p))
         .unwrap();
-    let decoy = connect(&store, &key, &alice.private_id, free)
+    let decoy = connect(&store, &key, &alice.private_id, free, now())
         .await
         .unwrap();
     let a = alice.private_id.hash();

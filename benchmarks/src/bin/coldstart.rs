@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -331,10 +331,17 @@ async fn main() -> anyhow::Result<()> {
     let table = format!("bench-{}", secret_rooms::http::new_request_id());
     let store = DynamoStore::with_endpoint(table.clone(), dynamodb).await;
     store.create_table().await?;
-    let alice = create_user(&store, IdPolicy::default()).await?;
-    let bob = create_user(&store, IdPolicy::default()).await?;
+    let alice = create_user(&store, IdPolicy::default(), SystemTime::now()).await?;
+    let bob = create_user(&store, IdPolicy::default(), SystemTime::now()).await?;
     let key = RoomKey::new(ROOM_KEY).ok_or_else(|| anyhow::anyhow!("short key"))?;
-    let room = connect(&store, &key, &alice.private_id, bob.public_id).await?;
+    let room = connect(
+        &store,
+        &key,
+        &alice.private_id,
+        bob.public_id,
+        SystemTime::now(),
+    )
+    .await?;
     let private = alice.private_id.expose();
 
     let env: HashMap<&'static str, String> = HashMap::from([

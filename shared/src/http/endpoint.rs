@@ -1,95 +1,46 @@
-//! All four routes behind one type, over shared trait objects: what the local server
-//! and the tests use. The Lambda functions use the routes of [`super::routes`] directly.
+//! Any one route behind one type: the same handlers the Lambda functions run, over
+//! `dyn Store` and `dyn Realtime`, for the local server and the tests.
 
-use super::routes::{
-    self, CHANNEL_AUTH, CONNECT, CREATE_USER, SEND_MESSAGE, handle_channel_auth, handle_connect,
-    handle_create_user, handle_send_message,
-};
+use super::routes::{self, Route};
 use super::{ApiError, ApiRequest, ApiResponse, Handler};
 use crate::config::{ConfigError, Lookup};
-use crate::domain::messages::RateLimit;
-use crate::domain::rooms::RoomKey;
-use crate::domain::users::IdPolicy;
+use crate::domain::ports::Clock;
 use crate::realtime::Realtime;
-use crate::realtime::pusher::PusherCredentials;
 use crate::store::Store;
 use std::sync::Arc;
 
-/// One route with what it needs, built once at start-up.
 pub enum Endpoint {
-    CreateUser {
-        store: Arc<dyn Store>,
-        ids: IdPolicy,
-    },
-    Connect {
-        store: Arc<dyn Store>,
-        room_key: RoomKey,
-    },
-    SendMessage {
-        store: Arc<dyn Store>,
-        realtime: Arc<dyn Realtime>,
-        rate: RateLimit,
-    },
-    ChannelAuth {
-        store: Arc<dyn Store>,
-        credentials: PusherCredentials,
-    },
-}
-
-/// The four routes, one Lambda function each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    CreateUser,
-    Connect,
-    SendMessage,
-    ChannelAuth,
+    CreateUser(routes::CreateUser<dyn Store>),
+    Connect(routes::Connect<dyn Store>),
+    SendMessage(routes::SendMessage<dyn Store, dyn Realtime>),
+    ChannelAuth(routes::ChannelAuth<dyn Store>),
 }
 
 impl Handler for Endpoint {
-    fn route(&self) -> &'static str {
+    fn route(&self) -> Route {
         match self {
-            Self::CreateUser { .. } => CREATE_USER,
-            Self::Connect { .. } => CONNECT,
-            Self::SendMessage { .. } => SEND_MESSAGE,
-            Self::ChannelAuth { .. } => CHANNEL_AUTH,
-        }
-    }
-
-    fn path_param_name(&self) -> Option<&'static str> {
-        match self {
-            Self::Connect { .. } => Some("publicId"),
-            Self::SendMessage { .. } => Some("roomId"),
-            _ => None,
+            Self::CreateUser(h) => h.route(),
+            Self::Connect(h) => h.route(),
+            Self::SendMessage(h) => h.route(),
+            Self::ChannelAuth(h) => h.route(),
         }
     }
 
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         match self {
-            Self::CreateUser { store, ids } => handle_create_user(store.as_ref(), *ids, req).await,
-            Self::Connect { store, room_key } => {
-                handle_connect(store.as_ref(), room_key, req).await
-            }
-            Self::SendMessage {
-                store,
-                realtime,
-                rate,
-            } => handle_send_message(store.as_ref(), realtime.as_ref(), *rate, req).await,
-            Self::ChannelAuth { store, credentials } => {
-                handle_channel_auth(store.as_ref(), credentials, req).await
-            }
+            Self::CreateUser(h) => h.handle(req).await,
+            Self::Connect(h) => h.handle(req).await,
+            Self::SendMessage(h) => h.handle(req).await,
+            Self::ChannelAuth(h) => h.handle(req).await,
         }
     }
 
     async fn warm_up(&self) {
         match self {
-            Self::CreateUser { store, .. }
-            | Self::Connect { store, .. }
-            | Self::ChannelAuth { store, .. } => store.warm_up().await,
-            Self::SendMessage {
-                store, realtime, ..
-            } => {
-                tokio::join!(store.warm_up(), realtime.warm_up());
-            }
+            Self::CreateUser(h) => h.warm_up().await,
+            Self::Connect(h) => h.warm_up().await,
+            Self::SendMessage(h) => h.warm_up().await,
+            Self::ChannelAuth(h) => h.warm_up().await,
         }
     }
 }
@@ -100,38 +51,98 @@ impl Endpoint {
         super::respond(self, req, request_id).await
     }
 
-    /// Build a route's endpoint from configuration, as its Lambda function does.
+    /// The same handler, reading the time from `clock` (tests fix it).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        match &mut self {
+            Self::CreateUser(h) => h.clock = clock,
+            Self::Connect(h) => h.clock = clock,
+            Self::SendMessage(h) => h.clock = clock,
+            Self::ChannelAuth(_) => {}
+        }
+        self
+    }
+
+    /// Build a route's handler from configuration, as its Lambda function does.
     pub async fn from_env(route: Route, env: Lookup<'_>) -> Result<Self, ConfigError> {
         Ok(match route {
-            Route::CreateUser => {
-                let r = routes::CreateUser::from_env(env).await?;
-                Self::CreateUser {
-                    store: Arc::new(r.store),
-                    ids: r.ids,
-                }
-            }
-            Route::Connect => {
-                let r = routes::Connect::from_env(env).await?;
-                Self::Connect {
-                    store: Arc::new(r.store),
-                    room_key: r.room_key,
-                }
-            }
-            Route::SendMessage => {
-                let r = routes::SendMessage::from_env(env).await?;
-                Self::SendMessage {
-                    store: Arc::new(r.store),
-                    realtime: Arc::new(r.realtime),
-                    rate: r.rate,
-                }
-            }
-            Route::ChannelAuth => {
-                let r = routes::ChannelAuth::from_env(env).await?;
-                Self::ChannelAuth {
-                    store: Arc::new(r.store),
-                    credentials: r.credentials,
-                }
-            }
+            Route::CreateUser => routes::CreateUser::from_env(env).await?.into(),
+            Route::Connect => routes::Connect::from_env(env).await?.into(),
+            Route::SendMessage => routes::SendMessage::from_env(env).await?.into(),
+            Route::ChannelAuth => routes::ChannelAuth::from_env(env).await?.into(),
+        })
+    }
+}
+
+/// A store or publisher behind an `Arc`, concrete or already `dyn`, as the `dyn` the
+/// endpoint holds: any route handler converts with `Endpoint::from`.
+pub trait IntoDyn<D: ?Sized> {
+    fn into_dyn(self: Arc<Self>) -> Arc<D>;
+}
+
+impl<S: Store + 'static> IntoDyn<dyn Store> for S {
+    fn into_dyn(self: Arc<Self>) -> Arc<dyn Store> {
+        self
+    }
+}
+
+impl IntoDyn<dyn Store> for dyn Store {
+    fn into_dyn(self: Arc<Self>) -> Arc<dyn Store> {
+        self
+    }
+}
+
+impl<R: Realtime + 'static> IntoDyn<dyn Realtime> for R {
+    fn into_dyn(self: Arc<Self>) -> Arc<dyn Realtime> {
+        self
+    }
+}
+
+impl IntoDyn<dyn Realtime> for dyn Realtime {
+    fn into_dyn(self: Arc<Self>) -> Arc<dyn Realtime> {
+        self
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::CreateUser<S>> for Endpoint {
+    fn from(h: routes::CreateUser<S>) -> Self {
+        Self::CreateUser(routes::CreateUser {
+            store: h.store.into_dyn(),
+            ids: h.ids,
+            clock: h.clock,
+        })
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::Connect<S>> for Endpoint {
+    fn from(h: routes::Connect<S>) -> Self {
+        Self::Connect(routes::Connect {
+            store: h.store.into_dyn(),
+            room_key: h.room_key,
+            clock: h.clock,
+        })
+    }
+}
+
+impl<S, R> From<routes::SendMessage<S, R>> for Endpoint
+where
+    S: IntoDyn<dyn Store> + ?Sized,
+    R: IntoDyn<dyn Realtime> + ?Sized,
+{
+    fn from(h: routes::SendMessage<S, R>) -> Self {
+        Self::SendMessage(routes::SendMessage {
+            store: h.store.into_dyn(),
+            realtime: h.realtime.into_dyn(),
+            rate: h.rate,
+            clock: h.clock,
+        })
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::ChannelAuth<S>> for Endpoint {
+    fn from(h: routes::ChannelAuth<S>) -> Self {
+        Self::ChannelAuth(routes::ChannelAuth {
+            store: h.store.into_dyn(),
+            credentials: h.credentials,
         })
     }
 }

@@ -24,7 +24,7 @@ pub async fn handle<H: Handler + ?Sized>(endpoint: &H, req: Request) -> Response
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty())
         .unwrap_or_else(new_request_id);
-    let path_param = endpoint.path_param_name().and_then(|name| {
+    let path_param = endpoint.route().path_param().and_then(|name| {
         req.path_parameters_ref()
             .and_then(|p| p.first(name))
             .map(str::to_owned)

@@ -7,8 +7,9 @@ pub mod lambda;
 pub mod routes;
 
 use crate::domain::{PrivateId, PublicId, RoomId};
-pub use endpoint::{Endpoint, Route};
+pub use endpoint::Endpoint;
 pub use errors::ApiError;
+pub use routes::Route;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::future::Future;
@@ -58,15 +59,11 @@ impl ApiResponse {
 
 /// One route's request handling, whatever carries the requests: each Lambda function
 /// runs one, monomorphized over its concrete store (so that a binary holds only the
-/// code its route calls), and the local server runs all four through [`Endpoint`].
+/// code its route calls), and the local server and the tests run the same handlers over
+/// `dyn Store` (through [`Endpoint`]).
 pub trait Handler: Send + Sync {
-    /// The route as API Gateway names it, for logs.
-    fn route(&self) -> &'static str;
-
-    /// The name of the route's path parameter, if it has one.
-    fn path_param_name(&self) -> Option<&'static str> {
-        None
-    }
+    /// The route this handler serves (its entry in the route table).
+    fn route(&self) -> Route;
 
     fn handle(
         &self,
@@ -91,11 +88,11 @@ pub async fn respond<H: Handler + ?Sized>(
         Err(ApiError::new(
             405,
             "method_not_allowed",
-            format!("{} takes POST only.", handler.route()),
+            format!("{} takes POST only.", handler.route().key()),
         ))
     };
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let route = handler.route();
+    let route = handler.route().key();
     match result {
         Ok(response) => {
             tracing::info!(
@@ -126,7 +123,7 @@ pub async fn respond<H: Handler + ?Sized>(
 /// A request id for logs when the platform gave none: 16 random hex characters.
 pub fn new_request_id() -> String {
     // A constant id is still an id; the random source failing here is not worth a 500.
-    crate::random::hex(8).unwrap_or_else(|_| "0000000000000000".to_owned())
+    crate::domain::random::hex(8).unwrap_or_else(|_| "0000000000000000".to_owned())
 }
 
 /// The path parameter, from the router or else from the path's segment after

@@ -1,5 +1,6 @@
-//! The four routes, each generic over its store (and publisher): a Lambda function
-//! instantiates its one route with the concrete DynamoDB store and Pusher client.
+//! The route table and the four routes' handlers, each generic over its store (and
+//! publisher): a Lambda function instantiates its one route with the concrete DynamoDB
+//! store and Pusher client.
 
 use super::{
     ApiError, ApiRequest, ApiResponse, Handler, parse_form_or_json, parse_json, parse_private_id,
@@ -7,15 +8,19 @@ use super::{
 };
 use crate::config::{self, ConfigError, Lookup};
 use crate::domain::RoomId;
+use crate::domain::SocketId;
 use crate::domain::channels::authorize_channel;
 use crate::domain::messages::{Message, RateLimit, send_message};
+use crate::domain::ports::{Clock, SystemClock};
 use crate::domain::rooms::{RoomKey, connect};
 use crate::domain::users::{IdPolicy, create_user};
 use crate::realtime::Realtime;
-use crate::realtime::pusher::{PusherClient, PusherCredentials, SocketId};
+use crate::realtime::pusher::{PusherClient, PusherCredentials};
 use crate::store::{DynamoStore, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -39,34 +44,109 @@ struct ChannelAuthBody {
     private_id: String,
 }
 
+/// Every route of the service: API Gateway's routes in `template.yaml`, the local
+/// server's router, the Lambda binaries, the tests and `openapi.yaml` all follow this
+/// table (a test checks the last two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    CreateUser,
+    Connect,
+    SendMessage,
+    ChannelAuth,
+}
+
+impl Route {
+    pub const ALL: [Route; 4] = [
+        Route::CreateUser,
+        Route::Connect,
+        Route::SendMessage,
+        Route::ChannelAuth,
+    ];
+
+    /// API Gateway's route key, as logged: `POST /users/{publicId}/connect`.
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::CreateUser => "POST /users/create",
+            Self::Connect => "POST /users/{publicId}/connect",
+            Self::SendMessage => "POST /rooms/{roomId}/message",
+            Self::ChannelAuth => "POST /pusher/auth",
+        }
+    }
+
+    /// The path template (API Gateway's and axum's syntax alike).
+    pub const fn path(self) -> &'static str {
+        match self {
+            Self::CreateUser => "/users/create",
+            Self::Connect => "/users/{publicId}/connect",
+            Self::SendMessage => "/rooms/{roomId}/message",
+            Self::ChannelAuth => "/pusher/auth",
+        }
+    }
+
+    /// The one path parameter, if the route has one.
+    pub const fn path_param(self) -> Option<&'static str> {
+        match self {
+            Self::Connect => Some("publicId"),
+            Self::SendMessage => Some("roomId"),
+            Self::CreateUser | Self::ChannelAuth => None,
+        }
+    }
+
+    /// The Lambda function (crate, binary and `events/` file name) that serves it.
+    pub const fn function(self) -> &'static str {
+        match self {
+            Self::CreateUser => "create-user",
+            Self::Connect => "connect",
+            Self::SendMessage => "send-message",
+            Self::ChannelAuth => "channel-auth",
+        }
+    }
+
+    /// The concrete path for a path parameter (ignored by routes without one).
+    pub fn path_with(self, param: &str) -> String {
+        match self.path_param() {
+            Some(name) => self.path().replace(&format!("{{{name}}}"), param),
+            None => self.path().to_owned(),
+        }
+    }
+}
+
+// Each route's handler, generic over its ports so that a Lambda binary instantiates only
+// its own route over the concrete DynamoDB store (and Pusher client), while the local
+// server and the tests run the very same handlers over `dyn Store`.
+
 /// `POST /users/create`
-pub struct CreateUser<S> {
-    pub store: S,
+pub struct CreateUser<S: ?Sized> {
+    pub store: Arc<S>,
     pub ids: IdPolicy,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// `POST /users/{publicId}/connect`
-pub struct Connect<S> {
-    pub store: S,
+pub struct Connect<S: ?Sized> {
+    pub store: Arc<S>,
     pub room_key: RoomKey,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// `POST /rooms/{roomId}/message`
-pub struct SendMessage<S, R> {
-    pub store: S,
-    pub realtime: R,
+pub struct SendMessage<S: ?Sized, R: ?Sized> {
+    pub store: Arc<S>,
+    pub realtime: Arc<R>,
     pub rate: RateLimit,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// `POST /pusher/auth`
-pub struct ChannelAuth<S> {
-    pub store: S,
+pub struct ChannelAuth<S: ?Sized> {
+    pub store: Arc<S>,
     pub credentials: PusherCredentials,
 }
 
-pub(super) async fn handle_create_user<S: Store + ?Sized>(
+async fn handle_create_user<S: Store + ?Sized>(
     store: &S,
     ids: IdPolicy,
+    now: SystemTime,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     // No body or `{}`: nothing else is meant, so nothing else is taken.
@@ -79,7 +159,7 @@ pub(super) async fn handle_create_user<S: Store + ?Sized>(
             ));
         }
     }
-    let user = create_user(store, ids).await?;
+    let user = create_user(store, ids, now).await?;
     Ok(ApiResponse::ok(
         201,
         Some(json!({
@@ -90,36 +170,38 @@ pub(super) async fn handle_create_user<S: Store + ?Sized>(
     ))
 }
 
-pub(super) async fn handle_connect<S: Store + ?Sized>(
+async fn handle_connect<S: Store + ?Sized>(
     store: &S,
     room_key: &RoomKey,
+    now: SystemTime,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let target = parse_public_id(path_param(req, "users"))?;
     let body: ConnectBody = parse_json(req)?;
     let me = parse_private_id(&body.private_id)?;
-    let room = connect(store, room_key, &me, target).await?;
+    let room = connect(store, room_key, &me, target, now).await?;
     Ok(ApiResponse::ok(
         200,
         Some(json!({"roomId": room.as_str(), "channel": room.channel()})),
     ))
 }
 
-pub(super) async fn handle_send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
+async fn handle_send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     store: &S,
     realtime: &R,
     rate: RateLimit,
+    now: SystemTime,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let room = parse_room_id(path_param(req, "rooms"))?;
     let body: MessageBody = parse_json(req)?;
     let sender = parse_private_id(&body.private_id)?;
     let message = Message::parse(body.message)?;
-    send_message(store, realtime, rate, &room, &sender, &message).await?;
+    send_message(store, realtime, rate, &room, &sender, &message, now).await?;
     Ok(ApiResponse::ok(204, None))
 }
 
-pub(super) async fn handle_channel_auth<S: Store + ?Sized>(
+async fn handle_channel_auth<S: Store + ?Sized>(
     store: &S,
     credentials: &PusherCredentials,
     req: &ApiRequest,
@@ -139,62 +221,52 @@ pub(super) async fn handle_channel_auth<S: Store + ?Sized>(
     })?;
     let caller = parse_private_id(&body.private_id)?;
     let auth = authorize_channel(store, credentials, &socket_id, &room, &caller).await?;
-    Ok(ApiResponse::ok(200, Some(json!({"auth": auth.auth}))))
+    Ok(ApiResponse::ok(200, Some(json!({ "auth": auth }))))
 }
 
-pub const CREATE_USER: &str = "POST /users/create";
-pub const CONNECT: &str = "POST /users/{publicId}/connect";
-pub const SEND_MESSAGE: &str = "POST /rooms/{roomId}/message";
-pub const CHANNEL_AUTH: &str = "POST /pusher/auth";
-
-impl<S: Store> Handler for CreateUser<S> {
-    fn route(&self) -> &'static str {
-        CREATE_USER
+impl<S: Store + ?Sized> Handler for CreateUser<S> {
+    fn route(&self) -> Route {
+        Route::CreateUser
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        handle_create_user(&self.store, self.ids, req).await
+        handle_create_user(&*self.store, self.ids, self.clock.now(), req).await
     }
     async fn warm_up(&self) {
         self.store.warm_up().await;
     }
 }
 
-impl<S: Store> Handler for Connect<S> {
-    fn route(&self) -> &'static str {
-        CONNECT
-    }
-    fn path_param_name(&self) -> Option<&'static str> {
-        Some("publicId")
+impl<S: Store + ?Sized> Handler for Connect<S> {
+    fn route(&self) -> Route {
+        Route::Connect
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        handle_connect(&self.store, &self.room_key, req).await
+        handle_connect(&*self.store, &self.room_key, self.clock.now(), req).await
     }
     async fn warm_up(&self) {
         self.store.warm_up().await;
     }
 }
 
-impl<S: Store, R: Realtime> Handler for SendMessage<S, R> {
-    fn route(&self) -> &'static str {
-        SEND_MESSAGE
-    }
-    fn path_param_name(&self) -> Option<&'static str> {
-        Some("roomId")
+impl<S: Store + ?Sized, R: Realtime + ?Sized> Handler for SendMessage<S, R> {
+    fn route(&self) -> Route {
+        Route::SendMessage
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        handle_send_message(&self.store, &self.realtime, self.rate, req).await
+        let now = self.clock.now();
+        handle_send_message(&*self.store, &*self.realtime, self.rate, now, req).await
     }
     async fn warm_up(&self) {
         tokio::join!(self.store.warm_up(), self.realtime.warm_up());
     }
 }
 
-impl<S: Store> Handler for ChannelAuth<S> {
-    fn route(&self) -> &'static str {
-        CHANNEL_AUTH
+impl<S: Store + ?Sized> Handler for ChannelAuth<S> {
+    fn route(&self) -> Route {
+        Route::ChannelAuth
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        handle_channel_auth(&self.store, &self.credentials, req).await
+        handle_channel_auth(&*self.store, &self.credentials, req).await
     }
     async fn warm_up(&self) {
         self.store.warm_up().await;
@@ -209,8 +281,9 @@ impl CreateUser<DynamoStore> {
         let table = config::table_name(env)?;
         let timeouts = config::dynamodb_timeouts(env)?;
         Ok(Self {
-            store: DynamoStore::from_lambda_env(env, table, timeouts)?,
+            store: Arc::new(DynamoStore::from_lambda_env(env, table, timeouts)?),
             ids: IdPolicy::default(),
+            clock: Arc::new(SystemClock),
         })
     }
 }
@@ -221,8 +294,9 @@ impl Connect<DynamoStore> {
         let timeouts = config::dynamodb_timeouts(env)?;
         let room_key = config::room_key(env)?;
         Ok(Self {
-            store: DynamoStore::from_lambda_env(env, table, timeouts)?,
+            store: Arc::new(DynamoStore::from_lambda_env(env, table, timeouts)?),
             room_key,
+            clock: Arc::new(SystemClock),
         })
     }
 }
@@ -239,9 +313,10 @@ impl SendMessage<DynamoStore, PusherClient> {
             reason: format!("cannot build an HTTP client: {e:#}"),
         })?;
         Ok(Self {
-            store: DynamoStore::from_lambda_env(env, table, timeouts)?,
-            realtime,
+            store: Arc::new(DynamoStore::from_lambda_env(env, table, timeouts)?),
+            realtime: Arc::new(realtime),
             rate,
+            clock: Arc::new(SystemClock),
         })
     }
 }
@@ -252,7 +327,7 @@ impl ChannelAuth<DynamoStore> {
         let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
         Ok(Self {
-            store: DynamoStore::from_lambda_env(env, table, timeouts)?,
+            store: Arc::new(DynamoStore::from_lambda_env(env, table, timeouts)?),
             credentials: pusher.credentials,
         })
     }

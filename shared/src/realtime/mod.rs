@@ -1,23 +1,6 @@
-//! Realtime delivery: publishing events to channels of a Pusher-protocol server.
+//! Realtime delivery through a Pusher-protocol server: the adapter behind the domain's
+//! `Realtime` and `ChannelSigner` ports.
 
 pub mod pusher;
 
-use async_trait::async_trait;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RealtimeError {
-    #[error("realtime server refused the publish with HTTP {status}")]
-    Rejected { status: u16 },
-    #[error("realtime server unreachable: {0:#}")]
-    Unreachable(anyhow::Error),
-}
-
-#[async_trait]
-pub trait Realtime: Send + Sync {
-    /// Publish `data` (a JSON text) as `event` on `channel`.
-    async fn publish(&self, channel: &str, event: &str, data: &str) -> Result<(), RealtimeError>;
-
-    /// Open the connection ahead of the first publish (TCP and TLS set-up). Failures are
-    /// ignored: the publish reports its own.
-    async fn warm_up(&self) {}
-}
+pub use crate::domain::ports::{ChannelSigner, Realtime, RealtimeError};

@@ -1,7 +1,8 @@
 //! Pusher Channels: the signed REST trigger and private-channel authorization, as
 //! Pusher documents them (HMAC-SHA256, `auth_version=1.0`, `body_md5`).
 
-use super::{Realtime, RealtimeError};
+use crate::domain::SocketId;
+use crate::domain::ports::{ChannelSigner, Realtime, RealtimeError};
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
@@ -28,22 +29,6 @@ impl fmt::Debug for PusherCredentials {
             .field("key", &self.key)
             .field("secret", &"<redacted>")
             .finish()
-    }
-}
-
-/// A Pusher socket id: `digits.digits`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SocketId(String);
-
-impl SocketId {
-    pub fn parse(s: &str) -> Option<Self> {
-        let (a, b) = s.split_once('.')?;
-        let digits = |p: &str| (1..=20).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit());
-        (digits(a) && digits(b)).then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -105,7 +90,7 @@ impl PusherCredentials {
 
     /// Authorize `socket_id` to subscribe to a private `channel`.
     pub fn authorize(&self, socket_id: &SocketId, channel: &str) -> ChannelAuth {
-        let signature = hmac_hex(&self.secret, &format!("{}:{channel}", socket_id.0));
+        let signature = hmac_hex(&self.secret, &format!("{}:{channel}", socket_id.as_str()));
         ChannelAuth {
             auth: format!("{}:{signature}", self.key),
         }
@@ -234,6 +219,12 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+impl ChannelSigner for PusherCredentials {
+    fn sign(&self, socket_id: &SocketId, channel: &str) -> String {
+        self.authorize(socket_id, channel).auth
+    }
 }
 
 #[async_trait]

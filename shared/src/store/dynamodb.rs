@@ -3,6 +3,7 @@
 //! Items: `USER#<privateIdHash>`, `PUBLIC#<publicId>`, `COUNTER#users`, `ROOM#<roomId>`.
 
 use super::keys::{public_key, room_key, user_key};
+use super::rate;
 use super::{
     Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
     StoreError, UserRecord,
@@ -464,7 +465,7 @@ impl Store for DynamoStore {
         let mut request = self
             .client
             .transact_write_items()
-            .client_request_token(crate::random::hex(16).map_err(StoreError::Other)?);
+            .client_request_token(crate::domain::random::hex(16).map_err(StoreError::Other)?);
         for item in [user_item, public_item] {
             let put = Put::builder()
                 .table_name(&self.table)
@@ -593,7 +594,7 @@ impl Store for DynamoStore {
             let result = self
                 .client
                 .transact_write_items()
-                .client_request_token(crate::random::hex(16).map_err(StoreError::Other)?)
+                .client_request_token(crate::domain::random::hex(16).map_err(StoreError::Other)?)
                 .transact_items(
                     TransactWriteItem::builder()
                         .update(room_write.clone())
@@ -637,7 +638,7 @@ impl Store for DynamoStore {
         let mut window = requested;
         // The SDK retries an update whose answer was lost; the token tells such a retry
         // that its first attempt already counted, so no message is counted twice.
-        let token = crate::random::hex(8).map_err(StoreError::Other)?;
+        let token = crate::domain::random::hex(8).map_err(StoreError::Other)?;
         let counted_by_us = |old: &Item| {
             old.get("rt")
                 .and_then(|v| v.as_s().ok())
@@ -670,8 +671,8 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":room", s(room.as_str()))
                 .expression_attribute_values(":one", n(1))
                 .expression_attribute_values(":token", s(&token))
-                .expression_attribute_values(":start", n(window.start()))
-                .expression_attribute_values(":full", n(window.full()))
+                .expression_attribute_values(":start", n(rate::start(window)))
+                .expression_attribute_values(":full", n(rate::full(window)))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
@@ -699,11 +700,11 @@ impl Store for DynamoStore {
                 .get(&slot)
                 .and_then(|v| v.as_n().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            if let Some(later) = counter.and_then(|c| window.later_of(c)) {
+            if let Some(later) = counter.and_then(|c| rate::later_of(window, c)) {
                 window = later;
                 continue;
             }
-            if counter.is_some_and(|c| c >= window.start()) {
+            if counter.is_some_and(|c| c >= rate::start(window)) {
                 return Ok(Allowance::Limited);
             }
             // The slot holds the count of a window RATE_SLOTS (or a multiple) ago:
@@ -721,8 +722,8 @@ impl Store for DynamoStore {
                 )
                 .expression_attribute_names("#slot", &slot)
                 .expression_attribute_values(":room", s(room.as_str()))
-                .expression_attribute_values(":first", n(window.start() + 1))
-                .expression_attribute_values(":start", n(window.start()))
+                .expression_attribute_values(":first", n(rate::start(window) + 1))
+                .expression_attribute_values(":start", n(rate::start(window)))
                 .expression_attribute_values(":token", s(&token))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(

@@ -4,6 +4,7 @@
 //! DynamoDB's, under concurrency too.
 
 use super::keys::{public_key, room_key, user_key};
+use super::rate;
 use super::{
     Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
     StoreError, UserRecord,
@@ -349,13 +350,13 @@ impl Store for EmbeddedStore {
                 let member = user.member()?;
                 let counter = user.rl;
                 let window = counter
-                    .and_then(|c| requested.later_of(c))
+                    .and_then(|c| rate::later_of(requested, c))
                     .unwrap_or(requested);
                 let next = match counter {
-                    Some(c) if c >= window.full() => None,
-                    Some(c) if c >= window.start() => Some(c + 1),
+                    Some(c) if c >= rate::full(window) => None,
+                    Some(c) if c >= rate::start(window) => Some(c + 1),
                     _ if window.limit == 0 => None,
-                    _ => Some(window.start() + 1),
+                    _ => Some(rate::start(window) + 1),
                 };
                 let Some(next) = next else {
                     return Ok(Allowance::Limited);

@@ -6,8 +6,10 @@ pub mod fake_dynamodb;
 pub mod receiver;
 
 use async_trait::async_trait;
+use secret_rooms::domain::ports::{Clock, SystemClock};
 use secret_rooms::store::{DynamoStore, EmbeddedStore, Store};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 pub const RATE_LIMIT: u32 = 8;
@@ -233,15 +235,22 @@ pub struct Functions {
 
 impl Functions {
     pub async fn start(pusher_base: &str) -> Self {
+        Self::start_with_clock(pusher_base, Arc::new(SystemClock)).await
+    }
+
+    /// The four functions, reading the time from `clock`.
+    pub async fn start_with_clock(pusher_base: &str, clock: Arc<dyn Clock>) -> Self {
         let store = fresh_store().await;
         let env = env_map(store.table(), pusher_base);
         let lookup = move |k: &str| env.get(k).cloned();
+        let clock = &clock;
         let build = |route| {
             let lookup = &lookup;
             async move {
                 Endpoint::from_env(route, lookup)
                     .await
                     .expect("valid test configuration")
+                    .with_clock(clock.clone())
             }
         };
         Self {
@@ -356,4 +365,10 @@ impl Functions {
         items.sort();
         items
     }
+}
+
+/// The time the domain operations are called with in tests that do not fix it.
+#[allow(dead_code)]
+pub fn now() -> std::time::SystemTime {
+    std::time::SystemTime::now()
 }

@@ -1,11 +1,12 @@
 //! Rooms: derived ids, decoys for unknown public ids, and connecting two users.
 
-use super::ids::{PrivateId, PrivateIdHash, PublicId, RoomId};
-use super::time::now_rfc3339;
-use crate::store::{JoinError, Member, Store, StoreError};
+use crate::ids::{PrivateId, PrivateIdHash, PublicId, RoomId};
+use crate::ports::store::{JoinError, Member, Store, StoreError};
+use crate::time::rfc3339;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::fmt;
+use std::time::SystemTime;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -89,6 +90,7 @@ pub async fn connect<S: Store + ?Sized>(
     key: &RoomKey,
     requester: &PrivateId,
     target: PublicId,
+    now: SystemTime,
 ) -> Result<RoomId, ConnectError> {
     let me = requester.hash();
     let found = store.lookup_for_connect(&me, target).await?;
@@ -106,7 +108,7 @@ pub async fn connect<S: Store + ?Sized>(
         None => (key.decoy_for(&me, target), vec![(me, my_member)]),
     };
     match store
-        .join_room(&room, &members, &me, MAX_ROOMS, &now_rfc3339())
+        .join_room(&room, &members, &me, MAX_ROOMS, &rfc3339(now))
         .await
     {
         Ok(()) => Ok(room),

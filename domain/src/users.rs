@@ -1,9 +1,10 @@
 //! Creating a user: a fresh public id, private id and username, written so that
 //! neither id can ever be taken twice.
 
-use super::ids::{PrivateId, PublicId};
-use super::time::now_rfc3339;
-use crate::store::{InsertUserError, Store, StoreError, UserRecord};
+use crate::ids::{PrivateId, PublicId};
+use crate::ports::store::{InsertUserError, Store, StoreError, UserRecord};
+use crate::time::rfc3339;
+use std::time::SystemTime;
 
 /// How public ids are drawn: uniformly from `0..space`, at most `attempts` times.
 #[derive(Clone, Copy, Debug)]
@@ -46,10 +47,11 @@ pub enum CreateUserError {
 pub async fn create_user<S: Store + ?Sized>(
     store: &S,
     policy: IdPolicy,
+    now: SystemTime,
 ) -> Result<CreatedUser, CreateUserError> {
     let id = store.next_user_id().await?;
     let username = random_username()?;
-    let now = now_rfc3339();
+    let now = rfc3339(now);
     for _ in 0..policy.attempts {
         // Both ids are fresh on every attempt: nothing has been handed out yet, and a
         // private-id hash collision (2^-256) is then retried like a public one.

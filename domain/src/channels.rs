@@ -1,8 +1,8 @@
 //! Channel authorization: only a member of a room may subscribe to its private channel.
 
-use super::ids::{PrivateId, RoomId};
-use crate::realtime::pusher::{ChannelAuth, PusherCredentials, SocketId};
-use crate::store::{Store, StoreError};
+use crate::ids::{PrivateId, RoomId, SocketId};
+use crate::ports::ChannelSigner;
+use crate::ports::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizeError {
@@ -12,17 +12,17 @@ pub enum AuthorizeError {
     Store(#[from] StoreError),
 }
 
-/// One membership read; the signature itself is local.
-pub async fn authorize_channel<S: Store + ?Sized>(
+/// One membership read, then the signer's `auth` value (signed locally).
+pub async fn authorize_channel<S: Store + ?Sized, G: ChannelSigner + ?Sized>(
     store: &S,
-    credentials: &PusherCredentials,
+    signer: &G,
     socket_id: &SocketId,
     room: &RoomId,
     caller: &PrivateId,
-) -> Result<ChannelAuth, AuthorizeError> {
+) -> Result<String, AuthorizeError> {
     store
         .room_member(room, &caller.hash())
         .await?
         .ok_or(AuthorizeError::NotAMember)?;
-    Ok(credentials.authorize(socket_id, &room.channel()))
+    Ok(signer.sign(socket_id, &room.channel()))
 }

@@ -151,6 +151,22 @@ impl fmt::Display for RoomId {
     }
 }
 
+/// A realtime connection's socket id, as a Pusher-protocol server assigns it: `digits.digits`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketId(String);
+
+impl SocketId {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (a, b) = s.split_once('.')?;
+        let digits = |p: &str| (1..=20).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit());
+        (digits(a) && digits(b)).then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

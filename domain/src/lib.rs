@@ -1,0 +1,19 @@
+//! The secret-rooms domain: what the service promises, with no knowledge of HTTP,
+//! Lambda, AWS or Pusher.
+//!
+//! - [`ids`]: public, private and room ids, parsed at the edge and valid by construction.
+//! - [`users`], [`rooms`], [`messages`], [`channels`]: the four operations.
+//! - [`ports`]: what the operations need from outside (a store, a realtime publisher, a
+//!   channel signer, a clock), implemented by adapters elsewhere.
+//! - [`time`] and [`random`]: timestamps as text, and the OS's CSPRNG.
+
+pub mod channels;
+pub mod ids;
+pub mod messages;
+pub mod ports;
+pub mod random;
+pub mod rooms;
+pub mod time;
+pub mod users;
+
+pub use ids::{PrivateId, PrivateIdHash, PublicId, RoomId, SocketId};

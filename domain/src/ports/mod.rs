@@ -1,0 +1,13 @@
+//! The ports: what the domain needs from outside, as traits it owns. Adapters (the
+//! DynamoDB and embedded stores, the Pusher client, the system clock) implement them.
+
+pub mod clock;
+pub mod realtime;
+pub mod store;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use realtime::{ChannelSigner, Realtime, RealtimeError};
+pub use store::{
+    Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
+    StoreError, UserRecord,
+};

@@ -1,0 +1,157 @@
+//! The storage contract. Every method is one round trip to the backing database (but
+//! `count_message`, documented there), so the SPEC's budget (create 2, connect 2,
+//! message 1, auth 1) can be read off the domain functions and counted in tests.
+
+use crate::ids::{PrivateIdHash, PublicId, RoomId};
+use async_trait::async_trait;
+
+/// A user: the store keeps it under its private-id hash, with a marker for its public id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: u64,
+    pub public_id: PublicId,
+    pub private_id_hash: PrivateIdHash,
+    pub username: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// What a room keeps of each member, so that a message can name its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub public_id: PublicId,
+    pub username: String,
+}
+
+/// Who holds a public id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicEntry {
+    pub owner: PrivateIdHash,
+    pub username: String,
+}
+
+/// Both halves of a connect, read in one round trip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectLookup {
+    /// The requester as a would-be member, `None` for an unknown private id.
+    pub requester: Option<Member>,
+    /// The holder of the asked-for public id, `None` when nobody holds it.
+    pub target: Option<PublicEntry>,
+}
+
+/// One fixed window of the per-sender message rate limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateWindow {
+    /// The window's number (seconds since the epoch divided by the window's length).
+    pub window: u64,
+    /// Messages allowed per sender per window.
+    pub limit: u32,
+}
+
+/// Whether a sender may post to a room now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Allowance {
+    /// Counted; here is the sender as the room knows them.
+    Allowed(Member),
+    /// Over the limit for this window; nothing was counted.
+    Limited,
+    /// No such room, or one the sender did not join: the two are not told apart.
+    NotMember,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database did not answer in time, throttled us, or failed on its side:
+    /// worth retrying later.
+    #[error("storage unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    #[error("storage failed: {0:#}")]
+    Other(anyhow::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertUserError {
+    /// The public id (or, astronomically rarely, the private-id hash) is taken.
+    /// Nothing was written.
+    #[error("public or private id already taken")]
+    Taken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The joiner is in as many rooms as one identity may be.
+    #[error("already in the maximum number of rooms")]
+    TooManyRooms,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The next value of the atomic user counter (1, 2, 3, ...).
+    async fn next_user_id(&self) -> Result<u64, StoreError>;
+
+    /// Write both user items, or neither: each is conditioned on not existing yet.
+    async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError>;
+
+    /// Read the requester's user item and the target's public marker together.
+    async fn lookup_for_connect(
+        &self,
+        requester: &PrivateIdHash,
+        target: PublicId,
+    ) -> Result<ConnectLookup, StoreError>;
+
+    /// Record a room and its members, and the room among the rooms `joiner` (one of
+    /// the members) may post to, both or neither. Idempotent: both sides write the same
+    /// members, and `createdAt` keeps its first value. A joiner already in `max_rooms`
+    /// other rooms is refused, and nothing is written.
+    async fn join_room(
+        &self,
+        room: &RoomId,
+        members: &[(PrivateIdHash, Member)],
+        joiner: &PrivateIdHash,
+        max_rooms: usize,
+        now: &str,
+    ) -> Result<(), JoinError>;
+
+    /// Count a message of `who` to `room` against `who`'s rate limit of `window`, which
+    /// spans all their rooms; only a room `who` joined is allowed. One conditional
+    /// update; on DynamoDB a second one restarts a count left from about 64 windows ago
+    /// (see the DynamoDB store's rate slots).
+    async fn count_message(
+        &self,
+        room: &RoomId,
+        who: &PrivateIdHash,
+        window: RateWindow,
+    ) -> Result<Allowance, StoreError>;
+
+    /// The member entry of `who` in `room`; `None` for an unknown room or a non-member.
+    async fn room_member(
+        &self,
+        room: &RoomId,
+        who: &PrivateIdHash,
+    ) -> Result<Option<Member>, StoreError>;
+
+    /// Open the connection to the database ahead of the first request (one cheap read
+    /// of an item that never exists), so that the first request does not pay for TCP
+    /// and TLS set-up. Failures are ignored: the request path reports its own.
+    async fn warm_up(&self) {}
+
+    /// How many round trips to the database this store has made, retries included
+    /// (tests and benchmarks check the SPEC's budget with it).
+    fn round_trips(&self) -> usize;
+
+    /// The user stored under a private-id hash (tests and operations; not on a route).
+    async fn get_user(&self, hash: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError>;
+
+    /// The holder of a public id (tests and operations; not on a route).
+    async fn get_public(&self, public_id: PublicId) -> Result<Option<PublicEntry>, StoreError>;
+
+    /// All members of a room (tests and operations; not on a route).
+    async fn room_members(
+        &self,
+        room: &RoomId,
+    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError>;
+}
