@@ -113,6 +113,7 @@ pub async fn connect<S: Store + ?Sized>(
     {
         Ok(()) => Ok(room),
         Err(JoinError::TooManyRooms) => Err(ConnectError::TooManyRooms),
+        Err(JoinError::NoSuchJoiner) => Err(ConnectError::UnknownPrivateId),
         Err(JoinError::Store(e)) => Err(e.into()),
     }
 }

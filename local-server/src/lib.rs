@@ -115,7 +115,11 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             create,
             timeouts,
         } => {
-            let store = DynamoStore::from_default_chain(table.clone(), *timeouts).await;
+            let endpoint =
+                secret_rooms::config::dynamodb_endpoint(&secret_rooms::config::process_env);
+            let store =
+                DynamoStore::from_default_chain(table.clone(), *timeouts, endpoint.as_deref())
+                    .await;
             if *create {
                 store
                     .create_table()

@@ -3,6 +3,7 @@
 //! no public or numeric id is held twice, every room member is a user.
 
 use secret_rooms::store::EmbeddedStore;
+use secret_rooms::store::schema::{CounterItem, PublicItem, RoomItem, UserItem, keys};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -33,80 +34,96 @@ impl std::fmt::Display for Report {
     }
 }
 
+/// An item of the dump, read as its schema type.
+fn typed<T: serde::de::DeserializeOwned>(
+    key: &str,
+    item: &Value,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    match serde_json::from_value(item.clone()) {
+        Ok(typed) => Some(typed),
+        Err(e) => {
+            problems.push(format!("{key:.16}… is malformed: {e}"));
+            None
+        }
+    }
+}
+
 pub async fn verify(store: &EmbeddedStore) -> anyhow::Result<Report> {
-    let items: BTreeMap<String, Value> = store.dump().await?.into_iter().collect();
     let mut report = Report::default();
-    let mut users: HashMap<&str, &Value> = HashMap::new();
-    let mut numeric = HashSet::new();
-    let mut public_owner: HashMap<&str, &str> = HashMap::new();
-    for (key, item) in &items {
-        if let Some(hash) = key.strip_prefix("USER#") {
-            users.insert(hash, item);
-            let id = item["id"].as_u64().unwrap_or_default();
-            if !numeric.insert(id) {
-                report
-                    .problems
-                    .push(format!("numeric id {id} is held twice"));
+    let mut users: HashMap<String, UserItem> = HashMap::new();
+    let mut public_owner: HashMap<String, String> = HashMap::new();
+    let mut rooms: BTreeMap<String, RoomItem> = BTreeMap::new();
+    let problems = &mut report.problems;
+    for (key, item) in store.dump().await? {
+        if let Some(hash) = key.strip_prefix(keys::USER_PREFIX) {
+            if let Some(user) = typed::<UserItem>(&key, &item, problems) {
+                users.insert(hash.to_owned(), user);
             }
-        } else if let Some(public) = key.strip_prefix("PUBLIC#") {
-            public_owner.insert(public, item["privateIdHash"].as_str().unwrap_or_default());
-        } else if key.starts_with("ROOM#") {
-            report.rooms += 1;
-        } else if key == "COUNTER#users" {
-            report.counter = item["value"].as_u64().unwrap_or_default();
+        } else if let Some(public) = key.strip_prefix(keys::PUBLIC_PREFIX) {
+            if let Some(marker) = typed::<PublicItem>(&key, &item, problems) {
+                public_owner.insert(public.to_owned(), marker.private_id_hash);
+            }
+        } else if let Some(room) = key.strip_prefix(keys::ROOM_PREFIX) {
+            if let Some(item) = typed::<RoomItem>(&key, &item, problems) {
+                rooms.insert(room.to_owned(), item);
+            }
+        } else if key == keys::USER_COUNTER
+            && let Some(counter) = typed::<CounterItem>(&key, &item, problems)
+        {
+            report.counter = counter.value;
         }
     }
     report.users = users.len();
     report.public_ids = public_owner.len();
+    report.rooms = rooms.len();
+    let problems = &mut report.problems;
+    let mut numeric = HashSet::new();
     let mut held = HashMap::new();
     for (hash, user) in &users {
-        let public = user["publicId"].as_str().unwrap_or_default();
-        if let Some(other) = held.insert(public, *hash) {
-            report.problems.push(format!(
+        if !numeric.insert(user.id) {
+            problems.push(format!("numeric id {} is held twice", user.id));
+        }
+        let public = user.public_id.as_str();
+        if let Some(other) = held.insert(public, hash) {
+            problems.push(format!(
                 "public id {public} is held by {other:.8}… and {hash:.8}…"
             ));
         }
         if public_owner.get(public) != Some(hash) {
-            report.problems.push(format!(
+            problems.push(format!(
                 "user {hash:.8}… has no marker for public id {public}"
             ));
         }
-        let id = user["id"].as_u64().unwrap_or_default();
-        if id == 0 || id > report.counter {
-            report.problems.push(format!(
-                "user {hash:.8}… has id {id} outside 1..={}",
-                report.counter
+        if user.id == 0 || user.id > report.counter {
+            problems.push(format!(
+                "user {hash:.8}… has id {} outside 1..={}",
+                user.id, report.counter
             ));
         }
     }
     for (public, owner) in &public_owner {
-        if users.get(owner).and_then(|u| u["publicId"].as_str()) != Some(public) {
-            report
-                .problems
-                .push(format!("marker {public} points to no user holding it"));
+        if users.get(owner).map(|u| u.public_id.as_str()) != Some(public.as_str()) {
+            problems.push(format!("marker {public} points to no user holding it"));
         }
     }
-    for (key, item) in items.iter().filter(|(k, _)| k.starts_with("ROOM#")) {
-        for (hash, member) in item["members"].as_object().into_iter().flatten() {
-            let known = users
-                .get(hash.as_str())
-                .and_then(|u| u["publicId"].as_str());
-            if known != member["publicId"].as_str() {
-                report
-                    .problems
-                    .push(format!("{key:.16}… lists a member that is no such user"));
+    for (room, item) in &rooms {
+        for (hash, member) in &item.members {
+            if users.get(hash).map(|u| &u.public_id) != Some(&member.public_id) {
+                problems.push(format!(
+                    "room {room:.8}… lists a member that is no such user"
+                ));
             }
         }
     }
     // A user may post to the rooms they joined: each must exist and list them.
     for (hash, user) in &users {
-        for room in user["rooms"].as_array().into_iter().flatten() {
-            let room = room.as_str().unwrap_or_default();
-            let member = items
-                .get(&format!("ROOM#{room}"))
-                .is_some_and(|item| item["members"].get(*hash).is_some());
+        for room in &user.rooms {
+            let member = rooms
+                .get(room)
+                .is_some_and(|item| item.members.contains_key(hash));
             if !member {
-                report.problems.push(format!(
+                problems.push(format!(
                     "user {hash:.8}… joined room {room:.8}…, which does not list them"
                 ));
             }

@@ -4,7 +4,8 @@
 use crate::domain::messages::RateLimit;
 use crate::domain::rooms::RoomKey;
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
-use crate::store::Timeouts;
+use crate::store::dynamodb::AwsSettings;
+use crate::store::{DynamoStore, Timeouts};
 use std::time::Duration;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -20,6 +21,14 @@ pub const WARM_UP_CONNECTIONS: &str = "WARM_UP_CONNECTIONS";
 pub const DYNAMODB_ATTEMPT_TIMEOUT_MS: &str = "DYNAMODB_ATTEMPT_TIMEOUT_MS";
 pub const DYNAMODB_OPERATION_TIMEOUT_MS: &str = "DYNAMODB_OPERATION_TIMEOUT_MS";
 pub const MESSAGE_RATE_WINDOW_SECS: &str = "MESSAGE_RATE_WINDOW_SECS";
+// Set by Lambda for every function (and by the developer for a local run).
+pub const AWS_REGION: &str = "AWS_REGION";
+pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -142,6 +151,41 @@ pub fn dynamodb_timeouts(env: Lookup) -> Result<Timeouts, ConfigError> {
     Ok(Timeouts { attempt, operation })
 }
 
+/// What Lambda sets for every function: `AWS_REGION` (or `AWS_DEFAULT_REGION`),
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, the optional `AWS_SESSION_TOKEN`, and
+/// the optional endpoint override `AWS_ENDPOINT_URL_DYNAMODB` (or `AWS_ENDPOINT_URL`).
+pub fn aws(env: Lookup) -> Result<AwsSettings, ConfigError> {
+    Ok(AwsSettings {
+        region: env(AWS_REGION)
+            .or_else(|| env(AWS_DEFAULT_REGION))
+            .ok_or(ConfigError::Missing(AWS_REGION))?,
+        access_key_id: required(env, AWS_ACCESS_KEY_ID)?,
+        secret_access_key: required(env, AWS_SECRET_ACCESS_KEY)?,
+        session_token: env(AWS_SESSION_TOKEN),
+        endpoint: dynamodb_endpoint(env),
+    })
+}
+
+/// The DynamoDB endpoint override, `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL`,
+/// as the AWS SDK reads it.
+pub fn dynamodb_endpoint(env: Lookup) -> Option<String> {
+    env(AWS_ENDPOINT_URL_DYNAMODB).or_else(|| env(AWS_ENDPOINT_URL))
+}
+
+/// The DynamoDB store of a function: `TABLE_NAME`, the timeouts and [`aws`], all
+/// validated before the client is built.
+pub fn dynamo_store(env: Lookup) -> Result<DynamoStore, ConfigError> {
+    let table = table_name(env)?;
+    let timeouts = dynamodb_timeouts(env)?;
+    let aws = aws(env)?;
+    DynamoStore::from_settings(aws, table, timeouts).map_err(|e| {
+        invalid(
+            AWS_ENDPOINT_URL_DYNAMODB,
+            format!("cannot build an HTTPS client: {e}"),
+        )
+    })
+}
+
 /// `WARM_UP_CONNECTIONS`: open the DynamoDB and Pusher connections at start-up
 /// (`true` by default; `false` to measure or to save the two requests).
 pub fn warm_up(env: Lookup) -> Result<bool, ConfigError> {
@@ -236,17 +280,30 @@ mod tests {
     ];
 
     #[test]
-    fn errors_name_the_variable() {
+    fn table_name_is_required_and_valid() {
         assert_eq!(table_name(&env(&[])), Err(ConfigError::Missing(TABLE_NAME)));
-        assert!(
-            table_name(&env(&[(TABLE_NAME, "a b")]))
-                .unwrap_err()
-                .to_string()
-                .contains(TABLE_NAME)
+        let err = table_name(&env(&[(TABLE_NAME, "a b")])).unwrap_err();
+        assert!(err.to_string().contains(TABLE_NAME), "{err}");
+        assert_eq!(
+            table_name(&env(&[(TABLE_NAME, "secret-rooms_1.x")])),
+            Ok("secret-rooms_1.x".into())
+        );
+    }
+
+    #[test]
+    fn room_key_needs_32_bytes() {
+        assert_eq!(
+            room_key(&env(&[])).unwrap_err(),
+            ConfigError::Missing(ROOM_ID_KEY)
         );
         let short = room_key(&env(&[(ROOM_ID_KEY, "short")])).unwrap_err();
         assert!(short.to_string().contains(ROOM_ID_KEY), "{short}");
+        assert!(room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(31))])).is_err());
         assert!(room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(32))])).is_ok());
+    }
+
+    #[test]
+    fn pusher_names_each_missing_variable_and_a_bad_timeout() {
         for missing in [PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET, PUSHER_CLUSTER] {
             let pairs: Vec<_> = PUSHER
                 .iter()
@@ -260,39 +317,51 @@ mod tests {
         }
         let mut bad_timeout = PUSHER.to_vec();
         bad_timeout.push((PUSHER_TIMEOUT_MS, "60000"));
-        assert!(
-            pusher(&env(&bad_timeout))
-                .unwrap_err()
-                .to_string()
-                .contains(PUSHER_TIMEOUT_MS)
-        );
+        let err = pusher(&env(&bad_timeout)).unwrap_err();
+        assert!(err.to_string().contains(PUSHER_TIMEOUT_MS), "{err}");
+    }
+
+    #[test]
+    fn dynamodb_timeouts_default_and_must_be_ordered() {
         assert_eq!(dynamodb_timeouts(&env(&[])), Ok(Timeouts::default()));
         let slow = [
             (DYNAMODB_ATTEMPT_TIMEOUT_MS, "9000"),
             (DYNAMODB_OPERATION_TIMEOUT_MS, "30000"),
         ];
         assert_eq!(
-            dynamodb_timeouts(&env(&slow)).unwrap().attempt,
-            Duration::from_millis(9000)
+            dynamodb_timeouts(&env(&slow)),
+            Ok(Timeouts {
+                attempt: Duration::from_millis(9000),
+                operation: Duration::from_millis(30000)
+            })
         );
         let inverted = [
             (DYNAMODB_ATTEMPT_TIMEOUT_MS, "9000"),
             (DYNAMODB_OPERATION_TIMEOUT_MS, "1000"),
         ];
+        let err = dynamodb_timeouts(&env(&inverted)).unwrap_err();
         assert!(
-            dynamodb_timeouts(&env(&inverted))
-                .unwrap_err()
-                .to_string()
-                .contains(DYNAMODB_ATTEMPT_TIMEOUT_MS)
+            err.to_string().contains(DYNAMODB_ATTEMPT_TIMEOUT_MS),
+            "{err}"
         );
+        let err = dynamodb_timeouts(&env(&[(DYNAMODB_OPERATION_TIMEOUT_MS, "99")])).unwrap_err();
+        assert!(
+            err.to_string().contains(DYNAMODB_OPERATION_TIMEOUT_MS),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn warm_up_is_on_unless_turned_off() {
         assert_eq!(warm_up(&env(&[])), Ok(true));
+        assert_eq!(warm_up(&env(&[(WARM_UP_CONNECTIONS, "1")])), Ok(true));
         assert_eq!(warm_up(&env(&[(WARM_UP_CONNECTIONS, "false")])), Ok(false));
-        assert!(
-            warm_up(&env(&[(WARM_UP_CONNECTIONS, "maybe")]))
-                .unwrap_err()
-                .to_string()
-                .contains(WARM_UP_CONNECTIONS)
-        );
+        let err = warm_up(&env(&[(WARM_UP_CONNECTIONS, "maybe")])).unwrap_err();
+        assert!(err.to_string().contains(WARM_UP_CONNECTIONS), "{err}");
+    }
+
+    #[test]
+    fn rate_limit_defaults_and_bounds() {
         assert_eq!(rate_limit(&env(&[])), Ok(RateLimit::default()));
         assert_eq!(
             rate_limit(&env(&[
@@ -307,12 +376,16 @@ mod tests {
         for (name, bad) in [
             (MESSAGE_RATE_LIMIT, "0"),
             (MESSAGE_RATE_LIMIT, "x"),
+            (MESSAGE_RATE_LIMIT, "1048576"),
             (MESSAGE_RATE_WINDOW_SECS, "0"),
         ] {
             let err = rate_limit(&env(&[(name, bad)])).unwrap_err();
-            assert!(err.to_string().contains(name), "{err}");
+            assert!(err.to_string().contains(name), "{name}={bad}: {err}");
         }
-        // A window no shorter than DynamoDB's operation timeout (5 s by default).
+    }
+
+    #[test]
+    fn the_rate_window_is_no_shorter_than_dynamodb_operations() {
         let window = |window_secs| RateLimit {
             messages: 5,
             window_secs,
@@ -321,6 +394,49 @@ mod tests {
         let err = check_rate_window(window(4), Timeouts::default()).unwrap_err();
         assert!(err.to_string().contains(MESSAGE_RATE_WINDOW_SECS), "{err}");
         assert!(err.to_string().contains("5 s"), "{err}");
+    }
+
+    #[test]
+    fn aws_settings_name_what_is_missing() {
+        let full = [
+            (AWS_REGION, "eu-west-1"),
+            (AWS_ACCESS_KEY_ID, "AKIDEXAMPLE"),
+            (AWS_SECRET_ACCESS_KEY, "secret"),
+            (AWS_SESSION_TOKEN, "token"),
+        ];
+        let without = |missing: &str| {
+            let pairs: Vec<_> = full
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            aws(&env(&pairs))
+        };
+        let settings = without("none").unwrap();
+        assert_eq!(settings.region, "eu-west-1");
+        assert_eq!(settings.session_token.as_deref(), Some("token"));
+        assert_eq!(without(AWS_SESSION_TOKEN).unwrap().session_token, None);
+        for name in [AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY] {
+            assert_eq!(without(name), Err(ConfigError::Missing(name)));
+        }
+        let mut fallback: Vec<_> = full
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != AWS_REGION)
+            .collect();
+        fallback.push((AWS_DEFAULT_REGION, "us-east-2"));
+        fallback.push((AWS_ENDPOINT_URL, "http://127.0.0.1:8000"));
+        let settings = aws(&env(&fallback)).unwrap();
+        assert_eq!(settings.region, "us-east-2");
+        assert_eq!(settings.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
+        // A whole store: the table name is checked before any client is built.
+        let mut store = full.to_vec();
+        assert_eq!(
+            dynamo_store(&env(&store)).unwrap_err(),
+            ConfigError::Missing(TABLE_NAME)
+        );
+        store.push((TABLE_NAME, "secret-rooms"));
+        assert_eq!(dynamo_store(&env(&store)).unwrap().table(), "secret-rooms");
     }
 
     #[test]

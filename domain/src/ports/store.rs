@@ -81,9 +81,13 @@ pub enum InsertUserError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
-    /// The joiner is in as many rooms as one identity may be.
+    /// The joiner is in as many rooms as one identity may be. Nothing was written.
     #[error("already in the maximum number of rooms")]
     TooManyRooms,
+    /// The joiner has no user item (connect read it just before; users are never
+    /// deleted, so only a broken table gets here). Nothing was written.
+    #[error("the joiner is no user")]
+    NoSuchJoiner,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -278,10 +278,8 @@ impl<S: Store + ?Sized> Handler for ChannelAuth<S> {
 
 impl CreateUser<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
         Ok(Self {
-            store: Arc::new(DynamoStore::from_lambda_env(env, table, timeouts)?),
+            store: Arc::new(config::dynamo_store(env)?),
             ids: IdPolicy::default(),
             clock: Arc::new(SystemClock),
         })
@@ -290,11 +288,10 @@ impl CreateUser<DynamoStore> {
 
 impl Connect<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
         let room_key = config::room_key(env)?;
+        let store = config::dynamo_store(env)?;
         Ok(Self {
-            store: Arc::new(DynamoStore::from_lambda_env(env, table, timeouts)?),
+            store: Arc::new(store),
             room_key,
             clock: Arc::new(SystemClock),
         })
@@ -303,17 +300,16 @@ impl Connect<DynamoStore> {
 
 impl SendMessage<DynamoStore, PusherClient> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
         let rate = config::rate_limit(env)?;
-        config::check_rate_window(rate, timeouts)?;
+        config::check_rate_window(rate, config::dynamodb_timeouts(env)?)?;
+        let store = config::dynamo_store(env)?;
         let realtime = PusherClient::new(&pusher).map_err(|e| ConfigError::Invalid {
             name: config::PUSHER_HOST,
             reason: format!("cannot build an HTTP client: {e:#}"),
         })?;
         Ok(Self {
-            store: Arc::new(DynamoStore::from_lambda_env(env, table, timeouts)?),
+            store: Arc::new(store),
             realtime: Arc::new(realtime),
             rate,
             clock: Arc::new(SystemClock),
@@ -323,11 +319,10 @@ impl SendMessage<DynamoStore, PusherClient> {
 
 impl ChannelAuth<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
+        let store = config::dynamo_store(env)?;
         Ok(Self {
-            store: Arc::new(DynamoStore::from_lambda_env(env, table, timeouts)?),
+            store: Arc::new(store),
             credentials: pusher.credentials,
         })
     }

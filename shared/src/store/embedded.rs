@@ -3,8 +3,8 @@
 //! one write transaction at a time, so the conditional writes are exactly as atomic as
 //! DynamoDB's, under concurrency too.
 
-use super::keys::{public_key, room_key, user_key};
 use super::rate;
+use super::schema::{CounterItem, Kind, MemberEntry, PublicItem, RoomItem, UserItem, keys};
 use super::{
     Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
     StoreError, UserRecord,
@@ -13,13 +13,12 @@ use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
-const COUNTER_KEY: &str = "COUNTER#users";
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -34,72 +33,8 @@ impl std::fmt::Debug for EmbeddedStore {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UserItem {
-    id: u64,
-    public_id: String,
-    username: String,
-    created_at: String,
-    updated_at: String,
-    /// The rooms this user joined, as on DynamoDB.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    rooms: BTreeSet<String>,
-    /// The message rate counter, `window << 20 | count` (see `RateWindow`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    rl: Option<u64>,
-}
-
-impl UserItem {
-    fn member(&self) -> Result<Member, StoreError> {
-        Ok(Member {
-            public_id: PublicId::parse(&self.public_id).ok_or_else(|| corrupt("publicId"))?,
-            username: self.username.clone(),
-        })
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PublicItem {
-    private_id_hash: String,
-    username: String,
-    created_at: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct MemberItem {
-    public_id: String,
-    username: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RoomItem {
-    members: BTreeMap<String, MemberItem>,
-    created_at: String,
-    updated_at: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CounterItem {
-    value: u64,
-}
-
 fn other(e: impl Into<anyhow::Error>) -> StoreError {
     StoreError::Other(e.into())
-}
-
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(anyhow::anyhow!("unexpected item shape: {what}"))
-}
-
-fn member_from(item: &MemberItem) -> Result<Member, StoreError> {
-    Ok(Member {
-        public_id: PublicId::parse(&item.public_id).ok_or_else(|| corrupt("member publicId"))?,
-        username: item.username.clone(),
-    })
 }
 
 impl EmbeddedStore {
@@ -168,7 +103,7 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write().map_err(other)?;
             let next = {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let current: u64 = match table.get(COUNTER_KEY).map_err(other)? {
+                let current: u64 = match table.get(keys::USER_COUNTER).map_err(other)? {
                     Some(v) => {
                         serde_json::from_slice::<CounterItem>(v.value())
                             .map_err(other)?
@@ -179,7 +114,7 @@ impl Store for EmbeddedStore {
                 let next = current + 1;
                 table
                     .insert(
-                        COUNTER_KEY,
+                        keys::USER_COUNTER,
                         encode(&CounterItem { value: next })?.as_slice(),
                     )
                     .map_err(other)?;
@@ -192,21 +127,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError> {
-        let (user_pk, public_pk) = (user_key(&user.private_id_hash), public_key(user.public_id));
-        let user_item = encode(&UserItem {
-            id: user.id,
-            public_id: user.public_id.to_string(),
-            username: user.username.clone(),
-            created_at: user.created_at.clone(),
-            updated_at: user.updated_at.clone(),
-            rooms: BTreeSet::new(),
-            rl: None,
-        })?;
-        let public_item = encode(&PublicItem {
-            private_id_hash: user.private_id_hash.to_hex(),
-            username: user.username.clone(),
-            created_at: user.created_at.clone(),
-        })?;
+        let user_pk = keys::user(&user.private_id_hash);
+        let public_pk = keys::public(user.public_id);
+        let user_item = encode(&UserItem::new(user))?;
+        let public_item = encode(&PublicItem::new(user))?;
         let inserted = self
             .run(move |db| {
                 let txn = db.begin_write().map_err(other)?;
@@ -242,7 +166,7 @@ impl Store for EmbeddedStore {
         requester: &PrivateIdHash,
         target: PublicId,
     ) -> Result<ConnectLookup, StoreError> {
-        let (user_pk, public_pk) = (user_key(requester), public_key(target));
+        let (user_pk, public_pk) = (keys::user(requester), keys::public(target));
         let (user, public) = self
             .run(move |db| {
                 Ok((
@@ -253,15 +177,7 @@ impl Store for EmbeddedStore {
             .await?;
         Ok(ConnectLookup {
             requester: user.as_ref().map(UserItem::member).transpose()?,
-            target: public
-                .map(|p| {
-                    Ok::<_, StoreError>(PublicEntry {
-                        owner: PrivateIdHash::from_hex(&p.private_id_hash)
-                            .ok_or_else(|| corrupt("privateIdHash"))?,
-                        username: p.username,
-                    })
-                })
-                .transpose()?,
+            target: public.as_ref().map(PublicItem::entry).transpose()?,
         })
     }
 
@@ -273,60 +189,50 @@ impl Store for EmbeddedStore {
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError> {
-        let (room_pk, joiner_pk, room_id) = (room_key(room), user_key(joiner), room.to_string());
-        let members: BTreeMap<String, MemberItem> = members
+        let (room_pk, joiner_pk) = (keys::room(room), keys::user(joiner));
+        let room_id = room.to_string();
+        let members: BTreeMap<String, MemberEntry> = members
             .iter()
-            .map(|(hash, m)| {
-                let item = MemberItem {
-                    public_id: m.public_id.to_string(),
-                    username: m.username.clone(),
-                };
-                (hash.to_hex(), item)
-            })
+            .map(|(hash, m)| (hash.to_hex(), MemberEntry::new(m)))
             .collect();
         let now = now.to_owned();
-        let joined = self
-            .run(move |db| {
-                let txn = db.begin_write().map_err(other)?;
-                {
-                    let mut table = txn.open_table(ITEMS).map_err(other)?;
-                    let mut user = match table.get(joiner_pk.as_str()).map_err(other)? {
-                        Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
-                        None => return Err(corrupt("the joiner has no user item")),
-                    };
-                    if !user.rooms.contains(&room_id) && user.rooms.len() >= max_rooms {
-                        return Ok(false);
-                    }
-                    let created_at = match table.get(room_pk.as_str()).map_err(other)? {
-                        Some(v) => {
-                            serde_json::from_slice::<RoomItem>(v.value())
-                                .map_err(other)?
-                                .created_at
-                        }
-                        None => now.clone(),
-                    };
-                    let item = encode(&RoomItem {
-                        members,
-                        created_at,
-                        updated_at: now,
-                    })?;
-                    table
-                        .insert(room_pk.as_str(), item.as_slice())
-                        .map_err(other)?;
-                    user.rooms.insert(room_id);
-                    table
-                        .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
-                        .map_err(other)?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut user = match table.get(joiner_pk.as_str()).map_err(other)? {
+                    Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
+                    None => return Ok(Err(JoinError::NoSuchJoiner)),
+                };
+                if !user.rooms.contains(&room_id) && user.rooms.len() >= max_rooms {
+                    return Ok(Err(JoinError::TooManyRooms));
                 }
-                txn.commit().map_err(other)?;
-                Ok(true)
-            })
-            .await?;
-        if joined {
-            Ok(())
-        } else {
-            Err(JoinError::TooManyRooms)
-        }
+                let created_at = match table.get(room_pk.as_str()).map_err(other)? {
+                    Some(v) => {
+                        serde_json::from_slice::<RoomItem>(v.value())
+                            .map_err(other)?
+                            .created_at
+                    }
+                    None => now.clone(),
+                };
+                let item = encode(&RoomItem {
+                    kind: Kind::Room,
+                    members,
+                    created_at,
+                    updated_at: now,
+                })?;
+                table
+                    .insert(room_pk.as_str(), item.as_slice())
+                    .map_err(other)?;
+                user.rooms.insert(room_id);
+                table
+                    .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
+                    .map_err(other)?;
+            }
+            txn.commit().map_err(other)?;
+            Ok(Ok(()))
+        })
+        .await?
     }
 
     async fn count_message(
@@ -335,7 +241,7 @@ impl Store for EmbeddedStore {
         who: &PrivateIdHash,
         requested: RateWindow,
     ) -> Result<Allowance, StoreError> {
-        let (key, room_id) = (user_key(who), room.to_string());
+        let (key, room_id) = (keys::user(who), room.to_string());
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let allowance = {
@@ -378,10 +284,13 @@ impl Store for EmbeddedStore {
         room: &RoomId,
         who: &PrivateIdHash,
     ) -> Result<Option<Member>, StoreError> {
-        let Some(item) = self.get::<RoomItem>(room_key(room)).await? else {
+        let Some(item) = self.get::<RoomItem>(keys::room(room)).await? else {
             return Ok(None);
         };
-        item.members.get(&who.to_hex()).map(member_from).transpose()
+        item.members
+            .get(&who.to_hex())
+            .map(MemberEntry::member)
+            .transpose()
     }
 
     fn round_trips(&self) -> usize {
@@ -389,44 +298,27 @@ impl Store for EmbeddedStore {
     }
 
     async fn get_user(&self, hash: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
-        let Some(u) = self.get::<UserItem>(user_key(hash)).await? else {
+        let Some(user) = self.get::<UserItem>(keys::user(hash)).await? else {
             return Ok(None);
         };
-        Ok(Some(UserRecord {
-            id: u.id,
-            public_id: PublicId::parse(&u.public_id).ok_or_else(|| corrupt("publicId"))?,
-            private_id_hash: *hash,
-            username: u.username,
-            created_at: u.created_at,
-            updated_at: u.updated_at,
-        }))
+        user.record(*hash).map(Some)
     }
 
     async fn get_public(&self, public_id: PublicId) -> Result<Option<PublicEntry>, StoreError> {
-        let Some(p) = self.get::<PublicItem>(public_key(public_id)).await? else {
+        let Some(public) = self.get::<PublicItem>(keys::public(public_id)).await? else {
             return Ok(None);
         };
-        Ok(Some(PublicEntry {
-            owner: PrivateIdHash::from_hex(&p.private_id_hash)
-                .ok_or_else(|| corrupt("privateIdHash"))?,
-            username: p.username,
-        }))
+        public.entry().map(Some)
     }
 
     async fn room_members(
         &self,
         room: &RoomId,
     ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
-        let Some(item) = self.get::<RoomItem>(room_key(room)).await? else {
+        let Some(item) = self.get::<RoomItem>(keys::room(room)).await? else {
             return Ok(None);
         };
-        let mut out = Vec::with_capacity(item.members.len());
-        for (hash, member) in &item.members {
-            let hash = PrivateIdHash::from_hex(hash).ok_or_else(|| corrupt("member hash"))?;
-            out.push((hash, member_from(member)?));
-        }
-        out.sort_by_key(|(hash, _)| *hash);
-        Ok(Some(out))
+        item.members().map(Some)
     }
 }
 

@@ -5,8 +5,8 @@
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
-mod keys;
 pub mod rate;
+pub mod schema;
 
 pub use crate::domain::ports::store::*;
 pub use dynamodb::{DynamoStore, Timeouts};

@@ -1,0 +1,154 @@
+//! Items as DynamoDB attribute values: each typed item of the schema through its JSON,
+//! so that the DynamoDB table holds exactly what the embedded store holds. Strings are
+//! `S`, numbers `N`, objects `M`, and arrays of strings string sets (`SS`).
+
+use crate::store::StoreError;
+use crate::store::schema::{attr, corrupt};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A typed item under the key `pk`.
+pub(super) fn to_item<T: Serialize>(pk: &str, item: &T) -> Result<Item, StoreError> {
+    let AttributeValue::M(mut map) = to_attribute(item)? else {
+        return Err(corrupt("an item that is not a map"));
+    };
+    map.insert(attr::PK.to_owned(), s(pk));
+    Ok(map)
+}
+
+/// Any serializable value (an item, a member entry) as one attribute value.
+pub(super) fn to_attribute<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    let json = serde_json::to_value(value).map_err(corrupt)?;
+    from_json(json)
+}
+
+fn from_json(json: Value) -> Result<AttributeValue, StoreError> {
+    Ok(match json {
+        Value::String(text) => AttributeValue::S(text),
+        Value::Number(number) => AttributeValue::N(number.to_string()),
+        Value::Bool(b) => AttributeValue::Bool(b),
+        Value::Null => AttributeValue::Null(true),
+        Value::Array(values) if values.iter().all(Value::is_string) && !values.is_empty() => {
+            AttributeValue::Ss(
+                values
+                    .into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+            )
+        }
+        Value::Array(values) => AttributeValue::L(
+            values
+                .into_iter()
+                .map(from_json)
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => AttributeValue::M(
+            map.into_iter()
+                .map(|(k, v)| Ok((k, from_json(v)?)))
+                .collect::<Result<_, StoreError>>()?,
+        ),
+    })
+}
+
+/// A typed item from its attributes (other attributes, such as `pk` or the rate slots,
+/// are ignored).
+pub(super) fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let json = Value::Object(
+        item.iter()
+            .map(|(k, v)| (k.clone(), to_json(v)))
+            .collect::<Map<_, _>>(),
+    );
+    serde_json::from_value(json).map_err(corrupt)
+}
+
+/// One attribute value as a typed value.
+pub(super) fn from_attribute<T: DeserializeOwned>(value: &AttributeValue) -> Result<T, StoreError> {
+    serde_json::from_value(to_json(value)).map_err(corrupt)
+}
+
+fn to_json(value: &AttributeValue) -> Value {
+    match value {
+        AttributeValue::S(text) => Value::String(text.clone()),
+        AttributeValue::N(number) => serde_json::from_str(number).unwrap_or(Value::Null),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::Ss(set) => Value::Array(set.iter().cloned().map(Value::String).collect()),
+        AttributeValue::L(values) => Value::Array(values.iter().map(to_json).collect()),
+        AttributeValue::M(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+        }
+        _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::{Kind, MemberEntry, RoomItem, UserItem};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn typed_items_become_the_attributes_dynamodb_expressions_use() {
+        let user = UserItem {
+            kind: Kind::User,
+            id: 42,
+            public_id: "123-456".into(),
+            username: "Brave Otter".into(),
+            created_at: "c".into(),
+            updated_at: "u".into(),
+            rooms: BTreeSet::from(["r1".to_owned(), "r2".to_owned()]),
+            rl: None,
+        };
+        let item = to_item("USER#x", &user).unwrap();
+        assert_eq!(item[attr::PK], s("USER#x"));
+        assert_eq!(item[attr::TYPE], s("user"));
+        assert_eq!(item[attr::ID], AttributeValue::N("42".into()));
+        assert_eq!(item[attr::PUBLIC_ID], s("123-456"));
+        assert_eq!(
+            item[attr::ROOMS],
+            AttributeValue::Ss(vec!["r1".into(), "r2".into()])
+        );
+        assert!(!item.contains_key("rl"), "absent fields stay absent");
+        assert_eq!(from_item::<UserItem>(&item).unwrap(), user);
+
+        let room = RoomItem {
+            kind: Kind::Room,
+            members: BTreeMap::from([(
+                "ab".to_owned(),
+                MemberEntry {
+                    public_id: "000-001".into(),
+                    username: "A".into(),
+                },
+            )]),
+            created_at: "c".into(),
+            updated_at: "u".into(),
+        };
+        let item = to_item("ROOM#r", &room).unwrap();
+        let AttributeValue::M(members) = &item[attr::MEMBERS] else {
+            panic!("members is not a map")
+        };
+        let AttributeValue::M(entry) = &members["ab"] else {
+            panic!("a member entry is not a map")
+        };
+        assert_eq!(entry[attr::PUBLIC_ID], s("000-001"));
+        assert_eq!(from_item::<RoomItem>(&item).unwrap(), room);
+    }
+
+    #[test]
+    fn a_malformed_item_is_an_error() {
+        let item = Item::from([(attr::ID.to_owned(), s("not a number"))]);
+        assert!(from_item::<UserItem>(&item).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! DynamoDB's errors as the store's: worth retrying later, or not.
+
+use crate::store::StoreError;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+
+/// Error codes after which a retry later may succeed.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+pub(super) fn classify<E>(operation: &str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || err.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        }
+        _ => false,
+    };
+    let error = anyhow::anyhow!("DynamoDB {operation}: {}", DisplayErrorContext(&err));
+    if transient {
+        StoreError::Unavailable(error)
+    } else {
+        StoreError::Other(error)
+    }
+}
+
+/// Whether a cancelled transaction failed on `reason` (the write as a whole did not happen).
+pub(super) fn cancelled_for(
+    err: &SdkError<TransactWriteItemsError, HttpResponse>,
+    reason: &str,
+) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+        err.as_service_error()
+    else {
+        return false;
+    };
+    cancel
+        .cancellation_reasons()
+        .iter()
+        .any(|r| r.code() == Some(reason))
+}
+
+/// Whether a transaction's condition failed on an item that does not exist (the
+/// cancellation reasons carry the old item of a failed condition, or none).
+pub(super) fn joiner_missing(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
+        err.as_service_error()
+    else {
+        return false;
+    };
+    cancel
+        .cancellation_reasons()
+        .iter()
+        .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+        .all(|r| r.item().is_none_or(|item| item.is_empty()))
+}
+
+/// A transaction another one held an item of: nothing was written, try again later.
+pub(super) fn conflict(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!(
+        "DynamoDB TransactWriteItems: {}",
+        DisplayErrorContext(err)
+    ))
+}
+
+pub(super) fn build_error(e: impl Into<anyhow::Error>) -> StoreError {
+    StoreError::Other(e.into())
+}

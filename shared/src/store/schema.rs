@@ -1,0 +1,336 @@
+//! The one table's items, as both stores keep them and `verify` reads them: the keys,
+//! the attribute names and a typed item per kind. The embedded store keeps each item as
+//! its JSON; the DynamoDB store converts the same JSON to attribute values
+//! (`dynamodb::codec`), so both stores hold the very same attributes.
+
+use crate::domain::ports::{Member, PublicEntry, StoreError, UserRecord};
+use crate::domain::{PrivateIdHash, PublicId, RoomId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Item keys (the partition key `pk`).
+pub mod keys {
+    use crate::domain::{PrivateIdHash, PublicId, RoomId};
+
+    pub const USER_PREFIX: &str = "USER#";
+    pub const PUBLIC_PREFIX: &str = "PUBLIC#";
+    pub const ROOM_PREFIX: &str = "ROOM#";
+    /// The atomic counter behind users' increasing numeric ids.
+    pub const USER_COUNTER: &str = "COUNTER#users";
+    /// Read at start-up to open the connection; no item is ever stored there.
+    pub const WARM_UP: &str = "WARMUP";
+
+    pub fn user(hash: &PrivateIdHash) -> String {
+        format!("{USER_PREFIX}{}", hash.to_hex())
+    }
+
+    pub fn public(id: PublicId) -> String {
+        format!("{PUBLIC_PREFIX}{id}")
+    }
+
+    pub fn room(room: &RoomId) -> String {
+        format!("{ROOM_PREFIX}{room}")
+    }
+}
+
+/// Attribute names, for the DynamoDB store's expressions; the typed items below carry
+/// the same names (a test checks each one).
+pub mod attr {
+    pub const PK: &str = "pk";
+    pub const TYPE: &str = "type";
+    pub const ID: &str = "id";
+    pub const PUBLIC_ID: &str = "publicId";
+    pub const PRIVATE_ID_HASH: &str = "privateIdHash";
+    pub const USERNAME: &str = "username";
+    pub const CREATED_AT: &str = "createdAt";
+    pub const UPDATED_AT: &str = "updatedAt";
+    pub const ROOMS: &str = "rooms";
+    pub const MEMBERS: &str = "members";
+    pub const VALUE: &str = "value";
+    /// The last counting request's token (DynamoDB: no message counted twice on retry).
+    pub const RATE_TOKEN: &str = "rt";
+}
+
+/// What kind of item a key holds (the `type` attribute).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    User,
+    Public,
+    Room,
+}
+
+/// `USER#<privateIdHash>`: a user, and the rooms they joined.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserItem {
+    #[serde(rename = "type", default = "UserItem::kind")]
+    pub kind: Kind,
+    pub id: u64,
+    pub public_id: String,
+    pub username: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The rooms this user joined (a string set on DynamoDB), which their messages are
+    /// checked against.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub rooms: BTreeSet<String>,
+    /// The embedded store's message counter, `window << 20 | count` (`store::rate`);
+    /// DynamoDB keeps per-window slots instead (`dynamodb::rate_slots`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl: Option<u64>,
+}
+
+impl UserItem {
+    fn kind() -> Kind {
+        Kind::User
+    }
+
+    pub fn new(user: &UserRecord) -> Self {
+        Self {
+            kind: Kind::User,
+            id: user.id,
+            public_id: user.public_id.to_string(),
+            username: user.username.clone(),
+            created_at: user.created_at.clone(),
+            updated_at: user.updated_at.clone(),
+            rooms: BTreeSet::new(),
+            rl: None,
+        }
+    }
+
+    /// The user as a room names them.
+    pub fn member(&self) -> Result<Member, StoreError> {
+        Ok(Member {
+            public_id: parse_public_id(&self.public_id)?,
+            username: self.username.clone(),
+        })
+    }
+
+    pub fn record(&self, hash: PrivateIdHash) -> Result<UserRecord, StoreError> {
+        Ok(UserRecord {
+            id: self.id,
+            public_id: parse_public_id(&self.public_id)?,
+            private_id_hash: hash,
+            username: self.username.clone(),
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        })
+    }
+
+    pub fn has_joined(&self, room: &RoomId) -> bool {
+        self.rooms.contains(room.as_str())
+    }
+}
+
+/// `PUBLIC#<publicId>`: who holds a public id (the uniqueness marker).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicItem {
+    #[serde(rename = "type", default = "PublicItem::kind")]
+    pub kind: Kind,
+    pub private_id_hash: String,
+    pub username: String,
+    pub created_at: String,
+}
+
+impl PublicItem {
+    fn kind() -> Kind {
+        Kind::Public
+    }
+
+    pub fn new(user: &UserRecord) -> Self {
+        Self {
+            kind: Kind::Public,
+            private_id_hash: user.private_id_hash.to_hex(),
+            username: user.username.clone(),
+            created_at: user.created_at.clone(),
+        }
+    }
+
+    pub fn entry(&self) -> Result<PublicEntry, StoreError> {
+        Ok(PublicEntry {
+            owner: parse_hash(&self.private_id_hash)?,
+            username: self.username.clone(),
+        })
+    }
+}
+
+/// A room's entry for one member (keyed by their private-id hash).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberEntry {
+    pub public_id: String,
+    pub username: String,
+}
+
+impl MemberEntry {
+    pub fn new(member: &Member) -> Self {
+        Self {
+            public_id: member.public_id.to_string(),
+            username: member.username.clone(),
+        }
+    }
+
+    pub fn member(&self) -> Result<Member, StoreError> {
+        Ok(Member {
+            public_id: parse_public_id(&self.public_id)?,
+            username: self.username.clone(),
+        })
+    }
+}
+
+/// `ROOM#<roomId>`: a room and its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomItem {
+    #[serde(rename = "type", default = "RoomItem::kind")]
+    pub kind: Kind,
+    pub members: BTreeMap<String, MemberEntry>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl RoomItem {
+    fn kind() -> Kind {
+        Kind::Room
+    }
+
+    /// Every member, in private-id-hash order.
+    pub fn members(&self) -> Result<Vec<(PrivateIdHash, Member)>, StoreError> {
+        self.members
+            .iter()
+            .map(|(hash, entry)| Ok((parse_hash(hash)?, entry.member()?)))
+            .collect()
+    }
+}
+
+/// `COUNTER#users`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterItem {
+    pub value: u64,
+}
+
+/// An item that does not have the shape this schema gives it.
+pub fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(anyhow::anyhow!("unexpected item shape: {what}"))
+}
+
+fn parse_public_id(s: &str) -> Result<PublicId, StoreError> {
+    PublicId::parse(s).ok_or_else(|| corrupt(format!("bad publicId {s:?}")))
+}
+
+fn parse_hash(s: &str) -> Result<PrivateIdHash, StoreError> {
+    PrivateIdHash::from_hex(s).ok_or_else(|| corrupt("bad private-id hash"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn names(item: &impl Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(item).unwrap() {
+            Value::Object(map) => map.keys().cloned().collect(),
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn typed_items_carry_the_attribute_names_the_expressions_use() {
+        let user = UserRecord {
+            id: 7,
+            public_id: PublicId::parse("123-456").unwrap(),
+            private_id_hash: PrivateIdHash::from_hex(&"ab".repeat(32)).unwrap(),
+            username: "Brave Otter".into(),
+            created_at: "2026-11-25T10:00:00.000Z".into(),
+            updated_at: "2026-11-25T10:00:00.000Z".into(),
+        };
+        let mut item = UserItem::new(&user);
+        item.rooms.insert("r".into());
+        assert_eq!(
+            names(&item),
+            set(&[
+                attr::TYPE,
+                attr::ID,
+                attr::PUBLIC_ID,
+                attr::USERNAME,
+                attr::CREATED_AT,
+                attr::UPDATED_AT,
+                attr::ROOMS
+            ])
+        );
+        assert_eq!(
+            names(&PublicItem::new(&user)),
+            set(&[
+                attr::TYPE,
+                attr::PRIVATE_ID_HASH,
+                attr::USERNAME,
+                attr::CREATED_AT
+            ])
+        );
+        let room = RoomItem {
+            kind: Kind::Room,
+            members: BTreeMap::new(),
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        assert_eq!(
+            names(&room),
+            set(&[
+                attr::TYPE,
+                attr::MEMBERS,
+                attr::CREATED_AT,
+                attr::UPDATED_AT
+            ])
+        );
+        assert_eq!(names(&CounterItem { value: 1 }), set(&[attr::VALUE]));
+        assert_eq!(serde_json::to_value(Kind::User).unwrap(), json!("user"));
+        // Round trip, and the record comes back whole.
+        let back: UserItem = serde_json::from_value(serde_json::to_value(&item).unwrap()).unwrap();
+        assert_eq!(back.record(user.private_id_hash).unwrap(), user);
+    }
+
+    #[test]
+    fn items_written_before_the_type_attribute_still_read() {
+        let old = json!({"id": 1, "publicId": "000-001", "username": "A B",
+                         "createdAt": "t", "updatedAt": "t"});
+        let item: UserItem = serde_json::from_value(old).unwrap();
+        assert_eq!(item.kind, Kind::User);
+        assert!(item.rooms.is_empty());
+    }
+
+    #[test]
+    fn keys_have_the_spec_prefixes() {
+        let hash = PrivateIdHash::from_hex(&"01".repeat(32)).unwrap();
+        assert_eq!(keys::user(&hash), format!("USER#{}", "01".repeat(32)));
+        assert_eq!(
+            keys::public(PublicId::parse("000-042").unwrap()),
+            "PUBLIC#000-042"
+        );
+        let room = RoomId::parse(&"A".repeat(43)).unwrap();
+        assert_eq!(keys::room(&room), format!("ROOM#{}", "A".repeat(43)));
+    }
+
+    #[test]
+    fn malformed_items_are_errors_not_panics() {
+        let mut entry = MemberEntry {
+            public_id: "12-3456".into(),
+            username: "x".into(),
+        };
+        assert!(entry.member().is_err());
+        entry.public_id = "123-456".into();
+        assert!(entry.member().is_ok());
+        let public = PublicItem {
+            kind: Kind::Public,
+            private_id_hash: "zz".into(),
+            username: String::new(),
+            created_at: String::new(),
+        };
+        assert!(public.entry().is_err());
+    }
+}
