@@ -4,7 +4,7 @@
 
 pub mod api;
 pub mod options;
-pub mod realtime;
+pub mod pusher_server;
 pub mod verify;
 pub mod web;
 
@@ -134,7 +134,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let (pusher, extra_routes, page_realtime) = match &options.realtime {
         RealtimeChoice::Embedded => {
             let credentials = PusherCredentials::new(LOCAL_APP_KEY, random_secret()?);
-            let app = realtime::App {
+            let app = pusher_server::App {
                 id: LOCAL_APP_ID.into(),
                 credentials: credentials.clone(),
             };
@@ -151,7 +151,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             };
             // The page reaches the embedded server where it reached the page.
             let page = serde_json::json!({"key": LOCAL_APP_KEY, "sameOrigin": true});
-            (config, Some(realtime::router(app)), page)
+            (config, Some(pusher_server::router(app)), page)
         }
         RealtimeChoice::External { config, page } => (config.clone(), None, page.clone()),
     };

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Functions, invoke, receiver::Receiver};
+use common::{Functions, invoke, pusher_receiver::Receiver};
 use secret_rooms::http::Route;
 use std::path::{Path, PathBuf};
 

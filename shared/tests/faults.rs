@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::fake_dynamodb::{FakeDynamo, Fault};
-use common::receiver::Receiver;
+use common::dynamodb_proxy::{FakeDynamo, Fault};
+use common::pusher_receiver::Receiver;
 use common::{Functions, Reply, api_event, invoke, now};
 use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::RoomKey;
@@ -31,10 +31,10 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
     let receiver = Receiver::start().await;
     let pusher = secret_rooms::realtime::pusher::PusherClient::new(
         &secret_rooms::realtime::pusher::PusherConfig {
-            app_id: common::receiver::APP_ID.into(),
+            app_id: common::pusher_receiver::APP_ID.into(),
             credentials: secret_rooms::realtime::pusher::PusherCredentials::new(
-                common::receiver::KEY,
-                common::receiver::SECRET,
+                common::pusher_receiver::KEY,
+                common::pusher_receiver::SECRET,
             ),
             base_url: receiver.base_url.clone(),
             timeout: Duration::from_millis(1500),
@@ -224,9 +224,9 @@ async fn a_message_count_whose_answer_was_lost_is_counted_once() {
         moto.count_message(&room, &a, w).await.unwrap(),
         Allowance::Allowed(_)
     ));
-    let proxy = common::fake_dynamodb::lose_first_answer(
+    let proxy = common::dynamodb_proxy::Proxy::start(
         &std::env::var(common::ENDPOINT_VAR).unwrap(),
-        "UpdateItem",
+        Some("UpdateItem"),
     )
     .await;
     // Production's 2 s attempt timeout, so that the proxy's 3 s delay makes the SDK retry;
@@ -236,7 +236,7 @@ async fn a_message_count_whose_answer_was_lost_is_counted_once() {
         operation: Duration::from_secs(30),
     };
     let through_proxy =
-        DynamoStore::with_endpoint_and_timeouts(moto.table(), &proxy, timeouts).await;
+        DynamoStore::with_endpoint_and_timeouts(moto.table(), &proxy.endpoint, timeouts).await;
     let mut trips = common::round_trip_counter(&through_proxy);
     assert!(matches!(
         through_proxy.count_message(&room, &a, w).await.unwrap(),

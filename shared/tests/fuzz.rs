@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::receiver::{self, Receiver};
+use common::pusher_receiver::{self as receiver, Receiver};
 use common::{ROOM_KEY, invoke, now};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::receiver::{self, Receiver};
+use common::pusher_receiver::{self as receiver, Receiver};
 use common::{Functions, ROOM_KEY};
 use secret_rooms::telemetry::subscriber;
 use std::io::Write;

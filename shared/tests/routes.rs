@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::receiver::{self, Receiver};
+use common::pusher_receiver::{self as receiver, Receiver};
 use common::{Functions, api_event, fresh_store, invoke};
 use secret_rooms::domain::ports::{FixedClock, SystemClock};
 use secret_rooms::domain::rooms::MAX_ROOMS;
@@ -11,6 +11,7 @@ use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, Route};
 use secret_rooms::realtime::pusher::PusherCredentials;
+use secret_rooms_test_kit::pusher_verify::verify_channel_auth;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -105,8 +106,18 @@ async fn two_users_connect_chat_and_subscribe() {
     let auth = f.auth(&alice, "1234.5678", &channel).await;
     assert_eq!(auth.status, 200, "{}", auth.body);
     let signature = auth.body["auth"].as_str().unwrap();
-    assert!(credentials().verify_channel_auth("1234.5678", &channel, signature));
-    assert!(!credentials().verify_channel_auth("1234.5679", &channel, signature));
+    assert!(verify_channel_auth(
+        &credentials(),
+        "1234.5678",
+        &channel,
+        signature
+    ));
+    assert!(!verify_channel_auth(
+        &credentials(),
+        "1234.5679",
+        &channel,
+        signature
+    ));
     let body = json!({"socket_id": "99.1", "channel_name": channel, "privateId": bob}).to_string();
     let json_auth = f
         .call(
@@ -117,7 +128,8 @@ async fn two_users_connect_chat_and_subscribe() {
         )
         .await;
     assert_eq!(json_auth.status, 200, "{}", json_auth.body);
-    assert!(credentials().verify_channel_auth(
+    assert!(verify_channel_auth(
+        &credentials(),
         "99.1",
         &channel,
         json_auth.body["auth"].as_str().unwrap()

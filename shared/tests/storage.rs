@@ -3,12 +3,7 @@
 
 mod common;
 
-#[cfg(not(feature = "embedded"))]
-compile_error!(
-    "the storage tests run on both stores: build them with --features embedded (./scripts/test.sh does)"
-);
-
-use common::{Items, ROOM_KEY, now, receiver::Receiver, round_trip_counter};
+use common::{Items, ROOM_KEY, now, pusher_receiver::Receiver, round_trip_counter};
 use secret_rooms::domain::SocketId;
 use secret_rooms::domain::channels::authorize_channel;
 use secret_rooms::domain::messages::{Message, RateLimit, send_message};
@@ -304,8 +299,11 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
     let mut trips = round_trip_counter(&store);
     let receiver = Receiver::start().await;
     let pusher = PusherClient::new(&PusherConfig {
-        app_id: common::receiver::APP_ID.into(),
-        credentials: PusherCredentials::new(common::receiver::KEY, common::receiver::SECRET),
+        app_id: common::pusher_receiver::APP_ID.into(),
+        credentials: PusherCredentials::new(
+            common::pusher_receiver::KEY,
+            common::pusher_receiver::SECRET,
+        ),
         base_url: receiver.base_url.clone(),
         timeout: Duration::from_secs(2),
     })
@@ -377,7 +375,10 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
     assert_eq!(trips(), 1, "message");
     assert_eq!(receiver.published().len(), 2, "each message publishes once");
 
-    let creds = PusherCredentials::new(common::receiver::KEY, common::receiver::SECRET);
+    let creds = PusherCredentials::new(
+        common::pusher_receiver::KEY,
+        common::pusher_receiver::SECRET,
+    );
     let socket = SocketId::parse("1.2").unwrap();
     authorize_channel(&store, &creds, &socket, &room, &alice.private_id)
         .await

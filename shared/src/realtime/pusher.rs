@@ -13,9 +13,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// How far a REST call's `auth_timestamp` may be from the server's clock.
-pub const TIMESTAMP_WINDOW_SECS: u64 = 600;
-
 /// An app's key (public) and secret (never logged).
 #[derive(Clone)]
 pub struct PusherCredentials {
@@ -47,37 +44,8 @@ fn hmac_hex(secret: &str, message: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn hmac_verify(secret: &str, message: &str, signature_hex: &str) -> bool {
-    let Ok(signature) = hex::decode(signature_hex) else {
-        return false;
-    };
-    let mut mac = match HmacSha256::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
-    };
-    mac.update(message.as_bytes());
-    mac.verify_slice(&signature).is_ok()
-}
-
 pub fn body_md5(body: &[u8]) -> String {
     hex::encode(Md5::digest(body))
-}
-
-/// Why a REST call was refused.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    #[error("missing query parameter {0}")]
-    Missing(&'static str),
-    #[error("unknown auth_key")]
-    UnknownKey,
-    #[error("auth_version must be 1.0")]
-    Version,
-    #[error("auth_timestamp is outside the allowed window")]
-    Timestamp,
-    #[error("body_md5 does not match the body")]
-    BodyMd5,
-    #[error("auth_signature does not match")]
-    Signature,
 }
 
 impl PusherCredentials {
@@ -96,14 +64,6 @@ impl PusherCredentials {
         }
     }
 
-    /// Check a subscription's `auth` value, as a Pusher server does.
-    pub fn verify_channel_auth(&self, socket_id: &str, channel: &str, auth: &str) -> bool {
-        let Some((key, signature)) = auth.split_once(':') else {
-            return false;
-        };
-        key == self.key && hmac_verify(&self.secret, &format!("{socket_id}:{channel}"), signature)
-    }
-
     /// The query string of a signed REST call, `auth_signature` last.
     pub fn sign_request(&self, method: &str, path: &str, body: &[u8], timestamp: u64) -> String {
         let unsigned = format!(
@@ -115,59 +75,10 @@ impl PusherCredentials {
         format!("{unsigned}&auth_signature={signature}")
     }
 
-    /// Verify a signed REST call as Pusher does: key, version, timestamp window,
-    /// `body_md5` and `auth_signature` over the other parameters sorted by name.
-    pub fn verify_request(
-        &self,
-        method: &str,
-        path: &str,
-        query: &[(String, String)],
-        body: &[u8],
-        now: u64,
-    ) -> Result<(), VerifyError> {
-        let get = |name: &'static str| {
-            query
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .ok_or(VerifyError::Missing(name))
-        };
-        if get("auth_key")? != self.key {
-            return Err(VerifyError::UnknownKey);
-        }
-        if get("auth_version")? != "1.0" {
-            return Err(VerifyError::Version);
-        }
-        let timestamp: u64 = get("auth_timestamp")?
-            .parse()
-            .map_err(|_| VerifyError::Timestamp)?;
-        if timestamp.abs_diff(now) > TIMESTAMP_WINDOW_SECS {
-            return Err(VerifyError::Timestamp);
-        }
-        if !body.is_empty() && get("body_md5")? != body_md5(body) {
-            return Err(VerifyError::BodyMd5);
-        }
-        let signature = get("auth_signature")?;
-        let mut params: Vec<(String, &str)> = query
-            .iter()
-            .filter(|(k, _)| k != "auth_signature")
-            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
-            .collect();
-        params.sort();
-        let canonical = params
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&");
-        if hmac_verify(
-            &self.secret,
-            &format!("{method}\n{path}\n{canonical}"),
-            signature,
-        ) {
-            Ok(())
-        } else {
-            Err(VerifyError::Signature)
-        }
+    /// HMAC-SHA256 of `message` under the app secret, as hex: what a Pusher server
+    /// recomputes to check a signature (`local-server`'s `pusher_server::verify`).
+    pub fn sign(&self, message: &str) -> String {
+        hmac_hex(&self.secret, message)
     }
 }
 
@@ -284,10 +195,6 @@ mod tests {
         PusherCredentials::new(KEY, SECRET)
     }
 
-    fn parse_query(q: &str) -> Vec<(String, String)> {
-        serde_urlencoded::from_str(q).unwrap()
-    }
-
     #[test]
     fn rest_signature_matches_pusher_reference() {
         assert_eq!(body_md5(BODY.as_bytes()), BODY_MD5);
@@ -302,63 +209,19 @@ mod tests {
     }
 
     #[test]
+    fn sign_is_the_hmac_a_server_recomputes() {
+        let signed = format!(
+            "POST\n/apps/3/events\nauth_key={KEY}&auth_timestamp={TIMESTAMP}\
+             &auth_version=1.0&body_md5={BODY_MD5}"
+        );
+        assert_eq!(creds().sign(&signed), SIGNATURE);
+    }
+
+    #[test]
     fn channel_auth_matches_pusher_reference() {
         let socket = SocketId::parse("1234.1234").unwrap();
         let auth = creds().authorize(&socket, "private-foobar");
         assert_eq!(auth.auth, format!("{KEY}:{CHANNEL_SIGNATURE}"));
-        assert!(creds().verify_channel_auth("1234.1234", "private-foobar", &auth.auth));
-        assert!(!creds().verify_channel_auth("1234.1235", "private-foobar", &auth.auth));
-        assert!(!creds().verify_channel_auth("1234.1234", "private-foobaz", &auth.auth));
-        assert!(!creds().verify_channel_auth("1234.1234", "private-foobar", CHANNEL_SIGNATURE));
-    }
-
-    #[test]
-    fn verify_accepts_the_reference_and_rejects_each_tampering() {
-        let query = parse_query(&creds().sign_request(
-            "POST",
-            "/apps/3/events",
-            BODY.as_bytes(),
-            TIMESTAMP,
-        ));
-        let verify = |q: &[(String, String)], body: &str, now| {
-            creds().verify_request("POST", "/apps/3/events", q, body.as_bytes(), now)
-        };
-        assert_eq!(verify(&query, BODY, TIMESTAMP + 10), Ok(()));
-        assert_eq!(
-            verify(&query, BODY, TIMESTAMP + 601),
-            Err(VerifyError::Timestamp)
-        );
-        assert_eq!(verify(&query, "{}", TIMESTAMP), Err(VerifyError::BodyMd5));
-        let other_secret = PusherCredentials::new(KEY, "not-the-secret");
-        assert_eq!(
-            other_secret.verify_request(
-                "POST",
-                "/apps/3/events",
-                &query,
-                BODY.as_bytes(),
-                TIMESTAMP
-            ),
-            Err(VerifyError::Signature)
-        );
-        assert_eq!(
-            creds().verify_request("POST", "/apps/4/events", &query, BODY.as_bytes(), TIMESTAMP),
-            Err(VerifyError::Signature)
-        );
-        let mut wrong_key = query.clone();
-        wrong_key[0].1 = "other".into();
-        assert_eq!(
-            verify(&wrong_key, BODY, TIMESTAMP),
-            Err(VerifyError::UnknownKey)
-        );
-        let unsigned: Vec<_> = query
-            .iter()
-            .filter(|(k, _)| k != "auth_signature")
-            .cloned()
-            .collect();
-        assert_eq!(
-            verify(&unsigned, BODY, TIMESTAMP),
-            Err(VerifyError::Missing("auth_signature"))
-        );
     }
 
     #[test]

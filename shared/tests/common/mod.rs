@@ -1,47 +1,20 @@
-//! Test helpers: a fresh DynamoDB table per test on the test command's moto server,
-//! a Pusher-protocol receiver that verifies every signature, and request builders.
-#![allow(dead_code)]
+//! What these tests share beyond the test kit (`secret-rooms-test-kit`): the four
+//! functions configured as in production on a fresh table, and their test settings.
+#![allow(dead_code, unused_imports)]
 
-pub mod fake_dynamodb;
-pub mod receiver;
+pub use secret_rooms_test_kit::events::{Reply, api_event, invoke};
+pub use secret_rooms_test_kit::tables::{
+    ENDPOINT_VAR, Items, fresh_store, fresh_table_name, round_trip_counter, test_timeouts,
+};
+pub use secret_rooms_test_kit::{dynamodb_proxy, pusher_receiver};
 
-use async_trait::async_trait;
+use pusher_receiver as receiver;
 use secret_rooms::domain::ports::{Clock, SystemClock};
-use secret_rooms::store::{DynamoStore, EmbeddedStore, Store};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 pub const RATE_LIMIT: u32 = 8;
 pub const ROOM_KEY: &str = "test-room-key-0123456789abcdef-0123456789";
-
-/// A DynamoDB store on a table of its own. Fails loudly, naming the variable, when
-/// no DynamoDB-compatible server was started (run `./scripts/test.sh`).
-pub async fn fresh_store() -> DynamoStore {
-    let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_default();
-    assert!(
-        !endpoint.is_empty(),
-        "{ENDPOINT_VAR} is not set: these tests need a DynamoDB-compatible server. \
-         Run ./scripts/test.sh, which installs and starts moto's server."
-    );
-    let store =
-        DynamoStore::from_default_chain(fresh_table_name(), test_timeouts(), Some(&endpoint)).await;
-    store
-        .create_table()
-        .await
-        .unwrap_or_else(|e| panic!("cannot create a table on {endpoint}: {e}"));
-    store
-}
-
-/// What ./scripts/test.sh sets for moto (slow under the concurrency tests); the fault
-/// tests use the production timeouts instead.
-pub fn test_timeouts() -> secret_rooms::store::Timeouts {
-    secret_rooms::config::dynamodb_timeouts(&secret_rooms::config::process_env).unwrap()
-}
-
-pub fn fresh_table_name() -> String {
-    format!("test-{}", secret_rooms::http::new_request_id())
-}
 
 /// Environment for `Endpoint::from_env`: a fresh table, the test room key, and Pusher
 /// pointed at `pusher_base` (the receiver).
@@ -76,153 +49,8 @@ pub fn env_map(table: &str, pusher_base: &str) -> HashMap<String, String> {
     .collect()
 }
 
-/// Round trips since the last call: each call of the returned closure answers how many
-/// the store made since the previous one.
-pub fn round_trip_counter(store: &dyn Store) -> impl FnMut() -> usize + '_ {
-    let mut last = store.round_trips();
-    move || {
-        let now = store.round_trips();
-        let since = now - last;
-        last = now;
-        since
-    }
-}
-
-use lambda_http::http::HeaderMap;
-use secret_rooms::http::{Endpoint, Route, lambda};
+use secret_rooms::http::{Endpoint, Route};
 use serde_json::{Value, json};
-
-/// Every item of a store by key, as JSON with sorted keys, whatever the backend.
-#[async_trait]
-pub trait Items {
-    async fn items(&self) -> BTreeMap<String, Value>;
-}
-
-#[async_trait]
-impl Items for DynamoStore {
-    async fn items(&self) -> BTreeMap<String, Value> {
-        let out = self
-            .client()
-            .scan()
-            .table_name(self.table())
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            out.last_evaluated_key().is_none(),
-            "test tables fit one scan page"
-        );
-        out.items()
-            .iter()
-            .map(|item| {
-                let pk = item["pk"].as_s().unwrap().clone();
-                let map = item
-                    .iter()
-                    .map(|(k, v)| (k.clone(), canonical(v)))
-                    .collect();
-                (pk, Value::Object(map))
-            })
-            .collect()
-    }
-}
-
-#[async_trait]
-impl Items for EmbeddedStore {
-    async fn items(&self) -> BTreeMap<String, Value> {
-        self.dump().await.unwrap().into_iter().collect()
-    }
-}
-
-/// An attribute value as JSON with sorted keys, so that equal items print alike.
-fn canonical(v: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    match v {
-        A::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect()),
-        A::L(l) => Value::Array(l.iter().map(canonical).collect()),
-        A::S(s) => json!(s),
-        A::N(n) => serde_json::from_str(n).unwrap_or_else(|_| json!({ "bad number": n })),
-        A::Ss(set) => {
-            let mut sorted = set.clone();
-            sorted.sort();
-            json!(sorted)
-        }
-        other => json!({ "other": format!("{other:?}") }),
-    }
-}
-
-/// An API Gateway HTTP API (payload v2) event, as the function receives it.
-pub fn api_event(
-    route: Route,
-    path: &str,
-    content_type: Option<&str>,
-    body: Option<&str>,
-) -> Value {
-    let (route_key, param) = match route {
-        Route::CreateUser => ("POST /users/create", None),
-        Route::Connect => (
-            "POST /users/{publicId}/connect",
-            Some(("publicId", path.split('/').nth(2))),
-        ),
-        Route::SendMessage => (
-            "POST /rooms/{roomId}/message",
-            Some(("roomId", path.split('/').nth(2))),
-        ),
-        Route::ChannelAuth => ("POST /pusher/auth", None),
-    };
-    let mut headers = json!({"host": "api.test"});
-    if let Some(ct) = content_type {
-        headers["content-type"] = json!(ct);
-    }
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.test",
-            "domainPrefix": "api", "requestId": "test", "routeKey": route_key,
-            "stage": "$default", "time": "24/Nov/2026:05:20:55 +0000", "timeEpoch": 0,
-            "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "127.0.0.1", "userAgent": "test"}
-        },
-        "isBase64Encoded": false
-    });
-    if let Some((name, Some(value))) = param {
-        event["pathParameters"] = json!({ name: value });
-    }
-    if let Some(body) = body {
-        event["body"] = json!(body);
-    }
-    event
-}
-
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Value,
-}
-
-/// Feed an API Gateway event to a function's handler, as the Lambda runtime does.
-pub async fn invoke(endpoint: &Endpoint, event: &Value) -> Reply {
-    let request =
-        lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
-    let response = lambda::handle(endpoint, request).await;
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.body().as_ref();
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(body).unwrap_or_else(|e| panic!("non-JSON body ({e}): {body:?}"))
-    };
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
 
 /// The four functions on one fresh table, configured as in production but for the
 /// endpoints: moto for DynamoDB, the receiver for Pusher.
@@ -341,31 +169,12 @@ impl Functions {
         .await
     }
 
-    /// Every item of the table, in a stable order: "changes nothing" is checked
-    /// by comparing two of these.
-    pub async fn snapshot(&self) -> Vec<String> {
-        let store =
-            DynamoStore::from_default_chain(self.table.clone(), test_timeouts(), None).await;
-        let out = store
-            .client()
-            .scan()
-            .table_name(&self.table)
-            .send()
+    /// Every item of the table, by key: "changes nothing" is checked by comparing two.
+    pub async fn snapshot(&self) -> std::collections::BTreeMap<String, Value> {
+        secret_rooms_test_kit::tables::reopen(&self.table)
             .await
-            .unwrap();
-        let mut items: Vec<String> = out
             .items()
-            .iter()
-            .map(|item| {
-                let map = item
-                    .iter()
-                    .map(|(k, v)| (k.clone(), canonical(v)))
-                    .collect();
-                Value::Object(map).to_string()
-            })
-            .collect();
-        items.sort();
-        items
+            .await
     }
 }
 

@@ -1,11 +1,14 @@
-//! A stand-in for DynamoDB that fails on demand, for the faults no real server gives
-//! when asked: hanging, throttling, internal errors, transaction conflicts. It answers
-//! with the status codes and error bodies DynamoDB documents.
+//! In front of DynamoDB: [`FakeDynamo`], a stand-in that fails on demand, for the faults
+//! no real server gives when asked (hanging, throttling, internal errors, transaction
+//! conflicts), answering with the status codes and error bodies DynamoDB documents; and
+//! [`Proxy`], which forwards to a real DynamoDB-compatible server, counting requests
+//! and losing an answer on demand.
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,50 +116,74 @@ async fn answer(fault: Fault, calls: &Mutex<Vec<String>>, headers: &HeaderMap) -
     }
 }
 
-/// A proxy in front of a real DynamoDB-compatible server that loses the answer of the
-/// first request whose operation is `operation`: the request is carried out, and its
-/// answer comes only after the SDK's attempt timeout, so the SDK retries it.
-pub async fn lose_first_answer(upstream: &str, operation: &'static str) -> String {
-    let upstream = upstream.trim_end_matches('/').to_owned();
-    let client = secret_rooms::tls::reqwest_builder()
-        .unwrap()
-        .build()
-        .unwrap();
-    let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let app = Router::new().route(
-        "/",
-        post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let (client, upstream, lost) = (client.clone(), upstream.clone(), lost.clone());
-            async move {
-                let mut request = client.post(format!("{upstream}/"));
-                for (name, value) in &headers {
-                    if name != "host" && name != "content-length" {
-                        request = request.header(name, value);
+/// A proxy in front of a real DynamoDB-compatible server: forwards every request,
+/// counts them, and can lose the answer of the first request of one operation (the
+/// request is carried out, and its answer comes only after the SDK's attempt timeout,
+/// so the SDK retries it).
+#[derive(Clone)]
+pub struct Proxy {
+    pub endpoint: String,
+    forwarded: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str, lose_first_answer_of: Option<&'static str>) -> Self {
+        let upstream = upstream.trim_end_matches('/').to_owned();
+        let client = secret_rooms::tls::reqwest_builder()
+            .unwrap()
+            .build()
+            .unwrap();
+        let lost = Arc::new(AtomicBool::new(false));
+        let forwarded = Arc::new(AtomicUsize::new(0));
+        let count = forwarded.clone();
+        let app = Router::new().route(
+            "/",
+            post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let (client, upstream) = (client.clone(), upstream.clone());
+                let (lost, count) = (lost.clone(), count.clone());
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let mut request = client.post(format!("{upstream}/"));
+                    for (name, value) in &headers {
+                        if name != "host" && name != "content-length" {
+                            request = request.header(name, value);
+                        }
                     }
+                    let Ok(answer) = request.body(body).send().await else {
+                        return StatusCode::BAD_GATEWAY.into_response();
+                    };
+                    let status = answer.status().as_u16();
+                    let content_type = answer.headers().get("content-type").cloned();
+                    let body = answer.bytes().await.unwrap_or_default();
+                    let target = headers
+                        .get("x-amz-target")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    if lose_first_answer_of.is_some_and(|op| target.ends_with(op))
+                        && !lost.swap(true, Ordering::SeqCst)
+                    {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                    let mut response = (status, body).into_response();
+                    if let Some(ct) = content_type {
+                        response.headers_mut().insert("content-type", ct);
+                    }
+                    response
                 }
-                let answer = request.body(body).send().await.unwrap();
-                let status = answer.status().as_u16();
-                let content_type = answer.headers().get("content-type").cloned();
-                let body = answer.bytes().await.unwrap();
-                let target = headers
-                    .get("x-amz-target")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                if target.ends_with(operation)
-                    && !lost.swap(true, std::sync::atomic::Ordering::SeqCst)
-                {
-                    tokio::time::sleep(Duration::from_secs(3)).await;
-                }
-                let mut response = (StatusCode::from_u16(status).unwrap(), body).into_response();
-                if let Some(ct) = content_type {
-                    response.headers_mut().insert("content-type", ct);
-                }
-                response
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    endpoint
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            endpoint,
+            forwarded,
+        }
+    }
+
+    /// Requests forwarded so far.
+    pub fn forwarded(&self) -> usize {
+        self.forwarded.load(Ordering::SeqCst)
+    }
 }

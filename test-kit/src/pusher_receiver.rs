@@ -1,6 +1,6 @@
-//! A Pusher-protocol REST endpoint for tests: verifies `auth_key`, timestamp,
-//! `body_md5` and `auth_signature` with the library's verifier (itself checked against
-//! Pusher's published values), and records what was published. It can also be told
+//! A Pusher-protocol REST endpoint for tests and benchmarks: verifies `auth_key`,
+//! timestamp, `body_md5` and `auth_signature` with the local server's verifier (itself
+//! checked against Pusher's published values), and records what was published. It can also be told
 //! to fail, for the faults no real server gives on demand.
 
 use axum::Router;
@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::post;
+use local_server::pusher_server::verify::verify_request;
 use secret_rooms::realtime::pusher::PusherCredentials;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -104,9 +105,14 @@ async fn trigger(
         .unwrap()
         .as_secs();
     let path = format!("/apps/{app_id}/events");
-    if let Err(e) =
-        PusherCredentials::new(KEY, SECRET).verify_request("POST", &path, &query, &body, now)
-    {
+    if let Err(e) = verify_request(
+        &PusherCredentials::new(KEY, SECRET),
+        "POST",
+        &path,
+        &query,
+        &body,
+        now,
+    ) {
         return reject(e.to_string());
     }
     let Ok(event) = serde_json::from_slice::<Value>(&body) else {

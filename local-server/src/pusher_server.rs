@@ -10,6 +10,8 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
+pub mod verify;
+
 use secret_rooms::realtime::pusher::PusherCredentials;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -17,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc};
+use verify::{verify_channel_auth, verify_request};
 
 /// Seconds of silence after which a client should ping (sent to the client).
 const ACTIVITY_TIMEOUT_SECS: u64 = 120;
@@ -109,7 +112,7 @@ impl Hub {
 }
 
 #[derive(Clone)]
-struct Realtime {
+struct Server {
     app: Arc<App>,
     hub: Arc<Hub>,
 }
@@ -119,7 +122,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/app/{key}", any(websocket))
         .route("/apps/{app_id}/events", post(trigger))
-        .with_state(Realtime {
+        .with_state(Server {
             app: Arc::new(app),
             hub: Arc::new(Hub::default()),
         })
@@ -139,7 +142,7 @@ fn error_frame(code: Option<u16>, message: &str) -> String {
 }
 
 async fn websocket(
-    State(rt): State<Realtime>,
+    State(rt): State<Server>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
     upgrade: WebSocketUpgrade,
@@ -184,7 +187,7 @@ struct ClientFrame {
     data: Value,
 }
 
-async fn serve_socket(rt: Realtime, mut socket: WebSocket) {
+async fn serve_socket(rt: Server, mut socket: WebSocket) {
     let socket_id = new_socket_id();
     let established = json!({
         "event": "pusher:connection_established",
@@ -240,7 +243,7 @@ async fn serve_socket(rt: Realtime, mut socket: WebSocket) {
 }
 
 /// One client frame in, the frames to send back.
-fn handle_frame(rt: &Realtime, socket_id: &str, outbox: &Outbox, text: &str) -> Vec<String> {
+fn handle_frame(rt: &Server, socket_id: &str, outbox: &Outbox, text: &str) -> Vec<String> {
     let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
         return vec![error_frame(None, "Invalid JSON frame")];
     };
@@ -272,7 +275,7 @@ fn handle_frame(rt: &Realtime, socket_id: &str, outbox: &Outbox, text: &str) -> 
 }
 
 fn subscribe(
-    rt: &Realtime,
+    rt: &Server,
     socket_id: &str,
     outbox: &Outbox,
     channel: &str,
@@ -297,10 +300,7 @@ fn subscribe(
         return refuse("Presence channels are not supported by this server".into());
     }
     if channel.starts_with("private-")
-        && !rt
-            .app
-            .credentials
-            .verify_channel_auth(socket_id, channel, auth)
+        && !verify_channel_auth(&rt.app.credentials, socket_id, channel, auth)
     {
         return refuse(format!(
             "Invalid signature: expected HMAC SHA256 hex digest of {socket_id}:{channel}"
@@ -326,7 +326,7 @@ fn rest_error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn trigger(
-    State(rt): State<Realtime>,
+    State(rt): State<Server>,
     Path(app_id): Path<String>,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -340,11 +340,7 @@ async fn trigger(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let path = format!("/apps/{app_id}/events");
-    if let Err(e) = rt
-        .app
-        .credentials
-        .verify_request("POST", &path, &query, &body, now)
-    {
+    if let Err(e) = verify_request(&rt.app.credentials, "POST", &path, &query, &body, now) {
         return rest_error(StatusCode::UNAUTHORIZED, e.to_string());
     }
     let Ok(event) = serde_json::from_slice::<TriggerBody>(&body) else {
