@@ -116,15 +116,22 @@ test("the realtime server refuses a forged channel signature", async () => {
   const error = await connectionError;
   assert.equal(error.type, "PusherError");
   assert.equal(error.data?.code, 4009);
-  // The forged subscriber hears nothing of the room.
+  // The forged subscriber hears nothing of the room: everything its connection receives
+  // is logged, and a ping sent after the message was published is answered after
+  // anything the server had queued for it (one socket, in order).
+  const heard = [];
+  forged.bind_global((event) => heard.push(event));
   let leaked = false;
   channel.bind("message", () => (leaked = true));
   const bobSub = await subscribe(client(bob.privateId), room.channel);
   const atBob = nextEvent(bobSub.channel, "message");
   await post(`/rooms/${room.roomId}/message`, { privateId: alice.privateId, message: "secret" });
   await atBob;
-  await new Promise((r) => setTimeout(r, 200));
+  const pong = new Promise((resolve) => forged.connection.bind("message", (m) => m.event === "pusher:pong" && resolve()));
+  forged.send_event("pusher:ping", {});
+  await pong;
   assert.equal(leaked, false);
+  assert.deepEqual(heard.filter((e) => !String(e).startsWith("pusher")), []);
 });
 
 test("an unknown app key gets pusher:error 4001", async () => {

@@ -122,11 +122,8 @@ async fn every_route_answers_503(endpoint: &str) {
 
 #[tokio::test]
 async fn dynamodb_unreachable() {
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    };
-    every_route_answers_503(&closed).await;
+    let refused = secret_rooms_test_kit::refused::RefusedPort::new();
+    every_route_answers_503(&refused.url).await;
 }
 
 #[tokio::test]

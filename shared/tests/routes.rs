@@ -466,12 +466,9 @@ async fn realtime_failures_answer_502_with_a_request_id() {
         );
     }
 
-    // Nothing listens on a port we just released: the publish cannot connect.
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", listener.local_addr().unwrap())
-    };
-    let unreachable = Functions::start(&closed).await;
+    // A port that refuses connections: the publish cannot connect.
+    let refused = secret_rooms_test_kit::refused::RefusedPort::new();
+    let unreachable = Functions::start(&refused.url).await;
     let (_, carol, _) = unreachable.create().await;
     let (dave_pub, _, _) = unreachable.create().await;
     let room = unreachable.room(&carol, &dave_pub).await;

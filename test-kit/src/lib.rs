@@ -5,12 +5,14 @@
 //! - [`pusher_receiver`]: a Pusher REST endpoint that checks every signature;
 //! - [`dynamodb_proxy`]: a DynamoDB stand-in that fails on demand, and a proxy in front
 //!   of a real DynamoDB-compatible server;
+//! - [`refused`]: an address that refuses connections;
 //! - [`tables`]: a fresh table per test on the test command's moto server, and dumps of
 //!   either store's items.
 
 pub mod dynamodb_proxy;
 pub mod events;
 pub mod pusher_receiver;
+pub mod refused;
 pub mod tables;
 
 /// The server side's signature checks (the local server's), for tests of what clients see.

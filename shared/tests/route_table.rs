@@ -1,0 +1,66 @@
+//! The route table (`http::Route`) is the one description of the API: the files that
+//! describe it again for other tools (`openapi.yaml` for clients and schemathesis,
+//! `template.yaml` for API Gateway and SAM, `functions/` and `events/`) must agree.
+
+use secret_rooms::http::Route;
+use std::path::PathBuf;
+
+fn project_file(path: &str) -> String {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// The values of `key:` lines, in order (a plain reading: these files are hand-written
+/// and keep one key per line).
+fn values_of(text: &str, key: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix(key))
+        .map(|value| value.trim().to_owned())
+        .collect()
+}
+
+#[test]
+fn openapi_has_exactly_the_routes_of_the_table() {
+    let openapi = project_file("openapi.yaml");
+    let paths: Vec<&str> = openapi
+        .lines()
+        .filter(|line| line.starts_with("  /") && line.ends_with(':'))
+        .map(|line| line.trim().trim_end_matches(':'))
+        .collect();
+    let table: Vec<&str> = Route::ALL.iter().map(|r| r.path()).collect();
+    assert_eq!(paths, table);
+}
+
+#[test]
+fn the_template_gives_each_route_its_own_function() {
+    let template = project_file("template.yaml");
+    let table_paths: Vec<String> = Route::ALL.iter().map(|r| r.path().to_owned()).collect();
+    assert_eq!(values_of(&template, "Path:"), table_paths);
+    assert_eq!(
+        values_of(&template, "Method:"),
+        vec!["POST".to_owned(); Route::ALL.len()]
+    );
+    let functions: Vec<String> = Route::ALL.iter().map(|r| r.function().to_owned()).collect();
+    assert_eq!(values_of(&template, "Binary:"), functions);
+    let code: Vec<String> = functions.iter().map(|f| format!("functions/{f}")).collect();
+    assert_eq!(values_of(&template, "CodeUri:"), code);
+}
+
+#[test]
+fn each_function_crate_and_sample_event_serves_its_route() {
+    for route in Route::ALL {
+        let function = route.function();
+        let main = project_file(&format!("functions/{function}/src/main.rs"));
+        let name = route.key().to_owned();
+        assert!(
+            main.contains(&format!("routes::{route:?}::from_env")),
+            "functions/{function} runs the {route:?} handler"
+        );
+        let event: serde_json::Value =
+            serde_json::from_str(&project_file(&format!("events/{function}.json"))).unwrap();
+        assert_eq!(event["routeKey"], name.as_str(), "events/{function}.json");
+        assert_eq!(event["requestContext"]["routeKey"], name.as_str());
+    }
+}
