@@ -22,7 +22,10 @@ ensure_venv
 start_moto
 
 say "release build (profile: $(sed -n '/^\[profile.release\]/,/^$/p' Cargo.toml | tr '\n' ' ')${CARGO_PROFILE_RELEASE_OPT_LEVEL:+; opt-level overridden to $CARGO_PROFILE_RELEASE_OPT_LEVEL})"
-cargo build --release --locked $(printf -- '-p %s ' "${functions[@]}") -p benchmarks --bins
+# Two builds: the benchmarks link the test kit, which turns on the library's `embedded`
+# feature; built together, the functions would be built with it too, unlike deployed.
+cargo build --release --locked $(printf -- '-p %s ' "${functions[@]}")
+cargo build --release --locked -p benchmarks --bins
 
 echo "## Cold start and invocations ($(nproc) cores, $(uname -m))"
 echo

@@ -13,7 +13,7 @@ die() { printf 'profiles.sh: %s\n' "$*" >&2; exit 1; }
 . scripts/lib.sh
 
 functions=(create-user connect send-message channel-auth)
-packages=(-p benchmarks)
+packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 
 # name and the one setting it changes (a CARGO_PROFILE_RELEASE_* variable).
@@ -42,7 +42,9 @@ for variant in "${variants[@]}"; do
   setting=${variant#*:}
   dir="target/profiles/$name"
   say "variant $name (${setting:-as in Cargo.toml})"
+  # The functions apart from the benchmarks, whose test kit would turn on `embedded`.
   env ${setting:+"$setting"} cargo build --release --locked --target-dir "$dir" --bins "${packages[@]}" >&2
+  env ${setting:+"$setting"} cargo build --release --locked --target-dir "$dir" --bins -p benchmarks >&2
   echo "## $name (${setting:-as in Cargo.toml})"
   echo
   "$dir/release/coldstart" "$AWS_ENDPOINT_URL_DYNAMODB" "$dir/release" \

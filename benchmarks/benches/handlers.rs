@@ -10,13 +10,14 @@ use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, RoomId};
 use secret_rooms::http::routes;
-use secret_rooms::http::{Endpoint, lambda};
+use secret_rooms::http::{Endpoint, Route, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
     Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
     StoreError, UserRecord,
 };
+use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -106,14 +107,10 @@ impl Realtime for InstantRealtime {
     }
 }
 
-fn event(
-    route_key: &str,
-    path: &str,
-    params: Option<serde_json::Value>,
-    body: String,
-    form: bool,
-) -> String {
-    benchmarks::api_event(route_key, path, params, &body, form).to_string()
+const JSON: Option<&str> = Some("application/json");
+
+fn event(route: Route, param: &str, content_type: Option<&str>, body: String) -> String {
+    api_event(route, &route.path_with(param), content_type, Some(&body)).to_string()
 }
 
 fn handlers(c: &mut Criterion) {
@@ -134,13 +131,7 @@ fn handlers(c: &mut Criterion) {
                 ids: IdPolicy::default(),
                 clock: Arc::new(SystemClock),
             }),
-            event(
-                "POST /users/create",
-                "/users/create",
-                None,
-                "{}".into(),
-                false,
-            ),
+            event(Route::CreateUser, "", JSON, "{}".into()),
         ),
         (
             "connect",
@@ -150,11 +141,10 @@ fn handlers(c: &mut Criterion) {
                 clock: Arc::new(SystemClock),
             }),
             event(
-                "POST /users/{publicId}/connect",
-                "/users/123-456/connect",
-                Some(json!({"publicId": "123-456"})),
+                Route::Connect,
+                "123-456",
+                JSON,
                 json!({"privateId": private}).to_string(),
-                false,
             ),
         ),
         (
@@ -166,11 +156,10 @@ fn handlers(c: &mut Criterion) {
                 clock: Arc::new(SystemClock),
             }),
             event(
-                "POST /rooms/{roomId}/message",
-                &format!("/rooms/{room}/message"),
-                Some(json!({"roomId": room.as_str()})),
+                Route::SendMessage,
+                room.as_str(),
+                JSON,
                 json!({"privateId": private, "message": "hello, how are you today?"}).to_string(),
-                false,
             ),
         ),
         (
@@ -180,14 +169,13 @@ fn handlers(c: &mut Criterion) {
                 credentials: PusherCredentials::new("bench-key", "bench-secret"),
             }),
             event(
-                "POST /pusher/auth",
-                "/pusher/auth",
-                None,
+                Route::ChannelAuth,
+                "",
+                Some("application/x-www-form-urlencoded"),
                 format!(
                     "socket_id=123.456&channel_name={}&privateId={private}",
                     room.channel()
                 ),
-                true,
             ),
         ),
     ];

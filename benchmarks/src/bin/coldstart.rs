@@ -9,136 +9,46 @@
 //!
 //! Usage: coldstart DYNAMODB_URL BIN_DIR [RUNS] [WARM]   (./scripts/bench.sh runs it)
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
-use benchmarks::api_event;
+use benchmarks::runtime_api::RuntimeApi;
 use secret_rooms::domain::rooms::{RoomKey, connect};
 use secret_rooms::domain::users::{IdPolicy, create_user};
+use secret_rooms::http::Route;
 use secret_rooms::store::DynamoStore;
+use secret_rooms_test_kit::dynamodb_proxy::Proxy;
+use secret_rooms_test_kit::events::api_event;
+use secret_rooms_test_kit::pusher_receiver::{self, Receiver};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 const ROOM_KEY: &str = "benchmark-room-key-0123456789abcdef-0123";
-const PUSHER_KEY: &str = "bench-key";
-const PUSHER_SECRET: &str = "bench-secret";
-const PUSHER_APP: &str = "1";
 
-async fn serve(router: Router) -> anyhow::Result<String> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    Ok(addr.to_string())
+/// Whether a function opens its connections at start-up (`WARM_UP_CONNECTIONS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WarmUp {
+    Off,
+    On,
 }
 
-/// Counts what crosses it: DynamoDB requests (forwarded) and Pusher calls (answered).
-#[derive(Default)]
+/// What a cold start is for: init alone, or init and then `warm` + 1 invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Serve {
+    InitOnly,
+    Events { warm: usize },
+}
+
+/// What crosses the harness's stand-ins: DynamoDB requests through the proxy in front of
+/// moto, and publishes the Pusher receiver accepted.
 struct Counters {
-    dynamodb: AtomicUsize,
-    pusher: AtomicUsize,
+    dynamodb: Proxy,
+    pusher: Receiver,
 }
 
-#[derive(Clone)]
-struct Proxy {
-    upstream: String,
-    client: reqwest::Client,
-    counters: Arc<Counters>,
-}
-
-async fn forward(
-    State(proxy): State<Proxy>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    proxy.counters.dynamodb.fetch_add(1, Ordering::SeqCst);
-    let mut request = proxy
-        .client
-        .request(method, format!("{}{}", proxy.upstream, uri.path()));
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
+impl Counters {
+    fn now(&self) -> (usize, usize) {
+        (self.dynamodb.forwarded(), self.pusher.published().len())
     }
-    let Ok(answer) = request.body(body).send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = answer.status();
-    let mut response_headers = HeaderMap::new();
-    for (name, value) in answer.headers() {
-        if name != "content-length" && name != "transfer-encoding" && name != "connection" {
-            response_headers.insert(name, value.clone());
-        }
-    }
-    let body = answer.bytes().await.unwrap_or_default();
-    (status, response_headers, body).into_response()
-}
-
-async fn pusher(State(counters): State<Arc<Counters>>) -> &'static str {
-    counters.pusher.fetch_add(1, Ordering::SeqCst);
-    "{}"
-}
-
-/// One process's Runtime API: hands out queued events, reports arrivals and responses.
-#[derive(Clone)]
-struct RuntimeApi {
-    events: Arc<tokio::sync::Mutex<mpsc::Receiver<Value>>>,
-    asked: mpsc::UnboundedSender<Instant>,
-    answered: mpsc::UnboundedSender<(Instant, Value)>,
-}
-
-async fn next(State(api): State<RuntimeApi>) -> Response {
-    let _ = api.asked.send(Instant::now());
-    let Some(event) = api.events.lock().await.recv().await else {
-        return StatusCode::GONE.into_response();
-    };
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() + 30_000);
-    let mut headers = HeaderMap::new();
-    let id = secret_rooms::http::new_request_id();
-    for (name, value) in [
-        ("lambda-runtime-aws-request-id", id),
-        ("lambda-runtime-deadline-ms", deadline.to_string()),
-        (
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:bench".into(),
-        ),
-        ("content-type", "application/json".into()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    (headers, event.to_string()).into_response()
-}
-
-async fn response(
-    State(api): State<RuntimeApi>,
-    Path(_id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let _ = api.answered.send((Instant::now(), value));
-    StatusCode::ACCEPTED
-}
-
-async fn failed(State(api): State<RuntimeApi>, body: Bytes) -> StatusCode {
-    let _ = api.answered.send((
-        Instant::now(),
-        json!({"runtimeError": String::from_utf8_lossy(&body)}),
-    ));
-    StatusCode::ACCEPTED
 }
 
 struct Function {
@@ -191,22 +101,21 @@ struct Setup {
     /// The table of the shared users and room, for cold starts that serve no event.
     table: String,
     env: HashMap<&'static str, String>,
-    counters: Arc<Counters>,
+    counters: Counters,
 }
 
+/// One cold start of `f`, and what it serves.
 async fn measure(
     setup: &Setup,
     f: &Function,
-    runs: usize,
-    warm: usize,
-    warm_up: bool,
-    invoke: bool,
+    warm_up: WarmUp,
+    serve: Serve,
 ) -> anyhow::Result<Figures> {
     let mut figures = Figures::default();
-    for _ in 0..runs {
+    {
         let table = match &f.table {
             Some(table) => table.clone(),
-            None if !invoke => setup.table.clone(),
+            None if serve == Serve::InitOnly => setup.table.clone(),
             None => {
                 let table = format!("bench-{}", secret_rooms::http::new_request_id());
                 DynamoStore::with_endpoint(table.clone(), &setup.dynamodb)
@@ -216,35 +125,22 @@ async fn measure(
                 table
             }
         };
-        let (event_tx, event_rx) = mpsc::channel(1);
-        let (asked_tx, mut asked) = mpsc::unbounded_channel();
-        let (answered_tx, mut answered) = mpsc::unbounded_channel();
-        let api = RuntimeApi {
-            events: Arc::new(tokio::sync::Mutex::new(event_rx)),
-            asked: asked_tx,
-            answered: answered_tx,
-        };
-        let router = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(failed))
-            .route("/2018-06-01/runtime/init/error", post(failed))
-            .with_state(api);
-        let runtime_api = serve(router).await?;
+        let mut api = RuntimeApi::start().await?;
 
         let mut command = tokio::process::Command::new(format!("{}/{}", setup.bin_dir, f.name));
         command
             .env_clear()
             .envs(setup.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", &runtime_api)
+            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
             .env("AWS_LAMBDA_FUNCTION_NAME", f.name)
             .env("TABLE_NAME", &table)
             .env(
                 "WARM_UP_CONNECTIONS",
-                if warm_up { "true" } else { "false" },
+                if warm_up == WarmUp::On {
+                    "true"
+                } else {
+                    "false"
+                },
             )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -252,21 +148,20 @@ async fn measure(
             .kill_on_drop(true);
         let spawned = Instant::now();
         let mut child = command.spawn()?;
-        let Some(asked_at) = asked.recv().await else {
+        let Some(asked_at) = api.asked().await else {
             anyhow::bail!("{} never asked for an event", f.name);
         };
         figures.init.push(asked_at - spawned);
-        if !invoke {
+        let Serve::Events { warm } = serve else {
             let _ = child.kill().await;
-            continue;
-        }
+            return Ok(figures);
+        };
 
         for n in 0..=warm {
-            setup.counters.dynamodb.store(0, Ordering::SeqCst);
-            setup.counters.pusher.store(0, Ordering::SeqCst);
+            let (dynamodb_before, pusher_before) = setup.counters.now();
             let sent = Instant::now();
-            event_tx.send(f.event.clone()).await?;
-            let Some((at, body)) = answered.recv().await else {
+            api.invoke(f.event.clone()).await?;
+            let Some((at, body)) = api.answered().await else {
                 anyhow::bail!("{} never answered", f.name);
             };
             let status = body["statusCode"].as_u64().unwrap_or(0) as u16;
@@ -274,19 +169,18 @@ async fn measure(
                 anyhow::bail!("{} answered {body}", f.name);
             }
             let took = at - sent;
-            let dynamodb = setup.counters.dynamodb.load(Ordering::SeqCst);
+            let (dynamodb_after, pusher_after) = setup.counters.now();
+            let dynamodb = dynamodb_after - dynamodb_before;
             if n == 0 {
                 figures.first.push(took);
                 figures.dynamodb_first.push(dynamodb);
             } else {
                 figures.warm.push(took);
                 figures.dynamodb_warm.push(dynamodb);
-                figures
-                    .pusher_warm
-                    .push(setup.counters.pusher.load(Ordering::SeqCst));
+                figures.pusher_warm.push(pusher_after - pusher_before);
             }
             // The next GET /next is already waiting: the process is warm.
-            let _ = asked.recv().await;
+            let _ = api.asked().await;
         }
         let _ = child.kill().await;
     }
@@ -312,20 +206,14 @@ async fn main() -> anyhow::Result<()> {
     let warm: usize = args.get(4).and_then(|n| n.parse().ok()).unwrap_or(50);
     let init_runs: usize = args.get(5).and_then(|n| n.parse().ok()).unwrap_or(100);
 
-    let counters = Arc::new(Counters::default());
-    let proxy = Proxy {
-        upstream: dynamodb.trim_end_matches('/').to_owned(),
-        client: secret_rooms::tls::reqwest_builder()?.build()?,
-        counters: counters.clone(),
+    let counters = Counters {
+        dynamodb: Proxy::start(dynamodb, None).await,
+        pusher: Receiver::start().await,
     };
-    let proxy_addr = serve(Router::new().fallback(any(forward)).with_state(proxy)).await?;
-    let pusher_addr = serve(
-        Router::new()
-            .route("/apps/{app}/events", post(pusher))
-            .fallback(any(|| async { "{}" }))
-            .with_state(counters.clone()),
-    )
-    .await?;
+    let (proxy_url, pusher_url) = (
+        counters.dynamodb.endpoint.clone(),
+        counters.pusher.base_url.clone(),
+    );
 
     // Two users and their room, made through the library against the same server.
     let table = format!("bench-{}", secret_rooms::http::new_request_id());
@@ -351,12 +239,12 @@ async fn main() -> anyhow::Result<()> {
         ("AWS_SECRET_ACCESS_KEY", "bench".into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", format!("http://{proxy_addr}")),
+        ("AWS_ENDPOINT_URL_DYNAMODB", proxy_url),
         ("ROOM_ID_KEY", ROOM_KEY.into()),
-        ("PUSHER_APP_ID", PUSHER_APP.into()),
-        ("PUSHER_KEY", PUSHER_KEY.into()),
-        ("PUSHER_SECRET", PUSHER_SECRET.into()),
-        ("PUSHER_HOST", format!("http://{pusher_addr}")),
+        ("PUSHER_APP_ID", pusher_receiver::APP_ID.into()),
+        ("PUSHER_KEY", pusher_receiver::KEY.into()),
+        ("PUSHER_SECRET", pusher_receiver::SECRET.into()),
+        ("PUSHER_HOST", pusher_url),
         ("MESSAGE_RATE_LIMIT", "1048575".into()),
         ("MESSAGE_RATE_WINDOW_SECS", "60".into()),
         ("RUST_LOG", "info".into()),
@@ -377,7 +265,7 @@ async fn main() -> anyhow::Result<()> {
         },
         Function {
             name: "create-user",
-            event: api_event("POST /users/create", "/users/create", None, "{}", false),
+            event: api_event(Route::CreateUser, "/users/create", None, Some("{}")),
             expected_status: 201,
             // A fresh table for each cold start: moto copies a whole table for every
             // transaction, and a thousand users would slow it down ever more.
@@ -386,11 +274,10 @@ async fn main() -> anyhow::Result<()> {
         Function {
             name: "connect",
             event: api_event(
-                "POST /users/{publicId}/connect",
-                &format!("/users/{}/connect", bob.public_id),
-                Some(json!({"publicId": bob.public_id.to_string()})),
-                &json!({"privateId": private}).to_string(),
-                false,
+                Route::Connect,
+                &Route::Connect.path_with(&bob.public_id.to_string()),
+                Some("application/json"),
+                Some(&json!({"privateId": private}).to_string()),
             ),
             expected_status: 200,
             table: Some(table.clone()),
@@ -398,11 +285,10 @@ async fn main() -> anyhow::Result<()> {
         Function {
             name: "send-message",
             event: api_event(
-                "POST /rooms/{roomId}/message",
-                &format!("/rooms/{room}/message"),
-                Some(json!({"roomId": room.as_str()})),
-                &json!({"privateId": private, "message": "hello"}).to_string(),
-                false,
+                Route::SendMessage,
+                &Route::SendMessage.path_with(room.as_str()),
+                Some("application/json"),
+                Some(&json!({"privateId": private, "message": "hello"}).to_string()),
             ),
             expected_status: 204,
             table: Some(table.clone()),
@@ -410,14 +296,13 @@ async fn main() -> anyhow::Result<()> {
         Function {
             name: "channel-auth",
             event: api_event(
-                "POST /pusher/auth",
-                "/pusher/auth",
-                None,
-                &format!(
+                Route::ChannelAuth,
+                Route::ChannelAuth.path(),
+                Some("application/x-www-form-urlencoded"),
+                Some(&format!(
                     "socket_id=123.456&channel_name={}&privateId={private}",
                     room.channel()
-                ),
-                true,
+                )),
             ),
             expected_status: 200,
             table: Some(table.clone()),
@@ -436,22 +321,22 @@ async fn main() -> anyhow::Result<()> {
     let mut floor_init = None;
     // Rounds of one cold start each, floor and functions in turn, so that whatever
     // drifts on the machine (caches, clock speed, moto's table) weighs on all alike.
-    let cases: Vec<(&Function, bool)> = functions
+    let cases: Vec<(&Function, WarmUp)> = functions
         .iter()
-        .flat_map(|f| [(f, false), (f, true)])
-        .filter(|(f, warm_up)| !(f.name == "floor" && *warm_up))
+        .flat_map(|f| [(f, WarmUp::Off), (f, WarmUp::On)])
+        .filter(|(f, warm_up)| !(f.name == "floor" && *warm_up == WarmUp::On))
         .collect();
     let mut all: Vec<Figures> = cases.iter().map(|_| Figures::default()).collect();
     for _ in 0..runs {
         for ((f, warm_up), figures) in cases.iter().zip(&mut all) {
-            figures.extend(measure(&setup, f, 1, warm, *warm_up, true).await?);
+            figures.extend(measure(&setup, f, *warm_up, Serve::Events { warm }).await?);
         }
     }
     // Init varies by a few tenths of a millisecond from start to start: more rounds of
     // cold starts that serve no event steady its median.
     for _ in 0..init_runs {
         for ((f, warm_up), figures) in cases.iter().zip(&mut all) {
-            figures.extend(measure(&setup, f, 1, 0, *warm_up, false).await?);
+            figures.extend(measure(&setup, f, *warm_up, Serve::InitOnly).await?);
         }
     }
     for ((f, warm_up), figures) in cases.iter().zip(&all) {
@@ -464,12 +349,10 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "| {} | {} | {:.1} | {:.2}x | {:.2} | {:.2} | {:.2} | {:.2}x | {}, {} | {} |",
                 f.name,
-                if f.name == "floor" {
-                    "-"
-                } else if warm_up {
-                    "on"
-                } else {
-                    "off"
+                match (f.name, warm_up) {
+                    ("floor", _) => "-",
+                    (_, WarmUp::On) => "on",
+                    (_, WarmUp::Off) => "off",
                 },
                 ms(init),
                 ms(init) / ms(floor),
