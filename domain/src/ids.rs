@@ -235,4 +235,24 @@ mod tests {
         assert!(RoomId::from_channel(&format!("presence-{room}")).is_none());
         assert!(RoomId::parse("../etc/passwd").is_none());
     }
+
+    #[test]
+    fn socket_ids_are_digits_dot_digits() {
+        assert!(SocketId::parse("1234.1234").is_some());
+        assert!(SocketId::parse("123456789.987654321").is_some());
+        for bad in [
+            "",
+            "1234",
+            "1234.",
+            ".1234",
+            "12a4.1234",
+            "1.2.3",
+            "-1.2",
+            "1234.1234\n",
+            " 1.2",
+        ] {
+            assert!(SocketId::parse(bad).is_none(), "{bad:?} must not parse");
+        }
+        assert!(SocketId::parse(&format!("{}.1", "9".repeat(21))).is_none());
+    }
 }

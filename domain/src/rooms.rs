@@ -113,7 +113,11 @@ pub async fn connect<S: Store + ?Sized>(
     {
         Ok(()) => Ok(room),
         Err(JoinError::TooManyRooms) => Err(ConnectError::TooManyRooms),
-        Err(JoinError::NoSuchJoiner) => Err(ConnectError::UnknownPrivateId),
+        // Connect read the user item just before, and users are never deleted: a broken
+        // table, answered 500 with the detail in the log.
+        Err(JoinError::NoSuchJoiner) => Err(ConnectError::Store(StoreError::Other(
+            anyhow::anyhow!("the requester's user item vanished between its read and the join"),
+        ))),
         Err(JoinError::Store(e)) => Err(e.into()),
     }
 }

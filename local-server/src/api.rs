@@ -115,7 +115,11 @@ pub async fn method_not_allowed() -> Response {
 
 pub async fn not_found() -> Response {
     let routes: Vec<&str> = Route::ALL.iter().map(|r| r.key()).collect();
-    let message = format!("No such route. The API is {}.", routes.join(", "));
+    let (last, others) = routes.split_last().unwrap_or((&"", &[]));
+    let message = format!(
+        "No such route. The API is {} and {last}.",
+        others.join(", ")
+    );
     error(404, "not_found", &message)
 }
 

@@ -3,9 +3,9 @@
 //! Pusher-protocol realtime server on the same port.
 
 pub mod api;
+pub mod invariants;
 pub mod options;
 pub mod pusher_server;
-pub mod verify;
 pub mod web;
 
 use anyhow::Context as _;
@@ -14,7 +14,6 @@ use secret_rooms::domain::ports::{Clock, SystemClock};
 use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::http::{Endpoint, routes};
-use secret_rooms::realtime::Realtime;
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{DynamoStore, EmbeddedStore, Store};
 use std::net::SocketAddr;
@@ -170,7 +169,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         }),
         Endpoint::from(routes::SendMessage {
             store: store.clone(),
-            realtime: Arc::new(PusherClient::new(&pusher)?) as Arc<dyn Realtime>,
+            realtime: Arc::new(PusherClient::new(&pusher)?),
             rate: options.rate,
             clock,
         }),

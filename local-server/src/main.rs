@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 async fn verify(path: &std::path::Path) -> ExitCode {
     let report = match secret_rooms::store::EmbeddedStore::open(path) {
-        Ok(store) => local_server::verify::verify(&store).await,
+        Ok(store) => local_server::invariants::check(&store).await,
         Err(e) => Err(e),
     };
     match report {

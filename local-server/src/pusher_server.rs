@@ -210,7 +210,20 @@ async fn serve_socket(rt: Server, mut socket: WebSocket) {
     // A client silent for twice the activity timeout (no ping) is gone.
     let idle_limit = Duration::from_secs(ACTIVITY_TIMEOUT_SECS * 2);
     loop {
+        // Biased: a socket over capacity is closed at once; otherwise events first: whatever was published to this socket before a frame
+        // arrived is sent before that frame's replies, as one ordered stream (a client
+        // can use a ping as a barrier).
         tokio::select! {
+            biased;
+            () = overflowed.notified() => {
+                over_capacity = true;
+                break;
+            }
+            Some(frame) = inbox.recv() => {
+                if socket.send(Message::Text(frame.into())).await.is_err() {
+                    break;
+                }
+            }
             incoming = tokio::time::timeout(idle_limit, socket.recv()) => {
                 let text = match incoming {
                     Ok(Some(Ok(Message::Text(text)))) => text,
@@ -224,15 +237,6 @@ async fn serve_socket(rt: Server, mut socket: WebSocket) {
                 if !sent {
                     break;
                 }
-            }
-            Some(frame) = inbox.recv() => {
-                if socket.send(Message::Text(frame.into())).await.is_err() {
-                    break;
-                }
-            }
-            () = overflowed.notified() => {
-                over_capacity = true;
-                break;
             }
         }
     }

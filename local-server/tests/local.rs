@@ -95,7 +95,7 @@ async fn identities_and_rooms_survive_a_restart() {
 
     // The store on disk keeps its invariants.
     let store = secret_rooms::store::EmbeddedStore::open(&dir.0.join("secret-rooms.redb")).unwrap();
-    let report = local_server::verify::verify(&store).await.unwrap();
+    let report = local_server::invariants::check(&store).await.unwrap();
     assert!(report.problems.is_empty(), "{report}");
     assert_eq!(
         (
@@ -214,4 +214,46 @@ fn client() -> reqwest::Client {
         .unwrap()
         .build()
         .unwrap()
+}
+
+#[tokio::test]
+async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
+    use secret_rooms::domain::ports::{Member, Store, UserRecord};
+    use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
+    let store = secret_rooms::store::EmbeddedStore::in_memory().unwrap();
+    let hash = |byte: &str| PrivateIdHash::from_hex(&byte.repeat(32)).unwrap();
+    let alice = UserRecord {
+        id: store.next_user_id().await.unwrap(),
+        public_id: PublicId::parse("000-001").unwrap(),
+        private_id_hash: hash("0a"),
+        username: "Alice".into(),
+        created_at: "2026-11-25T00:00:00.000Z".into(),
+        updated_at: "2026-11-25T00:00:00.000Z".into(),
+    };
+    store.insert_user(&alice).await.unwrap();
+    let clean = local_server::invariants::check(&store).await.unwrap();
+    assert!(clean.problems.is_empty(), "{clean}");
+    // A room that lists, beside Alice, a member with no user item.
+    let member = |public_id: &str, username: &str| Member {
+        public_id: PublicId::parse(public_id).unwrap(),
+        username: username.into(),
+    };
+    let room = RoomId::parse(&"A".repeat(43)).unwrap();
+    let members = [
+        (alice.private_id_hash, member("000-001", "Alice")),
+        (hash("0b"), member("000-002", "Ghost")),
+    ];
+    store
+        .join_room(
+            &room,
+            &members,
+            &alice.private_id_hash,
+            10,
+            "2026-11-25T00:00:01.000Z",
+        )
+        .await
+        .unwrap();
+    let report = local_server::invariants::check(&store).await.unwrap();
+    assert_eq!(report.problems.len(), 1, "{report}");
+    assert!(report.problems[0].contains("no such user"), "{report}");
 }

@@ -172,11 +172,14 @@ pub fn dynamodb_endpoint(env: Lookup) -> Option<String> {
     env(AWS_ENDPOINT_URL_DYNAMODB).or_else(|| env(AWS_ENDPOINT_URL))
 }
 
-/// The DynamoDB store of a function: `TABLE_NAME`, the timeouts and [`aws`], all
-/// validated before the client is built.
-pub fn dynamo_store(env: Lookup) -> Result<DynamoStore, ConfigError> {
-    let table = table_name(env)?;
-    let timeouts = dynamodb_timeouts(env)?;
+/// The DynamoDB store of a function on `table` ([`table_name`]) with `timeouts`
+/// ([`dynamodb_timeouts`]), once [`aws`] is valid too: a function reads its table and
+/// timeouts first, then its own variables, and builds its clients last.
+pub fn dynamo_store(
+    env: Lookup,
+    table: String,
+    timeouts: Timeouts,
+) -> Result<DynamoStore, ConfigError> {
     let aws = aws(env)?;
     DynamoStore::from_settings(aws, table, timeouts).map_err(|e| {
         invalid(
@@ -429,14 +432,15 @@ mod tests {
         let settings = aws(&env(&fallback)).unwrap();
         assert_eq!(settings.region, "us-east-2");
         assert_eq!(settings.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
-        // A whole store: the table name is checked before any client is built.
-        let mut store = full.to_vec();
+        // A whole store, once the AWS variables are there.
+        let build = |pairs: &[(&str, &str)]| {
+            dynamo_store(&env(pairs), "secret-rooms".into(), Timeouts::default())
+        };
         assert_eq!(
-            dynamo_store(&env(&store)).unwrap_err(),
-            ConfigError::Missing(TABLE_NAME)
+            build(&full[1..]).unwrap_err(),
+            ConfigError::Missing(AWS_REGION)
         );
-        store.push((TABLE_NAME, "secret-rooms"));
-        assert_eq!(dynamo_store(&env(&store)).unwrap().table(), "secret-rooms");
+        assert_eq!(build(&full).unwrap().table(), "secret-rooms");
     }
 
     #[test]

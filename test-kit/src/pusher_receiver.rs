@@ -62,6 +62,11 @@ impl Receiver {
         self.shared.published.lock().unwrap().clone()
     }
 
+    /// How many events were published, without copying them.
+    pub fn published_count(&self) -> usize {
+        self.shared.published.lock().unwrap().len()
+    }
+
     pub fn rejected(&self) -> Vec<String> {
         self.shared.rejected.lock().unwrap().clone()
     }

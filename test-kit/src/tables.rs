@@ -2,8 +2,9 @@
 //! and every store's items as JSON, for comparing before and after.
 
 use async_trait::async_trait;
+use secret_rooms::store::dynamodb::item_json;
 use secret_rooms::store::{DynamoStore, EmbeddedStore, Store, Timeouts};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub const ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL_DYNAMODB";
@@ -79,11 +80,7 @@ impl Items for DynamoStore {
             .iter()
             .map(|item| {
                 let pk = item["pk"].as_s().expect("every item has a pk").clone();
-                let map = item
-                    .iter()
-                    .map(|(k, v)| (k.clone(), canonical(v)))
-                    .collect();
-                (pk, Value::Object(map))
+                (pk, item_json(item))
             })
             .collect()
     }
@@ -97,22 +94,5 @@ impl Items for EmbeddedStore {
             .expect("dump the embedded store")
             .into_iter()
             .collect()
-    }
-}
-
-/// An attribute value as JSON with sorted keys, so that equal items print alike.
-fn canonical(v: &aws_sdk_dynamodb::types::AttributeValue) -> Value {
-    use aws_sdk_dynamodb::types::AttributeValue as A;
-    match v {
-        A::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), canonical(v))).collect()),
-        A::L(l) => Value::Array(l.iter().map(canonical).collect()),
-        A::S(s) => json!(s),
-        A::N(n) => serde_json::from_str(n).unwrap_or_else(|_| json!({ "bad number": n })),
-        A::Ss(set) => {
-            let mut sorted = set.clone();
-            sorted.sort();
-            json!(sorted)
-        }
-        other => json!({ "other": format!("{other:?}") }),
     }
 }

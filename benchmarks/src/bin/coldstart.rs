@@ -47,7 +47,7 @@ struct Counters {
 
 impl Counters {
     fn now(&self) -> (usize, usize) {
-        (self.dynamodb.forwarded(), self.pusher.published().len())
+        (self.dynamodb.forwarded(), self.pusher.published_count())
     }
 }
 
@@ -112,78 +112,76 @@ async fn measure(
     serve: Serve,
 ) -> anyhow::Result<Figures> {
     let mut figures = Figures::default();
-    {
-        let table = match &f.table {
-            Some(table) => table.clone(),
-            None if serve == Serve::InitOnly => setup.table.clone(),
-            None => {
-                let table = format!("bench-{}", secret_rooms::http::new_request_id());
-                DynamoStore::with_endpoint(table.clone(), &setup.dynamodb)
-                    .await
-                    .create_table()
-                    .await?;
-                table
-            }
-        };
-        let mut api = RuntimeApi::start().await?;
-
-        let mut command = tokio::process::Command::new(format!("{}/{}", setup.bin_dir, f.name));
-        command
-            .env_clear()
-            .envs(setup.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-            .env("AWS_LAMBDA_FUNCTION_NAME", f.name)
-            .env("TABLE_NAME", &table)
-            .env(
-                "WARM_UP_CONNECTIONS",
-                if warm_up == WarmUp::On {
-                    "true"
-                } else {
-                    "false"
-                },
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        let spawned = Instant::now();
-        let mut child = command.spawn()?;
-        let Some(asked_at) = api.asked().await else {
-            anyhow::bail!("{} never asked for an event", f.name);
-        };
-        figures.init.push(asked_at - spawned);
-        let Serve::Events { warm } = serve else {
-            let _ = child.kill().await;
-            return Ok(figures);
-        };
-
-        for n in 0..=warm {
-            let (dynamodb_before, pusher_before) = setup.counters.now();
-            let sent = Instant::now();
-            api.invoke(f.event.clone()).await?;
-            let Some((at, body)) = api.answered().await else {
-                anyhow::bail!("{} never answered", f.name);
-            };
-            let status = body["statusCode"].as_u64().unwrap_or(0) as u16;
-            if f.expected_status != 0 && status != f.expected_status {
-                anyhow::bail!("{} answered {body}", f.name);
-            }
-            let took = at - sent;
-            let (dynamodb_after, pusher_after) = setup.counters.now();
-            let dynamodb = dynamodb_after - dynamodb_before;
-            if n == 0 {
-                figures.first.push(took);
-                figures.dynamodb_first.push(dynamodb);
-            } else {
-                figures.warm.push(took);
-                figures.dynamodb_warm.push(dynamodb);
-                figures.pusher_warm.push(pusher_after - pusher_before);
-            }
-            // The next GET /next is already waiting: the process is warm.
-            let _ = api.asked().await;
+    let table = match &f.table {
+        Some(table) => table.clone(),
+        None if serve == Serve::InitOnly => setup.table.clone(),
+        None => {
+            let table = format!("bench-{}", secret_rooms::http::new_request_id());
+            DynamoStore::with_endpoint(table.clone(), &setup.dynamodb)
+                .await
+                .create_table()
+                .await?;
+            table
         }
+    };
+    let mut api = RuntimeApi::start().await?;
+
+    let mut command = tokio::process::Command::new(format!("{}/{}", setup.bin_dir, f.name));
+    command
+        .env_clear()
+        .envs(setup.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", f.name)
+        .env("TABLE_NAME", &table)
+        .env(
+            "WARM_UP_CONNECTIONS",
+            if warm_up == WarmUp::On {
+                "true"
+            } else {
+                "false"
+            },
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let spawned = Instant::now();
+    let mut child = command.spawn()?;
+    let Some(asked_at) = api.asked().await else {
+        anyhow::bail!("{} never asked for an event", f.name);
+    };
+    figures.init.push(asked_at - spawned);
+    let Serve::Events { warm } = serve else {
         let _ = child.kill().await;
+        return Ok(figures);
+    };
+
+    for n in 0..=warm {
+        let (dynamodb_before, pusher_before) = setup.counters.now();
+        let sent = Instant::now();
+        api.invoke(f.event.clone()).await?;
+        let Some((at, body)) = api.answered().await else {
+            anyhow::bail!("{} never answered", f.name);
+        };
+        let status = body["statusCode"].as_u64().unwrap_or(0) as u16;
+        if f.expected_status != 0 && status != f.expected_status {
+            anyhow::bail!("{} answered {body}", f.name);
+        }
+        let took = at - sent;
+        let (dynamodb_after, pusher_after) = setup.counters.now();
+        let dynamodb = dynamodb_after - dynamodb_before;
+        if n == 0 {
+            figures.first.push(took);
+            figures.dynamodb_first.push(dynamodb);
+        } else {
+            figures.warm.push(took);
+            figures.dynamodb_warm.push(dynamodb);
+            figures.pusher_warm.push(pusher_after - pusher_before);
+        }
+        // The next GET /next is already waiting: the process is warm.
+        let _ = api.asked().await;
     }
+    let _ = child.kill().await;
     Ok(figures)
 }
 

@@ -88,7 +88,7 @@ pub fn verify_request(
         .collect::<Vec<_>>()
         .join("&");
     if same(
-        &credentials.sign(&format!("{method}\n{path}\n{canonical}")),
+        &credentials.request_signature(&format!("{method}\n{path}\n{canonical}")),
         signature,
     ) {
         Ok(())

@@ -1,5 +1,5 @@
-//! API Gateway (HTTP API, payload v2) to [`Endpoint`] and back. Each function binary
-//! is `lambda::run(endpoint)`.
+//! API Gateway (HTTP API, payload v2) to a route's [`Handler`] and back. Each function
+//! binary is `lambda::main(routes::X::from_env)`.
 
 use super::{ApiRequest, ApiResponse, Handler, new_request_id, respond};
 use crate::config::{ConfigError, Lookup};

@@ -44,9 +44,9 @@ struct ChannelAuthBody {
     private_id: String,
 }
 
-/// Every route of the service: API Gateway's routes in `template.yaml`, the local
-/// server's router, the Lambda binaries, the tests and `openapi.yaml` all follow this
-/// table (a test checks the last two).
+/// Every route of the service: the Lambda glue, the local server's router, the tests
+/// and the benchmarks follow this table, and a test (`shared/tests/route_table.rs`)
+/// checks that `openapi.yaml`, `template.yaml`, `functions/` and `events/` agree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Route {
     CreateUser,
@@ -278,8 +278,10 @@ impl<S: Store + ?Sized> Handler for ChannelAuth<S> {
 
 impl CreateUser<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let table = config::table_name(env)?;
+        let timeouts = config::dynamodb_timeouts(env)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env)?),
+            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             ids: IdPolicy::default(),
             clock: Arc::new(SystemClock),
         })
@@ -288,10 +290,11 @@ impl CreateUser<DynamoStore> {
 
 impl Connect<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let table = config::table_name(env)?;
+        let timeouts = config::dynamodb_timeouts(env)?;
         let room_key = config::room_key(env)?;
-        let store = config::dynamo_store(env)?;
         Ok(Self {
-            store: Arc::new(store),
+            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             room_key,
             clock: Arc::new(SystemClock),
         })
@@ -300,16 +303,17 @@ impl Connect<DynamoStore> {
 
 impl SendMessage<DynamoStore, PusherClient> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let table = config::table_name(env)?;
+        let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
         let rate = config::rate_limit(env)?;
-        config::check_rate_window(rate, config::dynamodb_timeouts(env)?)?;
-        let store = config::dynamo_store(env)?;
+        config::check_rate_window(rate, timeouts)?;
         let realtime = PusherClient::new(&pusher).map_err(|e| ConfigError::Invalid {
             name: config::PUSHER_HOST,
             reason: format!("cannot build an HTTP client: {e:#}"),
         })?;
         Ok(Self {
-            store: Arc::new(store),
+            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             realtime: Arc::new(realtime),
             rate,
             clock: Arc::new(SystemClock),
@@ -319,10 +323,11 @@ impl SendMessage<DynamoStore, PusherClient> {
 
 impl ChannelAuth<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let table = config::table_name(env)?;
+        let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
-        let store = config::dynamo_store(env)?;
         Ok(Self {
-            store: Arc::new(store),
+            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             credentials: pusher.credentials,
         })
     }

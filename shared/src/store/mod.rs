@@ -1,6 +1,7 @@
 //! The storage adapters behind the domain's `Store` port: DynamoDB for the Lambda
-//! functions, an embedded redb file for the local server. Both share the item keys
-//! ([`keys`]) and the rate counter's encoding ([`rate`]).
+//! functions, an embedded redb file for the local server. Both share the item schema
+//! ([`schema`]: keys, attribute names, typed items) and the rate counter's encoding
+//! ([`rate`]).
 
 pub mod dynamodb;
 #[cfg(feature = "embedded")]

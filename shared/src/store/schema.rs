@@ -1,10 +1,11 @@
-//! The one table's items, as both stores keep them and `verify` reads them: the keys,
+//! The one table's items, as both stores keep them and the local server's `invariants`
+//! check reads them: the keys,
 //! the attribute names and a typed item per kind. The embedded store keeps each item as
 //! its JSON; the DynamoDB store converts the same JSON to attribute values
 //! (`dynamodb::codec`), so both stores hold the very same attributes.
 
 use crate::domain::ports::{Member, PublicEntry, StoreError, UserRecord};
-use crate::domain::{PrivateIdHash, PublicId, RoomId};
+use crate::domain::{PrivateIdHash, PublicId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -117,10 +118,6 @@ impl UserItem {
             updated_at: self.updated_at.clone(),
         })
     }
-
-    pub fn has_joined(&self, room: &RoomId) -> bool {
-        self.rooms.contains(room.as_str())
-    }
 }
 
 /// `PUBLIC#<publicId>`: who holds a public id (the uniqueness marker).
@@ -227,6 +224,7 @@ fn parse_hash(s: &str) -> Result<PrivateIdHash, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RoomId;
     use serde_json::{Value, json};
 
     fn names(item: &impl Serialize) -> BTreeSet<String> {

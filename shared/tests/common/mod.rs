@@ -179,7 +179,6 @@ impl Functions {
 }
 
 /// The time the domain operations are called with in tests that do not fix it.
-#[allow(dead_code)]
 pub fn now() -> std::time::SystemTime {
     std::time::SystemTime::now()
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-pub(super) type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -66,12 +66,16 @@ fn from_json(json: Value) -> Result<AttributeValue, StoreError> {
 /// A typed item from its attributes (other attributes, such as `pk` or the rate slots,
 /// are ignored).
 pub(super) fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    let json = Value::Object(
+    serde_json::from_value(item_json(item)).map_err(corrupt)
+}
+
+/// A whole item as JSON, as the embedded store would keep it (tests compare the two).
+pub fn item_json(item: &Item) -> Value {
+    Value::Object(
         item.iter()
             .map(|(k, v)| (k.clone(), to_json(v)))
             .collect::<Map<_, _>>(),
-    );
-    serde_json::from_value(json).map_err(corrupt)
+    )
 }
 
 /// One attribute value as a typed value.
@@ -84,7 +88,12 @@ fn to_json(value: &AttributeValue) -> Value {
         AttributeValue::S(text) => Value::String(text.clone()),
         AttributeValue::N(number) => serde_json::from_str(number).unwrap_or(Value::Null),
         AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::Ss(set) => Value::Array(set.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(set) => {
+            // A set: DynamoDB returns it in any order.
+            let mut sorted = set.clone();
+            sorted.sort();
+            Value::Array(sorted.into_iter().map(Value::String).collect())
+        }
         AttributeValue::L(values) => Value::Array(values.iter().map(to_json).collect()),
         AttributeValue::M(map) => {
             Value::Object(map.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())

@@ -49,7 +49,7 @@ fn typed<T: serde::de::DeserializeOwned>(
     }
 }
 
-pub async fn verify(store: &EmbeddedStore) -> anyhow::Result<Report> {
+pub async fn check(store: &EmbeddedStore) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut users: HashMap<String, UserItem> = HashMap::new();
     let mut public_owner: HashMap<String, String> = HashMap::new();
