@@ -17,11 +17,22 @@ pub enum MessageError {
     Empty,
     #[error("the message is {0} bytes; the limit is {max}", max = Message::MAX_BYTES)]
     TooLong(usize),
+    /// Within the byte limit, but too long once escaped for delivery (control characters
+    /// take six bytes each in JSON): its event would pass Pusher's cap.
+    #[error(
+        "the message takes {0} bytes once escaped for delivery; the limit is {max} \
+         (control characters take six bytes each)",
+        max = Message::MAX_ESCAPED_BYTES
+    )]
+    TooLongEscaped(usize),
 }
 
 impl Message {
-    /// Pusher caps an event at 10 KB; this leaves room for the envelope and JSON escaping.
+    /// The SPEC's limit on the text itself.
     pub const MAX_BYTES: usize = 4096;
+    /// Pusher caps an event's data at 10 KB (10,240 bytes). The rest of a message event
+    /// (id, room id, sender, time, keys) takes under 300 bytes; 512 are kept for it.
+    pub const MAX_ESCAPED_BYTES: usize = 10_240 - 512;
 
     pub fn parse(text: String) -> Result<Self, MessageError> {
         // Only the empty text: which characters count as blank differs between Unicode,
@@ -31,13 +42,30 @@ impl Message {
         } else if text.len() > Self::MAX_BYTES {
             Err(MessageError::TooLong(text.len()))
         } else {
-            Ok(Self(text))
+            // Checked here, before the message is counted: a refused one costs nothing.
+            let escaped = escaped_len(&text);
+            if escaped > Self::MAX_ESCAPED_BYTES {
+                Err(MessageError::TooLongEscaped(escaped))
+            } else {
+                Ok(Self(text))
+            }
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The length of `text` as a JSON string's contents (serde_json's escaping).
+fn escaped_len(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum()
 }
 
 /// The event name messages are published under.
@@ -193,5 +221,49 @@ mod tests {
             Err(MessageError::TooLong(4098))
         );
         assert!(Message::parse("€".repeat(1365)).is_ok());
+    }
+
+    #[test]
+    fn the_escaped_length_is_serde_jsons() {
+        for text in [
+            "plain",
+            "quote\" back\\ nl\n tab\t",
+            "\u{1}\u{1f}\u{7f}€😀",
+            "\u{8}\u{c}\r",
+        ] {
+            let json = serde_json::to_string(text).unwrap();
+            assert_eq!(escaped_len(text), json.len() - 2, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_whose_event_would_pass_pushers_cap_is_refused() {
+        // 4096 bytes of U+0001 are 24,576 once escaped: over the cap, though within 4096.
+        assert_eq!(
+            Message::parse("\u{1}".repeat(4096)),
+            Err(MessageError::TooLongEscaped(6 * 4096))
+        );
+        assert!(
+            Message::parse("\u{1}".repeat(1621)).is_ok(),
+            "9726 bytes escaped"
+        );
+        assert_eq!(
+            Message::parse("\u{1}".repeat(1622)),
+            Err(MessageError::TooLongEscaped(9732))
+        );
+        // The largest accepted message in the largest event stays under 10 KB.
+        let text = format!("{}{}", "\u{1}".repeat(1621), "a".repeat(2));
+        let message = Message::parse(text).unwrap();
+        let event = MessageEvent {
+            id: "f".repeat(32),
+            room_id: &"R".repeat(43),
+            from: Sender {
+                public_id: "999-999-999".into(),
+                username: &"W".repeat(40),
+            },
+            message: message.as_str(),
+            sent_at: "2026-11-25T12:00:00.000Z".into(),
+        };
+        assert!(serde_json::to_string(&event).unwrap().len() <= 10_240);
     }
 }

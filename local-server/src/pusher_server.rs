@@ -25,11 +25,17 @@ use verify::{verify_channel_auth, verify_request};
 const ACTIVITY_TIMEOUT_SECS: u64 = 120;
 /// Pusher's limit on one event's data.
 const MAX_EVENT_BYTES: usize = 10 * 1024;
+/// The largest WebSocket message (and frame) a client may send: a subscription with its
+/// signature is under 1 KB, and the library's default (64 MiB) would let one client
+/// hold that much of the server's memory.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 16 * 1024;
 /// Events queued for one slow socket before it is disconnected (never silently dropped).
 const SOCKET_QUEUE: usize = 1024;
 
 // Pusher's WebSocket error codes.
 const APP_KEY_UNKNOWN: u16 = 4001;
+/// "Generic reconnect immediately": the server could not serve this connection.
+const RECONNECT: u16 = 4200;
 const UNSUPPORTED_PROTOCOL: u16 = 4007;
 const UNAUTHORIZED: u16 = 4009;
 const OVER_CAPACITY: u16 = 4100;
@@ -128,13 +134,16 @@ pub fn router(app: App) -> Router {
         })
 }
 
-fn random_digits() -> u64 {
-    // Socket ids need to be distinct, not secret: a failed random source is not fatal.
-    secret_rooms::domain::random::u64().unwrap_or_default() % 10_000_000_000
-}
-
-fn new_socket_id() -> String {
-    format!("{}.{}", random_digits(), random_digits())
+/// A fresh socket id, `digits.digits`; `None` when the OS random source fails. Channel
+/// signatures are bound to socket ids, so two sockets may never share one (a constant
+/// fallback such as `0.0` would let one replay the other's signatures).
+fn new_socket_id() -> Option<String> {
+    let digits = || {
+        secret_rooms::domain::random::u64()
+            .ok()
+            .map(|n| n % 10_000_000_000)
+    };
+    Some(format!("{}.{}", digits()?, digits()?))
 }
 
 fn error_frame(code: Option<u16>, message: &str) -> String {
@@ -154,6 +163,9 @@ async fn websocket(
             .find(|(k, _)| k == "protocol")
             .and_then(|(_, v)| v.parse::<u32>().ok())
             .unwrap_or(7);
+    let upgrade = upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES);
     upgrade.on_upgrade(move |socket| async move {
         if key != rt.app.credentials.key {
             let message = format!(
@@ -188,7 +200,16 @@ struct ClientFrame {
 }
 
 async fn serve_socket(rt: Server, mut socket: WebSocket) {
-    let socket_id = new_socket_id();
+    let Some(socket_id) = new_socket_id() else {
+        tracing::error!("the OS random source failed: refusing a WebSocket connection");
+        close_with(
+            socket,
+            RECONNECT,
+            "Server error: no socket id could be made",
+        )
+        .await;
+        return;
+    };
     let established = json!({
         "event": "pusher:connection_established",
         "data": json!({"socket_id": socket_id, "activity_timeout": ACTIVITY_TIMEOUT_SECS}).to_string(),

@@ -6,6 +6,7 @@ use local_server::{LOCAL_APP_ID, LOCAL_APP_KEY, start};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::time::Duration;
 
 struct TempDir(PathBuf);
 
@@ -256,4 +257,40 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
     let report = local_server::invariants::check(&store).await.unwrap();
     assert_eq!(report.problems.len(), 1, "{report}");
     assert!(report.problems[0].contains("no such user"), "{report}");
+}
+
+#[tokio::test]
+async fn websocket_messages_over_the_limit_close_the_connection() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let server = start(Options::ephemeral()).await.unwrap();
+    let url = format!("ws://{}/app/{LOCAL_APP_KEY}?protocol=7", server.addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let established = socket.next().await.unwrap().unwrap().into_text().unwrap();
+    assert!(
+        established.contains("pusher:connection_established"),
+        "{established}"
+    );
+    // Within the limit: a ping is answered.
+    let ping = r#"{"event":"pusher:ping","data":{}}"#;
+    socket.send(Message::text(ping)).await.unwrap();
+    let pong = socket.next().await.unwrap().unwrap().into_text().unwrap();
+    assert!(pong.contains("pusher:pong"), "{pong}");
+    // Over it: the server ends the connection instead of reading it in.
+    let padding = "x".repeat(local_server::pusher_server::MAX_CLIENT_MESSAGE_BYTES);
+    let huge = format!(r#"{{"event":"pusher:ping","data":"{padding}"}}"#);
+    let _ = socket.send(Message::text(huge)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(Message::Text(text))) if text.contains("pusher:pong") => return false,
+                Some(Ok(_)) => continue,
+            }
+        }
+    })
+    .await
+    .expect("the server answers or closes within 10 s");
+    assert!(ended, "an oversize message was answered");
+    server.stop().await.unwrap();
 }

@@ -354,6 +354,17 @@ async fn every_error_row_answers_its_status_and_changes_nothing() {
         413,
         "message_too_long",
     );
+    // Within 4096 bytes, but 24,576 once escaped: refused before it is counted (the
+    // snapshot below would show a count in the sender's user item).
+    let control = f.send(&alice, &room, &"\u{1}".repeat(4096)).await;
+    assert_error(&control, 413, "message_too_long");
+    assert!(
+        control.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("escaped")),
+        "{}",
+        control.body
+    );
     assert_error(
         &f.send("short", &room, "hi").await,
         400,

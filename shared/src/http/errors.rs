@@ -120,7 +120,9 @@ impl From<MessageError> for ApiError {
     fn from(e: MessageError) -> Self {
         match e {
             MessageError::Empty => Self::bad_request("empty_message", "The message is empty."),
-            MessageError::TooLong(_) => Self::new(413, "message_too_long", e.to_string()),
+            MessageError::TooLong(_) | MessageError::TooLongEscaped(_) => {
+                Self::new(413, "message_too_long", e.to_string())
+            }
         }
     }
 }

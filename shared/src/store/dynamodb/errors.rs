@@ -4,6 +4,7 @@ use crate::store::StoreError;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::CancellationReason;
 
 /// Error codes after which a retry later may succeed.
 const TRANSIENT_CODES: &[&str] = &[
@@ -38,18 +39,24 @@ where
     }
 }
 
+/// Why each item of a cancelled transaction failed; none for any other error.
+fn cancellation_reasons(
+    err: &SdkError<TransactWriteItemsError, HttpResponse>,
+) -> &[CancellationReason] {
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+            cancel.cancellation_reasons()
+        }
+        _ => &[],
+    }
+}
+
 /// Whether a cancelled transaction failed on `reason` (the write as a whole did not happen).
 pub(super) fn cancelled_for(
     err: &SdkError<TransactWriteItemsError, HttpResponse>,
     reason: &str,
 ) -> bool {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-        err.as_service_error()
-    else {
-        return false;
-    };
-    cancel
-        .cancellation_reasons()
+    cancellation_reasons(err)
         .iter()
         .any(|r| r.code() == Some(reason))
 }
@@ -57,13 +64,7 @@ pub(super) fn cancelled_for(
 /// Whether a transaction's condition failed on an item that does not exist (the
 /// cancellation reasons carry the old item of a failed condition, or none).
 pub(super) fn joiner_missing(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
-    let Some(TransactWriteItemsError::TransactionCanceledException(cancel)) =
-        err.as_service_error()
-    else {
-        return false;
-    };
-    cancel
-        .cancellation_reasons()
+    cancellation_reasons(err)
         .iter()
         .filter(|r| r.code() == Some("ConditionalCheckFailed"))
         .all(|r| r.item().is_none_or(|item| item.is_empty()))
