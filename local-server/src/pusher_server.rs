@@ -15,7 +15,7 @@ pub mod verify;
 use secret_rooms::realtime::pusher::PusherCredentials;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Notify, mpsc};
@@ -68,45 +68,72 @@ impl Outbox {
     }
 }
 
-/// Who listens on which channel.
+/// How many channels one socket may listen on: a person's rooms (at most 100 per
+/// identity) with room to spare. Past it a subscription is refused, so one socket cannot
+/// grow the hub without bound.
+pub const MAX_SUBSCRIPTIONS_PER_SOCKET: usize = 256;
+
+/// Who listens on which channel, and the other way round, so that a socket's
+/// disconnect touches only its own channels.
 #[derive(Default)]
 pub struct Hub {
-    channels: Mutex<HashMap<String, HashMap<String, Outbox>>>,
+    inner: Mutex<Listeners>,
+}
+
+#[derive(Default)]
+struct Listeners {
+    channels: HashMap<String, HashMap<String, Outbox>>,
+    sockets: HashMap<String, HashSet<String>>,
 }
 
 impl Hub {
-    fn subscribe(&self, channel: &str, socket_id: &str, outbox: Outbox) {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        channels
+    fn lock(&self) -> std::sync::MutexGuard<'_, Listeners> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `false` when the socket already listens on as many channels as it may.
+    fn subscribe(&self, channel: &str, socket_id: &str, outbox: Outbox) -> bool {
+        let mut listeners = self.lock();
+        let mine = listeners.sockets.entry(socket_id.to_owned()).or_default();
+        if !mine.contains(channel) && mine.len() >= MAX_SUBSCRIPTIONS_PER_SOCKET {
+            return false;
+        }
+        mine.insert(channel.to_owned());
+        listeners
+            .channels
             .entry(channel.to_owned())
             .or_default()
             .insert(socket_id.to_owned(), outbox);
+        true
     }
 
     fn unsubscribe(&self, channel: &str, socket_id: &str) {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sockets) = channels.get_mut(channel) {
-            sockets.remove(socket_id);
-            if sockets.is_empty() {
-                channels.remove(channel);
-            }
+        let mut listeners = self.lock();
+        if let Some(mine) = listeners.sockets.get_mut(socket_id) {
+            mine.remove(channel);
         }
+        listeners.leave(channel, socket_id);
     }
 
     fn disconnect(&self, socket_id: &str) {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        channels.retain(|_, sockets| {
-            sockets.remove(socket_id);
-            !sockets.is_empty()
-        });
+        let mut listeners = self.lock();
+        for channel in listeners.sockets.remove(socket_id).unwrap_or_default() {
+            listeners.leave(&channel, socket_id);
+        }
+    }
+
+    #[cfg(test)]
+    fn counts(&self) -> (usize, usize) {
+        let listeners = self.lock();
+        (listeners.channels.len(), listeners.sockets.len())
     }
 
     /// Deliver to every subscriber but `except` (the publisher's own socket, as Pusher
     /// does when a trigger names `socket_id`). Returns how many received it.
     fn publish(&self, channel: &str, event: &str, data: &str, except: Option<&str>) -> usize {
         let frame = json!({"event": event, "channel": channel, "data": data}).to_string();
-        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(sockets) = channels.get(channel) else {
+        let listeners = self.lock();
+        let Some(sockets) = listeners.channels.get(channel) else {
             return 0;
         };
         sockets
@@ -114,6 +141,17 @@ impl Hub {
             .filter(|(id, _)| Some(id.as_str()) != except)
             .filter(|(_, outbox)| outbox.deliver(frame.clone()))
             .count()
+    }
+}
+
+impl Listeners {
+    fn leave(&mut self, channel: &str, socket_id: &str) {
+        if let Some(sockets) = self.channels.get_mut(channel) {
+            sockets.remove(socket_id);
+            if sockets.is_empty() {
+                self.channels.remove(channel);
+            }
+        }
     }
 }
 
@@ -331,7 +369,11 @@ fn subscribe(
             "Invalid signature: expected HMAC SHA256 hex digest of {socket_id}:{channel}"
         ));
     }
-    rt.hub.subscribe(channel, socket_id, outbox.clone());
+    if !rt.hub.subscribe(channel, socket_id, outbox.clone()) {
+        return refuse(format!(
+            "A connection may listen on at most {MAX_SUBSCRIPTIONS_PER_SOCKET} channels"
+        ));
+    }
     vec![json!({"event": "pusher_internal:subscription_succeeded", "channel": channel, "data": "{}"}).to_string()]
 }
 
@@ -390,4 +432,45 @@ async fn trigger(
         );
     }
     (StatusCode::OK, [(CONTENT_TYPE, "application/json")], "{}").into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox() -> Outbox {
+        let (tx, _rx) = mpsc::channel(1);
+        Outbox {
+            tx,
+            overflowed: Arc::new(Notify::new()),
+        }
+    }
+
+    #[test]
+    fn a_socket_listens_on_a_bounded_number_of_channels_and_leaves_them_all() {
+        let hub = Hub::default();
+        let out = outbox();
+        for n in 0..MAX_SUBSCRIPTIONS_PER_SOCKET {
+            assert!(hub.subscribe(&format!("c{n}"), "1.1", out.clone()));
+        }
+        assert!(!hub.subscribe("one-too-many", "1.1", out.clone()));
+        assert!(
+            hub.subscribe("c0", "1.1", out.clone()),
+            "again: no new channel"
+        );
+        assert!(
+            hub.subscribe("c0", "2.2", out.clone()),
+            "others are not limited by it"
+        );
+        assert_eq!(hub.counts(), (MAX_SUBSCRIPTIONS_PER_SOCKET, 2));
+        hub.unsubscribe("c1", "1.1");
+        assert!(
+            hub.subscribe("one-more", "1.1", out.clone()),
+            "room was made"
+        );
+        hub.disconnect("1.1");
+        assert_eq!(hub.counts(), (1, 1), "only 2.2's c0 is left");
+        hub.disconnect("2.2");
+        assert_eq!(hub.counts(), (0, 0));
+    }
 }
