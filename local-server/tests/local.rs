@@ -294,3 +294,36 @@ async fn websocket_messages_over_the_limit_close_the_connection() {
     assert!(ended, "an oversize message was answered");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_page_is_served_with_a_content_security_policy_and_the_usual_headers() {
+    let server = start(Options::ephemeral()).await.unwrap();
+    for path in ["/", "/app.js", "/config.json"] {
+        let response = client()
+            .get(format!("http://{}{path}", server.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let csp = header("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+    }
+    server.stop().await.unwrap();
+}
