@@ -71,7 +71,8 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
   await alice.page.locator(".message.theirs .text", { hasText: "Hello Alice! <b>not bold</b>" }).waitFor();
   assert.equal(await alice.page.locator(".message.theirs b").count(), 0, "messages are text, never HTML");
 
-  // Carol connects to a public id nobody holds: a decoy room that only she is in.
+  // Carol connects to a public id nobody holds: the room its holder will share, with
+  // only her in it until then.
   const carol = await person();
   const taken = new Set([alice.publicId, bob.publicId, carol.publicId]);
   const nobody = ["000-000", "000-001", "000-002", "000-003"].find((id) => !taken.has(id));

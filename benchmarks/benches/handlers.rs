@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::domain::ports::SystemClock;
-use secret_rooms::domain::rooms::RoomKey;
+use secret_rooms::domain::rooms::{RoomKey, Side};
 use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, RoomId};
 use secret_rooms::http::routes;
@@ -14,8 +14,8 @@ use secret_rooms::http::{Endpoint, Route, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
-    Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
-    StoreError, UserRecord,
+    Allowance, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store, StoreError,
+    UserRecord,
 };
 use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
@@ -23,9 +23,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 /// Answers every call at once, as a member of every room.
-struct InstantStore {
-    peer: PrivateIdHash,
-}
+struct InstantStore;
 
 fn member() -> Member {
     Member {
@@ -42,24 +40,15 @@ impl Store for InstantStore {
     async fn insert_user(&self, _: &UserRecord) -> Result<(), InsertUserError> {
         Ok(())
     }
-    async fn lookup_for_connect(
-        &self,
-        _: &PrivateIdHash,
-        _: PublicId,
-    ) -> Result<ConnectLookup, StoreError> {
-        Ok(ConnectLookup {
-            requester: Some(member()),
-            target: Some(PublicEntry {
-                owner: self.peer,
-                username: "Calm Lynx".into(),
-            }),
-        })
+    async fn member_for_connect(&self, _: &PrivateIdHash) -> Result<Option<Member>, StoreError> {
+        Ok(Some(member()))
     }
     async fn join_room(
         &self,
         _: &RoomId,
-        _: &[(PrivateIdHash, Member)],
+        _: Side,
         _: &PrivateIdHash,
+        _: &Member,
         _: usize,
         _: &str,
     ) -> Result<(), JoinError> {
@@ -118,10 +107,13 @@ fn handlers(c: &mut Criterion) {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let me = PrivateId::generate().unwrap_or_else(|e| panic!("{e}"));
-    let peer = PrivateId::generate().unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = Arc::new(InstantStore { peer: peer.hash() });
+    let store: Arc<dyn Store> = Arc::new(InstantStore);
     let key = RoomKey::new(*b"benchmark-room-key-0123456789abc").unwrap_or_else(|| unreachable!());
-    let room = key.room_for(&me.hash(), &peer.hash());
+    let peer = "654-321";
+    let room = key.room_of(
+        member().public_id,
+        PublicId::parse(peer).unwrap_or_else(|| unreachable!()),
+    );
     let private = me.expose();
     let cases = [
         (
@@ -142,7 +134,7 @@ fn handlers(c: &mut Criterion) {
             }),
             event(
                 Route::Connect,
-                "123-456",
+                peer,
                 JSON,
                 json!({"privateId": private}).to_string(),
             ),

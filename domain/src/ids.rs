@@ -5,26 +5,51 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
-/// A shareable `###-###` id. Stored as its number (0..=999_999).
+/// A shareable public id: `###-###` (six digits) until half of that space is taken,
+/// then `###-###-###` (nine digits). The two forms are different ids: `000-012-345` is
+/// not `012-345`. Ordered by their text, which is what a room's pair is sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PublicId(u32);
+pub struct PublicId {
+    n: u32,
+    long: bool,
+}
 
 impl PublicId {
-    pub const SPACE: u32 = 1_000_000;
+    /// How many six-digit ids there are.
+    pub const SHORT_SPACE: u32 = 1_000_000;
+    /// How many nine-digit ids there are.
+    pub const LONG_SPACE: u32 = 1_000_000_000;
+    /// The longest text form.
+    pub const MAX_LEN: usize = 11;
 
-    /// `None` when `n` is outside the six-digit space.
+    /// The six-digit id `n`; `None` when `n` is outside the six-digit space.
     pub fn from_number(n: u32) -> Option<Self> {
-        (n < Self::SPACE).then_some(Self(n))
+        (n < Self::SHORT_SPACE).then_some(Self { n, long: false })
     }
 
+    /// The nine-digit id `n`; `None` when `n` is outside the nine-digit space.
+    pub fn long_from_number(n: u32) -> Option<Self> {
+        (n < Self::LONG_SPACE).then_some(Self { n, long: true })
+    }
+
+    pub fn is_long(self) -> bool {
+        self.long
+    }
+
+    /// `###-###` or `###-###-###`: ASCII digits in groups of three, nothing else.
     pub fn parse(s: &str) -> Option<Self> {
         let b = s.as_bytes();
-        if b.len() != 7 || b[3] != b'-' {
-            return None;
-        }
+        let long = match b.len() {
+            7 => false,
+            11 => true,
+            _ => return None,
+        };
         let mut n = 0u32;
         for (i, c) in b.iter().enumerate() {
-            if i == 3 {
+            if i % 4 == 3 {
+                if *c != b'-' {
+                    return None;
+                }
                 continue;
             }
             if !c.is_ascii_digit() {
@@ -32,13 +57,24 @@ impl PublicId {
             }
             n = n * 10 + u32::from(c - b'0');
         }
-        Some(Self(n))
+        Some(Self { n, long })
     }
 }
 
 impl fmt::Display for PublicId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:03}-{:03}", self.0 / 1000, self.0 % 1000)
+        let n = self.n;
+        if self.long {
+            write!(
+                f,
+                "{:03}-{:03}-{:03}",
+                n / 1_000_000,
+                n / 1000 % 1000,
+                n % 1000
+            )
+        } else {
+            write!(f, "{:03}-{:03}", n / 1000, n % 1000)
+        }
     }
 }
 
@@ -175,6 +211,7 @@ mod tests {
     fn public_id_round_trips_and_rejects_malformed() {
         let id = PublicId::parse("012-345").unwrap();
         assert_eq!(id.to_string(), "012-345");
+        assert!(!id.is_long());
         assert_eq!(PublicId::from_number(7).unwrap().to_string(), "000-007");
         assert_eq!(
             PublicId::from_number(999_999).unwrap().to_string(),
@@ -190,9 +227,35 @@ mod tests {
             "123_456",
             "+12-456",
             "١٢٣-٤٥٦",
+            "123-456-78",
+            "123-456-7890",
+            "123-4567-89",
+            "123-456_789",
+            "123456789",
+            "123-456-",
+            "-123-456",
+            "123-456-78a",
         ] {
             assert!(PublicId::parse(bad).is_none(), "{bad:?} must not parse");
         }
+    }
+
+    #[test]
+    fn long_public_ids_are_distinct_from_short_ones() {
+        let long = PublicId::parse("000-012-345").unwrap();
+        assert!(long.is_long());
+        assert_eq!(long.to_string(), "000-012-345");
+        assert_ne!(long, PublicId::parse("012-345").unwrap());
+        assert_eq!(PublicId::long_from_number(12_345), Some(long));
+        assert_eq!(
+            PublicId::long_from_number(999_999_999).unwrap().to_string(),
+            "999-999-999"
+        );
+        assert!(PublicId::long_from_number(1_000_000_000).is_none());
+        assert_eq!(
+            PublicId::parse("987-654-321").unwrap().to_string(),
+            "987-654-321"
+        );
     }
 
     #[test]

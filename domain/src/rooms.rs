@@ -1,7 +1,7 @@
-//! Rooms: derived ids, decoys for unknown public ids, and connecting two users.
+//! Rooms: ids derived from the pair of public ids, and joining one.
 
-use crate::ids::{PrivateId, PrivateIdHash, PublicId, RoomId};
-use crate::ports::store::{JoinError, Member, Store, StoreError};
+use crate::ids::{PrivateId, PublicId, RoomId};
+use crate::ports::store::{JoinError, Store, StoreError};
 use crate::time::rfc3339;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -10,15 +10,16 @@ use std::time::SystemTime;
 
 type HmacSha256 = Hmac<Sha256>;
 
-// Domain separation: a room id and a decoy id can never be the same MAC input.
-const ROOM_DOMAIN: &[u8] = b"secret-rooms/v1/room\0";
-const DECOY_DOMAIN: &[u8] = b"secret-rooms/v1/decoy\0";
+// Domain separation: nothing else keyed with this key can produce a room id. (v1 rooms
+// were MACs over private-id hashes under `secret-rooms/v1/room\0`.)
+const ROOM_DOMAIN: &[u8] = b"secret-rooms/v2/room\0";
 
 /// The server-side key behind room ids. Without it nobody can compute or invert one.
 #[derive(Clone)]
 pub struct RoomKey(Vec<u8>);
 
 impl RoomKey {
+    /// Bytes of key material at least.
     pub const MIN_LEN: usize = 32;
 
     /// `None` when shorter than [`Self::MIN_LEN`] bytes.
@@ -27,38 +28,58 @@ impl RoomKey {
         (key.len() >= Self::MIN_LEN).then_some(Self(key))
     }
 
-    fn mac(&self, parts: &[&[u8]]) -> RoomId {
+    /// The room of two public ids: the same whichever of them asks, and the same forever,
+    /// since public ids are never reused. Whether either id has a holder plays no part.
+    pub fn room_of(&self, a: PublicId, b: PublicId) -> RoomId {
+        let (lo, hi) = Pair::sorted(a, b);
         // HMAC accepts keys of any length, so this cannot fail.
         let mut mac = match HmacSha256::new_from_slice(&self.0) {
             Ok(mac) => mac,
             Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
         };
-        for part in parts {
-            mac.update(part);
-        }
+        // The ids' text is digits and dashes: the NUL between them keeps the input
+        // unambiguous.
+        mac.update(ROOM_DOMAIN);
+        mac.update(lo.to_string().as_bytes());
+        mac.update(b"\0");
+        mac.update(hi.to_string().as_bytes());
         RoomId::from_mac(mac.finalize().into_bytes().into())
-    }
-
-    /// The room of two users: the same whichever of them asks.
-    pub fn room_for(&self, a: &PrivateIdHash, b: &PrivateIdHash) -> RoomId {
-        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        self.mac(&[ROOM_DOMAIN, lo.as_bytes(), hi.as_bytes()])
-    }
-
-    /// The decoy room a requester gets for a public id that nobody holds: the same on
-    /// every retry, and indistinguishable from a real room id.
-    pub fn decoy_for(&self, requester: &PrivateIdHash, target: PublicId) -> RoomId {
-        self.mac(&[
-            DECOY_DOMAIN,
-            requester.as_bytes(),
-            target.to_string().as_bytes(),
-        ])
     }
 }
 
 impl fmt::Debug for RoomKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RoomKey(<redacted>)")
+    }
+}
+
+/// Which of a room's two public ids a member holds: the lower or the higher by text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Low,
+    High,
+}
+
+struct Pair;
+
+impl Pair {
+    fn sorted(a: PublicId, b: PublicId) -> (PublicId, PublicId) {
+        if a.to_string() <= b.to_string() {
+            (a, b)
+        } else {
+            (b, a)
+        }
+    }
+}
+
+impl Side {
+    /// The side of `me` in the room of `me` and `peer` (two different ids).
+    pub fn of(me: PublicId, peer: PublicId) -> Self {
+        if Pair::sorted(me, peer).0 == me {
+            Side::Low
+        } else {
+            Side::High
+        }
     }
 }
 
@@ -75,16 +96,18 @@ pub enum ConnectError {
     Store(#[from] StoreError),
 }
 
-/// How many rooms (decoys included) one identity may join. It bounds the user item,
-/// which lists them and which every message of the user rewrites, and how many people
-/// one identity can reach by trying public ids; a new identity is one request away.
+/// How many rooms one identity may join. It bounds the user item, which lists them and
+/// which every message of the user rewrites, and how many people one identity can reach
+/// by trying public ids; a new identity is one request away.
 pub const MAX_ROOMS: usize = 100;
 
-/// Connect the holder of `requester` to the owner of `target`.
+/// Join the holder of `requester` to the room of their public id and `target`.
 ///
-/// Two round trips whether or not `target` exists (one read of both items, one
-/// transaction writing the room and adding it to the requester's rooms), so that
-/// neither the answer nor its cost tells whether the id is taken.
+/// Two round trips, the same whoever holds `target` or whether anybody does: one read of
+/// the requester's own user item, one transaction recording the requester (and only
+/// them) as a member and adding the room to their list. Nothing about `target` is read,
+/// so neither the answer nor its cost can change when `target` gets a holder; the
+/// holder joins the same room by connecting back.
 pub async fn connect<S: Store + ?Sized>(
     store: &S,
     key: &RoomKey,
@@ -93,22 +116,17 @@ pub async fn connect<S: Store + ?Sized>(
     now: SystemTime,
 ) -> Result<RoomId, ConnectError> {
     let me = requester.hash();
-    let found = store.lookup_for_connect(&me, target).await?;
-    let my_member = found.requester.ok_or(ConnectError::UnknownPrivateId)?;
-    let (room, members) = match found.target {
-        Some(peer) if peer.owner == me => return Err(ConnectError::CannotConnectToSelf),
-        Some(peer) => {
-            let peer_member = Member {
-                public_id: target,
-                username: peer.username,
-            };
-            let room = key.room_for(&me, &peer.owner);
-            (room, vec![(me, my_member), (peer.owner, peer_member)])
-        }
-        None => (key.decoy_for(&me, target), vec![(me, my_member)]),
-    };
+    let member = store
+        .member_for_connect(&me)
+        .await?
+        .ok_or(ConnectError::UnknownPrivateId)?;
+    if member.public_id == target {
+        return Err(ConnectError::CannotConnectToSelf);
+    }
+    let room = key.room_of(member.public_id, target);
+    let side = Side::of(member.public_id, target);
     match store
-        .join_room(&room, &members, &me, MAX_ROOMS, &rfc3339(now))
+        .join_room(&room, side, &me, &member, MAX_ROOMS, &rfc3339(now))
         .await
     {
         Ok(()) => Ok(room),
@@ -136,15 +154,19 @@ mod tests {
         assert!(RoomKey::new(vec![0u8; 32]).is_some());
     }
 
+    fn id(s: &str) -> PublicId {
+        PublicId::parse(s).unwrap()
+    }
+
     #[test]
     fn room_id_is_symmetric_keyed_and_channel_safe() {
-        let a = PrivateId::generate().unwrap().hash();
-        let b = PrivateId::generate().unwrap().hash();
-        let room = key().room_for(&a, &b);
-        assert_eq!(room, key().room_for(&b, &a));
-        assert_ne!(room, key().room_for(&a, &a));
+        let (a, b) = (id("123-456"), id("654-321"));
+        let room = key().room_of(a, b);
+        assert_eq!(room, key().room_of(b, a));
+        assert_ne!(room, key().room_of(a, id("654-322")));
+        assert_ne!(room, key().room_of(a, id("000-654-321")));
         let other_key = RoomKey::new(vec![9u8; 32]).unwrap();
-        assert_ne!(room, other_key.room_for(&a, &b));
+        assert_ne!(room, other_key.room_of(a, b));
         assert_eq!(RoomId::parse(room.as_str()), Some(room.clone()));
         assert!(
             room.channel().len() <= 164,
@@ -154,22 +176,22 @@ mod tests {
 
     #[test]
     fn room_id_matches_an_independent_hmac() {
-        // Computed with Python: hmac.new(key, b"secret-rooms/v1/room\0" + lo + hi, sha256),
-        // base64url without padding, where lo/hi are the sorted 32-byte hashes 0x01.. and 0x02...
-        let lo = PrivateIdHash::from_hex(&"01".repeat(32)).unwrap();
-        let hi = PrivateIdHash::from_hex(&"02".repeat(32)).unwrap();
-        assert_eq!(key().room_for(&hi, &lo).as_str(), ROOM_VECTOR);
+        // Computed with Python: hmac.new(key, b"secret-rooms/v2/room\0" + b"000-000-042"
+        // + b"\0" + b"123-456", sha256), base64url without padding.
+        assert_eq!(
+            key().room_of(id("123-456"), id("000-000-042")).as_str(),
+            ROOM_VECTOR
+        );
     }
 
-    const ROOM_VECTOR: &str = "1746FlyerVQcd3bDv0_Sm7NNLG5DCnX-sdnHjlbRowQ";
+    const ROOM_VECTOR: &str = "Adtcmr4yLOwccuZ1BwrtHui730ZnWToYzz9twf00xtI";
 
     #[test]
-    fn decoys_are_deterministic_and_differ_from_rooms() {
-        let a = PrivateId::generate().unwrap().hash();
-        let t = PublicId::parse("123-456").unwrap();
-        let d = key().decoy_for(&a, t);
-        assert_eq!(d, key().decoy_for(&a, t));
-        assert_ne!(d, key().decoy_for(&a, PublicId::parse("123-457").unwrap()));
-        assert_ne!(d, key().room_for(&a, &a));
+    fn sides_follow_the_text_order() {
+        assert_eq!(Side::of(id("123-456"), id("123-457")), Side::Low);
+        assert_eq!(Side::of(id("123-457"), id("123-456")), Side::High);
+        // "000-000-042" < "123-456" as text, whatever the numbers say.
+        assert_eq!(Side::of(id("123-456"), id("000-000-042")), Side::High);
+        assert_eq!(Side::of(id("999-999-999"), id("999-999")), Side::High);
     }
 }

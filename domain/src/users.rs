@@ -6,21 +6,36 @@ use crate::ports::store::{InsertUserError, Store, StoreError, UserRecord};
 use crate::time::rfc3339;
 use std::time::SystemTime;
 
-/// How public ids are drawn: uniformly from `0..space`, at most `attempts` times.
+/// How public ids are drawn: uniformly from the six-digit space while fewer than half
+/// of it are taken, then from the nine-digit one, at most `attempts` times. Ids are
+/// never freed, so "taken" is read off the user counter: every create before this one
+/// took at most one id (a failed one took none), so the switch comes at half or sooner.
 #[derive(Clone, Copy, Debug)]
 pub struct IdPolicy {
-    pub space: u32,
+    /// How much of the six-digit space is used (all of it but in tests).
+    pub short_space: u32,
+    /// How much of the nine-digit space is used (all of it but in tests).
+    pub long_space: u32,
     pub attempts: u32,
 }
 
 impl Default for IdPolicy {
     fn default() -> Self {
-        // With the space 90% full, ten draws all collide with probability 0.9^10 = 35%;
-        // with it 50% full, 0.1%. Past that the service answers 503, never loops.
+        // With a space half full, ten draws all collide with probability 0.5^10 = 0.1%;
+        // the nine-digit space takes over there, and is 0.05% full when the six-digit
+        // one would have been full. A full space answers 503, never loops.
         Self {
-            space: PublicId::SPACE,
+            short_space: PublicId::SHORT_SPACE,
+            long_space: PublicId::LONG_SPACE,
             attempts: 10,
         }
+    }
+}
+
+impl IdPolicy {
+    /// Whether the user numbered `id` (1, 2, 3, ...) gets a nine-digit id.
+    pub fn long_for(&self, id: u64) -> bool {
+        id.saturating_sub(1) >= u64::from(self.short_space / 2)
     }
 }
 
@@ -58,7 +73,7 @@ pub async fn create_user<S: Store + ?Sized>(
         let private_id = PrivateId::generate()?;
         let record = UserRecord {
             id,
-            public_id: random_public_id(policy.space)?,
+            public_id: random_public_id(policy, id)?,
             private_id_hash: private_id.hash(),
             username: username.clone(),
             created_at: now.clone(),
@@ -80,11 +95,17 @@ pub async fn create_user<S: Store + ?Sized>(
     Err(CreateUserError::IdSpaceExhausted(policy.attempts))
 }
 
-/// Uniform over `0..space` (modulo bias below 2^-44 for any space up to 10^6).
-fn random_public_id(space: u32) -> anyhow::Result<PublicId> {
-    let space = space.clamp(1, PublicId::SPACE);
-    let n = (crate::random::u64()? % u64::from(space)) as u32;
-    PublicId::from_number(n).ok_or_else(|| anyhow::anyhow!("public id {n} out of range"))
+/// Uniform over the form's space (modulo bias below 2^-34 for any space up to 10^9).
+fn random_public_id(policy: IdPolicy, id: u64) -> anyhow::Result<PublicId> {
+    let r = crate::random::u64()?;
+    let found = if policy.long_for(id) {
+        let space = policy.long_space.clamp(1, PublicId::LONG_SPACE);
+        PublicId::long_from_number((r % u64::from(space)) as u32)
+    } else {
+        let space = policy.short_space.clamp(1, PublicId::SHORT_SPACE);
+        PublicId::from_number((r % u64::from(space)) as u32)
+    };
+    found.ok_or_else(|| anyhow::anyhow!("public id out of range"))
 }
 
 const ADJECTIVES: &[&str] = &[
@@ -113,14 +134,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn public_ids_stay_inside_the_space() {
+    fn public_ids_stay_inside_the_space_and_grow_past_half() {
+        let policy = IdPolicy {
+            short_space: 6,
+            long_space: 2,
+            attempts: 1,
+        };
         for _ in 0..1000 {
-            let id = random_public_id(3).unwrap().to_string();
-            assert!(
-                ["000-000", "000-001", "000-002"].contains(&id.as_str()),
-                "{id}"
-            );
+            for id in 1..=3 {
+                let short = random_public_id(policy, id).unwrap().to_string();
+                assert!(
+                    [
+                        "000-000", "000-001", "000-002", "000-003", "000-004", "000-005"
+                    ]
+                    .contains(&short.as_str()),
+                    "{short}"
+                );
+            }
+            for id in [4, 5, 1000] {
+                let long = random_public_id(policy, id).unwrap().to_string();
+                assert!(
+                    ["000-000-000", "000-000-001"].contains(&long.as_str()),
+                    "{long}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn the_full_space_switches_at_half() {
+        let policy = IdPolicy::default();
+        assert!(!policy.long_for(1));
+        assert!(!policy.long_for(500_000));
+        assert!(policy.long_for(500_001));
+        assert!(policy.long_for(u64::MAX));
     }
 
     #[test]

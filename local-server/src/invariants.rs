@@ -107,21 +107,33 @@ pub async fn check(store: &EmbeddedStore) -> anyhow::Result<Report> {
             problems.push(format!("marker {public} points to no user holding it"));
         }
     }
+    let mut members: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
     for (room, item) in &rooms {
-        for (hash, member) in &item.members {
-            if users.get(hash).map(|u| &u.public_id) != Some(&member.public_id) {
+        let Ok(list) = item.members() else {
+            problems.push(format!("room {room:.8}… has a malformed member"));
+            continue;
+        };
+        for (hash, member) in list {
+            let (hash, public) = (hash.to_hex(), member.public_id.to_string());
+            if users.get(&hash).map(|u| &u.public_id) != Some(&public) {
                 problems.push(format!(
                     "room {room:.8}… lists a member that is no such user"
                 ));
             }
+            members.entry(room).or_default().push((hash, public));
+        }
+        if let (Some(low), Some(high)) = (&item.low, &item.high)
+            && low.public_id >= high.public_id
+        {
+            problems.push(format!("room {room:.8}… has its sides out of order"));
         }
     }
     // A user may post to the rooms they joined: each must exist and list them.
     for (hash, user) in &users {
         for room in &user.rooms {
-            let member = rooms
-                .get(room)
-                .is_some_and(|item| item.members.contains_key(hash));
+            let member = members
+                .get(room.as_str())
+                .is_some_and(|list| list.iter().any(|(h, _)| h == hash));
             if !member {
                 problems.push(format!(
                     "user {hash:.8}… joined room {room:.8}…, which does not list them"

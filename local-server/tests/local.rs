@@ -220,6 +220,7 @@ fn client() -> reqwest::Client {
 #[tokio::test]
 async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
     use secret_rooms::domain::ports::{Member, Store, UserRecord};
+    use secret_rooms::domain::rooms::Side;
     use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
     let store = secret_rooms::store::EmbeddedStore::in_memory().unwrap();
     let hash = |byte: &str| PrivateIdHash::from_hex(&byte.repeat(32)).unwrap();
@@ -234,21 +235,18 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
     store.insert_user(&alice).await.unwrap();
     let clean = local_server::invariants::check(&store).await.unwrap();
     assert!(clean.problems.is_empty(), "{clean}");
-    // A room that lists, beside Alice, a member with no user item.
+    // A room that lists Alice under a public id she does not hold.
     let member = |public_id: &str, username: &str| Member {
         public_id: PublicId::parse(public_id).unwrap(),
         username: username.into(),
     };
     let room = RoomId::parse(&"A".repeat(43)).unwrap();
-    let members = [
-        (alice.private_id_hash, member("000-001", "Alice")),
-        (hash("0b"), member("000-002", "Ghost")),
-    ];
     store
         .join_room(
             &room,
-            &members,
+            Side::High,
             &alice.private_id_hash,
+            &member("000-002", "Ghost"),
             10,
             "2026-11-25T00:00:01.000Z",
         )

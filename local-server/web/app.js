@@ -5,7 +5,7 @@ import { Realtime } from "./realtime.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_BYTES = 4096;
-const PUBLIC_ID = /^\d{3}-\d{3}$/;
+const PUBLIC_ID = /^\d{3}-\d{3}(-\d{3})?$/;
 const encoder = new TextEncoder();
 
 async function loadConfig() {
@@ -177,7 +177,7 @@ function enter(peer, joined) {
 async function connectTo(peer) {
   showError("");
   if (!PUBLIC_ID.test(peer)) {
-    showError("A public id is six digits written 123-456.");
+    showError("A public id is six digits written 123-456 (or nine: 123-456-789).");
     return;
   }
   if (peer === me.publicId) {

@@ -138,8 +138,8 @@ async fn dynamodb_throttling_is_retried_then_answered_503() {
     every_route_answers_503(&fake.endpoint).await;
     let calls = fake.calls();
     // The SDK's standard mode retries a throttled read or write: 3 attempts for each
-    // route's first call (the counter, the lookup, the message count, the membership).
-    let expected: Vec<String> = ["UpdateItem", "BatchGetItem", "UpdateItem", "GetItem"]
+    // route's first call (the counter, the requester's read, the message count, the membership).
+    let expected: Vec<String> = ["UpdateItem", "GetItem", "UpdateItem", "GetItem"]
         .iter()
         .flat_map(|op| [op.to_string(), op.to_string(), op.to_string()])
         .collect();

@@ -181,7 +181,7 @@ async fn one_identity_joins_at_most_max_rooms() {
 }
 
 #[tokio::test]
-async fn unknown_public_ids_get_stable_decoys_shaped_like_rooms() {
+async fn a_connect_to_an_unused_id_joins_only_the_requester() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
     let (alice_pub, alice, _) = f.create().await;
@@ -192,40 +192,40 @@ async fn unknown_public_ids_get_stable_decoys_shaped_like_rooms() {
         .into_iter()
         .find(|p| ![&alice_pub, &bob_pub].contains(&&p.to_string()))
         .unwrap();
-    let decoy = f.connect(&alice, nobody).await;
-    assert_eq!(decoy.status, real.status);
-    assert_eq!(decoy.headers, real.headers);
+    let unused = f.connect(&alice, nobody).await;
+    assert_eq!(unused.status, real.status);
+    assert_eq!(unused.headers, real.headers);
     let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
-    assert_eq!(keys(&decoy.body), keys(&real.body));
-    let decoy_room = decoy.body["roomId"].as_str().unwrap();
+    assert_eq!(keys(&unused.body), keys(&real.body));
+    let unused_room = unused.body["roomId"].as_str().unwrap();
     assert_eq!(
-        decoy_room.len(),
+        unused_room.len(),
         real.body["roomId"].as_str().unwrap().len()
     );
     assert_eq!(
-        decoy.body["channel"],
-        json!(format!("private-{decoy_room}"))
+        unused.body["channel"],
+        json!(format!("private-{unused_room}"))
     );
-    assert_ne!(decoy.body, real.body);
+    assert_ne!(unused.body, real.body);
     assert_eq!(
         f.connect(&alice, nobody).await.body,
-        decoy.body,
-        "a decoy is the same on every retry"
+        unused.body,
+        "the room of an unused id is the same on every retry"
     );
     assert_ne!(
         f.connect(&bob, nobody).await.body,
-        decoy.body,
-        "each requester gets their own decoy"
+        unused.body,
+        "each requester gets a room of their own with it"
     );
 
-    // Posting to a decoy is accepted and reaches its one member's channel only.
-    assert_eq!(f.send(&alice, decoy_room, "hello?").await.status, 204);
+    // Posting to it is accepted and reaches its one member's channel only.
+    assert_eq!(f.send(&alice, unused_room, "hello?").await.status, 204);
     let published = pusher.published();
     assert_eq!(published.len(), 1);
-    assert_eq!(published[0].channel, format!("private-{decoy_room}"));
+    assert_eq!(published[0].channel, format!("private-{unused_room}"));
     // Nobody else may subscribe to it.
     assert_error(
-        &f.auth(&bob, "1.1", &format!("private-{decoy_room}")).await,
+        &f.auth(&bob, "1.1", &format!("private-{unused_room}")).await,
         403,
         "not_a_member",
     );
@@ -493,10 +493,13 @@ async fn realtime_failures_answer_502_with_a_request_id() {
 #[tokio::test]
 async fn an_exhausted_id_space_answers_503() {
     let store = Arc::new(fresh_store().await);
+    // Two six-digit ids, so the second user already gets a nine-digit one, of which there
+    // is one.
     let tiny = Endpoint::from(routes::CreateUser {
         store,
         ids: IdPolicy {
-            space: 1,
+            short_space: 2,
+            long_space: 1,
             attempts: 3,
         },
         clock: Arc::new(SystemClock),
@@ -509,11 +512,18 @@ async fn an_exhausted_id_space_answers_503() {
     );
     let first = invoke(&tiny, &event).await;
     assert_eq!(first.status, 201, "{}", first.body);
-    assert_eq!(first.body["publicId"], json!("000-000"));
+    assert!(
+        ["000-000", "000-001"].contains(&first.body["publicId"].as_str().unwrap()),
+        "{}",
+        first.body
+    );
     let second = invoke(&tiny, &event).await;
-    assert_error(&second, 503, "id_space_exhausted");
-    assert!(second.headers.contains_key("retry-after"));
-    assert!(second.body["error"]["requestId"].is_string());
+    assert_eq!(second.status, 201, "{}", second.body);
+    assert_eq!(second.body["publicId"], json!("000-000-000"));
+    let third = invoke(&tiny, &event).await;
+    assert_error(&third, 503, "id_space_exhausted");
+    assert!(third.headers.contains_key("retry-after"));
+    assert!(third.body["error"]["requestId"].is_string());
 }
 
 #[tokio::test]

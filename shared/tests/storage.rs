@@ -7,7 +7,7 @@ use common::{Items, ROOM_KEY, now, pusher_receiver::Receiver, round_trip_counter
 use secret_rooms::domain::SocketId;
 use secret_rooms::domain::channels::authorize_channel;
 use secret_rooms::domain::messages::{Message, RateLimit, send_message};
-use secret_rooms::domain::rooms::{ConnectError, RoomKey, connect};
+use secret_rooms::domain::rooms::{ConnectError, RoomKey, Side, connect};
 use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, create_user};
 use secret_rooms::domain::{PrivateId, PublicId, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
@@ -21,6 +21,21 @@ use std::time::Duration;
 
 fn room_key() -> RoomKey {
     RoomKey::new(ROOM_KEY).unwrap()
+}
+
+/// The first six-digit id not in `taken`.
+fn free_id(taken: &[PublicId]) -> PublicId {
+    (0..PublicId::SHORT_SPACE)
+        .map(|n| PublicId::from_number(n).unwrap())
+        .find(|p| !taken.contains(p))
+        .unwrap()
+}
+
+fn member_of(user: &CreatedUser) -> Member {
+    Member {
+        public_id: user.public_id,
+        username: user.username.clone(),
+    }
 }
 
 async fn new_user(store: &dyn Store) -> CreatedUser {
@@ -72,10 +87,12 @@ async fn ids_stay_unique_under_200_concurrent_creates<S: Store + Items + Clone +
     store: S,
 ) {
     let store = Arc::new(store);
-    // A space of 1000 makes collisions between the 200 frequent, so the conditional
-    // writes and retries are exercised, not just the random draw.
+    // Spaces of 1000 make collisions between the 200 frequent, so the conditional
+    // writes and retries are exercised, not just the random draw. The first 500 users of
+    // a table get six-digit ids.
     let policy = IdPolicy {
-        space: 1000,
+        short_space: 1000,
+        long_space: 1000,
         attempts: 40,
     };
     let tasks: Vec<_> = (0..200)
@@ -115,13 +132,19 @@ async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone
     store: S,
 ) {
     let mut trips = round_trip_counter(&store);
+    // One six-digit id (the first user's: the space is 2, and the second user is past
+    // its half) and one nine-digit id (the second user's).
     let tiny = IdPolicy {
-        space: 1,
+        short_space: 2,
+        long_space: 1,
         attempts: 5,
     };
     let first = create_user(&store, tiny, now()).await.unwrap();
-    assert_eq!(first.public_id.to_string(), "000-000");
+    assert!(!first.public_id.is_long());
     assert_eq!(trips(), 2, "a create without collision is 2 round trips");
+    let second = create_user(&store, tiny, now()).await.unwrap();
+    assert_eq!(second.public_id.to_string(), "000-000-000");
+    trips();
 
     match create_user(&store, tiny, now()).await {
         Err(CreateUserError::IdSpaceExhausted(5)) => {}
@@ -132,20 +155,23 @@ async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone
         6,
         "1 counter + 1 per attempt, up to the bound of 5"
     );
-    let marker = store.get_public(first.public_id).await.unwrap().unwrap();
-    assert_eq!(
-        marker.owner,
-        first.private_id.hash(),
-        "the taken id kept its owner"
-    );
+    for user in [&first, &second] {
+        let marker = store.get_public(user.public_id).await.unwrap().unwrap();
+        assert_eq!(
+            marker.owner,
+            user.private_id.hash(),
+            "the taken id kept its owner"
+        );
+    }
 
     // With one free id left, retries find it (each draw misses with probability 1/2).
     let two = IdPolicy {
-        space: 2,
+        short_space: 2,
+        long_space: 2,
         attempts: 64,
     };
-    let second = create_user(&store, two, now()).await.unwrap();
-    assert_eq!(second.public_id.to_string(), "000-001");
+    let third = create_user(&store, two, now()).await.unwrap();
+    assert_eq!(third.public_id.to_string(), "000-000-001");
     let trips = trips();
     assert!(
         (2..=65).contains(&trips),
@@ -171,10 +197,7 @@ async fn a_user_is_both_items_or_neither<S: Store + Items + Clone + 'static>(sto
     assert!(matches!(clash, Err(InsertUserError::Taken)), "{clash:?}");
     assert!(store.get_user(&fresh.hash()).await.unwrap().is_none());
     // Private-id hash taken: the new public marker must not be written either.
-    let free = (0..PublicId::SPACE)
-        .map(|n| PublicId::from_number(n).unwrap())
-        .find(|p| *p != taken.public_id)
-        .unwrap();
+    let free = free_id(&[taken.public_id]);
     let clash = store
         .insert_user(&record(free, taken.private_id.hash()))
         .await;
@@ -202,6 +225,11 @@ async fn room_membership_is_written_idempotently_from_both_sides<
         .await
         .unwrap();
     let members_once = store.room_members(&from_alice).await.unwrap().unwrap();
+    assert_eq!(
+        members_once,
+        vec![(alice.private_id.hash(), member_of(&alice))],
+        "a connect records the requester only"
+    );
     let room_pk = format!("ROOM#{from_alice}");
     let created_at = |items: std::collections::BTreeMap<String, serde_json::Value>| {
         items[&room_pk]["createdAt"].as_str().unwrap().to_owned()
@@ -211,17 +239,18 @@ async fn room_membership_is_written_idempotently_from_both_sides<
     let from_bob = connect(&store, &key, &bob.private_id, alice.public_id, now())
         .await
         .unwrap();
-    let again = connect(&store, &key, &alice.private_id, bob.public_id, now())
-        .await
-        .unwrap();
     assert_eq!(from_alice, from_bob, "both sides must get the same room");
-    assert_eq!(from_alice, again);
+    assert_eq!(from_alice, key.room_of(alice.public_id, bob.public_id));
+    let both = store.room_members(&from_alice).await.unwrap().unwrap();
+    for (who, target) in [(&alice, &bob), (&bob, &alice)] {
+        let again = connect(&store, &key, &who.private_id, target.public_id, now())
+            .await
+            .unwrap();
+        assert_eq!(from_alice, again);
+    }
 
     let members = store.room_members(&from_alice).await.unwrap().unwrap();
-    assert_eq!(
-        members, members_once,
-        "reconnecting must not change the members"
-    );
+    assert_eq!(members, both, "reconnecting must not change the members");
     assert_eq!(members.len(), 2);
     let mut expected = vec![
         (
@@ -231,7 +260,8 @@ async fn room_membership_is_written_idempotently_from_both_sides<
         ),
         (bob.private_id.hash(), bob.public_id, bob.username.clone()),
     ];
-    expected.sort_by_key(|(hash, _, _)| *hash);
+    // The low side (by public-id text) first.
+    expected.sort_by_key(|(_, public, _)| public.to_string());
     for ((hash, member), (h, p, u)) in members.iter().zip(&expected) {
         assert_eq!((hash, member.public_id, &member.username), (h, *p, u));
     }
@@ -258,27 +288,82 @@ async fn room_membership_is_written_idempotently_from_both_sides<
     );
 }
 
-async fn decoys_hold_only_the_requester_and_are_stable<S: Store + Items + Clone + 'static>(
+/// A connect to an unused public id joins the room its future holder will share, with
+/// the requester as its one member; the holder joins the same room by connecting back.
+async fn an_unused_id_gets_the_room_its_holder_will_share<S: Store + Items + Clone + 'static>(
     store: S,
 ) {
     let alice = new_user(&store).await;
     let key = room_key();
-    let nobody = (0..PublicId::SPACE)
-        .map(|n| PublicId::from_number(n).unwrap())
-        .find(|p| *p != alice.public_id)
-        .unwrap();
-    let decoy = connect(&store, &key, &alice.private_id, nobody, now())
+    let unused = free_id(&[alice.public_id]);
+    let room = connect(&store, &key, &alice.private_id, unused, now())
         .await
         .unwrap();
+    assert_eq!(room, key.room_of(alice.public_id, unused));
     assert_eq!(
-        decoy,
-        connect(&store, &key, &alice.private_id, nobody, now())
+        room,
+        connect(&store, &key, &alice.private_id, unused, now())
             .await
             .unwrap()
     );
-    let members = store.room_members(&decoy).await.unwrap().unwrap();
-    assert_eq!(members.len(), 1);
-    assert_eq!(members[0].0, alice.private_id.hash());
+    let members = store.room_members(&room).await.unwrap().unwrap();
+    assert_eq!(members, vec![(alice.private_id.hash(), member_of(&alice))]);
+
+    // The id gets a holder, who connects back: the same room, now with both.
+    let holder = PrivateId::generate().unwrap();
+    let record = UserRecord {
+        id: store.next_user_id().await.unwrap(),
+        public_id: unused,
+        private_id_hash: holder.hash(),
+        username: "Late Heron".into(),
+        created_at: "2026-11-25T00:00:00.000Z".into(),
+        updated_at: "2026-11-25T00:00:00.000Z".into(),
+    };
+    store.insert_user(&record).await.unwrap();
+    assert_eq!(
+        connect(&store, &key, &holder, alice.public_id, now())
+            .await
+            .unwrap(),
+        room
+    );
+    let members = store.room_members(&room).await.unwrap().unwrap();
+    assert_eq!(members.len(), 2);
+    assert!(
+        store
+            .room_member(&room, &holder.hash())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// Nobody but the holders of a pair's two public ids can join its room: a third user's
+/// connect to either id gives a room of their own.
+async fn only_the_pairs_holders_join_its_room<S: Store + Items + Clone + 'static>(store: S) {
+    let (alice, bob, carol) = (
+        new_user(&store).await,
+        new_user(&store).await,
+        new_user(&store).await,
+    );
+    let key = room_key();
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
+        .await
+        .unwrap();
+    for target in [alice.public_id, bob.public_id] {
+        let carols = connect(&store, &key, &carol.private_id, target, now())
+            .await
+            .unwrap();
+        assert_ne!(carols, room);
+    }
+    assert!(
+        store
+            .room_member(&room, &carol.private_id.hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let members = store.room_members(&room).await.unwrap().unwrap();
+    assert_eq!(members, vec![(alice.private_id.hash(), member_of(&alice))]);
 }
 
 async fn connect_refuses_unknown_and_self<S: Store + Items + Clone + 'static>(store: S) {
@@ -327,17 +412,11 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
         .await
         .unwrap();
     assert_eq!(trips(), 2, "connect to an existing public id");
-    let mut nobody = 0;
-    while nobody == 0
-        || [alice.public_id, bob.public_id].contains(&PublicId::from_number(nobody).unwrap())
-    {
-        nobody += 1;
-    }
     connect(
         &store,
         &key,
         &alice.private_id,
-        PublicId::from_number(nobody).unwrap(),
+        free_id(&[alice.public_id, bob.public_id]),
         now(),
     )
     .await
@@ -443,7 +522,7 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
         store.count_message(&room, &stranger, w).await.unwrap(),
         Allowance::NotMember
     );
-    let nowhere = key.room_for(&stranger, &a);
+    let nowhere = key.room_of(free_id(&[]), free_id(&[free_id(&[])]));
     assert_eq!(
         store.count_message(&nowhere, &a, w).await.unwrap(),
         Allowance::NotMember
@@ -586,7 +665,8 @@ async fn embedded_message_budget() {
     message_counts_cost(&secret_rooms::store::EmbeddedStore::in_memory().unwrap(), 1).await;
 }
 
-/// The limit is per identity: a sender's messages to all their rooms, decoys included,
+/// The limit is per identity: a sender's messages to all their rooms, with used and
+/// unused ids alike,
 /// share one count, so joining more rooms buys no more messages.
 async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static>(store: S) {
     let (alice, bob) = (new_user(&store).await, new_user(&store).await);
@@ -594,11 +674,8 @@ async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static
     let real = connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
-    let free = (0..PublicId::SPACE)
-        .map(|n| PublicId::from_number(n).unwrap())
-        .find(|p| ![alice.public_id, bob.public_id].contains(p))
-        .unwrap();
-    let decoy = connect(&store, &key, &alice.private_id, free, now())
+    let free = free_id(&[alice.public_id, bob.public_id]);
+    let unused = connect(&store, &key, &alice.private_id, free, now())
         .await
         .unwrap();
     let a = alice.private_id.hash();
@@ -606,13 +683,13 @@ async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static
         window: 3000,
         limit: 3,
     };
-    for room in [&real, &decoy, &real] {
+    for room in [&real, &unused, &real] {
         assert!(matches!(
             store.count_message(room, &a, w).await.unwrap(),
             Allowance::Allowed(_)
         ));
     }
-    for room in [&real, &decoy] {
+    for room in [&real, &unused] {
         assert_eq!(
             store.count_message(room, &a, w).await.unwrap(),
             Allowance::Limited
@@ -625,27 +702,37 @@ async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static
 async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static>(store: S) {
     let alice = new_user(&store).await;
     let a = alice.private_id.hash();
-    let me = [(
-        a,
-        Member {
-            public_id: alice.public_id,
-            username: alice.username.clone(),
-        },
-    )];
+    let me = member_of(&alice);
     let key = room_key();
-    let rooms: Vec<RoomId> = (1..=3)
-        .map(|n| key.decoy_for(&a, PublicId::from_number(n).unwrap()))
+    let mut others: Vec<PublicId> = Vec::new();
+    for _ in 0..3 {
+        let taken: Vec<_> = others.iter().copied().chain([alice.public_id]).collect();
+        others.push(free_id(&taken));
+    }
+    let rooms: Vec<RoomId> = others
+        .iter()
+        .map(|other| key.room_of(alice.public_id, *other))
         .collect();
+    let side = |n: usize| Side::of(alice.public_id, others[n]);
     let now = "2026-11-24T00:00:00Z";
-    store.join_room(&rooms[0], &me, &a, 2, now).await.unwrap();
-    store.join_room(&rooms[1], &me, &a, 2, now).await.unwrap();
+    store
+        .join_room(&rooms[0], side(0), &a, &me, 2, now)
+        .await
+        .unwrap();
+    store
+        .join_room(&rooms[1], side(1), &a, &me, 2, now)
+        .await
+        .unwrap();
     let before = store.items().await;
     assert!(matches!(
-        store.join_room(&rooms[2], &me, &a, 2, now).await,
+        store.join_room(&rooms[2], side(2), &a, &me, 2, now).await,
         Err(JoinError::TooManyRooms)
     ));
     assert_eq!(store.items().await, before, "a refused join writes nothing");
-    store.join_room(&rooms[0], &me, &a, 2, now).await.unwrap();
+    store
+        .join_room(&rooms[0], side(0), &a, &me, 2, now)
+        .await
+        .unwrap();
     let w = RateWindow {
         window: 1,
         limit: 5,
@@ -666,13 +753,14 @@ async fn a_joiner_without_a_user_item_is_refused_and_nothing_is_written<
         public_id: PublicId::parse("000-001").unwrap(),
         username: "Ghost".into(),
     };
-    let room = room_key().decoy_for(&ghost, member.public_id);
+    let room = room_key().room_of(member.public_id, PublicId::parse("000-002").unwrap());
     let before = store.items().await;
     let joined = store
         .join_room(
             &room,
-            &[(ghost, member)],
+            Side::Low,
             &ghost,
+            &member,
             10,
             "2026-11-25T00:00:00.000Z",
         )
@@ -705,17 +793,14 @@ async fn both_stores_keep_the_same_items() {
             public_id: u.public_id,
             username: u.username.clone(),
         };
-        let members = [
-            (a.private_id_hash, member(&a)),
-            (b.private_id_hash, member(&b)),
-        ];
-        let room = room_key().room_for(&a.private_id_hash, &b.private_id_hash);
-        for joiner in [&a, &b] {
+        let room = room_key().room_of(a.public_id, b.public_id);
+        for (joiner, side) in [(&a, Side::Low), (&b, Side::High)] {
             store
                 .join_room(
                     &room,
-                    &members,
+                    side,
                     &joiner.private_id_hash,
+                    &member(joiner),
                     10,
                     "2026-11-25T00:00:01.000Z",
                 )
@@ -778,7 +863,8 @@ on_both_stores!(
     collisions_are_retried_and_exhaustion_is_clean,
     a_user_is_both_items_or_neither,
     room_membership_is_written_idempotently_from_both_sides,
-    decoys_hold_only_the_requester_and_are_stable,
+    an_unused_id_gets_the_room_its_holder_will_share,
+    only_the_pairs_holders_join_its_room,
     connect_refuses_unknown_and_self,
     round_trips_stay_within_the_spec_budget,
     messages_are_counted_per_sender_and_window,

@@ -116,14 +116,25 @@ async fn answer(fault: Fault, calls: &Mutex<Vec<String>>, headers: &HeaderMap) -
     }
 }
 
+/// One request the proxy forwarded, and its answer, as JSON.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exchange {
+    /// The operation (`GetItem`, `TransactWriteItems`, ...).
+    pub operation: String,
+    pub request: serde_json::Value,
+    pub status: u16,
+    pub response: serde_json::Value,
+}
+
 /// A proxy in front of a real DynamoDB-compatible server: forwards every request,
-/// counts them, and can lose the answer of the first request of one operation (the
+/// counts and records them, and can lose the answer of the first request of one operation (the
 /// request is carried out, and its answer comes only after the SDK's attempt timeout,
 /// so the SDK retries it).
 #[derive(Clone)]
 pub struct Proxy {
     pub endpoint: String,
     forwarded: Arc<AtomicUsize>,
+    exchanges: Arc<Mutex<Vec<Exchange>>>,
 }
 
 impl Proxy {
@@ -136,13 +147,16 @@ impl Proxy {
         let lost = Arc::new(AtomicBool::new(false));
         let forwarded = Arc::new(AtomicUsize::new(0));
         let count = forwarded.clone();
+        let exchanges = Arc::new(Mutex::new(Vec::new()));
+        let record = exchanges.clone();
         let app = Router::new().route(
             "/",
             post(move |headers: HeaderMap, body: axum::body::Bytes| {
                 let (client, upstream) = (client.clone(), upstream.clone());
-                let (lost, count) = (lost.clone(), count.clone());
+                let (lost, count, record) = (lost.clone(), count.clone(), record.clone());
                 async move {
                     count.fetch_add(1, Ordering::SeqCst);
+                    let asked = body.clone();
                     let mut request = client.post(format!("{upstream}/"));
                     for (name, value) in &headers {
                         if name != "host" && name != "content-length" {
@@ -159,6 +173,13 @@ impl Proxy {
                         .get("x-amz-target")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
+                    let json = |b: &[u8]| serde_json::from_slice(b).unwrap_or_default();
+                    record.lock().unwrap().push(Exchange {
+                        operation: target.rsplit('.').next().unwrap_or("").to_owned(),
+                        request: json(&asked),
+                        status,
+                        response: json(&body),
+                    });
                     if lose_first_answer_of.is_some_and(|op| target.ends_with(op))
                         && !lost.swap(true, Ordering::SeqCst)
                     {
@@ -179,11 +200,17 @@ impl Proxy {
         Self {
             endpoint,
             forwarded,
+            exchanges,
         }
     }
 
     /// Requests forwarded so far.
     pub fn forwarded(&self) -> usize {
         self.forwarded.load(Ordering::SeqCst)
+    }
+
+    /// The exchanges recorded since the last call, oldest first.
+    pub fn take_exchanges(&self) -> Vec<Exchange> {
+        std::mem::take(&mut *self.exchanges.lock().unwrap())
     }
 }

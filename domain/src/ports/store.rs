@@ -3,6 +3,7 @@
 //! message 1, auth 1) can be read off the domain functions and counted in tests.
 
 use crate::ids::{PrivateIdHash, PublicId, RoomId};
+use crate::rooms::Side;
 use async_trait::async_trait;
 
 /// A user: the store keeps it under its private-id hash, with a marker for its public id.
@@ -28,15 +29,6 @@ pub struct Member {
 pub struct PublicEntry {
     pub owner: PrivateIdHash,
     pub username: String,
-}
-
-/// Both halves of a connect, read in one round trip.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConnectLookup {
-    /// The requester as a would-be member, `None` for an unknown private id.
-    pub requester: Option<Member>,
-    /// The holder of the asked-for public id, `None` when nobody holds it.
-    pub target: Option<PublicEntry>,
 }
 
 /// One fixed window of the per-sender message rate limit.
@@ -100,22 +92,25 @@ pub trait Store: Send + Sync {
     /// Write both user items, or neither: each is conditioned on not existing yet.
     async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError>;
 
-    /// Read the requester's user item and the target's public marker together.
-    async fn lookup_for_connect(
+    /// The requester of a connect as a room would name them (their current public id
+    /// and username), read from their own user item only; `None` for an unknown
+    /// private id.
+    async fn member_for_connect(
         &self,
         requester: &PrivateIdHash,
-        target: PublicId,
-    ) -> Result<ConnectLookup, StoreError>;
+    ) -> Result<Option<Member>, StoreError>;
 
-    /// Record a room and its members, and the room among the rooms `joiner` (one of
-    /// the members) may post to, both or neither. Idempotent: both sides write the same
-    /// members, and `createdAt` keeps its first value. A joiner already in `max_rooms`
-    /// other rooms is refused, and nothing is written.
+    /// Record `joiner` as the member holding `side` of `room`, and the room among the
+    /// rooms `joiner` may post to, both or neither. Only the joiner is written, so the
+    /// write is the same whoever holds the other side. Idempotent: `createdAt` keeps its
+    /// first value. A joiner already in `max_rooms` other rooms is refused, and nothing
+    /// is written.
     async fn join_room(
         &self,
         room: &RoomId,
-        members: &[(PrivateIdHash, Member)],
+        side: Side,
         joiner: &PrivateIdHash,
+        member: &Member,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError>;

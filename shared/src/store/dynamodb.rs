@@ -16,12 +16,14 @@ pub use codec::item_json;
 
 use super::rate;
 use super::schema::{
-    CounterItem, Kind, MemberEntry, PublicItem, RoomItem, UserItem, attr, corrupt, keys,
+    CounterItem, Kind, MemberEntry, PublicItem, RoomItem, SideEntry, UserItem, attr, corrupt, keys,
+    side_attr,
 };
 use super::{
-    Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
-    StoreError, UserRecord,
+    Allowance, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store, StoreError,
+    UserRecord,
 };
+use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -30,15 +32,13 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, KeysAndAttributes,
-    Put, ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem,
-    Update,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem, Update,
 };
 use aws_smithy_http_client::HttpClientError;
-use codec::{Item, from_attribute, from_item, n, s, to_attribute, to_item};
+use codec::{Item, from_item, n, s, to_attribute, to_item};
 use errors::{build_error, cancelled_for, classify, conflict, joiner_missing};
 use rate_slots::{Found, Next};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -335,77 +335,46 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn lookup_for_connect(
+    async fn member_for_connect(
         &self,
         requester: &PrivateIdHash,
-        target: PublicId,
-    ) -> Result<ConnectLookup, StoreError> {
-        let (user_pk, public_pk) = (keys::user(requester), keys::public(target));
-        let keys = KeysAndAttributes::builder()
-            .keys(HashMap::from([(attr::PK.to_owned(), s(&user_pk))]))
-            .keys(HashMap::from([(attr::PK.to_owned(), s(&public_pk))]))
-            .consistent_read(true)
-            .build()
-            .map_err(build_error)?;
-        let out = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys)
-            .send()
-            .await
-            .map_err(|e| classify("BatchGetItem", e))?;
-        if out
-            .unprocessed_keys()
-            .is_some_and(|u| u.values().any(|k| !k.keys().is_empty()))
-        {
-            // Only happens under throttling; retrying here would break the budget.
-            return Err(StoreError::Unavailable(anyhow::anyhow!(
-                "DynamoDB BatchGetItem left keys unprocessed"
-            )));
-        }
-        let mut found = ConnectLookup::default();
-        let items = out
-            .responses()
-            .and_then(|r| r.get(&self.table))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        for item in items {
-            let pk = item.get(attr::PK).and_then(|v| v.as_s().ok());
-            if pk == Some(&user_pk) {
-                found.requester = Some(member_of(item)?);
-            } else if pk == Some(&public_pk) {
-                found.target = Some(from_item::<PublicItem>(item)?.entry()?);
-            }
-        }
-        Ok(found)
+    ) -> Result<Option<Member>, StoreError> {
+        // Only what a room names its member by: not the rooms joined nor the rate slots.
+        let item = self
+            .get_item(
+                keys::user(requester),
+                Some((
+                    "#public, #name",
+                    &[("#public", attr::PUBLIC_ID), ("#name", attr::USERNAME)],
+                )),
+            )
+            .await?;
+        item.as_ref().map(member_of).transpose()
     }
 
     async fn join_room(
         &self,
         room: &RoomId,
-        members: &[(PrivateIdHash, Member)],
+        side: Side,
         joiner: &PrivateIdHash,
+        member: &Member,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError> {
-        let members: Item = members
-            .iter()
-            .map(|(hash, m)| Ok((hash.to_hex(), to_attribute(&MemberEntry::new(m))?)))
-            .collect::<Result<_, StoreError>>()?;
         let room_write = Update::builder()
             .table_name(&self.table)
             .key(attr::PK, s(keys::room(room)))
             .update_expression(
-                "SET #type = :type, #members = :members, \
+                "SET #type = :type, #side = :member, \
                  #created = if_not_exists(#created, :now), #updated = :now \
                  REMOVE rl, rt",
             )
             .expression_attribute_names("#type", attr::TYPE)
-            .expression_attribute_names("#members", attr::MEMBERS)
+            .expression_attribute_names("#side", side_attr(side))
             .expression_attribute_names("#created", attr::CREATED_AT)
             .expression_attribute_names("#updated", attr::UPDATED_AT)
             .expression_attribute_values(":type", to_attribute(&Kind::Room)?)
-            .expression_attribute_values(":members", AttributeValue::M(members))
+            .expression_attribute_values(":member", to_attribute(&SideEntry::new(joiner, member))?)
             .expression_attribute_values(":now", s(now))
             .build()
             .map_err(build_error)?;
@@ -549,23 +518,10 @@ impl Store for DynamoStore {
         room: &RoomId,
         who: &PrivateIdHash,
     ) -> Result<Option<Member>, StoreError> {
-        let hash = who.to_hex();
-        // Project only the caller's own entry: the peer's is none of this request's business.
-        let item = self
-            .get_item(
-                keys::room(room),
-                Some((
-                    "#members.#who",
-                    &[("#members", attr::MEMBERS), ("#who", &hash)],
-                )),
-            )
-            .await?;
-        item.as_ref()
-            .and_then(|i| i.get(attr::MEMBERS))
-            .and_then(|m| m.as_m().ok())
-            .and_then(|m| m.get(&hash))
-            .map(|entry| from_attribute::<MemberEntry>(entry)?.member())
-            .transpose()
+        let Some(item) = self.get_item(keys::room(room), None).await? else {
+            return Ok(None);
+        };
+        from_item::<RoomItem>(&item)?.member(who)
     }
 
     async fn warm_up(&self) {
@@ -608,9 +564,6 @@ impl Store for DynamoStore {
         let Some(item) = self.get_item(keys::room(room), None).await? else {
             return Ok(None);
         };
-        if !item.contains_key(attr::MEMBERS) {
-            return Err(corrupt("room without members"));
-        }
         from_item::<RoomItem>(&item)?.members().map(Some)
     }
 }

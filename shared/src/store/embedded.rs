@@ -4,11 +4,12 @@
 //! DynamoDB's, under concurrency too.
 
 use super::rate;
-use super::schema::{CounterItem, Kind, MemberEntry, PublicItem, RoomItem, UserItem, keys};
+use super::schema::{CounterItem, Kind, PublicItem, RoomItem, SideEntry, UserItem, keys};
 use super::{
-    Allowance, ConnectLookup, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
-    StoreError, UserRecord,
+    Allowance, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store, StoreError,
+    UserRecord,
 };
+use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -161,40 +162,28 @@ impl Store for EmbeddedStore {
         }
     }
 
-    async fn lookup_for_connect(
+    async fn member_for_connect(
         &self,
         requester: &PrivateIdHash,
-        target: PublicId,
-    ) -> Result<ConnectLookup, StoreError> {
-        let (user_pk, public_pk) = (keys::user(requester), keys::public(target));
-        let (user, public) = self
-            .run(move |db| {
-                Ok((
-                    read::<UserItem>(db, &user_pk)?,
-                    read::<PublicItem>(db, &public_pk)?,
-                ))
-            })
-            .await?;
-        Ok(ConnectLookup {
-            requester: user.as_ref().map(UserItem::member).transpose()?,
-            target: public.as_ref().map(PublicItem::entry).transpose()?,
-        })
+    ) -> Result<Option<Member>, StoreError> {
+        let Some(user) = self.get::<UserItem>(keys::user(requester)).await? else {
+            return Ok(None);
+        };
+        user.member().map(Some)
     }
 
     async fn join_room(
         &self,
         room: &RoomId,
-        members: &[(PrivateIdHash, Member)],
+        side: Side,
         joiner: &PrivateIdHash,
+        member: &Member,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError> {
         let (room_pk, joiner_pk) = (keys::room(room), keys::user(joiner));
         let room_id = room.to_string();
-        let members: BTreeMap<String, MemberEntry> = members
-            .iter()
-            .map(|(hash, m)| (hash.to_hex(), MemberEntry::new(m)))
-            .collect();
+        let entry = SideEntry::new(joiner, member);
         let now = now.to_owned();
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
@@ -207,22 +196,24 @@ impl Store for EmbeddedStore {
                 if !user.rooms.contains(&room_id) && user.rooms.len() >= max_rooms {
                     return Ok(Err(JoinError::TooManyRooms));
                 }
-                let created_at = match table.get(room_pk.as_str()).map_err(other)? {
-                    Some(v) => {
-                        serde_json::from_slice::<RoomItem>(v.value())
-                            .map_err(other)?
-                            .created_at
-                    }
-                    None => now.clone(),
+                let mut item = match table.get(room_pk.as_str()).map_err(other)? {
+                    Some(v) => serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?,
+                    None => RoomItem {
+                        kind: Kind::Room,
+                        low: None,
+                        high: None,
+                        members: BTreeMap::new(),
+                        created_at: now.clone(),
+                        updated_at: now.clone(),
+                    },
                 };
-                let item = encode(&RoomItem {
-                    kind: Kind::Room,
-                    members,
-                    created_at,
-                    updated_at: now,
-                })?;
+                match side {
+                    Side::Low => item.low = Some(entry),
+                    Side::High => item.high = Some(entry),
+                }
+                item.updated_at = now;
                 table
-                    .insert(room_pk.as_str(), item.as_slice())
+                    .insert(room_pk.as_str(), encode(&item)?.as_slice())
                     .map_err(other)?;
                 user.rooms.insert(room_id);
                 table
@@ -287,10 +278,7 @@ impl Store for EmbeddedStore {
         let Some(item) = self.get::<RoomItem>(keys::room(room)).await? else {
             return Ok(None);
         };
-        item.members
-            .get(&who.to_hex())
-            .map(MemberEntry::member)
-            .transpose()
+        item.member(who)
     }
 
     fn round_trips(&self) -> usize {

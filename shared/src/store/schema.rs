@@ -5,6 +5,7 @@
 //! (`dynamodb::codec`), so both stores hold the very same attributes.
 
 use crate::domain::ports::{Member, PublicEntry, StoreError, UserRecord};
+use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,7 +47,12 @@ pub mod attr {
     pub const CREATED_AT: &str = "createdAt";
     pub const UPDATED_AT: &str = "updatedAt";
     pub const ROOMS: &str = "rooms";
+    /// v1 rooms: private-id hash -> member. v2 rooms keep one attribute per side.
     pub const MEMBERS: &str = "members";
+    /// The member holding the lower public id of a room's pair (by text).
+    pub const LOW: &str = "low";
+    /// The member holding the higher public id of a room's pair.
+    pub const HIGH: &str = "high";
     pub const VALUE: &str = "value";
     /// The last counting request's token (DynamoDB: no message counted twice on retry).
     pub const RATE_TOKEN: &str = "rt";
@@ -177,12 +183,56 @@ impl MemberEntry {
     }
 }
 
-/// `ROOM#<roomId>`: a room and its members.
+/// A room's member on one side of its pair.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SideEntry {
+    pub private_id_hash: String,
+    pub public_id: String,
+    pub username: String,
+}
+
+impl SideEntry {
+    pub fn new(hash: &PrivateIdHash, member: &Member) -> Self {
+        Self {
+            private_id_hash: hash.to_hex(),
+            public_id: member.public_id.to_string(),
+            username: member.username.clone(),
+        }
+    }
+
+    fn parse(&self) -> Result<(PrivateIdHash, Member), StoreError> {
+        Ok((
+            parse_hash(&self.private_id_hash)?,
+            Member {
+                public_id: parse_public_id(&self.public_id)?,
+                username: self.username.clone(),
+            },
+        ))
+    }
+}
+
+/// The attribute that holds a side.
+pub fn side_attr(side: Side) -> &'static str {
+    match side {
+        Side::Low => attr::LOW,
+        Side::High => attr::HIGH,
+    }
+}
+
+/// `ROOM#<roomId>`: a room and its members, at most one per side of its pair. Each
+/// member writes only their own side, so joining never depends on the other side.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomItem {
     #[serde(rename = "type", default = "RoomItem::kind")]
     pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<SideEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<SideEntry>,
+    /// A v1 room's members (rooms from private-id hashes), still honoured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub members: BTreeMap<String, MemberEntry>,
     pub created_at: String,
     pub updated_at: String,
@@ -193,12 +243,26 @@ impl RoomItem {
         Kind::Room
     }
 
-    /// Every member, in private-id-hash order.
+    /// Every member: the low side, the high side, then any v1 members by hash.
     pub fn members(&self) -> Result<Vec<(PrivateIdHash, Member)>, StoreError> {
-        self.members
+        let sides = [&self.low, &self.high]
+            .into_iter()
+            .flatten()
+            .map(SideEntry::parse);
+        let v1 = self
+            .members
             .iter()
-            .map(|(hash, entry)| Ok((parse_hash(hash)?, entry.member()?)))
-            .collect()
+            .map(|(hash, entry)| Ok((parse_hash(hash)?, entry.member()?)));
+        sides.chain(v1).collect()
+    }
+
+    /// The member entry of `who`, `None` for a non-member.
+    pub fn member(&self, who: &PrivateIdHash) -> Result<Option<Member>, StoreError> {
+        Ok(self
+            .members()?
+            .into_iter()
+            .find(|(hash, _)| hash == who)
+            .map(|(_, member)| member))
     }
 }
 
@@ -271,9 +335,16 @@ mod tests {
                 attr::CREATED_AT
             ])
         );
+        let member = Member {
+            public_id: user.public_id,
+            username: user.username.clone(),
+        };
+        let side = SideEntry::new(&user.private_id_hash, &member);
         let room = RoomItem {
             kind: Kind::Room,
-            members: BTreeMap::new(),
+            low: Some(side.clone()),
+            high: Some(side.clone()),
+            members: BTreeMap::from([("x".into(), MemberEntry::new(&member))]),
             created_at: String::new(),
             updated_at: String::new(),
         };
@@ -281,10 +352,16 @@ mod tests {
             names(&room),
             set(&[
                 attr::TYPE,
+                attr::LOW,
+                attr::HIGH,
                 attr::MEMBERS,
                 attr::CREATED_AT,
                 attr::UPDATED_AT
             ])
+        );
+        assert_eq!(
+            names(&side),
+            set(&[attr::PRIVATE_ID_HASH, attr::PUBLIC_ID, attr::USERNAME])
         );
         assert_eq!(names(&CounterItem { value: 1 }), set(&[attr::VALUE]));
         assert_eq!(serde_json::to_value(Kind::User).unwrap(), json!("user"));

@@ -78,11 +78,6 @@ pub fn item_json(item: &Item) -> Value {
     )
 }
 
-/// One attribute value as a typed value.
-pub(super) fn from_attribute<T: DeserializeOwned>(value: &AttributeValue) -> Result<T, StoreError> {
-    serde_json::from_value(to_json(value)).map_err(corrupt)
-}
-
 fn to_json(value: &AttributeValue) -> Value {
     match value {
         AttributeValue::S(text) => Value::String(text.clone()),
@@ -105,7 +100,7 @@ fn to_json(value: &AttributeValue) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::schema::{Kind, MemberEntry, RoomItem, UserItem};
+    use crate::store::schema::{Kind, MemberEntry, RoomItem, SideEntry, UserItem};
     use std::collections::{BTreeMap, BTreeSet};
 
     #[test]
@@ -134,6 +129,12 @@ mod tests {
 
         let room = RoomItem {
             kind: Kind::Room,
+            low: Some(SideEntry {
+                private_id_hash: "cd".into(),
+                public_id: "000-000-001".into(),
+                username: "B".into(),
+            }),
+            high: None,
             members: BTreeMap::from([(
                 "ab".to_owned(),
                 MemberEntry {
@@ -152,6 +153,11 @@ mod tests {
             panic!("a member entry is not a map")
         };
         assert_eq!(entry[attr::PUBLIC_ID], s("000-001"));
+        let AttributeValue::M(low) = &item[attr::LOW] else {
+            panic!("a side is not a map")
+        };
+        assert_eq!(low[attr::PRIVATE_ID_HASH], s("cd"));
+        assert!(!item.contains_key(attr::HIGH), "an empty side stays absent");
         assert_eq!(from_item::<RoomItem>(&item).unwrap(), room);
     }
 
