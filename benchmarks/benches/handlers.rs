@@ -4,18 +4,18 @@
 
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
+use secret_rooms::domain::addresses::{AddressKey, AddressLimit, CreateLimit};
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::{RoomKey, Side};
-use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, RoomId};
 use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, Route, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
-    Allowance, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store, StoreError,
-    UserRecord,
+    Allowance, CreateQuota, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
+    StoreError, UserRecord,
 };
 use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
@@ -34,10 +34,14 @@ fn member() -> Member {
 
 #[async_trait]
 impl Store for InstantStore {
-    async fn next_user_id(&self) -> Result<u64, StoreError> {
-        Ok(1)
+    async fn reserve_user_ids(&self, count: u64) -> Result<u64, StoreError> {
+        Ok(count)
     }
-    async fn insert_user(&self, _: &UserRecord) -> Result<(), InsertUserError> {
+    async fn insert_user(
+        &self,
+        _: &UserRecord,
+        _: Option<&CreateQuota>,
+    ) -> Result<(), InsertUserError> {
         Ok(())
     }
     async fn member_for_connect(&self, _: &PrivateIdHash) -> Result<Option<Member>, StoreError> {
@@ -118,10 +122,13 @@ fn handlers(c: &mut Criterion) {
     let cases = [
         (
             "create-user",
+            // With the per-address limit on, as deployed: the address is hashed.
             Endpoint::from(routes::CreateUser {
-                store: store.clone(),
-                ids: IdPolicy::default(),
-                clock: Arc::new(SystemClock),
+                limit: Some(AddressLimit {
+                    key: AddressKey::derive(b"benchmark-room-key-0123456789abc"),
+                    limit: CreateLimit::default(),
+                }),
+                ..routes::CreateUser::new(store.clone(), Arc::new(SystemClock))
             }),
             event(Route::CreateUser, "", JSON, "{}".into()),
         ),

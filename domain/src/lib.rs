@@ -5,8 +5,10 @@
 //! - [`users`], [`rooms`], [`messages`], [`channels`]: the four operations.
 //! - [`ports`]: what the operations need from outside (a store, a realtime publisher, a
 //!   channel signer, a clock), implemented by adapters elsewhere.
+//! - [`addresses`]: the per-source-address limit on creating users.
 //! - [`time`] and [`random`]: timestamps as text, and the OS's CSPRNG.
 
+pub mod addresses;
 pub mod channels;
 pub mod ids;
 pub mod messages;

@@ -1,9 +1,10 @@
 //! The library's route table at API Gateway's paths, each route served by its handler.
 
+use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, RawPathParamsRejection};
-use axum::extract::{RawPathParams, Request};
+use axum::extract::{ConnectInfo, RawPathParams, Request};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -12,6 +13,7 @@ use axum::routing::post;
 use secret_rooms::http::{
     ApiError, ApiRequest, ApiResponse, Endpoint, Handler, Route, new_request_id,
 };
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// Every route of the library's route table at its path, each served by its handler.
@@ -21,7 +23,7 @@ pub fn router(endpoints: Vec<Endpoint>) -> Router {
         .fold(Router::new(), |router, endpoint| {
             let route = endpoint.route();
             let endpoint = Arc::new(endpoint);
-            let handler = move |params: Params, headers: HeaderMap, body: RawBody| async move {
+            let handler = move |peer: Peer, params: Params, headers: HeaderMap, body: RawBody| async move {
                 // An undecodable segment reaches the library as an empty one, which it
                 // refuses with the route's own error code.
                 let param = route.path_param().map(|name| match &params {
@@ -31,7 +33,8 @@ pub fn router(endpoints: Vec<Endpoint>) -> Router {
                         .map_or_else(String::new, |(_, value)| value.to_owned()),
                     Err(_) => String::new(),
                 });
-                respond(endpoint, param, &headers, body).await
+                let source = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+                respond(endpoint, param, source, &headers, body).await
             };
             router.route(route.path(), post(handler).fallback(method_not_allowed))
         })
@@ -57,6 +60,9 @@ fn to_response(api: ApiResponse) -> Response {
 }
 
 type Params = Result<RawPathParams, RawPathParamsRejection>;
+/// The TCP peer (the per-address create limit counts it), present when the server is
+/// served with connect info, as `start` does.
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 type RawBody = Result<Bytes, BytesRejection>;
 
 /// Hand the raw pieces to the endpoint. The edge's own failures (an unreadable or
@@ -67,6 +73,7 @@ type RawBody = Result<Bytes, BytesRejection>;
 async fn respond(
     endpoint: Arc<Endpoint>,
     path_param: Option<String>,
+    source: Option<IpAddr>,
     headers: &HeaderMap,
     body: RawBody,
 ) -> Response {
@@ -86,6 +93,7 @@ async fn respond(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body: body.to_vec(),
+        source,
     };
     let request_id = new_request_id();
     let id = request_id.clone();

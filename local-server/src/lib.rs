@@ -10,9 +10,9 @@ pub mod web;
 
 use anyhow::Context as _;
 use options::{Options, RealtimeChoice, StoreChoice};
+use secret_rooms::domain::addresses::{AddressKey, AddressLimit};
 use secret_rooms::domain::ports::{Clock, SystemClock};
 use secret_rooms::domain::rooms::RoomKey;
-use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::http::{Endpoint, routes};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{DynamoStore, EmbeddedStore, Store};
@@ -79,6 +79,22 @@ fn room_key(options: &Options) -> anyhow::Result<RoomKey> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     RoomKey::new(key.into_bytes()).with_context(|| format!("{} is too short", path.display()))
+}
+
+/// The per-address create limit: as `options.create_limit` says, with addresses hashed
+/// under a key derived from the room-id key.
+fn create_limit(options: &Options) -> anyhow::Result<Option<AddressLimit>> {
+    let Some(limit) = options.create_limit else {
+        return Ok(None);
+    };
+    let secret = match &options.room_id_key {
+        Some(key) => key.clone().into_bytes(),
+        None => random_secret()?.into_bytes(),
+    };
+    Ok(Some(AddressLimit {
+        key: AddressKey::derive(&secret),
+        limit,
+    }))
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
@@ -158,9 +174,8 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let endpoints = vec![
         Endpoint::from(routes::CreateUser {
-            store: store.clone(),
-            ids: IdPolicy::default(),
-            clock: clock.clone(),
+            limit: create_limit(&options)?,
+            ..routes::CreateUser::new(store.clone(), clock.clone())
         }),
         Endpoint::from(routes::Connect {
             store: store.clone(),
@@ -189,11 +204,14 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
 
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await
     });
     Ok(Running {
         addr,

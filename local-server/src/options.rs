@@ -1,6 +1,7 @@
 //! Command-line options, with environment fallbacks; the defaults need nothing else.
 
 use secret_rooms::config;
+use secret_rooms::domain::addresses::CreateLimit;
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::realtime::pusher::PusherConfig;
 use std::net::SocketAddr;
@@ -26,7 +27,9 @@ OPTIONS:
   -h, --help           this text
 
 ROOM_ID_KEY sets the room-id key; without it one is kept in the data directory.
-MESSAGE_RATE_LIMIT and MESSAGE_RATE_WINDOW_SECS set the per-sender message rate limit.";
+MESSAGE_RATE_LIMIT and MESSAGE_RATE_WINDOW_SECS set the per-sender message rate limit,
+CREATE_RATE_LIMIT and CREATE_RATE_WINDOW_SECS the users created per client address
+(default 30 an hour; 0 turns it off).";
 
 #[derive(Clone, Debug)]
 pub enum StoreChoice {
@@ -56,6 +59,8 @@ pub struct Options {
     pub realtime: RealtimeChoice,
     pub room_id_key: Option<String>,
     pub rate: RateLimit,
+    /// Creates per source address (the TCP peer); `None`: unlimited.
+    pub create_limit: Option<CreateLimit>,
 }
 
 /// What the command line asked for: run, check a data directory, or print help.
@@ -74,6 +79,7 @@ impl Options {
             realtime: RealtimeChoice::Embedded,
             room_id_key: None,
             rate: RateLimit::default(),
+            create_limit: None,
         }
     }
 
@@ -152,6 +158,7 @@ impl Options {
             realtime,
             room_id_key: env(config::ROOM_ID_KEY),
             rate,
+            create_limit: config::create_rate(env).map_err(|e| e.to_string())?,
         })))
     }
 }

@@ -105,7 +105,8 @@ async fn identities_and_rooms_survive_a_restart() {
             report.rooms,
             report.counter
         ),
-        (2, 2, 1, 2)
+        // The counter is past the one block of 100 ids the server reserved.
+        (2, 2, 1, 100)
     );
 }
 
@@ -225,14 +226,14 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
     let store = secret_rooms::store::EmbeddedStore::in_memory().unwrap();
     let hash = |byte: &str| PrivateIdHash::from_hex(&byte.repeat(32)).unwrap();
     let alice = UserRecord {
-        id: store.next_user_id().await.unwrap(),
+        id: store.reserve_user_ids(1).await.unwrap(),
         public_id: PublicId::parse("000-001").unwrap(),
         private_id_hash: hash("0a"),
         username: "Alice".into(),
         created_at: "2026-11-25T00:00:00.000Z".into(),
         updated_at: "2026-11-25T00:00:00.000Z".into(),
     };
-    store.insert_user(&alice).await.unwrap();
+    store.insert_user(&alice, None).await.unwrap();
     let clean = local_server::invariants::check(&store).await.unwrap();
     assert!(clean.problems.is_empty(), "{clean}");
     // A room that lists Alice under a public id she does not hold.
@@ -323,5 +324,32 @@ async fn the_page_is_served_with_a_content_security_policy_and_the_usual_headers
         assert_eq!(header("x-frame-options"), "DENY", "{path}");
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
     }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn creates_are_limited_per_peer_address() {
+    let options = Options {
+        create_limit: Some(secret_rooms::domain::addresses::CreateLimit {
+            creates: 2,
+            window_secs: 3600,
+        }),
+        ..Options::ephemeral()
+    };
+    let server = start(options).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    for _ in 0..2 {
+        let (status, body) = post(&base, "/users/create", json!({})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let response = client()
+        .post(format!("{base}/users/create"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
     server.stop().await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! Configuration from environment variables, validated once at start-up. Every error
 //! names the variable at fault.
 
+use crate::domain::addresses::{AddressKey, AddressLimit, CreateLimit};
 use crate::domain::messages::RateLimit;
 use crate::domain::rooms::RoomKey;
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
@@ -21,6 +22,8 @@ pub const WARM_UP_CONNECTIONS: &str = "WARM_UP_CONNECTIONS";
 pub const DYNAMODB_ATTEMPT_TIMEOUT_MS: &str = "DYNAMODB_ATTEMPT_TIMEOUT_MS";
 pub const DYNAMODB_OPERATION_TIMEOUT_MS: &str = "DYNAMODB_OPERATION_TIMEOUT_MS";
 pub const MESSAGE_RATE_WINDOW_SECS: &str = "MESSAGE_RATE_WINDOW_SECS";
+pub const CREATE_RATE_LIMIT: &str = "CREATE_RATE_LIMIT";
+pub const CREATE_RATE_WINDOW_SECS: &str = "CREATE_RATE_WINDOW_SECS";
 // Set by Lambda for every function (and by the developer for a local run).
 pub const AWS_REGION: &str = "AWS_REGION";
 pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
@@ -115,6 +118,34 @@ pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
         window_secs: number_in(env, MESSAGE_RATE_WINDOW_SECS, 1..=86_400)?
             .unwrap_or(default.window_secs),
     })
+}
+
+/// `CREATE_RATE_LIMIT` users per source address in `CREATE_RATE_WINDOW_SECS`, both
+/// optional (see [`CreateLimit::default`]); `None` when a limit of 0 turns it off.
+pub fn create_rate(env: Lookup) -> Result<Option<CreateLimit>, ConfigError> {
+    let default = CreateLimit::default();
+    let creates = number_in(env, CREATE_RATE_LIMIT, 0..=1_000_000)?.unwrap_or(default.creates);
+    let window_secs =
+        number_in(env, CREATE_RATE_WINDOW_SECS, 1..=86_400)?.unwrap_or(default.window_secs);
+    Ok((creates > 0).then_some(CreateLimit {
+        creates,
+        window_secs,
+    }))
+}
+
+/// [`create_rate`], with addresses hashed under a key derived from `ROOM_ID_KEY` (read
+/// only when the limit is on).
+pub fn create_limit(env: Lookup) -> Result<Option<AddressLimit>, ConfigError> {
+    let Some(limit) = create_rate(env)? else {
+        return Ok(None);
+    };
+    // Checked as the room key is, so that a short key fails here too, naming it.
+    room_key(env)?;
+    let secret = required(env, ROOM_ID_KEY)?;
+    Ok(Some(AddressLimit {
+        key: AddressKey::derive(secret.as_bytes()),
+        limit,
+    }))
 }
 
 /// The rate window against DynamoDB's operation timeout: a message's update may land
@@ -303,6 +334,31 @@ mod tests {
         assert!(short.to_string().contains(ROOM_ID_KEY), "{short}");
         assert!(room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(31))])).is_err());
         assert!(room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(32))])).is_ok());
+    }
+
+    #[test]
+    fn the_create_limit_defaults_on_can_be_turned_off_and_needs_the_key() {
+        let key = "k".repeat(32);
+        let on = create_limit(&env(&[(ROOM_ID_KEY, &key)])).unwrap().unwrap();
+        assert_eq!(on.limit, CreateLimit::default());
+        assert_eq!(
+            create_limit(&env(&[])).unwrap_err(),
+            ConfigError::Missing(ROOM_ID_KEY)
+        );
+        assert!(
+            create_limit(&env(&[(CREATE_RATE_LIMIT, "0")]))
+                .unwrap()
+                .is_none()
+        );
+        let set = [
+            (ROOM_ID_KEY, key.as_str()),
+            (CREATE_RATE_LIMIT, "5"),
+            (CREATE_RATE_WINDOW_SECS, "60"),
+        ];
+        let limit = create_limit(&env(&set)).unwrap().unwrap().limit;
+        assert_eq!((limit.creates, limit.window_secs), (5, 60));
+        let bad = create_limit(&env(&[(ROOM_ID_KEY, &key), (CREATE_RATE_LIMIT, "-1")]));
+        assert!(bad.unwrap_err().to_string().contains(CREATE_RATE_LIMIT));
     }
 
     #[test]

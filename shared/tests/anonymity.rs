@@ -72,13 +72,12 @@ impl Setup {
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
         ));
         let create = Endpoint::from(routes::CreateUser {
-            store: Arc::new(reopen(table.table()).await),
             ids: IdPolicy {
                 short_space: SHORT_SPACE,
                 long_space: LONG_SPACE,
                 attempts: 200,
             },
-            clock: clock.clone(),
+            ..routes::CreateUser::new(Arc::new(reopen(table.table()).await), clock.clone())
         });
         let connect = Endpoint::from(routes::Connect {
             store: Arc::new(proxied) as Arc<dyn Store>,

@@ -44,11 +44,10 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
     vec![
         (
             Route::CreateUser,
-            Endpoint::from(routes::CreateUser {
-                store: store.clone(),
-                ids: IdPolicy::default(),
-                clock: Arc::new(SystemClock),
-            }),
+            Endpoint::from(routes::CreateUser::new(
+                store.clone(),
+                Arc::new(SystemClock),
+            )),
             api_event(Route::CreateUser, "/users/create", None, Some("{}")),
         ),
         (
@@ -153,14 +152,10 @@ async fn dynamodb_internal_errors_answer_503() {
 }
 
 #[tokio::test]
-async fn a_transaction_conflict_answers_503_and_writes_one_transaction_only() {
+async fn a_transaction_conflict_is_tried_three_times_then_answers_503() {
     let fake = FakeDynamo::start(Fault::TransactionConflict).await;
     let store = store_at(&fake.endpoint).await;
-    let create = Endpoint::from(routes::CreateUser {
-        store,
-        ids: IdPolicy::default(),
-        clock: Arc::new(SystemClock),
-    });
+    let create = Endpoint::from(routes::CreateUser::new(store, Arc::new(SystemClock)));
     let started = Instant::now();
     let reply = invoke(
         &create,
@@ -169,9 +164,19 @@ async fn a_transaction_conflict_answers_503_and_writes_one_transaction_only() {
     .await;
     assert_storage_unavailable(Route::CreateUser, &reply, started.elapsed());
     // The user's two items only ever travel together, in one transaction: there is no
-    // separate write that could leave half a user behind.
+    // separate write that could leave half a user behind. A cancelled transaction wrote
+    // nothing, so it is tried three times in all.
     let calls = fake.calls();
-    assert_eq!(calls, ["UpdateItem", "TransactWriteItems"], "{calls:?}");
+    assert_eq!(
+        calls,
+        [
+            "UpdateItem",
+            "TransactWriteItems",
+            "TransactWriteItems",
+            "TransactWriteItems"
+        ],
+        "{calls:?}"
+    );
 }
 
 #[tokio::test]
@@ -197,14 +202,14 @@ async fn pusher_hanging_answers_502_after_its_timeout() {
 #[tokio::test]
 async fn a_message_count_whose_answer_was_lost_is_counted_once() {
     use secret_rooms::domain::rooms::connect;
-    use secret_rooms::domain::users::create_user;
+    use secret_rooms::domain::users::{UserIds, create_user};
     use secret_rooms::store::{Allowance, RateWindow, Store};
     let moto = common::fresh_store().await;
     let key = RoomKey::new(common::ROOM_KEY).unwrap();
-    let alice = create_user(&moto, IdPolicy::default(), now())
+    let alice = create_user(&moto, &UserIds::default(), IdPolicy::default(), None, now())
         .await
         .unwrap();
-    let bob = create_user(&moto, IdPolicy::default(), now())
+    let bob = create_user(&moto, &UserIds::default(), IdPolicy::default(), None, now())
         .await
         .unwrap();
     let room = connect(&moto, &key, &alice.private_id, bob.public_id, now())

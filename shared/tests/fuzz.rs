@@ -15,7 +15,7 @@ use proptest::test_runner::{Config, TestRunner};
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::{RoomKey, connect};
-use secret_rooms::domain::users::{IdPolicy, create_user};
+use secret_rooms::domain::users::{IdPolicy, UserIds, create_user};
 use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, Route};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
@@ -35,12 +35,24 @@ struct World {
 async fn world() -> World {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
     let key = RoomKey::new(ROOM_KEY).unwrap();
-    let alice = create_user(store.as_ref(), IdPolicy::default(), now())
-        .await
-        .unwrap();
-    let bob = create_user(store.as_ref(), IdPolicy::default(), now())
-        .await
-        .unwrap();
+    let alice = create_user(
+        store.as_ref(),
+        &UserIds::default(),
+        IdPolicy::default(),
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
+    let bob = create_user(
+        store.as_ref(),
+        &UserIds::default(),
+        IdPolicy::default(),
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
     let room = connect(
         store.as_ref(),
         &key,
@@ -65,11 +77,10 @@ async fn world() -> World {
         endpoints: vec![
             (
                 Route::CreateUser,
-                Endpoint::from(routes::CreateUser {
-                    store: store.clone(),
-                    ids: IdPolicy::default(),
-                    clock: Arc::new(SystemClock),
-                }),
+                Endpoint::from(routes::CreateUser::new(
+                    store.clone(),
+                    Arc::new(SystemClock),
+                )),
             ),
             (
                 Route::Connect,

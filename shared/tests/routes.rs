@@ -496,13 +496,12 @@ async fn an_exhausted_id_space_answers_503() {
     // Two six-digit ids, so the second user already gets a nine-digit one, of which there
     // is one.
     let tiny = Endpoint::from(routes::CreateUser {
-        store,
         ids: IdPolicy {
             short_space: 2,
             long_space: 1,
             attempts: 3,
         },
-        clock: Arc::new(SystemClock),
+        ..routes::CreateUser::new(store, Arc::new(SystemClock))
     });
     let event = api_event(
         Route::CreateUser,
@@ -524,6 +523,46 @@ async fn an_exhausted_id_space_answers_503() {
     assert_error(&third, 503, "id_space_exhausted");
     assert!(third.headers.contains_key("retry-after"));
     assert!(third.body["error"]["requestId"].is_string());
+}
+
+#[tokio::test]
+async fn creates_past_the_per_address_limit_get_429_and_write_nothing() {
+    let pusher = Receiver::start().await;
+    let limited = [
+        ("CREATE_RATE_LIMIT", "2"),
+        ("CREATE_RATE_WINDOW_SECS", "3600"),
+    ];
+    let f = Functions::start_with(&pusher.base_url, Arc::new(SystemClock), &limited).await;
+    let from = |address: &str| {
+        let mut event = api_event(Route::CreateUser, "/users/create", None, None);
+        event["requestContext"]["http"]["sourceIp"] = json!(address);
+        event
+    };
+    for _ in 0..2 {
+        let created = invoke(&f.create_user, &from("198.51.100.7")).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    let before = f.snapshot().await;
+    let refused = invoke(&f.create_user, &from("198.51.100.7")).await;
+    assert_error(&refused, 429, "rate_limited");
+    let retry_after: u32 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        f.snapshot().await,
+        before,
+        "a refused create writes nothing"
+    );
+    // Another address, and an IPv6 one (counted by its /64), are their own.
+    for address in ["198.51.100.8", "2001:db8:1:2::1", "2001:db8:1:2::2"] {
+        let created = invoke(&f.create_user, &from(address)).await;
+        assert_eq!(created.status, 201, "{address}: {}", created.body);
+    }
+    let items = serde_json::to_string(&f.snapshot().await).unwrap();
+    assert!(!items.contains("198.51.100") && !items.contains("2001:db8"));
 }
 
 #[tokio::test]

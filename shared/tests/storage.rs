@@ -5,10 +5,11 @@ mod common;
 
 use common::{Items, ROOM_KEY, now, pusher_receiver::Receiver, round_trip_counter};
 use secret_rooms::domain::SocketId;
+use secret_rooms::domain::addresses::{AddressKey, AddressLimit, CreateLimit};
 use secret_rooms::domain::channels::authorize_channel;
 use secret_rooms::domain::messages::{Message, RateLimit, send_message};
 use secret_rooms::domain::rooms::{ConnectError, RoomKey, Side, connect};
-use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, create_user};
+use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, UserIds, create_user};
 use secret_rooms::domain::{PrivateId, PublicId, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
@@ -39,9 +40,13 @@ fn member_of(user: &CreatedUser) -> Member {
 }
 
 async fn new_user(store: &dyn Store) -> CreatedUser {
-    create_user(store, IdPolicy::default(), now())
-        .await
-        .unwrap()
+    create(store, IdPolicy::default()).await.unwrap()
+}
+
+/// A create by a fresh allocator (a new function instance): a block reservation, then
+/// the user's transaction.
+async fn create(store: &dyn Store, policy: IdPolicy) -> Result<CreatedUser, CreateUserError> {
+    create_user(store, &UserIds::new(1), policy, None, now()).await
 }
 
 async fn create_writes_both_items_with_an_increasing_id<S: Store + Items + Clone + 'static>(
@@ -70,7 +75,7 @@ async fn create_writes_both_items_with_an_increasing_id<S: Store + Items + Clone
         assert_eq!(marker.owner, hash);
         assert_eq!(marker.username, user.username);
     }
-    assert_eq!(store.next_user_id().await.unwrap(), last_id + 1);
+    assert_eq!(store.reserve_user_ids(1).await.unwrap(), last_id + 1);
 }
 
 async fn the_private_id_itself_is_never_stored<S: Store + Items + Clone + 'static>(store: S) {
@@ -98,7 +103,7 @@ async fn ids_stay_unique_under_200_concurrent_creates<S: Store + Items + Clone +
     let tasks: Vec<_> = (0..200)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { create_user(store.as_ref(), policy, now()).await })
+            tokio::spawn(async move { create(store.as_ref(), policy).await })
         })
         .collect();
     let mut users = Vec::new();
@@ -139,14 +144,18 @@ async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone
         long_space: 1,
         attempts: 5,
     };
-    let first = create_user(&store, tiny, now()).await.unwrap();
+    let first = create(&store, tiny).await.unwrap();
     assert!(!first.public_id.is_long());
-    assert_eq!(trips(), 2, "a create without collision is 2 round trips");
-    let second = create_user(&store, tiny, now()).await.unwrap();
+    assert_eq!(
+        trips(),
+        2,
+        "a create without collision is 2 round trips on a fresh allocator"
+    );
+    let second = create(&store, tiny).await.unwrap();
     assert_eq!(second.public_id.to_string(), "000-000-000");
     trips();
 
-    match create_user(&store, tiny, now()).await {
+    match create(&store, tiny).await {
         Err(CreateUserError::IdSpaceExhausted(5)) => {}
         other => panic!("expected id_space_exhausted, got {other:?}"),
     }
@@ -170,13 +179,89 @@ async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone
         long_space: 2,
         attempts: 64,
     };
-    let third = create_user(&store, two, now()).await.unwrap();
+    let third = create(&store, two).await.unwrap();
     assert_eq!(third.public_id.to_string(), "000-000-001");
     let trips = trips();
     assert!(
         (2..=65).contains(&trips),
         "1 counter + 1 per attempt (1 to 64): {trips}"
     );
+}
+
+fn address_limit(creates: u32) -> AddressLimit {
+    AddressLimit {
+        key: AddressKey::derive(ROOM_KEY.as_bytes()),
+        limit: CreateLimit {
+            creates,
+            window_secs: 3600,
+        },
+    }
+}
+
+/// An allocator reserves its ids in blocks: one counter update per block, and ids that
+/// increase.
+async fn ids_come_in_blocks<S: Store + Items + Clone + 'static>(store: S) {
+    let mut trips = round_trip_counter(&store);
+    let ids = UserIds::new(50);
+    let mut last = 0;
+    for _ in 0..120 {
+        let user = create_user(&store, &ids, IdPolicy::default(), None, now())
+            .await
+            .unwrap();
+        assert!(user.id > last, "{} after {last}", user.id);
+        last = user.id;
+    }
+    assert_eq!(trips(), 120 + 3, "120 transactions and 3 blocks of 50");
+    // A second allocator (another instance) takes the next block.
+    let other = create_user(&store, &UserIds::new(50), IdPolicy::default(), None, now())
+        .await
+        .unwrap();
+    assert_eq!(other.id, 151);
+}
+
+/// At most `creates` users per source address and window; a refused create writes
+/// nothing; the address is kept only as a keyed hash, until its window ends.
+async fn creates_are_limited_per_source_address<S: Store + Items + Clone + 'static>(store: S) {
+    let limit = address_limit(3);
+    let ids = UserIds::default();
+    let at = |secs| std::time::UNIX_EPOCH + Duration::from_secs(secs);
+    let (a, b) = (
+        "203.0.113.7".parse().unwrap(),
+        "2001:db8::1".parse().unwrap(),
+    );
+    let create_from = |address, secs| {
+        let quota = limit.quota(Some(address), at(secs));
+        let ids = &ids;
+        let store = &store;
+        async move { create_user(store, ids, IdPolicy::default(), Some(&quota), at(secs)).await }
+    };
+    for _ in 0..3 {
+        create_from(a, 7_200).await.unwrap();
+    }
+    let before = store.items().await;
+    match create_from(a, 7_300).await {
+        Err(CreateUserError::RateLimited { retry_after }) => assert_eq!(retry_after, 3_500),
+        other => panic!("expected rate_limited, got {other:?}"),
+    }
+    assert_eq!(
+        store.items().await,
+        before,
+        "a refused create writes nothing"
+    );
+    create_from(b, 7_300).await.unwrap();
+    // The next window starts afresh.
+    create_from(a, 10_800).await.unwrap();
+
+    let items = store.items().await;
+    let text = serde_json::to_string(&items).unwrap();
+    assert!(!text.contains("203.0.113.7") && !text.contains("2001:db8"));
+    let hash = limit.key.hash(a);
+    let counted = items
+        .get(&format!("ADDR#{hash}#3"))
+        .expect("the next window's count");
+    assert_eq!(counted["count"], 1);
+    assert_eq!(counted["ttl"], 14_400, "kept until its window ends");
+    assert_eq!(counted["type"], "address");
 }
 
 async fn a_user_is_both_items_or_neither<S: Store + Items + Clone + 'static>(store: S) {
@@ -192,14 +277,14 @@ async fn a_user_is_both_items_or_neither<S: Store + Items + Clone + 'static>(sto
     };
     // Public id taken: the new user item must not be written either.
     let clash = store
-        .insert_user(&record(taken.public_id, fresh.hash()))
+        .insert_user(&record(taken.public_id, fresh.hash()), None)
         .await;
     assert!(matches!(clash, Err(InsertUserError::Taken)), "{clash:?}");
     assert!(store.get_user(&fresh.hash()).await.unwrap().is_none());
     // Private-id hash taken: the new public marker must not be written either.
     let free = free_id(&[taken.public_id]);
     let clash = store
-        .insert_user(&record(free, taken.private_id.hash()))
+        .insert_user(&record(free, taken.private_id.hash()), None)
         .await;
     assert!(matches!(clash, Err(InsertUserError::Taken)), "{clash:?}");
     assert!(store.get_public(free).await.unwrap().is_none());
@@ -312,14 +397,14 @@ async fn an_unused_id_gets_the_room_its_holder_will_share<S: Store + Items + Clo
     // The id gets a holder, who connects back: the same room, now with both.
     let holder = PrivateId::generate().unwrap();
     let record = UserRecord {
-        id: store.next_user_id().await.unwrap(),
+        id: store.reserve_user_ids(1).await.unwrap(),
         public_id: unused,
         private_id_hash: holder.hash(),
         username: "Late Heron".into(),
         created_at: "2026-11-25T00:00:00.000Z".into(),
         updated_at: "2026-11-25T00:00:00.000Z".into(),
     };
-    store.insert_user(&record).await.unwrap();
+    store.insert_user(&record, None).await.unwrap();
     assert_eq!(
         connect(&store, &key, &holder, alice.public_id, now())
             .await
@@ -395,13 +480,20 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
     .unwrap();
     let key = room_key();
 
-    let alice = create_user(&store, IdPolicy::default(), now())
+    let ids = UserIds::default();
+    let quota = address_limit(30).quota(Some("203.0.113.7".parse().unwrap()), now());
+    let alice = create_user(&store, &ids, IdPolicy::default(), Some(&quota), now())
         .await
         .unwrap();
-    assert_eq!(trips(), 2, "create");
-    let bob = create_user(&store, IdPolicy::default(), now())
+    assert_eq!(trips(), 2, "an allocator's first create reserves a block");
+    let bob = create_user(&store, &ids, IdPolicy::default(), Some(&quota), now())
         .await
         .unwrap();
+    assert_eq!(
+        trips(),
+        1,
+        "then a create is 1 round trip, its address's count included"
+    );
     // Bob joins the room he will post to.
     connect(&store, &key, &bob.private_id, alice.public_id, now())
         .await
@@ -786,8 +878,8 @@ async fn both_stores_keep_the_same_items() {
         };
         let (a, b) = (user(1, "0a"), user(2, "0b"));
         for u in [&a, &b] {
-            store.next_user_id().await.unwrap();
-            store.insert_user(u).await.unwrap();
+            store.reserve_user_ids(1).await.unwrap();
+            store.insert_user(u, None).await.unwrap();
         }
         let member = |u: &UserRecord| Member {
             public_id: u.public_id,
@@ -862,6 +954,8 @@ on_both_stores!(
     ids_stay_unique_under_200_concurrent_creates,
     collisions_are_retried_and_exhaustion_is_clean,
     a_user_is_both_items_or_neither,
+    ids_come_in_blocks,
+    creates_are_limited_per_source_address,
     room_membership_is_written_idempotently_from_both_sides,
     an_unused_id_gets_the_room_its_holder_will_share,
     only_the_pairs_holders_join_its_room,

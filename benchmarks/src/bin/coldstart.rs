@@ -11,7 +11,7 @@
 
 use benchmarks::runtime_api::RuntimeApi;
 use secret_rooms::domain::rooms::{RoomKey, connect};
-use secret_rooms::domain::users::{IdPolicy, create_user};
+use secret_rooms::domain::users::{IdPolicy, UserIds, create_user};
 use secret_rooms::http::Route;
 use secret_rooms::store::DynamoStore;
 use secret_rooms_test_kit::dynamodb_proxy::Proxy;
@@ -217,8 +217,10 @@ async fn main() -> anyhow::Result<()> {
     let table = format!("bench-{}", secret_rooms::http::new_request_id());
     let store = DynamoStore::with_endpoint(table.clone(), dynamodb).await;
     store.create_table().await?;
-    let alice = create_user(&store, IdPolicy::default(), SystemTime::now()).await?;
-    let bob = create_user(&store, IdPolicy::default(), SystemTime::now()).await?;
+    let ids = UserIds::default();
+    let create = || create_user(&store, &ids, IdPolicy::default(), None, SystemTime::now());
+    let alice = create().await?;
+    let bob = create().await?;
     let key = RoomKey::new(ROOM_KEY).ok_or_else(|| anyhow::anyhow!("short key"))?;
     let room = connect(
         &store,
@@ -245,6 +247,9 @@ async fn main() -> anyhow::Result<()> {
         ("PUSHER_HOST", pusher_url),
         ("MESSAGE_RATE_LIMIT", "1048575".into()),
         ("MESSAGE_RATE_WINDOW_SECS", "60".into()),
+        // The per-address create limit stays on (its count is part of each create),
+        // high enough never to refuse the runs.
+        ("CREATE_RATE_LIMIT", "1000000".into()),
         ("RUST_LOG", "info".into()),
     ]);
     let setup = Setup {

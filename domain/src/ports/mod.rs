@@ -8,6 +8,6 @@ pub mod store;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use realtime::{ChannelSigner, Realtime, RealtimeError};
 pub use store::{
-    Allowance, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store, StoreError,
-    UserRecord,
+    Allowance, CreateQuota, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
+    StoreError, UserRecord,
 };

@@ -1,6 +1,7 @@
 //! The storage contract. Every method is one round trip to the backing database (but
-//! `count_message`, documented there), so the SPEC's budget (create 2, connect 2,
-//! message 1, auth 1) can be read off the domain functions and counted in tests.
+//! `count_message`, documented there), so the SPEC's budget (create 1 amortized,
+//! connect 2, message 1, auth 1) can be read off the domain functions and counted in
+//! tests.
 
 use crate::ids::{PrivateIdHash, PublicId, RoomId};
 use crate::rooms::Side;
@@ -29,6 +30,20 @@ pub struct Member {
 pub struct PublicEntry {
     pub owner: PrivateIdHash,
     pub username: String,
+}
+
+/// One create counted against its source address's limit: at most `limit` per `window`
+/// for the (hashed) `address`. The count is kept until `expires_at` (seconds since the
+/// epoch), when its window ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateQuota {
+    /// The keyed hash of the source address (`addresses::AddressKey::hash`).
+    pub address: String,
+    pub window: u64,
+    pub limit: u32,
+    pub expires_at: u64,
+    /// Seconds until the window ends, for a refused create's `Retry-After`.
+    pub retry_after: u32,
 }
 
 /// One fixed window of the per-sender message rate limit.
@@ -67,6 +82,9 @@ pub enum InsertUserError {
     /// Nothing was written.
     #[error("public or private id already taken")]
     Taken,
+    /// The source address has used up its creates for this window. Nothing was written.
+    #[error("too many users created from this address")]
+    RateLimited,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -86,11 +104,18 @@ pub enum JoinError {
 
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// The next value of the atomic user counter (1, 2, 3, ...).
-    async fn next_user_id(&self) -> Result<u64, StoreError>;
+    /// Reserve `count` numeric user ids from the atomic counter, for one allocator to
+    /// hand out: returns the last, so the block is `last - count + 1 ..= last`.
+    async fn reserve_user_ids(&self, count: u64) -> Result<u64, StoreError>;
 
-    /// Write both user items, or neither: each is conditioned on not existing yet.
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError>;
+    /// Write both user items, and count the create against `quota` when given, all or
+    /// nothing: each user item is conditioned on not existing yet, the count on being
+    /// under its limit.
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        quota: Option<&CreateQuota>,
+    ) -> Result<(), InsertUserError>;
 
     /// The requester of a connect as a room would name them (their current public id
     /// and username), read from their own user item only; `None` for an unknown

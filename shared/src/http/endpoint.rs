@@ -108,6 +108,8 @@ impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::CreateUser<S>> for Endpoint {
         Self::CreateUser(routes::CreateUser {
             store: h.store.into_dyn(),
             ids: h.ids,
+            user_ids: h.user_ids,
+            limit: h.limit,
             clock: h.clock,
         })
     }

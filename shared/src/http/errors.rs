@@ -84,6 +84,15 @@ impl From<CreateUserError> for ApiError {
             )
             .retry_after(60)
             .with_detail(e),
+            CreateUserError::RateLimited { retry_after } => Self::new(
+                429,
+                "rate_limited",
+                format!(
+                    "Too many users were created from this address; try again in \
+                     {retry_after} s."
+                ),
+            )
+            .retry_after(retry_after),
             CreateUserError::Store(e) => e.into(),
             CreateUserError::Unexpected(e) => Self::internal(e),
         }

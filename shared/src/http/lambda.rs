@@ -4,6 +4,7 @@
 use super::{ApiRequest, ApiResponse, Handler, new_request_id, respond};
 use crate::config::{ConfigError, Lookup};
 use lambda_http::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use std::convert::Infallible;
 use std::future::Future;
@@ -39,8 +40,19 @@ pub async fn handle<H: Handler + ?Sized>(endpoint: &H, req: Request) -> Response
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         body: req.body().as_ref().to_vec(),
+        source: source_ip(&req),
     };
     to_lambda_response(respond(endpoint, &api, &request_id).await)
+}
+
+/// API Gateway's `requestContext.http.sourceIp`: the address its TCP connection came
+/// from (not a header a client could set).
+fn source_ip(req: &Request) -> Option<std::net::IpAddr> {
+    match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref()?.parse().ok(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
 }
 
 fn to_lambda_response(response: ApiResponse) -> Response<Body> {

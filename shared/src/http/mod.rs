@@ -24,6 +24,9 @@ pub struct ApiRequest {
     pub path_param: Option<String>,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The client's address (API Gateway's `sourceIp`, the local server's peer), for
+    /// the per-address create limit; never logged.
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// A response: status, JSON body (none for 204) and headers beyond content-type.

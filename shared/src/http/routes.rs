@@ -9,11 +9,12 @@ use super::{
 use crate::config::{self, ConfigError, Lookup};
 use crate::domain::RoomId;
 use crate::domain::SocketId;
+use crate::domain::addresses::AddressLimit;
 use crate::domain::channels::authorize_channel;
 use crate::domain::messages::{Message, RateLimit, send_message};
 use crate::domain::ports::{Clock, SystemClock};
 use crate::domain::rooms::{RoomKey, connect};
-use crate::domain::users::{IdPolicy, create_user};
+use crate::domain::users::{IdPolicy, UserIds, create_user};
 use crate::realtime::Realtime;
 use crate::realtime::pusher::{PusherClient, PusherCredentials};
 use crate::store::{DynamoStore, Store};
@@ -119,7 +120,25 @@ impl Route {
 pub struct CreateUser<S: ?Sized> {
     pub store: Arc<S>,
     pub ids: IdPolicy,
+    /// This instance's blocks of numeric ids.
+    pub user_ids: UserIds,
+    /// The per-source-address limit, `None` when turned off.
+    pub limit: Option<AddressLimit>,
     pub clock: Arc<dyn Clock>,
+}
+
+impl<S: ?Sized> CreateUser<S> {
+    /// All ids from the full spaces, blocks of [`UserIds::DEFAULT_BLOCK`], no
+    /// per-address limit (tests, benchmarks; the functions read theirs with `from_env`).
+    pub fn new(store: Arc<S>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            ids: IdPolicy::default(),
+            user_ids: UserIds::default(),
+            limit: None,
+            clock,
+        }
+    }
 }
 
 /// `POST /users/{publicId}/connect`
@@ -144,8 +163,7 @@ pub struct ChannelAuth<S: ?Sized> {
 }
 
 async fn handle_create_user<S: Store + ?Sized>(
-    store: &S,
-    ids: IdPolicy,
+    handler: &CreateUser<S>,
     now: SystemTime,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
@@ -159,7 +177,9 @@ async fn handle_create_user<S: Store + ?Sized>(
             ));
         }
     }
-    let user = create_user(store, ids, now).await?;
+    let quota = handler.limit.as_ref().map(|l| l.quota(req.source, now));
+    let store = &*handler.store;
+    let user = create_user(store, &handler.user_ids, handler.ids, quota.as_ref(), now).await?;
     Ok(ApiResponse::ok(
         201,
         Some(json!({
@@ -229,7 +249,7 @@ impl<S: Store + ?Sized> Handler for CreateUser<S> {
         Route::CreateUser
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        handle_create_user(&*self.store, self.ids, self.clock.now(), req).await
+        handle_create_user(self, self.clock.now(), req).await
     }
     async fn warm_up(&self) {
         self.store.warm_up().await;
@@ -280,9 +300,12 @@ impl CreateUser<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
         let table = config::table_name(env)?;
         let timeouts = config::dynamodb_timeouts(env)?;
+        let limit = config::create_limit(env)?;
         Ok(Self {
             store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             ids: IdPolicy::default(),
+            user_ids: UserIds::default(),
+            limit,
             clock: Arc::new(SystemClock),
         })
     }

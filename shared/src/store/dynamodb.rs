@@ -20,8 +20,8 @@ use super::schema::{
     side_attr,
 };
 use super::{
-    Allowance, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store, StoreError,
-    UserRecord,
+    Allowance, CreateQuota, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
+    StoreError, UserRecord,
 };
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
@@ -33,11 +33,12 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TransactWriteItem, Update,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use aws_smithy_http_client::HttpClientError;
 use codec::{Item, from_item, n, s, to_attribute, to_item};
-use errors::{build_error, cancelled_for, classify, conflict, joiner_missing};
+use errors::{build_error, cancelled_for, classify, condition_failed_at, conflict, joiner_missing};
 use rate_slots::{Found, Next};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -168,6 +169,19 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| classify("CreateTable", e))?;
+        // As template.yaml: per-address counts go once their window has passed.
+        let ttl = TimeToLiveSpecification::builder()
+            .attribute_name(attr::TTL)
+            .enabled(true)
+            .build()
+            .map_err(build_error)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateTimeToLive", e))?;
         Ok(())
     }
 
@@ -288,15 +302,15 @@ fn found(old: &Item, room: &RoomId, window: RateWindow, token: &str) -> Found {
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn next_user_id(&self) -> Result<u64, StoreError> {
+    async fn reserve_user_ids(&self, count: u64) -> Result<u64, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(attr::PK, s(keys::USER_COUNTER))
-            .update_expression("ADD #value :one")
+            .update_expression("ADD #value :count")
             .expression_attribute_names("#value", attr::VALUE)
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":count", n(count))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await
@@ -305,33 +319,75 @@ impl Store for DynamoStore {
         Ok(counter.value)
     }
 
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError> {
-        let items = [
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        quota: Option<&CreateQuota>,
+    ) -> Result<(), InsertUserError> {
+        let mut writes = Vec::new();
+        for item in [
             to_item(&keys::user(&user.private_id_hash), &UserItem::new(user))?,
             to_item(&keys::public(user.public_id), &PublicItem::new(user))?,
-        ];
-        // The SDK retries a transaction whose answer was lost; the token makes such a
-        // retry a no-op instead of a "condition failed" on our own first write, which
-        // would leave that user behind and create another.
-        let mut request = self
-            .client
-            .transact_write_items()
-            .client_request_token(crate::domain::random::hex(16).map_err(StoreError::Other)?);
-        for item in items {
+        ] {
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
                 .condition_expression(format!("attribute_not_exists({})", attr::PK))
                 .build()
                 .map_err(build_error)?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+            writes.push(TransactWriteItem::builder().put(put).build());
         }
-        match request.send().await {
-            Ok(_) => Ok(()),
-            // A failed condition: an id is taken.
-            Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => Err(InsertUserError::Taken),
-            Err(e) if cancelled_for(&e, "TransactionConflict") => Err(conflict(&e).into()),
-            Err(e) => Err(classify("TransactWriteItems", e).into()),
+        // The third item, when limited: the source address's count for the window.
+        const QUOTA_INDEX: usize = 2;
+        if let Some(quota) = quota {
+            let count = Update::builder()
+                .table_name(&self.table)
+                .key(attr::PK, s(keys::address(&quota.address, quota.window)))
+                .update_expression("SET #type = :type, #ttl = :ttl ADD #count :one")
+                .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+                .expression_attribute_names("#type", attr::TYPE)
+                .expression_attribute_names("#ttl", attr::TTL)
+                .expression_attribute_names("#count", attr::COUNT)
+                .expression_attribute_values(":type", to_attribute(&Kind::Address)?)
+                .expression_attribute_values(":ttl", n(quota.expires_at))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":limit", n(quota.limit))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().update(count).build());
+        }
+        // A transaction cancelled because another held one of its items (two creates
+        // from one address at once) wrote nothing: tried again, twice at most.
+        let mut conflicts = 0;
+        loop {
+            // The SDK retries a transaction whose answer was lost; the token makes such
+            // a retry a no-op instead of a "condition failed" on our own first write,
+            // which would leave that user behind and create another.
+            let token = crate::domain::random::hex(16).map_err(StoreError::Other)?;
+            let result = self
+                .client
+                .transact_write_items()
+                .client_request_token(token)
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                // The address's count first: drawing other ids would not help.
+                Err(e) if condition_failed_at(&e, QUOTA_INDEX) => Err(InsertUserError::RateLimited),
+                // A failed condition on a user item: an id is taken.
+                Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => {
+                    Err(InsertUserError::Taken)
+                }
+                Err(e) if cancelled_for(&e, "TransactionConflict") => {
+                    conflicts += 1;
+                    if conflicts < 3 {
+                        continue;
+                    }
+                    Err(conflict(&e).into())
+                }
+                Err(e) => Err(classify("TransactWriteItems", e).into()),
+            };
         }
     }
 

@@ -4,10 +4,12 @@
 //! DynamoDB's, under concurrency too.
 
 use super::rate;
-use super::schema::{CounterItem, Kind, PublicItem, RoomItem, SideEntry, UserItem, keys};
+use super::schema::{
+    AddressItem, CounterItem, Kind, PublicItem, RoomItem, SideEntry, UserItem, keys,
+};
 use super::{
-    Allowance, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store, StoreError,
-    UserRecord,
+    Allowance, CreateQuota, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
+    StoreError, UserRecord,
 };
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
@@ -99,10 +101,10 @@ fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>, StoreError> {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn next_user_id(&self) -> Result<u64, StoreError> {
-        self.run(|db| {
+    async fn reserve_user_ids(&self, count: u64) -> Result<u64, StoreError> {
+        self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
-            let next = {
+            let last = {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
                 let current: u64 = match table.get(keys::USER_COUNTER).map_err(other)? {
                     Some(v) => {
@@ -112,54 +114,86 @@ impl Store for EmbeddedStore {
                     }
                     None => 0,
                 };
-                let next = current + 1;
+                let last = current + count;
                 table
                     .insert(
                         keys::USER_COUNTER,
-                        encode(&CounterItem { value: next })?.as_slice(),
+                        encode(&CounterItem { value: last })?.as_slice(),
                     )
                     .map_err(other)?;
-                next
+                last
             };
             txn.commit().map_err(other)?;
-            Ok(next)
+            Ok(last)
         })
         .await
     }
 
-    async fn insert_user(&self, user: &UserRecord) -> Result<(), InsertUserError> {
+    async fn insert_user(
+        &self,
+        user: &UserRecord,
+        quota: Option<&CreateQuota>,
+    ) -> Result<(), InsertUserError> {
         let user_pk = keys::user(&user.private_id_hash);
         let public_pk = keys::public(user.public_id);
         let user_item = encode(&UserItem::new(user))?;
         let public_item = encode(&PublicItem::new(user))?;
-        let inserted = self
-            .run(move |db| {
-                let txn = db.begin_write().map_err(other)?;
-                {
-                    let mut table = txn.open_table(ITEMS).map_err(other)?;
-                    // Both conditions before either write; dropping the transaction
-                    // uncommitted writes nothing.
-                    if table.get(user_pk.as_str()).map_err(other)?.is_some()
-                        || table.get(public_pk.as_str()).map_err(other)?.is_some()
-                    {
-                        return Ok(false);
+        let quota = quota.cloned();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                // Every condition before any write; dropping the transaction uncommitted
+                // writes nothing.
+                let counted = match &quota {
+                    Some(quota) => {
+                        let pk = keys::address(&quota.address, quota.window);
+                        let count = match table.get(pk.as_str()).map_err(other)? {
+                            Some(v) => {
+                                serde_json::from_slice::<AddressItem>(v.value())
+                                    .map_err(other)?
+                                    .count
+                            }
+                            None => 0,
+                        };
+                        if count >= quota.limit {
+                            return Ok(Err(InsertUserError::RateLimited));
+                        }
+                        Some((pk, count + 1, quota))
                     }
-                    table
-                        .insert(user_pk.as_str(), user_item.as_slice())
-                        .map_err(other)?;
-                    table
-                        .insert(public_pk.as_str(), public_item.as_slice())
-                        .map_err(other)?;
+                    None => None,
+                };
+                if table.get(user_pk.as_str()).map_err(other)?.is_some()
+                    || table.get(public_pk.as_str()).map_err(other)?.is_some()
+                {
+                    return Ok(Err(InsertUserError::Taken));
                 }
-                txn.commit().map_err(other)?;
-                Ok(true)
-            })
-            .await?;
-        if inserted {
-            Ok(())
-        } else {
-            Err(InsertUserError::Taken)
-        }
+                table
+                    .insert(user_pk.as_str(), user_item.as_slice())
+                    .map_err(other)?;
+                table
+                    .insert(public_pk.as_str(), public_item.as_slice())
+                    .map_err(other)?;
+                if let Some((pk, count, quota)) = counted {
+                    let item = AddressItem {
+                        kind: Kind::Address,
+                        count,
+                        ttl: quota.expires_at,
+                    };
+                    table
+                        .insert(pk.as_str(), encode(&item)?.as_slice())
+                        .map_err(other)?;
+                    // No TTL here: the address's count of the window before goes now.
+                    if let Some(previous) = quota.window.checked_sub(1) {
+                        let old = keys::address(&quota.address, previous);
+                        table.remove(old.as_str()).map_err(other)?;
+                    }
+                }
+            }
+            txn.commit().map_err(other)?;
+            Ok(Ok(()))
+        })
+        .await?
     }
 
     async fn member_for_connect(

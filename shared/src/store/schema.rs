@@ -17,6 +17,7 @@ pub mod keys {
     pub const USER_PREFIX: &str = "USER#";
     pub const PUBLIC_PREFIX: &str = "PUBLIC#";
     pub const ROOM_PREFIX: &str = "ROOM#";
+    pub const ADDRESS_PREFIX: &str = "ADDR#";
     /// The atomic counter behind users' increasing numeric ids.
     pub const USER_COUNTER: &str = "COUNTER#users";
     /// Read at start-up to open the connection; no item is ever stored there.
@@ -32,6 +33,11 @@ pub mod keys {
 
     pub fn room(room: &RoomId) -> String {
         format!("{ROOM_PREFIX}{room}")
+    }
+
+    /// The creates from one (hashed) source address in one window.
+    pub fn address(hash: &str, window: u64) -> String {
+        format!("{ADDRESS_PREFIX}{hash}#{window}")
     }
 }
 
@@ -54,6 +60,11 @@ pub mod attr {
     /// The member holding the higher public id of a room's pair.
     pub const HIGH: &str = "high";
     pub const VALUE: &str = "value";
+    /// Creates counted from one address in one window.
+    pub const COUNT: &str = "count";
+    /// When DynamoDB may delete the item (seconds since the epoch; the table's TTL
+    /// attribute).
+    pub const TTL: &str = "ttl";
     /// The last counting request's token (DynamoDB: no message counted twice on retry).
     pub const RATE_TOKEN: &str = "rt";
 }
@@ -65,6 +76,7 @@ pub enum Kind {
     User,
     Public,
     Room,
+    Address,
 }
 
 /// `USER#<privateIdHash>`: a user, and the rooms they joined.
@@ -266,6 +278,16 @@ impl RoomItem {
     }
 }
 
+/// `ADDR#<hash>#<window>`: how many users were created from one source address (a
+/// keyed hash of it) in one window; deleted once the window is over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressItem {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub count: u32,
+    pub ttl: u64,
+}
+
 /// `COUNTER#users`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CounterItem {
@@ -364,6 +386,12 @@ mod tests {
             set(&[attr::PRIVATE_ID_HASH, attr::PUBLIC_ID, attr::USERNAME])
         );
         assert_eq!(names(&CounterItem { value: 1 }), set(&[attr::VALUE]));
+        let address = AddressItem {
+            kind: Kind::Address,
+            count: 1,
+            ttl: 2,
+        };
+        assert_eq!(names(&address), set(&[attr::TYPE, attr::COUNT, attr::TTL]));
         assert_eq!(serde_json::to_value(Kind::User).unwrap(), json!("user"));
         // Round trip, and the record comes back whole.
         let back: UserItem = serde_json::from_value(serde_json::to_value(&item).unwrap()).unwrap();
@@ -377,6 +405,19 @@ mod tests {
         let item: UserItem = serde_json::from_value(old).unwrap();
         assert_eq!(item.kind, Kind::User);
         assert!(item.rooms.is_empty());
+    }
+
+    #[test]
+    fn v1_rooms_still_name_their_members() {
+        let hash = "ab".repeat(32);
+        let old = json!({"type": "room", "members": {hash.clone(): {"publicId": "000-001",
+                         "username": "A B"}}, "createdAt": "t", "updatedAt": "t"});
+        let item: RoomItem = serde_json::from_value(old).unwrap();
+        let who = PrivateIdHash::from_hex(&hash).unwrap();
+        let member = item.member(&who).unwrap().unwrap();
+        assert_eq!(member.public_id.to_string(), "000-001");
+        let other = PrivateIdHash::from_hex(&"cd".repeat(32)).unwrap();
+        assert!(item.member(&other).unwrap().is_none());
     }
 
     #[test]

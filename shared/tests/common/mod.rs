@@ -69,8 +69,18 @@ impl Functions {
 
     /// The four functions, reading the time from `clock`.
     pub async fn start_with_clock(pusher_base: &str, clock: Arc<dyn Clock>) -> Self {
+        Self::start_with(pusher_base, clock, &[]).await
+    }
+
+    /// The four functions, with `extra` variables over the test settings.
+    pub async fn start_with(
+        pusher_base: &str,
+        clock: Arc<dyn Clock>,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let store = fresh_store().await;
-        let env = env_map(store.table(), pusher_base);
+        let mut env = env_map(store.table(), pusher_base);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let lookup = move |k: &str| env.get(k).cloned();
         let clock = &clock;
         let build = |route| {

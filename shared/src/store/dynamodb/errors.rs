@@ -61,6 +61,16 @@ pub(super) fn cancelled_for(
         .any(|r| r.code() == Some(reason))
 }
 
+/// Whether the condition of the transaction's item at `index` failed.
+pub(super) fn condition_failed_at(
+    err: &SdkError<TransactWriteItemsError, HttpResponse>,
+    index: usize,
+) -> bool {
+    cancellation_reasons(err)
+        .get(index)
+        .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
+}
+
 /// Whether a transaction's condition failed on an item that does not exist (the
 /// cancellation reasons carry the old item of a failed condition, or none).
 pub(super) fn joiner_missing(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
