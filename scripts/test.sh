@@ -4,7 +4,8 @@
 #  2. starts moto on a free loopback port and points the AWS SDK at it,
 #  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) into
 #     e2e/node_modules and Debian's chromium (once),
-#  4. runs `cargo test` for the whole workspace and `cfn-lint template.yaml`,
+#  4. runs `cargo test` for the whole workspace, a quick run of
+#     scripts/connect-timing.sh and `cfn-lint template.yaml`,
 #     and scripts/deploy-build.sh (sam build, cargo lambda build and invoke),
 #  5. starts the local server and runs the end-to-end tests of e2e/ and schemathesis
 #     (the API contract in openapi.yaml) against it,
@@ -47,6 +48,12 @@ fi
 say "cargo test --workspace"
 log=target/test-output.log
 cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"
+
+# --- The connect timing measurement of BENCHMARKS.md, as a quick debug run: the script
+# works and prints its figures (they are measured in release, on a quiet machine).
+say "scripts/connect-timing.sh 20 (debug build; a smoke run)"
+timing=$(CONNECT_TIMING_PROFILE=dev ./scripts/connect-timing.sh 20)
+grep -q "^| used - unused | " <<<"$timing" || { printf '%s\n' "$timing" >&2; die "connect-timing.sh printed no difference"; }
 
 say "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml
