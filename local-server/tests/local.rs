@@ -320,6 +320,10 @@ async fn the_page_is_served_with_a_content_security_policy_and_the_usual_headers
         ] {
             assert!(csp.contains(directive), "{path}: {csp}");
         }
+        assert!(
+            csp.contains("connect-src 'self';"),
+            "the embedded realtime server is this origin: {csp}"
+        );
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
         assert_eq!(header("x-frame-options"), "DENY", "{path}");
         assert_eq!(header("referrer-policy"), "no-referrer", "{path}");

@@ -12,6 +12,7 @@ async function loadConfig() {
   const q = new URLSearchParams(location.search);
   if (q.get("key")) {
     return {
+      fromAddress: true,
       apiBase: q.get("api") ?? "",
       pusher: {
         key: q.get("key"),
@@ -56,7 +57,26 @@ function setStatus(state, detail) {
 }
 
 const config = await loadConfig();
-const storageKey = `secret-rooms:${config.apiBase || location.origin}`;
+
+// The identity (and its rooms) belongs to the whole configuration, not to the API alone:
+// a link that keeps the API but points the realtime settings elsewhere must not make
+// this page sign that server's socket into the rooms of the identity it stored. Such a
+// link gets an identity of its own, which has no rooms.
+const { key, cluster, wsHost, wsPort, forceTLS } = config.pusher;
+const apiBase = config.apiBase || location.origin;
+const storageKey = `secret-rooms:${JSON.stringify([apiBase, key, cluster ?? null, wsHost ?? null, wsPort ?? null, forceTLS ?? null])}`;
+
+// Identities stored before, under the API alone, move to the configuration this page's
+// own config.json gives (never to one taken from the address).
+if (!config.fromAddress) {
+  const legacy = `secret-rooms:${apiBase}:`;
+  for (const name of Object.keys(localStorage)) {
+    if (name.startsWith(legacy) && localStorage.getItem(`${storageKey}:${name.slice(legacy.length)}`) === null) {
+      localStorage.setItem(`${storageKey}:${name.slice(legacy.length)}`, localStorage.getItem(name));
+    }
+    if (name.startsWith(legacy)) localStorage.removeItem(name);
+  }
+}
 
 async function api(path, body) {
   let res;

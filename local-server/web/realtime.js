@@ -44,10 +44,29 @@ export class Realtime {
   connect() {
     this.closedByUs = false;
     this.status(this.attempt === 0 ? "connecting" : "reconnecting");
-    const ws = new WebSocket(this.url());
+    let ws;
+    try {
+      ws = new WebSocket(this.url());
+    } catch (error) {
+      // A URL the page's Content-Security-Policy (or the browser) refuses: a failed
+      // attempt like any other.
+      this.closed({ code: 1006, reason: String(error) });
+      return;
+    }
     this.ws = ws;
     ws.onmessage = (message) => this.receive(message.data);
-    ws.onclose = (event) => this.closed(event);
+    // A connection that fails may report only an error (Chromium, for one its
+    // Content-Security-Policy blocks), or an error then a close: handled once.
+    let ended = false;
+    const end = (event) => {
+      if (ended || this.ws !== ws) return;
+      ended = true;
+      this.closed(event);
+    };
+    ws.onclose = end;
+    ws.onerror = () => {
+      if (ws.readyState !== WebSocket.OPEN) end({ code: 1006, reason: "the connection failed" });
+    };
   }
 
   disconnect() {
