@@ -1,0 +1,188 @@
+//! Each function's IAM policy in `template.yaml` grants exactly the DynamoDB actions and
+//! item-key prefixes the function calls: every route's every path (its start-up
+//! warm-up, success, refusals) runs through a proxy that records each request, and the
+//! (action, key) pairs recorded must be the pairs granted, no more, no fewer.
+
+mod common;
+
+use common::dynamodb_proxy::{Exchange, Proxy};
+use common::pusher_receiver::Receiver;
+use common::{ENDPOINT_VAR, Functions, api_event, invoke};
+use secret_rooms::domain::ports::SystemClock;
+use secret_rooms::http::{Handler, Route};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+type Grants = BTreeSet<(String, String)>;
+
+/// The granted (action, key pattern) pairs of each function, read off its `Policies`:
+/// `Action: [dynamodb:X]` lines, each followed by its `dynamodb:LeadingKeys: [...]`.
+fn granted() -> BTreeMap<String, Grants> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let template = std::fs::read_to_string(path).unwrap();
+    let mut grants: BTreeMap<String, Grants> = BTreeMap::new();
+    let (mut function, mut actions) = (None::<String>, Vec::<String>::new());
+    let list = |text: &str| -> Vec<String> {
+        text.trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(',')
+            .map(|item| item.trim().trim_matches('"').to_owned())
+            .filter(|item| !item.is_empty())
+            .collect()
+    };
+    for line in template.lines() {
+        if line.starts_with("  ") && !line.starts_with("   ") && line.ends_with("Function:") {
+            function = Some(line.trim().trim_end_matches(':').to_owned());
+        } else if let Some(rest) = line.trim().strip_prefix("Action:") {
+            actions = list(rest)
+                .into_iter()
+                .map(|a| a.trim_start_matches("dynamodb:").to_owned())
+                .collect();
+        } else if let Some(rest) = line.trim().strip_prefix("dynamodb:LeadingKeys:") {
+            let function = function.clone().expect("a policy inside a function");
+            for action in &actions {
+                for key in list(rest) {
+                    grants
+                        .entry(function.clone())
+                        .or_default()
+                        .insert((action.clone(), key));
+                }
+            }
+        }
+    }
+    grants
+}
+
+/// An item key as a policy pattern: the two fixed keys as they are, others by prefix.
+fn pattern(key: &str) -> String {
+    match key {
+        "WARMUP" | "COUNTER#users" => key.to_owned(),
+        _ => match key.split_once('#') {
+            Some((prefix, _)) => format!("{prefix}#*"),
+            None => key.to_owned(),
+        },
+    }
+}
+
+fn pk(item: &Value) -> String {
+    item["pk"]["S"].as_str().unwrap_or("?").to_owned()
+}
+
+/// What each recorded request needs: the action IAM checks and the key it touches.
+fn needed(exchanges: &[Exchange]) -> Grants {
+    let mut out = Grants::new();
+    for e in exchanges {
+        let r = &e.request;
+        match e.operation.as_str() {
+            "GetItem" | "UpdateItem" | "DeleteItem" => {
+                out.insert((e.operation.clone(), pattern(&pk(&r["Key"]))));
+            }
+            "PutItem" => {
+                out.insert(("PutItem".into(), pattern(&pk(&r["Item"]))));
+            }
+            "BatchGetItem" => {
+                for table in r["RequestItems"].as_object().into_iter().flatten() {
+                    for key in table.1["Keys"].as_array().into_iter().flatten() {
+                        out.insert(("BatchGetItem".into(), pattern(&pk(key))));
+                    }
+                }
+            }
+            "TransactWriteItems" => {
+                for item in r["TransactItems"].as_array().into_iter().flatten() {
+                    if let Some(put) = item.get("Put") {
+                        out.insert(("PutItem".into(), pattern(&pk(&put["Item"]))));
+                    } else if let Some(update) = item.get("Update") {
+                        out.insert(("UpdateItem".into(), pattern(&pk(&update["Key"]))));
+                    } else if let Some(delete) = item.get("Delete") {
+                        out.insert(("DeleteItem".into(), pattern(&pk(&delete["Key"]))));
+                    } else if let Some(check) = item.get("ConditionCheck") {
+                        out.insert(("ConditionCheckItem".into(), pattern(&pk(&check["Key"]))));
+                    }
+                }
+            }
+            other => {
+                out.insert((other.to_owned(), "?".into()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn each_policy_grants_exactly_what_its_function_calls() {
+    let pusher = Receiver::start().await;
+    let proxy = Proxy::start(&std::env::var(ENDPOINT_VAR).unwrap(), None).await;
+    let extra = [
+        (ENDPOINT_VAR, proxy.endpoint.as_str()),
+        ("CREATE_RATE_LIMIT", "3"),
+    ];
+    let f = Functions::start_with(&pusher.base_url, Arc::new(SystemClock), &extra).await;
+    let mut used: BTreeMap<String, Grants> = BTreeMap::new();
+    let mut record = |route: Route| {
+        let name = format!(
+            "{}Function",
+            route
+                .function()
+                .split('-')
+                .map(|w| w[..1].to_uppercase() + &w[1..])
+                .collect::<String>()
+        );
+        used.entry(name)
+            .or_default()
+            .extend(needed(&proxy.take_exchanges()));
+    };
+    proxy.take_exchanges();
+
+    for route in Route::ALL {
+        f.endpoint(route).warm_up().await;
+        record(route);
+    }
+    // create-user: created, then refused past the per-address limit.
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, bob, _) = f.create().await;
+    f.create().await;
+    let refused = invoke(
+        &f.create_user,
+        &api_event(Route::CreateUser, "/users/create", None, None),
+    )
+    .await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    record(Route::CreateUser);
+    // connect: both sides, an unused id, an unknown private id.
+    let room = f.room(&alice, &bob_pub).await;
+    f.room(&bob, &alice_pub).await;
+    let unused = if alice_pub == "000-000" || bob_pub == "000-000" {
+        "000-000-000"
+    } else {
+        "000-000"
+    };
+    f.room(&alice, unused).await;
+    let stranger = "A".repeat(43);
+    assert_eq!(f.connect(&stranger, &bob_pub).await.status, 401);
+    record(Route::Connect);
+    // send-message: sent, and refused to a non-member.
+    assert_eq!(f.send(&alice, &room, "hi").await.status, 204);
+    assert_eq!(f.send(&stranger, &room, "hi").await.status, 404);
+    record(Route::SendMessage);
+    // channel-auth: a member, and a stranger.
+    let channel = format!("private-{room}");
+    assert_eq!(f.auth(&alice, "1.1", &channel).await.status, 200);
+    assert_eq!(f.auth(&stranger, "1.1", &channel).await.status, 403);
+    record(Route::ChannelAuth);
+
+    let granted = granted();
+    assert_eq!(
+        granted.keys().collect::<Vec<_>>(),
+        used.keys().collect::<Vec<_>>(),
+        "one policy per function"
+    );
+    for (function, calls) in &used {
+        assert_eq!(
+            &granted[function], calls,
+            "{function}: granted (left) versus called (right)"
+        );
+    }
+}
