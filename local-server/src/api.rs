@@ -4,8 +4,8 @@ use axum::Extension;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, RawPathParamsRejection};
-use axum::extract::{ConnectInfo, RawPathParams, Request};
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::extract::{ConnectInfo, RawPathParams, Request, State};
+use axum::http::header::{CONTENT_TYPE, HOST, ORIGIN, RETRY_AFTER, VARY};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -132,7 +132,48 @@ pub async fn not_found() -> Response {
 }
 
 /// Any origin may call the local API, as the SAM template's CORS allows by default.
-pub async fn cors(request: Request, next: Next) -> Response {
+/// Which browser origins may call the API and open realtime connections.
+#[derive(Clone, Debug, Default)]
+pub enum Origins {
+    /// Any (the default, for local development).
+    #[default]
+    Any,
+    /// This server's own origin and these (`scheme://host[:port]`).
+    Only(Arc<[String]>),
+}
+
+/// CORS, and the Origin allow-list: a browser request (one with an `Origin` header) from
+/// an origin not on the list is refused with 403 before it reaches a route, WebSocket
+/// upgrades included. Requests without `Origin` (curl, servers, the REST publishes) and
+/// same-origin ones always pass.
+pub async fn cors(State(origins): State<Origins>, request: Request, next: Next) -> Response {
+    let origin = request
+        .headers()
+        .get(ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let allow = match (&origins, &origin) {
+        (Origins::Any, _) => Some(HeaderValue::from_static("*")),
+        (Origins::Only(_), None) => None,
+        (Origins::Only(list), Some(origin)) => {
+            let same = origin
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest == host);
+            if !same && !list.iter().any(|o| o == origin) {
+                return error(
+                    403,
+                    "origin_not_allowed",
+                    "This server does not accept requests from this page's origin.",
+                );
+            }
+            HeaderValue::from_str(origin).ok()
+        }
+    };
     let mut response = if request.method() == Method::OPTIONS {
         let mut preflight = StatusCode::NO_CONTENT.into_response();
         let headers = preflight.headers_mut();
@@ -149,8 +190,12 @@ pub async fn cors(request: Request, next: Next) -> Response {
     } else {
         next.run(request).await
     };
-    response
-        .headers_mut()
-        .insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    let headers = response.headers_mut();
+    if let Some(allow) = allow {
+        headers.insert("access-control-allow-origin", allow);
+    }
+    if matches!(origins, Origins::Only(_)) {
+        headers.insert(VARY, HeaderValue::from_static("origin"));
+    }
     response
 }

@@ -200,7 +200,10 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     }
     let router = router
         .fallback(api::not_found)
-        .layer(axum::middleware::from_fn(api::cors));
+        .layer(axum::middleware::from_fn_with_state(
+            options.origins(),
+            api::cors,
+        ));
 
     let (shutdown, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -21,6 +21,9 @@ OPTIONS:
   --dynamodb TABLE     use DynamoDB instead of the embedded store (AWS credentials,
                        region and AWS_ENDPOINT_URL_DYNAMODB from the environment)
   --create-table       with --dynamodb: create the table first (for moto or DynamoDB Local)
+  --allow-origin ORIGIN  accept browser requests and realtime connections only from
+                       this server's own origin and ORIGIN (repeatable)
+                       [env SECRET_ROOMS_ALLOWED_ORIGINS, comma-separated; default any]
   --pusher             publish through Pusher (or soketi, sockudo) instead of the embedded
                        realtime server, configured by PUSHER_APP_ID, PUSHER_KEY,
                        PUSHER_SECRET and PUSHER_CLUSTER or PUSHER_HOST
@@ -61,6 +64,8 @@ pub struct Options {
     pub rate: RateLimit,
     /// Creates per source address (the TCP peer); `None`: unlimited.
     pub create_limit: Option<CreateLimit>,
+    /// Browser origins allowed besides this server's own; empty: any.
+    pub allowed_origins: Vec<String>,
 }
 
 /// What the command line asked for: run, check a data directory, or print help.
@@ -80,6 +85,7 @@ impl Options {
             room_id_key: None,
             rate: RateLimit::default(),
             create_limit: None,
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -104,6 +110,9 @@ impl Options {
         let mut data_dir = env("SECRET_ROOMS_DATA_DIR").unwrap_or_else(|| ".data".into());
         let mut memory = env("SECRET_ROOMS_MEMORY").is_some_and(|v| v == "1" || v == "true");
         let (mut table, mut create, mut pusher) = (None, false, false);
+        let mut origins: Vec<String> = env("SECRET_ROOMS_ALLOWED_ORIGINS")
+            .map(|list| list.split(',').map(|o| o.trim().to_owned()).collect())
+            .unwrap_or_default();
         let verify = args.first().is_some_and(|a| a == "verify");
         let mut args = args.iter().skip(usize::from(verify));
         while let Some(arg) = args.next() {
@@ -117,6 +126,7 @@ impl Options {
                 "--dynamodb" => table = Some(value("--dynamodb")?),
                 "--create-table" => create = true,
                 "--pusher" => pusher = true,
+                "--allow-origin" => origins.push(value("--allow-origin")?),
                 other => return Err(format!("unknown option {other}; see --help")),
             }
         }
@@ -159,7 +169,40 @@ impl Options {
             room_id_key: env(config::ROOM_ID_KEY),
             rate,
             create_limit: config::create_rate(env).map_err(|e| e.to_string())?,
+            allowed_origins: origins
+                .into_iter()
+                .filter(|o| !o.is_empty())
+                .map(|o| parse_origin(&o))
+                .collect::<Result<_, _>>()?,
         })))
+    }
+}
+
+/// `scheme://host[:port]`, as browsers send it in `Origin` (a trailing slash dropped).
+fn parse_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim_end_matches('/');
+    let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https")
+            && !rest.is_empty()
+            && !rest.contains(['/', '?', '#', ' '])
+    });
+    if ok {
+        Ok(origin.to_owned())
+    } else {
+        Err(format!(
+            "--allow-origin / SECRET_ROOMS_ALLOWED_ORIGINS: {text:?} is not an origin such as https://chat.example"
+        ))
+    }
+}
+
+impl Options {
+    /// The allow-list as the server applies it.
+    pub fn origins(&self) -> crate::api::Origins {
+        if self.allowed_origins.is_empty() {
+            crate::api::Origins::Any
+        } else {
+            crate::api::Origins::Only(self.allowed_origins.clone().into())
+        }
     }
 }
 
@@ -184,4 +227,57 @@ fn page_realtime(config: &PusherConfig, cluster: Option<String>) -> serde_json::
         page["forceTLS"] = tls.into();
     }
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str], env: &[(&str, &str)]) -> Result<Options, String> {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        match Options::parse(&args, &lookup)? {
+            Parsed::Run(options) => Ok(*options),
+            _ => Err("not a run".into()),
+        }
+    }
+
+    #[test]
+    fn allowed_origins_come_from_flags_and_the_environment() {
+        let options = parse(
+            &["--memory", "--allow-origin", "https://a.example/"],
+            &[(
+                "SECRET_ROOMS_ALLOWED_ORIGINS",
+                "http://b.example:8080, https://c.example",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            options.allowed_origins,
+            [
+                "http://b.example:8080",
+                "https://c.example",
+                "https://a.example"
+            ]
+        );
+        assert!(
+            parse(&["--memory"], &[])
+                .unwrap()
+                .allowed_origins
+                .is_empty()
+        );
+        for bad in [
+            "a.example",
+            "ftp://a.example",
+            "https://a.example/path",
+            "https://",
+        ] {
+            let err = parse(&["--memory", "--allow-origin", bad], &[]).unwrap_err();
+            assert!(err.contains("--allow-origin"), "{bad}: {err}");
+        }
+    }
 }

@@ -357,3 +357,48 @@ async fn creates_are_limited_per_peer_address() {
     assert_eq!(body["error"]["code"], "rate_limited");
     server.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn browser_origins_outside_the_allow_list_are_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let options = Options {
+        allowed_origins: vec!["https://chat.example".into()],
+        ..Options::ephemeral()
+    };
+    let server = start(options).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let create = |origin: Option<String>| {
+        let mut request = client().post(format!("{base}/users/create"));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let refused = create(Some("https://evil.example".into())).await;
+    assert_eq!(refused.status(), 403);
+    let body: Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "origin_not_allowed");
+    let allowed = create(Some("https://chat.example".into())).await;
+    assert_eq!(allowed.status(), 201);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://chat.example"
+    );
+    // The server's own page, and clients that send no Origin, always pass.
+    assert_eq!(create(Some(base.clone())).await.status(), 201);
+    assert_eq!(create(None).await.status(), 201);
+
+    // Realtime connections too.
+    let url = format!("ws://{}/app/{LOCAL_APP_KEY}?protocol=7", server.addr);
+    let mut request = url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+    let mut request = url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://chat.example".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_ok());
+    server.stop().await.unwrap();
+}
