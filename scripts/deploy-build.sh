@@ -124,7 +124,7 @@ PY
 invoke_port=$(free_port)
 say "cargo lambda watch -p create-user on port $invoke_port (log: target/cargo-lambda-watch.log)"
 # (The room-id key also keys the per-address create limit's hashes.)
-TABLE_NAME=$table ROOM_ID_KEY=deploy-build-room-key-0123456789abcdef cargo lambda watch -p create-user --invoke-address 127.0.0.1 \
+TABLE_NAME=$table ROOM_ID_KEY=ac75c63280457cb105f943e391fa046bc9030c7119cc7cda0d949a2017ef689a cargo lambda watch -p create-user --invoke-address 127.0.0.1 \
   --invoke-port "$invoke_port" --ignore-changes >target/cargo-lambda-watch.log 2>&1 &
 watch_pid=$!
 pids+=("$watch_pid")

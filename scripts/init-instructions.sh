@@ -34,7 +34,7 @@ for name in floor "${functions[@]}"; do
     AWS_LAMBDA_RUNTIME_API=127.0.0.1:1 AWS_LAMBDA_FUNCTION_NAME="$name" \
     AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION='$LATEST' \
     AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
-    TABLE_NAME=bench-table ROOM_ID_KEY=bench-room-key-0123456789abcdef-0123456789 \
+    TABLE_NAME=bench-table ROOM_ID_KEY=cb1d2fdcc86ce72aae3a8d6c513a08b3a12069dba7e0d5b9987b0cdf456aa621 \
     PUSHER_APP_ID=1 PUSHER_KEY=bench-key PUSHER_SECRET=bench-secret PUSHER_CLUSTER=eu \
     WARM_UP_CONNECTIONS=false RUST_LOG=info \
     valgrind --tool=callgrind --callgrind-out-file="$out" "target/prof/release/$name" \

@@ -28,6 +28,33 @@ impl RoomKey {
         (key.len() >= Self::MIN_LEN).then_some(Self(key))
     }
 
+    /// The key as configured: hex (`openssl rand -hex 32`) or base64, standard or
+    /// URL-safe (`openssl rand -base64 32`), of at least [`Self::MIN_LEN`] bytes. The
+    /// text is decoded, so that the length counts bytes of key material, not characters;
+    /// a key of few distinct bytes (a repeated character, say) is refused too.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let text = text.trim();
+        let bytes = decode_hex(text)
+            .or_else(|| decode_base64(text))
+            .ok_or(KeyError::NotEncoded)?;
+        if bytes.len() < Self::MIN_LEN {
+            return Err(KeyError::TooShort(bytes.len()));
+        }
+        let distinct = bytes
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        if distinct < 16 {
+            return Err(KeyError::NotRandom);
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The key behind source-address hashes, derived from this one.
+    pub fn address_key(&self) -> crate::addresses::AddressKey {
+        crate::addresses::AddressKey::derive(&self.0)
+    }
+
     /// The room of two public ids: the same whichever of them asks, and the same forever,
     /// since public ids are never reused. Whether either id has a holder plays no part.
     pub fn room_of(&self, a: PublicId, b: PublicId) -> RoomId {
@@ -45,6 +72,31 @@ impl RoomKey {
         mac.update(hi.to_string().as_bytes());
         RoomId::from_mac(mac.finalize().into_bytes().into())
     }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("must be hex or base64 (for example `openssl rand -hex 32`)")]
+    NotEncoded,
+    #[error(
+        "decodes to {0} bytes; at least {min} are needed (for example `openssl rand -hex 32`)",
+        min = RoomKey::MIN_LEN
+    )]
+    TooShort(usize),
+    #[error("has too few distinct bytes to be random (for example `openssl rand -hex 32`)")]
+    NotRandom,
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    hex::decode(text).ok()
+}
+
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text).ok())
 }
 
 impl fmt::Debug for RoomKey {
@@ -146,6 +198,36 @@ mod tests {
 
     fn key() -> RoomKey {
         RoomKey::new(*b"0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    #[test]
+    fn configured_keys_count_bytes_of_key_material() {
+        let hex = "421996cdfc711f4c28b6fa7b6af60fde1723301e983980791d14e64dd1fee65b";
+        assert!(RoomKey::parse(hex).is_ok());
+        // `openssl rand -base64 32` style, and its URL-safe form.
+        let b64 = "q0l3Y8mV3pZb5l4h6F9d2x7KcR1tN0aWgE8uJ5yHsQo=";
+        assert!(RoomKey::parse(b64).is_ok());
+        assert!(RoomKey::parse(b64.trim_end_matches('=')).is_ok());
+        // 32 characters are not 32 bytes of key material.
+        let err = |text: &str| RoomKey::parse(text).err();
+        assert_eq!(
+            err(&"0123456789abcdef".repeat(2)),
+            Some(KeyError::TooShort(16))
+        );
+        assert_eq!(
+            err("not a key, just words and spaces!!"),
+            Some(KeyError::NotEncoded)
+        );
+        assert_eq!(err(&"ab".repeat(40)), Some(KeyError::NotRandom));
+        // Hex and base64 of the same bytes give the same key.
+        let bytes: Vec<u8> = (0u8..32).collect();
+        let as_hex = hex::encode(&bytes);
+        use base64::Engine as _;
+        let as_b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let a = RoomKey::parse(&as_hex).unwrap();
+        let b = RoomKey::parse(&as_b64).unwrap();
+        let (x, y) = (id("123-456"), id("654-321"));
+        assert_eq!(a.room_of(x, y), b.room_of(x, y));
     }
 
     #[test]

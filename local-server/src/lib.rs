@@ -10,7 +10,7 @@ pub mod web;
 
 use anyhow::Context as _;
 use options::{Options, RealtimeChoice, StoreChoice};
-use secret_rooms::domain::addresses::{AddressKey, AddressLimit};
+use secret_rooms::domain::addresses::AddressLimit;
 use secret_rooms::domain::ports::{Clock, SystemClock};
 use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::http::{Endpoint, routes};
@@ -61,11 +61,10 @@ fn random_secret() -> anyhow::Result<String> {
 /// ids survive restarts, else (in memory) a fresh one.
 fn room_key(options: &Options) -> anyhow::Result<RoomKey> {
     if let Some(key) = &options.room_id_key {
-        return RoomKey::new(key.as_bytes().to_vec())
-            .context("ROOM_ID_KEY must be at least 32 bytes");
+        return RoomKey::parse(key).context("ROOM_ID_KEY");
     }
     let Some(dir) = options.data_dir() else {
-        return RoomKey::new(random_secret()?).context("random key");
+        return RoomKey::parse(&random_secret()?).context("random key");
     };
     let path = dir.join("room-id-key");
     let key = match std::fs::read_to_string(&path) {
@@ -78,23 +77,16 @@ fn room_key(options: &Options) -> anyhow::Result<RoomKey> {
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
-    RoomKey::new(key.into_bytes()).with_context(|| format!("{} is too short", path.display()))
+    RoomKey::parse(&key).with_context(|| format!("{}", path.display()))
 }
 
 /// The per-address create limit: as `options.create_limit` says, with addresses hashed
 /// under a key derived from the room-id key.
-fn create_limit(options: &Options) -> anyhow::Result<Option<AddressLimit>> {
-    let Some(limit) = options.create_limit else {
-        return Ok(None);
-    };
-    let secret = match &options.room_id_key {
-        Some(key) => key.clone().into_bytes(),
-        None => random_secret()?.into_bytes(),
-    };
-    Ok(Some(AddressLimit {
-        key: AddressKey::derive(&secret),
+fn create_limit(options: &Options, room_key: &RoomKey) -> Option<AddressLimit> {
+    options.create_limit.map(|limit| AddressLimit {
+        key: room_key.address_key(),
         limit,
-    }))
+    })
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
@@ -172,14 +164,15 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     };
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let room_key = room_key(&options)?;
     let endpoints = vec![
         Endpoint::from(routes::CreateUser {
-            limit: create_limit(&options)?,
+            limit: create_limit(&options, &room_key),
             ..routes::CreateUser::new(store.clone(), clock.clone())
         }),
         Endpoint::from(routes::Connect {
             store: store.clone(),
-            room_key: room_key(&options)?,
+            room_key,
             clock: clock.clone(),
         }),
         Endpoint::from(routes::SendMessage {

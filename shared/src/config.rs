@@ -1,7 +1,7 @@
 //! Configuration from environment variables, validated once at start-up. Every error
 //! names the variable at fault.
 
-use crate::domain::addresses::{AddressKey, AddressLimit, CreateLimit};
+use crate::domain::addresses::{AddressLimit, CreateLimit};
 use crate::domain::messages::RateLimit;
 use crate::domain::rooms::RoomKey;
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
@@ -77,18 +77,10 @@ pub fn table_name(env: Lookup) -> Result<String, ConfigError> {
     }
 }
 
-/// `ROOM_ID_KEY`: the HMAC key behind room ids, at least 32 bytes.
+/// `ROOM_ID_KEY`: the HMAC key behind room ids, hex or base64 of at least 32 bytes.
 pub fn room_key(env: Lookup) -> Result<RoomKey, ConfigError> {
     let key = required(env, ROOM_ID_KEY)?;
-    RoomKey::new(key.into_bytes()).ok_or_else(|| {
-        invalid(
-            ROOM_ID_KEY,
-            format!(
-                "must be at least {} bytes (e.g. `openssl rand -hex 32`)",
-                RoomKey::MIN_LEN
-            ),
-        )
-    })
+    RoomKey::parse(&key).map_err(|e| invalid(ROOM_ID_KEY, e.to_string()))
 }
 
 fn number_in<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
@@ -139,13 +131,8 @@ pub fn create_limit(env: Lookup) -> Result<Option<AddressLimit>, ConfigError> {
     let Some(limit) = create_rate(env)? else {
         return Ok(None);
     };
-    // Checked as the room key is, so that a short key fails here too, naming it.
-    room_key(env)?;
-    let secret = required(env, ROOM_ID_KEY)?;
-    Ok(Some(AddressLimit {
-        key: AddressKey::derive(secret.as_bytes()),
-        limit,
-    }))
+    let key = room_key(env)?.address_key();
+    Ok(Some(AddressLimit { key, limit }))
 }
 
 /// The rate window against DynamoDB's operation timeout: a message's update may land
@@ -332,13 +319,29 @@ mod tests {
         );
         let short = room_key(&env(&[(ROOM_ID_KEY, "short")])).unwrap_err();
         assert!(short.to_string().contains(ROOM_ID_KEY), "{short}");
-        assert!(room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(31))])).is_err());
-        assert!(room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(32))])).is_ok());
+        // 32 characters are not 32 bytes of key material.
+        let chars = room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(32))])).unwrap_err();
+        assert!(chars.to_string().contains("24 bytes"), "{chars}");
+        let words = room_key(&env(&[(ROOM_ID_KEY, "correct horse battery staple!!!!")]));
+        assert!(words.unwrap_err().to_string().contains("hex or base64"));
+        let half = room_key(&env(&[(
+            ROOM_ID_KEY,
+            &"421996cdfc711f4c28b6fa7b6af60fde1723301e983980791d14e64dd1fee65b"[..32],
+        )]))
+        .unwrap_err();
+        assert!(half.to_string().contains("16 bytes"), "{half}");
+        assert!(
+            room_key(&env(&[(
+                ROOM_ID_KEY,
+                "421996cdfc711f4c28b6fa7b6af60fde1723301e983980791d14e64dd1fee65b"
+            )]))
+            .is_ok()
+        );
     }
 
     #[test]
     fn the_create_limit_defaults_on_can_be_turned_off_and_needs_the_key() {
-        let key = "k".repeat(32);
+        let key = "421996cdfc711f4c28b6fa7b6af60fde1723301e983980791d14e64dd1fee65b".to_owned();
         let on = create_limit(&env(&[(ROOM_ID_KEY, &key)])).unwrap().unwrap();
         assert_eq!(on.limit, CreateLimit::default());
         assert_eq!(
@@ -526,7 +529,11 @@ mod tests {
     fn secrets_stay_out_of_debug_output() {
         let config = pusher(&env(PUSHER)).unwrap();
         assert!(!format!("{config:?}").contains("7ad3773142a6692b25b8"));
-        let key = room_key(&env(&[(ROOM_ID_KEY, &"k".repeat(32))])).unwrap();
-        assert!(!format!("{key:?}").contains("kkkk"));
+        let key = room_key(&env(&[(
+            ROOM_ID_KEY,
+            "421996cdfc711f4c28b6fa7b6af60fde1723301e983980791d14e64dd1fee65b",
+        )]))
+        .unwrap();
+        assert!(!format!("{key:?}").contains("4219"));
     }
 }

@@ -81,7 +81,7 @@ impl Setup {
         });
         let connect = Endpoint::from(routes::Connect {
             store: Arc::new(proxied) as Arc<dyn Store>,
-            room_key: RoomKey::new(ROOM_KEY).unwrap(),
+            room_key: RoomKey::parse(ROOM_KEY).unwrap(),
             clock,
         });
         Self {

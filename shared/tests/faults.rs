@@ -54,7 +54,7 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
             Route::Connect,
             Endpoint::from(routes::Connect {
                 store: store.clone(),
-                room_key: RoomKey::new(common::ROOM_KEY).unwrap(),
+                room_key: RoomKey::parse(common::ROOM_KEY).unwrap(),
                 clock: Arc::new(SystemClock),
             }),
             api_event(
@@ -205,7 +205,7 @@ async fn a_message_count_whose_answer_was_lost_is_counted_once() {
     use secret_rooms::domain::users::{UserIds, create_user};
     use secret_rooms::store::{Allowance, RateWindow, Store};
     let moto = common::fresh_store().await;
-    let key = RoomKey::new(common::ROOM_KEY).unwrap();
+    let key = RoomKey::parse(common::ROOM_KEY).unwrap();
     let alice = create_user(&moto, &UserIds::default(), IdPolicy::default(), None, now())
         .await
         .unwrap();

@@ -34,7 +34,7 @@ struct World {
 
 async fn world() -> World {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
-    let key = RoomKey::new(ROOM_KEY).unwrap();
+    let key = RoomKey::parse(ROOM_KEY).unwrap();
     let alice = create_user(
         store.as_ref(),
         &UserIds::default(),

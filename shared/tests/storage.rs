@@ -5,7 +5,7 @@ mod common;
 
 use common::{Items, ROOM_KEY, now, pusher_receiver::Receiver, round_trip_counter};
 use secret_rooms::domain::SocketId;
-use secret_rooms::domain::addresses::{AddressKey, AddressLimit, CreateLimit};
+use secret_rooms::domain::addresses::{AddressLimit, CreateLimit};
 use secret_rooms::domain::channels::authorize_channel;
 use secret_rooms::domain::messages::{Message, RateLimit, send_message};
 use secret_rooms::domain::rooms::{ConnectError, RoomKey, Side, connect};
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 fn room_key() -> RoomKey {
-    RoomKey::new(ROOM_KEY).unwrap()
+    RoomKey::parse(ROOM_KEY).unwrap()
 }
 
 /// The first six-digit id not in `taken`.
@@ -190,7 +190,7 @@ async fn collisions_are_retried_and_exhaustion_is_clean<S: Store + Items + Clone
 
 fn address_limit(creates: u32) -> AddressLimit {
     AddressLimit {
-        key: AddressKey::derive(ROOM_KEY.as_bytes()),
+        key: room_key().address_key(),
         limit: CreateLimit {
             creates,
             window_secs: 3600,

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
-const ROOM_KEY: &str = "benchmark-room-key-0123456789abcdef-0123";
+const ROOM_KEY: &str = "cb1d2fdcc86ce72aae3a8d6c513a08b3a12069dba7e0d5b9987b0cdf456aa621";
 
 /// Whether a function opens its connections at start-up (`WARM_UP_CONNECTIONS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
     let create = || create_user(&store, &ids, IdPolicy::default(), None, SystemTime::now());
     let alice = create().await?;
     let bob = create().await?;
-    let key = RoomKey::new(ROOM_KEY).ok_or_else(|| anyhow::anyhow!("short key"))?;
+    let key = RoomKey::parse(ROOM_KEY)?;
     let room = connect(
         &store,
         &key,

@@ -24,7 +24,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-const ROOM_KEY: &str = "benchmark-room-key-0123456789abcdef-0123";
+const ROOM_KEY: &str = "cb1d2fdcc86ce72aae3a8d6c513a08b3a12069dba7e0d5b9987b0cdf456aa621";
 const WARM_UP: usize = 50;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
 
     let connect = Endpoint::from(routes::Connect {
         store: store.clone() as Arc<dyn Store>,
-        room_key: RoomKey::new(ROOM_KEY).ok_or_else(|| anyhow::anyhow!("short key"))?,
+        room_key: RoomKey::parse(ROOM_KEY)?,
         clock: Arc::new(SystemClock),
     });
     let (mut used_ms, mut unused_ms) = (Vec::new(), Vec::new());

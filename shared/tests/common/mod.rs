@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const RATE_LIMIT: u32 = 8;
-pub const ROOM_KEY: &str = "test-room-key-0123456789abcdef-0123456789";
+pub const ROOM_KEY: &str = "59830ebc3a4184110566bf1a290d08473dfdcbd492ce498b14cd1a5e2fa2e441";
 
 /// Environment for `Endpoint::from_env`: a fresh table, the test room key, and Pusher
 /// pointed at `pusher_base` (the receiver).
