@@ -32,6 +32,17 @@ pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
 pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
 pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
 pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+pub const AWS_ENDPOINT_URL_SECRETS_MANAGER: &str = "AWS_ENDPOINT_URL_SECRETS_MANAGER";
+pub const ROOM_ID_KEY_SECRET_ARN: &str = "ROOM_ID_KEY_SECRET_ARN";
+pub const PUSHER_SECRET_ARN: &str = "PUSHER_SECRET_ARN";
+
+/// Secrets a deployed function reads from AWS Secrets Manager at start-up: each
+/// variable, and the one naming its secret. When the ARN is set it is used, and the
+/// plain variable (for local runs) is not.
+pub const SECRETS: &[(&str, &str)] = &[
+    (ROOM_ID_KEY, ROOM_ID_KEY_SECRET_ARN),
+    (PUSHER_SECRET, PUSHER_SECRET_ARN),
+];
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -182,6 +193,49 @@ pub fn aws(env: Lookup) -> Result<AwsSettings, ConfigError> {
         session_token: env(AWS_SESSION_TOKEN),
         endpoint: dynamodb_endpoint(env),
     })
+}
+
+/// The secrets whose ARN variable `env` sets, read from Secrets Manager once, as `(variable, value)`: layer them over `env` with [`with_secrets`]. A function
+/// is given the ARNs of only the secrets it uses, and may read only those.
+pub async fn fetch_secrets(env: Lookup<'_>) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let wanted: Vec<(&'static str, &'static str, String)> = SECRETS
+        .iter()
+        .filter_map(|(var, arn_var)| Some((*var, *arn_var, env(arn_var)?)))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let endpoint = env(AWS_ENDPOINT_URL_SECRETS_MANAGER).or_else(|| env(AWS_ENDPOINT_URL));
+    let client = crate::secrets::SecretsManager::new(aws(env)?, endpoint).map_err(|e| {
+        invalid(
+            AWS_ENDPOINT_URL_SECRETS_MANAGER,
+            format!("cannot build an HTTPS client: {e:#}"),
+        )
+    })?;
+    // In turn: each function is given one secret.
+    let mut secrets = Vec::new();
+    for (var, arn_var, arn) in wanted {
+        let value = client
+            .get_secret_string(&arn)
+            .await
+            .map_err(|e| invalid(arn_var, format!("cannot read the secret: {e:#}")))?;
+        secrets.push((var, value));
+    }
+    Ok(secrets)
+}
+
+/// `env` with `secrets` ([`fetch_secrets`]) over it.
+pub fn with_secrets<'a>(
+    env: Lookup<'a>,
+    secrets: Vec<(&'static str, String)>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name: &str| {
+        secrets
+            .iter()
+            .find(|(var, _)| *var == name)
+            .map(|(_, value)| value.clone())
+            .or_else(|| env(name))
+    }
 }
 
 /// The DynamoDB endpoint override, `AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL`,

@@ -6,12 +6,14 @@
 //! - [`realtime`]: the `Realtime` and `ChannelSigner` ports on Pusher Channels.
 //! - [`http`]: the route table, request parsing, error mapping and the Lambda glue.
 //! - [`config`]: environment variables, validated at start-up.
+//! - [`secrets`]: AWS Secrets Manager, for the deployed functions' secrets.
 
 pub use secret_rooms_domain as domain;
 
 pub mod config;
 pub mod http;
 pub mod realtime;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -186,3 +186,65 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
         );
     }
 }
+
+/// Secrets: each function is given the ARN of the secrets it reads at start-up and may
+/// read those only; no secret value sits in a function variable.
+#[test]
+fn each_function_may_read_exactly_the_secrets_it_is_given() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    let template = std::fs::read_to_string(path).unwrap();
+    let mut given: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut readable: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let (mut function, mut secrets_statement) = (String::new(), false);
+    for line in template.lines() {
+        let text = line.trim();
+        // A function resource (not `Globals`' `Function:`).
+        if line.starts_with("  ")
+            && !line.starts_with("   ")
+            && line.ends_with("Function:")
+            && text != "Function:"
+        {
+            function = text.trim_end_matches(':').to_owned();
+            given.entry(function.clone()).or_default();
+            readable.entry(function.clone()).or_default();
+        }
+        for (var, _) in secret_rooms::config::SECRETS {
+            assert!(
+                !text.starts_with(&format!("{var}:")),
+                "{function} has {var} in a plain variable"
+            );
+        }
+        if let Some((var, value)) = text.split_once(": !Ref ")
+            && var.ends_with("_SECRET_ARN")
+        {
+            assert!(
+                secret_rooms::config::SECRETS
+                    .iter()
+                    .any(|(_, arn_var)| *arn_var == var),
+                "{var} is no secret the functions read"
+            );
+            given
+                .entry(function.clone())
+                .or_default()
+                .insert(value.to_owned());
+        }
+        if text.starts_with("Action:") {
+            secrets_statement = text.contains("secretsmanager:");
+            if secrets_statement {
+                assert_eq!(text, "Action: [secretsmanager:GetSecretValue]");
+            }
+        }
+        if secrets_statement && let Some(secret) = text.strip_prefix("Resource: !Ref ") {
+            readable
+                .entry(function.clone())
+                .or_default()
+                .insert(secret.to_owned());
+        }
+    }
+    assert_eq!(given.len(), Route::ALL.len());
+    assert_eq!(
+        given, readable,
+        "secrets given (left) versus readable (right)"
+    );
+    assert!(given.values().all(|s| s.len() == 1), "{given:?}");
+}

@@ -13,6 +13,7 @@ use benchmarks::runtime_api::RuntimeApi;
 use secret_rooms::domain::rooms::{RoomKey, connect};
 use secret_rooms::domain::users::{IdPolicy, UserIds, create_user};
 use secret_rooms::http::Route;
+use secret_rooms::secrets::SecretsManager;
 use secret_rooms::store::DynamoStore;
 use secret_rooms_test_kit::dynamodb_proxy::Proxy;
 use secret_rooms_test_kit::events::api_event;
@@ -29,6 +30,14 @@ const ROOM_KEY: &str = "cb1d2fdcc86ce72aae3a8d6c513a08b3a12069dba7e0d5b9987b0cdf
 enum WarmUp {
     Off,
     On,
+}
+
+/// Where a function's secrets (the room-id key, the Pusher secret) come from: plain
+/// variables (a local run), or Secrets Manager at start-up (the deployed stack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Secrets {
+    Variables,
+    Manager,
 }
 
 /// What a cold start is for: init alone, or init and then `warm` + 1 invocations.
@@ -101,14 +110,35 @@ struct Setup {
     /// The table of the shared users and room, for cold starts that serve no event.
     table: String,
     env: HashMap<&'static str, String>,
+    /// What replaces the secrets' variables in `env` for [`Secrets::Manager`].
+    manager_env: HashMap<&'static str, String>,
     counters: Counters,
+}
+
+impl Setup {
+    fn env(&self, secrets: Secrets) -> Vec<(&'static str, String)> {
+        match secrets {
+            Secrets::Variables => self.env.clone().into_iter().collect(),
+            Secrets::Manager => self
+                .env
+                .iter()
+                .filter(|(k, _)| {
+                    !secret_rooms::config::SECRETS
+                        .iter()
+                        .any(|(var, _)| var == *k)
+                })
+                .map(|(k, v)| (*k, v.clone()))
+                .chain(self.manager_env.clone())
+                .collect(),
+        }
+    }
 }
 
 /// One cold start of `f`, and what it serves.
 async fn measure(
     setup: &Setup,
     f: &Function,
-    warm_up: WarmUp,
+    (warm_up, secrets): (WarmUp, Secrets),
     serve: Serve,
 ) -> anyhow::Result<Figures> {
     let mut figures = Figures::default();
@@ -129,7 +159,7 @@ async fn measure(
     let mut command = tokio::process::Command::new(format!("{}/{}", setup.bin_dir, f.name));
     command
         .env_clear()
-        .envs(setup.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(setup.env(secrets))
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
         .env("AWS_LAMBDA_FUNCTION_NAME", f.name)
         .env("TABLE_NAME", &table)
@@ -252,11 +282,35 @@ async fn main() -> anyhow::Result<()> {
         ("CREATE_RATE_LIMIT", "1000000".into()),
         ("RUST_LOG", "info".into()),
     ]);
+    // The secrets in Secrets Manager, as the deployed stack keeps them (moto serves it
+    // beside DynamoDB; not through the counting proxy).
+    let aws_env = |name: &str| env.get(name).cloned();
+    let manager =
+        SecretsManager::new(secret_rooms::config::aws(&aws_env)?, Some(dynamodb.clone()))?;
+    let manager_env = HashMap::from([
+        (
+            secret_rooms::config::ROOM_ID_KEY_SECRET_ARN,
+            manager
+                .create_secret(&format!("{table}-room-id-key"), ROOM_KEY)
+                .await?,
+        ),
+        (
+            secret_rooms::config::PUSHER_SECRET_ARN,
+            manager
+                .create_secret(&format!("{table}-pusher-secret"), pusher_receiver::SECRET)
+                .await?,
+        ),
+        (
+            secret_rooms::config::AWS_ENDPOINT_URL_SECRETS_MANAGER,
+            dynamodb.clone(),
+        ),
+    ]);
     let setup = Setup {
         bin_dir: bin_dir.clone(),
         dynamodb: dynamodb.clone(),
         table: table.clone(),
         env,
+        manager_env,
         counters,
     };
     let functions = [
@@ -318,31 +372,41 @@ async fn main() -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| function | warm-up | init p50 | init / floor | first invocation p50 | warm p50 | warm p99 | first / warm p50 | DynamoDB calls (first, warm) | Pusher calls |"
+        "| function | warm-up | secrets | init p50 | init / floor | first invocation p50 | warm p50 | warm p99 | first / warm p50 | DynamoDB calls (first, warm) | Pusher calls |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut floor_init = None;
     // Rounds of one cold start each, floor and functions in turn, so that whatever
     // drifts on the machine (caches, clock speed, moto's table) weighs on all alike.
-    let cases: Vec<(&Function, WarmUp)> = functions
+    // Each function with its connections opened at start-up or not, its secrets in
+    // variables; and, as deployed, in Secrets Manager with the warm-up on.
+    let cases: Vec<(&Function, (WarmUp, Secrets))> = functions
         .iter()
-        .flat_map(|f| [(f, WarmUp::Off), (f, WarmUp::On)])
-        .filter(|(f, warm_up)| !(f.name == "floor" && *warm_up == WarmUp::On))
+        .flat_map(|f| {
+            [
+                (f, (WarmUp::Off, Secrets::Variables)),
+                (f, (WarmUp::On, Secrets::Variables)),
+                (f, (WarmUp::On, Secrets::Manager)),
+            ]
+        })
+        .filter(|(f, (warm_up, secrets))| {
+            f.name != "floor" || (*warm_up == WarmUp::Off && *secrets == Secrets::Variables)
+        })
         .collect();
     let mut all: Vec<Figures> = cases.iter().map(|_| Figures::default()).collect();
     for _ in 0..runs {
-        for ((f, warm_up), figures) in cases.iter().zip(&mut all) {
-            figures.extend(measure(&setup, f, *warm_up, Serve::Events { warm }).await?);
+        for ((f, case), figures) in cases.iter().zip(&mut all) {
+            figures.extend(measure(&setup, f, *case, Serve::Events { warm }).await?);
         }
     }
     // Init varies by a few tenths of a millisecond from start to start: more rounds of
     // cold starts that serve no event steady its median.
     for _ in 0..init_runs {
-        for ((f, warm_up), figures) in cases.iter().zip(&mut all) {
-            figures.extend(measure(&setup, f, *warm_up, Serve::InitOnly).await?);
+        for ((f, case), figures) in cases.iter().zip(&mut all) {
+            figures.extend(measure(&setup, f, *case, Serve::InitOnly).await?);
         }
     }
-    for ((f, warm_up), figures) in cases.iter().zip(&all) {
+    for ((f, (warm_up, secrets)), figures) in cases.iter().zip(&all) {
         let warm_up = *warm_up;
         {
             let init = percentile(&figures.init, 0.5);
@@ -350,12 +414,17 @@ async fn main() -> anyhow::Result<()> {
             let first = percentile(&figures.first, 0.5);
             let warm50 = percentile(&figures.warm, 0.5);
             println!(
-                "| {} | {} | {:.1} | {:.2}x | {:.2} | {:.2} | {:.2} | {:.2}x | {}, {} | {} |",
+                "| {} | {} | {} | {:.1} | {:.2}x | {:.2} | {:.2} | {:.2} | {:.2}x | {}, {} | {} |",
                 f.name,
                 match (f.name, warm_up) {
                     ("floor", _) => "-",
                     (_, WarmUp::On) => "on",
                     (_, WarmUp::Off) => "off",
+                },
+                match (f.name, secrets) {
+                    ("floor", _) => "-",
+                    (_, Secrets::Variables) => "variables",
+                    (_, Secrets::Manager) => "Secrets Manager",
                 },
                 ms(init),
                 ms(init) / ms(floor),

@@ -84,7 +84,17 @@ where
     Fut: Future<Output = Result<H, ConfigError>>,
 {
     crate::telemetry::init();
-    let env: Lookup<'static> = &crate::config::process_env;
+    let process: Lookup<'static> = &crate::config::process_env;
+    // The deployed stack's secrets come from Secrets Manager, once, before anything
+    // else reads the configuration.
+    let secrets = match crate::config::fetch_secrets(process).await {
+        Ok(secrets) => secrets,
+        Err(e) => {
+            tracing::error!(error = %e, "invalid configuration");
+            return Err(e.into());
+        }
+    };
+    let env: Lookup<'static> = Box::leak(Box::new(crate::config::with_secrets(process, secrets)));
     let built = match crate::config::warm_up(env) {
         Ok(warm_up) => build(env).await.map(|handler| (handler, warm_up)),
         Err(e) => Err(e),
