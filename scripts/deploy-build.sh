@@ -19,8 +19,9 @@ die() { printf 'deploy-build.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-functions=(create-user connect send-message channel-auth)
-logical_ids=(CreateUserFunction ConnectFunction SendMessageFunction ChannelAuthFunction)
+functions=(create-user connect send-message channel-auth list-messages block-room)
+logical_ids=(CreateUserFunction ConnectFunction SendMessageFunction ChannelAuthFunction
+  ListMessagesFunction BlockRoomFunction)
 
 ensure_venv
 export PATH="$venv/bin:$PATH"
@@ -118,8 +119,10 @@ endpoint, table = sys.argv[1:]
 client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=os.environ["AWS_REGION"])
 client.create_table(
     TableName=table, BillingMode="PAY_PER_REQUEST",
-    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                          {"AttributeName": "sk", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+               {"AttributeName": "sk", "KeyType": "RANGE"}])
 PY
 invoke_port=$(free_port)
 say "cargo lambda watch -p create-user on port $invoke_port (log: target/cargo-lambda-watch.log)"

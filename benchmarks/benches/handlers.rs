@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use secret_rooms::domain::addresses::{AddressKey, AddressLimit, CreateLimit};
+use secret_rooms::domain::history::Cursor;
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::{RoomKey, Side};
@@ -14,8 +15,8 @@ use secret_rooms::http::{Endpoint, Route, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
-    Allowance, CreateQuota, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
-    StoreError, UserRecord,
+    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
+    Membership, PublicEntry, RateWindow, Requester, Store, StoreError, UserRecord,
 };
 use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
@@ -44,15 +45,18 @@ impl Store for InstantStore {
     ) -> Result<(), InsertUserError> {
         Ok(())
     }
-    async fn member_for_connect(&self, _: &PrivateIdHash) -> Result<Option<Member>, StoreError> {
-        Ok(Some(member()))
+    async fn member_for_connect(&self, _: &PrivateIdHash) -> Result<Option<Requester>, StoreError> {
+        Ok(Some(Requester {
+            member: member(),
+            since: "2026-11-30T00:00:00.000Z".into(),
+        }))
     }
     async fn join_room(
         &self,
         _: &RoomId,
         _: Side,
         _: &PrivateIdHash,
-        _: &Member,
+        _: &Requester,
         _: usize,
         _: &str,
     ) -> Result<(), JoinError> {
@@ -70,8 +74,37 @@ impl Store for InstantStore {
         &self,
         _: &RoomId,
         _: &PrivateIdHash,
-    ) -> Result<Option<Member>, StoreError> {
-        Ok(Some(member()))
+    ) -> Result<Option<Membership>, StoreError> {
+        Ok(Some(Membership {
+            member: member(),
+            since: None,
+            closed: false,
+            peer: None,
+        }))
+    }
+    async fn keep_message(&self, _: &RoomId, _: &KeptMessage, _: u64) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn list_messages(
+        &self,
+        _: &RoomId,
+        _: &Cursor,
+        _: usize,
+        _: u64,
+    ) -> Result<HistoryPage, StoreError> {
+        Ok(HistoryPage {
+            messages: Vec::new(),
+            more: false,
+        })
+    }
+    async fn close_room(
+        &self,
+        _: &RoomId,
+        _: &PrivateIdHash,
+        _: Option<&PrivateIdHash>,
+        _: &str,
+    ) -> Result<(), StoreError> {
+        Ok(())
     }
     fn round_trips(&self) -> usize {
         0
@@ -152,6 +185,7 @@ fn handlers(c: &mut Criterion) {
                 store: store.clone(),
                 realtime: Arc::new(InstantRealtime),
                 rate: RateLimit::default(),
+                ttl: Default::default(),
                 clock: Arc::new(SystemClock),
             }),
             event(

@@ -8,6 +8,9 @@ use crate::ports::store::{Store, StoreError};
 pub enum AuthorizeError {
     #[error("the caller is not a member of this room")]
     NotAMember,
+    /// A member blocked the room: no new subscriptions.
+    #[error("the room is closed")]
+    RoomClosed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -20,9 +23,12 @@ pub async fn authorize_channel<S: Store + ?Sized, G: ChannelSigner + ?Sized>(
     room: &RoomId,
     caller: &PrivateId,
 ) -> Result<String, AuthorizeError> {
-    store
+    let membership = store
         .room_member(room, &caller.hash())
         .await?
         .ok_or(AuthorizeError::NotAMember)?;
+    if membership.closed {
+        return Err(AuthorizeError::RoomClosed);
+    }
     Ok(signer.sign(socket_id, &room.channel()))
 }

@@ -10,6 +10,7 @@
 
 pub mod addresses;
 pub mod channels;
+pub mod history;
 pub mod ids;
 pub mod messages;
 pub mod ports;

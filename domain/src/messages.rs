@@ -1,7 +1,8 @@
 //! Messages: validated text, published to the room's channel for its members.
 
+use crate::history::{self, MessageTtl};
 use crate::ids::{PrivateId, RoomId};
-use crate::ports::store::{Allowance, RateWindow, Store, StoreError};
+use crate::ports::store::{Allowance, KeptMessage, RateWindow, Store, StoreError};
 use crate::ports::{Realtime, RealtimeError};
 use crate::time::rfc3339;
 use serde::Serialize;
@@ -125,6 +126,9 @@ pub enum SendError {
     /// An unknown room and a room the sender is not in answer alike.
     #[error("room not found")]
     RoomNotFound,
+    /// A member blocked the room; nothing was counted.
+    #[error("the room is closed")]
+    RoomClosed,
     /// Over the rate limit; nothing was published.
     #[error("too many messages; retry in {retry_after} s")]
     RateLimited { retry_after: u32 },
@@ -136,11 +140,16 @@ pub enum SendError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// One counted membership check (rarely two, see `Store::count_message`), one publish.
+/// One counted membership check (rarely two, see `Store::count_message`), then the
+/// publish and the history write side by side, so that keeping the message adds no
+/// latency. The message is accepted only when both succeed: none is ever answered 204
+/// and then missing from the history or the channel.
+#[allow(clippy::too_many_arguments)]
 pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     store: &S,
     realtime: &R,
     rate: RateLimit,
+    ttl: MessageTtl,
     room: &RoomId,
     sender: &PrivateId,
     message: &Message,
@@ -151,21 +160,36 @@ pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
         Allowance::Allowed(member) => member,
         Allowance::Limited => return Err(SendError::RateLimited { retry_after }),
         Allowance::NotMember => return Err(SendError::RoomNotFound),
+        Allowance::Closed => return Err(SendError::RoomClosed),
     };
+    let id = crate::random::hex(16)?;
+    let sent_at = rfc3339(now);
     let event = MessageEvent {
-        id: crate::random::hex(16)?,
+        id: id.clone(),
         room_id: room.as_str(),
         from: Sender {
             public_id: member.public_id.to_string(),
             username: &member.username,
         },
         message: message.as_str(),
-        sent_at: rfc3339(now),
+        sent_at: sent_at.clone(),
     };
     let data = serde_json::to_string(&event).map_err(anyhow::Error::from)?;
-    realtime
-        .publish(&room.channel(), MESSAGE_EVENT, &data)
-        .await?;
+    let kept = KeptMessage {
+        cursor: history::kept(id.clone(), now)?,
+        id,
+        from: member,
+        message: message.as_str().to_owned(),
+        sent_at,
+    };
+    let channel = room.channel();
+    let (published, stored) = futures_util::future::join(
+        realtime.publish(&channel, MESSAGE_EVENT, &data),
+        store.keep_message(room, &kept, ttl.expires_at(now)),
+    )
+    .await;
+    published?;
+    stored?;
     Ok(())
 }
 

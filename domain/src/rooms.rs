@@ -144,6 +144,9 @@ pub enum ConnectError {
     /// The requester is in [`MAX_ROOMS`] rooms already.
     #[error("already in {MAX_ROOMS} rooms")]
     TooManyRooms,
+    /// A member blocked the room: it never reopens.
+    #[error("the room is closed")]
+    RoomClosed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -168,21 +171,23 @@ pub async fn connect<S: Store + ?Sized>(
     now: SystemTime,
 ) -> Result<RoomId, ConnectError> {
     let me = requester.hash();
-    let member = store
+    let joiner = store
         .member_for_connect(&me)
         .await?
         .ok_or(ConnectError::UnknownPrivateId)?;
-    if member.public_id == target {
+    let mine = joiner.member.public_id;
+    if mine == target {
         return Err(ConnectError::CannotConnectToSelf);
     }
-    let room = key.room_of(member.public_id, target);
-    let side = Side::of(member.public_id, target);
+    let room = key.room_of(mine, target);
+    let side = Side::of(mine, target);
     match store
-        .join_room(&room, side, &me, &member, MAX_ROOMS, &rfc3339(now))
+        .join_room(&room, side, &me, &joiner, MAX_ROOMS, &rfc3339(now))
         .await
     {
         Ok(()) => Ok(room),
         Err(JoinError::TooManyRooms) => Err(ConnectError::TooManyRooms),
+        Err(JoinError::Closed) => Err(ConnectError::RoomClosed),
         // Connect read the user item just before, and users are never deleted: a broken
         // table, answered 500 with the detail in the log.
         Err(JoinError::NoSuchJoiner) => Err(ConnectError::Store(StoreError::Other(
@@ -190,6 +195,37 @@ pub async fn connect<S: Store + ?Sized>(
         ))),
         Err(JoinError::Store(e)) => Err(e.into()),
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlockError {
+    /// An unknown room and a room the caller is not in answer alike.
+    #[error("room not found")]
+    RoomNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Close `room` for good, for both members: one membership read (which also names the
+/// peer), one transaction. Blocking a closed room again changes nothing.
+pub async fn block_room<S: Store + ?Sized>(
+    store: &S,
+    room: &RoomId,
+    caller: &PrivateId,
+    now: SystemTime,
+) -> Result<(), BlockError> {
+    let me = caller.hash();
+    let membership = store
+        .room_member(room, &me)
+        .await?
+        .ok_or(BlockError::RoomNotFound)?;
+    if membership.closed {
+        return Ok(());
+    }
+    store
+        .close_room(room, &me, membership.peer.as_ref(), &rfc3339(now))
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

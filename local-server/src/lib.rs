@@ -179,12 +179,18 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             store: store.clone(),
             realtime: Arc::new(PusherClient::new(&pusher)?),
             rate: options.rate,
-            clock,
+            ttl: options.ttl,
+            clock: clock.clone(),
         }),
         Endpoint::from(routes::ChannelAuth {
-            store,
+            store: store.clone(),
             credentials: pusher.credentials.clone(),
         }),
+        Endpoint::from(routes::ListMessages {
+            store: store.clone(),
+            clock: clock.clone(),
+        }),
+        Endpoint::from(routes::BlockRoom { store, clock }),
     ];
     let page_config = serde_json::json!({"apiBase": "", "pusher": page_realtime});
     let mut router = api::router(endpoints).merge(web::router(page_config));

@@ -2,6 +2,7 @@
 
 use secret_rooms::config;
 use secret_rooms::domain::addresses::CreateLimit;
+use secret_rooms::domain::history::MessageTtl;
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::realtime::pusher::PusherConfig;
 use std::net::SocketAddr;
@@ -32,7 +33,8 @@ OPTIONS:
 ROOM_ID_KEY sets the room-id key; without it one is kept in the data directory.
 MESSAGE_RATE_LIMIT and MESSAGE_RATE_WINDOW_SECS set the per-sender message rate limit,
 CREATE_RATE_LIMIT and CREATE_RATE_WINDOW_SECS the users created per client address
-(default 30 an hour; 0 turns it off).";
+(default 30 an hour; 0 turns it off), MESSAGE_TTL how long rooms keep their messages
+(seconds; default 604800, seven days).";
 
 #[derive(Clone, Debug)]
 pub enum StoreChoice {
@@ -62,6 +64,8 @@ pub struct Options {
     pub realtime: RealtimeChoice,
     pub room_id_key: Option<String>,
     pub rate: RateLimit,
+    /// How long rooms keep their messages.
+    pub ttl: MessageTtl,
     /// Creates per source address (the TCP peer); `None`: unlimited.
     pub create_limit: Option<CreateLimit>,
     /// Browser origins allowed besides this server's own; empty: any.
@@ -84,6 +88,7 @@ impl Options {
             realtime: RealtimeChoice::Embedded,
             room_id_key: None,
             rate: RateLimit::default(),
+            ttl: MessageTtl::default(),
             create_limit: None,
             allowed_origins: Vec::new(),
         }
@@ -168,6 +173,7 @@ impl Options {
             realtime,
             room_id_key: env(config::ROOM_ID_KEY),
             rate,
+            ttl: config::message_ttl(env).map_err(|e| e.to_string())?,
             create_limit: config::create_rate(env).map_err(|e| e.to_string())?,
             allowed_origins: origins
                 .into_iter()

@@ -220,7 +220,7 @@ fn client() -> reqwest::Client {
 
 #[tokio::test]
 async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
-    use secret_rooms::domain::ports::{Member, Store, UserRecord};
+    use secret_rooms::domain::ports::{Member, Requester, Store, UserRecord};
     use secret_rooms::domain::rooms::Side;
     use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
     let store = secret_rooms::store::EmbeddedStore::in_memory().unwrap();
@@ -237,9 +237,12 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
     let clean = local_server::invariants::check(&store).await.unwrap();
     assert!(clean.problems.is_empty(), "{clean}");
     // A room that lists Alice under a public id she does not hold.
-    let member = |public_id: &str, username: &str| Member {
-        public_id: PublicId::parse(public_id).unwrap(),
-        username: username.into(),
+    let member = |public_id: &str, username: &str| Requester {
+        member: Member {
+            public_id: PublicId::parse(public_id).unwrap(),
+            username: username.into(),
+        },
+        since: "2026-11-25T00:00:00.000Z".into(),
     };
     let room = RoomId::parse(&"A".repeat(43)).unwrap();
     store

@@ -2,6 +2,7 @@
 //! names the variable at fault.
 
 use crate::domain::addresses::{AddressLimit, CreateLimit};
+use crate::domain::history::MessageTtl;
 use crate::domain::messages::RateLimit;
 use crate::domain::rooms::RoomKey;
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
@@ -23,6 +24,7 @@ pub const DYNAMODB_ATTEMPT_TIMEOUT_MS: &str = "DYNAMODB_ATTEMPT_TIMEOUT_MS";
 pub const DYNAMODB_OPERATION_TIMEOUT_MS: &str = "DYNAMODB_OPERATION_TIMEOUT_MS";
 pub const MESSAGE_RATE_WINDOW_SECS: &str = "MESSAGE_RATE_WINDOW_SECS";
 pub const CREATE_RATE_LIMIT: &str = "CREATE_RATE_LIMIT";
+pub const MESSAGE_TTL: &str = "MESSAGE_TTL";
 pub const CREATE_RATE_WINDOW_SECS: &str = "CREATE_RATE_WINDOW_SECS";
 // Set by Lambda for every function (and by the developer for a local run).
 pub const AWS_REGION: &str = "AWS_REGION";
@@ -121,6 +123,15 @@ pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
         window_secs: number_in(env, MESSAGE_RATE_WINDOW_SECS, 1..=86_400)?
             .unwrap_or(default.window_secs),
     })
+}
+
+/// `MESSAGE_TTL`: how long messages are kept, in seconds (60 s to 365 days; default
+/// seven days).
+pub fn message_ttl(env: Lookup) -> Result<MessageTtl, ConfigError> {
+    Ok(number_in(env, MESSAGE_TTL, 60..=365 * 86_400)?
+        .map_or_else(MessageTtl::default, |secs: u64| {
+            MessageTtl(Duration::from_secs(secs))
+        }))
 }
 
 /// `CREATE_RATE_LIMIT` users per source address in `CREATE_RATE_WINDOW_SECS`, both

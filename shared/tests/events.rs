@@ -31,6 +31,18 @@ const EXPECTED: &[(&str, Route, u16, Option<&str>)] = &[
         Some("not_a_member"),
     ),
     (
+        "list-messages.json",
+        Route::ListMessages,
+        404,
+        Some("room_not_found"),
+    ),
+    (
+        "block-room.json",
+        Route::BlockRoom,
+        404,
+        Some("room_not_found"),
+    ),
+    (
         "bad/create-user-unknown-field.json",
         Route::CreateUser,
         400,

@@ -70,6 +70,7 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
                 store: store.clone(),
                 realtime: Arc::new(pusher),
                 rate: Default::default(),
+                ttl: Default::default(),
                 clock: Arc::new(SystemClock),
             }),
             api_event(

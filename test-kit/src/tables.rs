@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use secret_rooms::store::dynamodb::item_json;
+use secret_rooms::store::schema::keys;
 use secret_rooms::store::{DynamoStore, EmbeddedStore, Store, Timeouts};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -56,7 +57,7 @@ pub fn round_trip_counter(store: &dyn Store) -> impl FnMut() -> usize + '_ {
     }
 }
 
-/// Every item of a store, by key, as JSON (DynamoDB's attribute values made plain).
+/// Every item of a store, by key (`keys::storage_key`), as JSON (DynamoDB's attribute values made plain).
 #[async_trait]
 pub trait Items {
     async fn items(&self) -> BTreeMap<String, Value>;
@@ -79,8 +80,9 @@ impl Items for DynamoStore {
         out.items()
             .iter()
             .map(|item| {
-                let pk = item["pk"].as_s().expect("every item has a pk").clone();
-                (pk, item_json(item))
+                let pk = item["pk"].as_s().expect("every item has a pk");
+                let sk = item["sk"].as_s().expect("every item has an sk");
+                (keys::storage_key(pk, sk), item_json(item))
             })
             .collect()
     }

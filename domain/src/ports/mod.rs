@@ -8,6 +8,6 @@ pub mod store;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use realtime::{ChannelSigner, Realtime, RealtimeError};
 pub use store::{
-    Allowance, CreateQuota, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
-    StoreError, UserRecord,
+    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
+    Membership, PublicEntry, RateWindow, Requester, Store, StoreError, UserRecord,
 };

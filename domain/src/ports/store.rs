@@ -25,6 +25,47 @@ pub struct Member {
     pub username: String,
 }
 
+/// The requester of a connect: how a room names them, and since when they exist (a
+/// member sees nothing of a room from before then).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requester {
+    pub member: Member,
+    /// The identity's `createdAt`.
+    pub since: String,
+}
+
+/// What a room knows of one of its members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    pub member: Member,
+    /// The member identity's `createdAt`, when the room recorded it (rooms joined before
+    /// history existed did not).
+    pub since: Option<String>,
+    /// Whether a member blocked the room: closed for good, for both.
+    pub closed: bool,
+    /// The other member, when they joined.
+    pub peer: Option<PrivateIdHash>,
+}
+
+/// A message as the room's history keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptMessage {
+    /// Where it stands in the room's history (time, then id): also the list's cursor.
+    pub cursor: crate::history::Cursor,
+    pub id: String,
+    pub from: Member,
+    pub message: String,
+    pub sent_at: String,
+}
+
+/// One page of a room's history, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryPage {
+    pub messages: Vec<KeptMessage>,
+    /// Whether the page was cut at its limit (more may follow).
+    pub more: bool,
+}
+
 /// Who holds a public id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicEntry {
@@ -64,6 +105,8 @@ pub enum Allowance {
     Limited,
     /// No such room, or one the sender did not join: the two are not told apart.
     NotMember,
+    /// A member blocked the room: closed for good. Nothing was counted.
+    Closed,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +141,9 @@ pub enum JoinError {
     /// deleted, so only a broken table gets here). Nothing was written.
     #[error("the joiner is no user")]
     NoSuchJoiner,
+    /// A member blocked the room; it never reopens. Nothing was written.
+    #[error("the room is closed")]
+    Closed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -123,19 +169,19 @@ pub trait Store: Send + Sync {
     async fn member_for_connect(
         &self,
         requester: &PrivateIdHash,
-    ) -> Result<Option<Member>, StoreError>;
+    ) -> Result<Option<Requester>, StoreError>;
 
     /// Record `joiner` as the member holding `side` of `room`, and the room among the
     /// rooms `joiner` may post to, both or neither. Only the joiner is written, so the
     /// write is the same whoever holds the other side. Idempotent: `createdAt` keeps its
     /// first value. A joiner already in `max_rooms` other rooms is refused, and nothing
-    /// is written.
+    /// is written, and so is a joiner of a closed room.
     async fn join_room(
         &self,
         room: &RoomId,
         side: Side,
         joiner: &PrivateIdHash,
-        member: &Member,
+        requester: &Requester,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError>;
@@ -151,12 +197,42 @@ pub trait Store: Send + Sync {
         window: RateWindow,
     ) -> Result<Allowance, StoreError>;
 
-    /// The member entry of `who` in `room`; `None` for an unknown room or a non-member.
+    /// What `room` knows of `who`; `None` for an unknown room or a non-member.
     async fn room_member(
         &self,
         room: &RoomId,
         who: &PrivateIdHash,
-    ) -> Result<Option<Member>, StoreError>;
+    ) -> Result<Option<Membership>, StoreError>;
+
+    /// Keep a message in its room's history until `expires_at` (seconds since the
+    /// epoch; DynamoDB's TTL deletes it some time after). One write.
+    async fn keep_message(
+        &self,
+        room: &RoomId,
+        message: &KeptMessage,
+        expires_at: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Up to `limit` of `room`'s kept messages after `after` (exclusive), oldest first,
+    /// leaving out those that expired by `now_secs`. One query.
+    async fn list_messages(
+        &self,
+        room: &RoomId,
+        after: &crate::history::Cursor,
+        limit: usize,
+        now_secs: u64,
+    ) -> Result<HistoryPage, StoreError>;
+
+    /// Close `room` for good: marked closed, and closed for its members `blocker` and
+    /// `peer` (when joined), so that neither may post again. One transaction;
+    /// idempotent.
+    async fn close_room(
+        &self,
+        room: &RoomId,
+        blocker: &PrivateIdHash,
+        peer: Option<&PrivateIdHash>,
+        now: &str,
+    ) -> Result<(), StoreError>;
 
     /// Open the connection to the database ahead of the first request (one cheap read
     /// of an item that never exists), so that the first request does not pay for TCP

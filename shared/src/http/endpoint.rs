@@ -14,6 +14,8 @@ pub enum Endpoint {
     Connect(routes::Connect<dyn Store>),
     SendMessage(routes::SendMessage<dyn Store, dyn Realtime>),
     ChannelAuth(routes::ChannelAuth<dyn Store>),
+    ListMessages(routes::ListMessages<dyn Store>),
+    BlockRoom(routes::BlockRoom<dyn Store>),
 }
 
 impl Handler for Endpoint {
@@ -23,6 +25,8 @@ impl Handler for Endpoint {
             Self::Connect(h) => h.route(),
             Self::SendMessage(h) => h.route(),
             Self::ChannelAuth(h) => h.route(),
+            Self::ListMessages(h) => h.route(),
+            Self::BlockRoom(h) => h.route(),
         }
     }
 
@@ -32,6 +36,8 @@ impl Handler for Endpoint {
             Self::Connect(h) => h.handle(req).await,
             Self::SendMessage(h) => h.handle(req).await,
             Self::ChannelAuth(h) => h.handle(req).await,
+            Self::ListMessages(h) => h.handle(req).await,
+            Self::BlockRoom(h) => h.handle(req).await,
         }
     }
 
@@ -41,6 +47,8 @@ impl Handler for Endpoint {
             Self::Connect(h) => h.warm_up().await,
             Self::SendMessage(h) => h.warm_up().await,
             Self::ChannelAuth(h) => h.warm_up().await,
+            Self::ListMessages(h) => h.warm_up().await,
+            Self::BlockRoom(h) => h.warm_up().await,
         }
     }
 }
@@ -57,6 +65,8 @@ impl Endpoint {
             Self::CreateUser(h) => h.clock = clock,
             Self::Connect(h) => h.clock = clock,
             Self::SendMessage(h) => h.clock = clock,
+            Self::ListMessages(h) => h.clock = clock,
+            Self::BlockRoom(h) => h.clock = clock,
             Self::ChannelAuth(_) => {}
         }
         self
@@ -69,6 +79,8 @@ impl Endpoint {
             Route::Connect => routes::Connect::from_env(env).await?.into(),
             Route::SendMessage => routes::SendMessage::from_env(env).await?.into(),
             Route::ChannelAuth => routes::ChannelAuth::from_env(env).await?.into(),
+            Route::ListMessages => routes::ListMessages::from_env(env).await?.into(),
+            Route::BlockRoom => routes::BlockRoom::from_env(env).await?.into(),
         })
     }
 }
@@ -135,6 +147,7 @@ where
             store: h.store.into_dyn(),
             realtime: h.realtime.into_dyn(),
             rate: h.rate,
+            ttl: h.ttl,
             clock: h.clock,
         })
     }
@@ -145,6 +158,24 @@ impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::ChannelAuth<S>> for Endpoint {
         Self::ChannelAuth(routes::ChannelAuth {
             store: h.store.into_dyn(),
             credentials: h.credentials,
+        })
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::ListMessages<S>> for Endpoint {
+    fn from(h: routes::ListMessages<S>) -> Self {
+        Self::ListMessages(routes::ListMessages {
+            store: h.store.into_dyn(),
+            clock: h.clock,
+        })
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::BlockRoom<S>> for Endpoint {
+    fn from(h: routes::BlockRoom<S>) -> Self {
+        Self::BlockRoom(routes::BlockRoom {
+            store: h.store.into_dyn(),
+            clock: h.clock,
         })
     }
 }

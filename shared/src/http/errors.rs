@@ -1,7 +1,9 @@
 //! One mapping from every domain error to an HTTP status and a JSON error body.
 
 use crate::domain::channels::AuthorizeError;
+use crate::domain::history::HistoryError;
 use crate::domain::messages::{MessageError, SendError};
+use crate::domain::rooms::BlockError;
 use crate::domain::rooms::ConnectError;
 use crate::domain::users::CreateUserError;
 use crate::realtime::RealtimeError;
@@ -45,6 +47,23 @@ impl ApiError {
 
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         Self::new(500, "internal_error", "Something went wrong on our side.").with_detail(detail)
+    }
+
+    /// An unknown room and a room the caller is not in answer alike.
+    fn room_not_found() -> Self {
+        Self::new(
+            404,
+            "room_not_found",
+            "No such room, or you are not one of its members.",
+        )
+    }
+
+    fn room_closed() -> Self {
+        Self::new(
+            410,
+            "room_closed",
+            "This room was blocked by one of its members and is closed for good.",
+        )
     }
 }
 
@@ -120,6 +139,7 @@ impl From<ConnectError> for ApiError {
                     crate::domain::rooms::MAX_ROOMS
                 ),
             ),
+            ConnectError::RoomClosed => Self::room_closed(),
             ConnectError::Store(e) => e.into(),
         }
     }
@@ -139,11 +159,8 @@ impl From<MessageError> for ApiError {
 impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {
-            SendError::RoomNotFound => Self::new(
-                404,
-                "room_not_found",
-                "No such room, or you are not one of its members.",
-            ),
+            SendError::RoomNotFound => Self::room_not_found(),
+            SendError::RoomClosed => Self::room_closed(),
             SendError::RateLimited { retry_after } => Self::new(
                 429,
                 "rate_limited",
@@ -163,7 +180,30 @@ impl From<AuthorizeError> for ApiError {
             AuthorizeError::NotAMember => {
                 Self::new(403, "not_a_member", "You are not a member of this room.")
             }
+            AuthorizeError::RoomClosed => Self::new(
+                403,
+                "room_closed",
+                "This room was blocked by one of its members; it takes no new subscriptions.",
+            ),
             AuthorizeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::RoomNotFound => Self::room_not_found(),
+            HistoryError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<BlockError> for ApiError {
+    fn from(e: BlockError) -> Self {
+        match e {
+            BlockError::RoomNotFound => Self::room_not_found(),
+            BlockError::Store(e) => e.into(),
         }
     }
 }

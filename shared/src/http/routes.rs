@@ -11,9 +11,10 @@ use crate::domain::RoomId;
 use crate::domain::SocketId;
 use crate::domain::addresses::AddressLimit;
 use crate::domain::channels::authorize_channel;
+use crate::domain::history::{Cursor, DEFAULT_PAGE, MAX_PAGE, MessageTtl, list_messages};
 use crate::domain::messages::{Message, RateLimit, send_message};
 use crate::domain::ports::{Clock, SystemClock};
-use crate::domain::rooms::{RoomKey, connect};
+use crate::domain::rooms::{RoomKey, block_room, connect};
 use crate::domain::users::{IdPolicy, UserIds, create_user};
 use crate::realtime::Realtime;
 use crate::realtime::pusher::{PusherClient, PusherCredentials};
@@ -36,6 +37,16 @@ struct MessageBody {
     message: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct HistoryBody {
+    private_id: String,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<u64>,
+}
+
 /// What pusher-js sends; other parameters a client adds are ignored.
 #[derive(Deserialize)]
 struct ChannelAuthBody {
@@ -54,14 +65,18 @@ pub enum Route {
     Connect,
     SendMessage,
     ChannelAuth,
+    ListMessages,
+    BlockRoom,
 }
 
 impl Route {
-    pub const ALL: [Route; 4] = [
+    pub const ALL: [Route; 6] = [
         Route::CreateUser,
         Route::Connect,
         Route::SendMessage,
         Route::ChannelAuth,
+        Route::ListMessages,
+        Route::BlockRoom,
     ];
 
     /// API Gateway's route key, as logged: `POST /users/{publicId}/connect`.
@@ -71,6 +86,8 @@ impl Route {
             Self::Connect => "POST /users/{publicId}/connect",
             Self::SendMessage => "POST /rooms/{roomId}/message",
             Self::ChannelAuth => "POST /pusher/auth",
+            Self::ListMessages => "POST /rooms/{roomId}/messages",
+            Self::BlockRoom => "POST /rooms/{roomId}/block",
         }
     }
 
@@ -81,6 +98,8 @@ impl Route {
             Self::Connect => "/users/{publicId}/connect",
             Self::SendMessage => "/rooms/{roomId}/message",
             Self::ChannelAuth => "/pusher/auth",
+            Self::ListMessages => "/rooms/{roomId}/messages",
+            Self::BlockRoom => "/rooms/{roomId}/block",
         }
     }
 
@@ -88,7 +107,7 @@ impl Route {
     pub const fn path_param(self) -> Option<&'static str> {
         match self {
             Self::Connect => Some("publicId"),
-            Self::SendMessage => Some("roomId"),
+            Self::SendMessage | Self::ListMessages | Self::BlockRoom => Some("roomId"),
             Self::CreateUser | Self::ChannelAuth => None,
         }
     }
@@ -100,6 +119,8 @@ impl Route {
             Self::Connect => "connect",
             Self::SendMessage => "send-message",
             Self::ChannelAuth => "channel-auth",
+            Self::ListMessages => "list-messages",
+            Self::BlockRoom => "block-room",
         }
     }
 
@@ -153,6 +174,20 @@ pub struct SendMessage<S: ?Sized, R: ?Sized> {
     pub store: Arc<S>,
     pub realtime: Arc<R>,
     pub rate: RateLimit,
+    /// How long the room's history keeps the message.
+    pub ttl: MessageTtl,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// `POST /rooms/{roomId}/messages`
+pub struct ListMessages<S: ?Sized> {
+    pub store: Arc<S>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// `POST /rooms/{roomId}/block`
+pub struct BlockRoom<S: ?Sized> {
+    pub store: Arc<S>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -207,9 +242,7 @@ async fn handle_connect<S: Store + ?Sized>(
 }
 
 async fn handle_send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
-    store: &S,
-    realtime: &R,
-    rate: RateLimit,
+    handler: &SendMessage<S, R>,
     now: SystemTime,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
@@ -217,7 +250,75 @@ async fn handle_send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     let body: MessageBody = parse_json(req)?;
     let sender = parse_private_id(&body.private_id)?;
     let message = Message::parse(body.message)?;
-    send_message(store, realtime, rate, &room, &sender, &message, now).await?;
+    let (store, realtime) = (&*handler.store, &*handler.realtime);
+    let (rate, ttl) = (handler.rate, handler.ttl);
+    send_message(store, realtime, rate, ttl, &room, &sender, &message, now).await?;
+    Ok(ApiResponse::ok(204, None))
+}
+
+async fn handle_list_messages<S: Store + ?Sized>(
+    store: &S,
+    now: SystemTime,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let room = parse_room_id(path_param(req, "rooms"))?;
+    let body: HistoryBody = parse_json(req)?;
+    let caller = parse_private_id(&body.private_id)?;
+    let after = body
+        .after
+        .map(|text| {
+            Cursor::parse(&text).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "after must be a cursor that this route returned as next.",
+                )
+            })
+        })
+        .transpose()?;
+    let limit = match body.limit {
+        None => DEFAULT_PAGE,
+        Some(n @ 1..=100) => n as usize,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be between 1 and {MAX_PAGE}."),
+            ));
+        }
+    };
+    let page = list_messages(store, &room, &caller, after, limit, now).await?;
+    let next = if page.more {
+        page.messages.last().map(|m| m.cursor.to_string())
+    } else {
+        None
+    };
+    let messages: Vec<Value> = page
+        .messages
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "roomId": room.as_str(),
+                "from": {"publicId": m.from.public_id.to_string(), "username": m.from.username},
+                "message": m.message,
+                "sentAt": m.sent_at,
+            })
+        })
+        .collect();
+    Ok(ApiResponse::ok(
+        200,
+        Some(json!({"messages": messages, "next": next})),
+    ))
+}
+
+async fn handle_block_room<S: Store + ?Sized>(
+    store: &S,
+    now: SystemTime,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let room = parse_room_id(path_param(req, "rooms"))?;
+    let body: ConnectBody = parse_json(req)?;
+    let caller = parse_private_id(&body.private_id)?;
+    block_room(store, &room, &caller, now).await?;
     Ok(ApiResponse::ok(204, None))
 }
 
@@ -273,8 +374,7 @@ impl<S: Store + ?Sized, R: Realtime + ?Sized> Handler for SendMessage<S, R> {
         Route::SendMessage
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        let now = self.clock.now();
-        handle_send_message(&*self.store, &*self.realtime, self.rate, now, req).await
+        handle_send_message(self, self.clock.now(), req).await
     }
     async fn warm_up(&self) {
         tokio::join!(self.store.warm_up(), self.realtime.warm_up());
@@ -287,6 +387,30 @@ impl<S: Store + ?Sized> Handler for ChannelAuth<S> {
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
         handle_channel_auth(&*self.store, &self.credentials, req).await
+    }
+    async fn warm_up(&self) {
+        self.store.warm_up().await;
+    }
+}
+
+impl<S: Store + ?Sized> Handler for ListMessages<S> {
+    fn route(&self) -> Route {
+        Route::ListMessages
+    }
+    async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        handle_list_messages(&*self.store, self.clock.now(), req).await
+    }
+    async fn warm_up(&self) {
+        self.store.warm_up().await;
+    }
+}
+
+impl<S: Store + ?Sized> Handler for BlockRoom<S> {
+    fn route(&self) -> Route {
+        Route::BlockRoom
+    }
+    async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        handle_block_room(&*self.store, self.clock.now(), req).await
     }
     async fn warm_up(&self) {
         self.store.warm_up().await;
@@ -330,6 +454,7 @@ impl SendMessage<DynamoStore, PusherClient> {
         let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
         let rate = config::rate_limit(env)?;
+        let ttl = config::message_ttl(env)?;
         config::check_rate_window(rate, timeouts)?;
         let realtime = PusherClient::new(&pusher).map_err(|e| ConfigError::Invalid {
             name: config::PUSHER_HOST,
@@ -339,6 +464,7 @@ impl SendMessage<DynamoStore, PusherClient> {
             store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             realtime: Arc::new(realtime),
             rate,
+            ttl,
             clock: Arc::new(SystemClock),
         })
     }
@@ -352,6 +478,28 @@ impl ChannelAuth<DynamoStore> {
         Ok(Self {
             store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             credentials: pusher.credentials,
+        })
+    }
+}
+
+impl ListMessages<DynamoStore> {
+    pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let table = config::table_name(env)?;
+        let timeouts = config::dynamodb_timeouts(env)?;
+        Ok(Self {
+            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+impl BlockRoom<DynamoStore> {
+    pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let table = config::table_name(env)?;
+        let timeouts = config::dynamodb_timeouts(env)?;
+        Ok(Self {
+            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            clock: Arc::new(SystemClock),
         })
     }
 }

@@ -16,13 +16,14 @@ pub use codec::item_json;
 
 use super::rate;
 use super::schema::{
-    CounterItem, Kind, MemberEntry, PublicItem, RoomItem, SideEntry, UserItem, attr, corrupt, keys,
-    side_attr,
+    CounterItem, Kind, MemberEntry, MessageItem, PublicItem, RoomItem, SideEntry, UserItem, attr,
+    corrupt, keys, side_attr,
 };
 use super::{
-    Allowance, CreateQuota, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
-    StoreError, UserRecord,
+    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
+    Membership, PublicEntry, RateWindow, Requester, Store, StoreError, UserRecord,
 };
+use crate::domain::history::Cursor;
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
@@ -37,7 +38,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use aws_smithy_http_client::HttpClientError;
-use codec::{Item, from_item, n, s, to_attribute, to_item};
+use codec::{Item, from_item, key, n, s, to_attribute, to_item};
 use errors::{build_error, cancelled_for, classify, condition_failed_at, conflict, joiner_missing};
 use rate_slots::{Found, Next};
 use std::sync::Arc;
@@ -147,29 +148,30 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Create the table (on-demand, key `pk`) as the SAM template does; for local
-    /// development and tests.
+    /// Create the table (on-demand, keys `pk` and `sk`) as the SAM template does; for
+    /// local development and tests.
     pub async fn create_table(&self) -> Result<(), StoreError> {
-        let attribute = AttributeDefinition::builder()
-            .attribute_name(attr::PK)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(build_error)?;
-        let key = KeySchemaElement::builder()
-            .attribute_name(attr::PK)
-            .key_type(KeyType::Hash)
-            .build()
-            .map_err(build_error)?;
-        self.client
-            .create_table()
-            .table_name(&self.table)
-            .attribute_definitions(attribute)
-            .key_schema(key)
+        let mut request = self.client.create_table().table_name(&self.table);
+        for (name, key_type) in [(attr::PK, KeyType::Hash), (attr::SK, KeyType::Range)] {
+            let attribute = AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)?;
+            let key = KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(build_error)?;
+            request = request.attribute_definitions(attribute).key_schema(key);
+        }
+        request
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await
             .map_err(|e| classify("CreateTable", e))?;
-        // As template.yaml: per-address counts go once their window has passed.
+        // As template.yaml: per-address counts go once their window has passed, kept
+        // messages once their MESSAGE_TTL has.
         let ttl = TimeToLiveSpecification::builder()
             .attribute_name(attr::TTL)
             .enabled(true)
@@ -194,7 +196,7 @@ impl DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(attr::PK, s(pk))
+            .set_key(Some(key(pk)))
             .consistent_read(true);
         if let Some((expression, names)) = projection {
             request = request.projection_expression(expression);
@@ -222,12 +224,13 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(attr::PK, s(keys::user(who)))
+            .set_key(Some(key(keys::user(who))))
             .update_expression(rate_slots::update_expression(window, set))
             .condition_expression(format!(
-                "contains({rooms}, :room) AND ({condition}) \
+                "contains({rooms}, :room) AND NOT contains({closed}, :room) AND ({condition}) \
                  AND (attribute_not_exists({rt}) OR {rt} <> :token)",
                 rooms = attr::ROOMS,
+                closed = attr::CLOSED,
                 rt = attr::RATE_TOKEN,
             ))
             .expression_attribute_names("#slot", rate_slots::slot(window))
@@ -264,17 +267,18 @@ struct Count<'a> {
 /// on the hot paths (every message, every connect), the rest of the item (the rooms
 /// joined, the rate slots) is not decoded.
 fn member_of(item: &Item) -> Result<Member, StoreError> {
-    let text = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .ok_or_else(|| corrupt(format!("user item without {name}")))
-    };
     MemberEntry {
-        public_id: text(attr::PUBLIC_ID)?,
-        username: text(attr::USERNAME)?,
+        public_id: text_of(item, attr::PUBLIC_ID)?,
+        username: text_of(item, attr::USERNAME)?,
     }
     .member()
+}
+
+fn text_of(item: &Item, name: &str) -> Result<String, StoreError> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .ok_or_else(|| corrupt(format!("user item without {name}")))
 }
 
 /// The sender as a room names them, from their user item after a count.
@@ -284,11 +288,14 @@ fn allowed(item: &Item) -> Result<Allowance, StoreError> {
 
 /// What a refused count found in the user item (which may be missing: then empty).
 fn found(old: &Item, room: &RoomId, window: RateWindow, token: &str) -> Found {
-    Found {
-        joined: old
-            .get(attr::ROOMS)
+    let listed = |name: &str| {
+        old.get(name)
             .and_then(|r| r.as_ss().ok())
-            .is_some_and(|rooms| rooms.iter().any(|r| r == room.as_str())),
+            .is_some_and(|rooms| rooms.iter().any(|r| r == room.as_str()))
+    };
+    Found {
+        joined: listed(attr::ROOMS),
+        closed: listed(attr::CLOSED),
         counted_by_us: old
             .get(attr::RATE_TOKEN)
             .and_then(|v| v.as_s().ok())
@@ -307,7 +314,7 @@ impl Store for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key(attr::PK, s(keys::USER_COUNTER))
+            .set_key(Some(key(keys::USER_COUNTER)))
             .update_expression("ADD #value :count")
             .expression_attribute_names("#value", attr::VALUE)
             .expression_attribute_values(":count", n(count))
@@ -326,8 +333,16 @@ impl Store for DynamoStore {
     ) -> Result<(), InsertUserError> {
         let mut writes = Vec::new();
         for item in [
-            to_item(&keys::user(&user.private_id_hash), &UserItem::new(user))?,
-            to_item(&keys::public(user.public_id), &PublicItem::new(user))?,
+            to_item(
+                &keys::user(&user.private_id_hash),
+                keys::ITEM,
+                &UserItem::new(user),
+            )?,
+            to_item(
+                &keys::public(user.public_id),
+                keys::ITEM,
+                &PublicItem::new(user),
+            )?,
         ] {
             let put = Put::builder()
                 .table_name(&self.table)
@@ -342,7 +357,7 @@ impl Store for DynamoStore {
         if let Some(quota) = quota {
             let count = Update::builder()
                 .table_name(&self.table)
-                .key(attr::PK, s(keys::address(&quota.address, quota.window)))
+                .set_key(Some(key(keys::address(&quota.address, quota.window))))
                 .update_expression("SET #type = :type, #ttl = :ttl ADD #count :one")
                 .condition_expression("attribute_not_exists(#count) OR #count < :limit")
                 .expression_attribute_names("#type", attr::TYPE)
@@ -394,18 +409,29 @@ impl Store for DynamoStore {
     async fn member_for_connect(
         &self,
         requester: &PrivateIdHash,
-    ) -> Result<Option<Member>, StoreError> {
-        // Only what a room names its member by: not the rooms joined nor the rate slots.
+    ) -> Result<Option<Requester>, StoreError> {
+        // Only what a room names its member by and since when: not the rooms joined nor
+        // the rate slots.
         let item = self
             .get_item(
                 keys::user(requester),
                 Some((
-                    "#public, #name",
-                    &[("#public", attr::PUBLIC_ID), ("#name", attr::USERNAME)],
+                    "#public, #name, #created",
+                    &[
+                        ("#public", attr::PUBLIC_ID),
+                        ("#name", attr::USERNAME),
+                        ("#created", attr::CREATED_AT),
+                    ],
                 )),
             )
             .await?;
-        item.as_ref().map(member_of).transpose()
+        let Some(item) = item else {
+            return Ok(None);
+        };
+        Ok(Some(Requester {
+            member: member_of(&item)?,
+            since: text_of(&item, attr::CREATED_AT)?,
+        }))
     }
 
     async fn join_room(
@@ -413,24 +439,28 @@ impl Store for DynamoStore {
         room: &RoomId,
         side: Side,
         joiner: &PrivateIdHash,
-        member: &Member,
+        requester: &Requester,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError> {
+        let entry = SideEntry::new(joiner, &requester.member, &requester.since);
         let room_write = Update::builder()
             .table_name(&self.table)
-            .key(attr::PK, s(keys::room(room)))
+            .set_key(Some(key(keys::room(room))))
             .update_expression(
                 "SET #type = :type, #side = :member, \
                  #created = if_not_exists(#created, :now), #updated = :now \
                  REMOVE rl, rt",
             )
+            // A blocked room never reopens.
+            .condition_expression("attribute_not_exists(#closed)")
+            .expression_attribute_names("#closed", attr::CLOSED_AT)
             .expression_attribute_names("#type", attr::TYPE)
             .expression_attribute_names("#side", side_attr(side))
             .expression_attribute_names("#created", attr::CREATED_AT)
             .expression_attribute_names("#updated", attr::UPDATED_AT)
             .expression_attribute_values(":type", to_attribute(&Kind::Room)?)
-            .expression_attribute_values(":member", to_attribute(&SideEntry::new(joiner, member))?)
+            .expression_attribute_values(":member", to_attribute(&entry)?)
             .expression_attribute_values(":now", s(now))
             .build()
             .map_err(build_error)?;
@@ -439,7 +469,7 @@ impl Store for DynamoStore {
         // joiner with no user item, or with a full list, fails the condition.
         let joiner_write = Update::builder()
             .table_name(&self.table)
-            .key(attr::PK, s(keys::user(joiner)))
+            .set_key(Some(key(keys::user(joiner))))
             .update_expression("ADD #rooms :rooms")
             .condition_expression(
                 "attribute_exists(#pk) AND (attribute_not_exists(#rooms) \
@@ -476,7 +506,8 @@ impl Store for DynamoStore {
                 .await;
             return match result {
                 Ok(_) => Ok(()),
-                // Only the joiner's write has a condition: a full list, or no user at all.
+                Err(e) if condition_failed_at(&e, 0) => Err(JoinError::Closed),
+                // The joiner's write: a full list, or no user at all.
                 Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => {
                     Err(if joiner_missing(&e) {
                         JoinError::NoSuchJoiner
@@ -536,6 +567,7 @@ impl Store for DynamoStore {
             };
             match rate_slots::after_refusal(window, found(&old, room, window, &token)) {
                 Next::NotMember => return Ok(Allowance::NotMember),
+                Next::Closed => return Ok(Allowance::Closed),
                 Next::Counted => return allowed(&old),
                 Next::Limited => return Ok(Allowance::Limited),
                 Next::CountIn(later) => {
@@ -573,11 +605,135 @@ impl Store for DynamoStore {
         &self,
         room: &RoomId,
         who: &PrivateIdHash,
-    ) -> Result<Option<Member>, StoreError> {
+    ) -> Result<Option<Membership>, StoreError> {
         let Some(item) = self.get_item(keys::room(room), None).await? else {
             return Ok(None);
         };
-        from_item::<RoomItem>(&item)?.member(who)
+        from_item::<RoomItem>(&item)?.membership(who)
+    }
+
+    async fn keep_message(
+        &self,
+        room: &RoomId,
+        message: &KeptMessage,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let item = to_item(
+            &keys::room(room),
+            &keys::message(&message.cursor),
+            &MessageItem::new(message, expires_at),
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn list_messages(
+        &self,
+        room: &RoomId,
+        after: &Cursor,
+        limit: usize,
+        now_secs: u64,
+    ) -> Result<HistoryPage, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :after AND :end")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .expression_attribute_values(":pk", s(keys::room(room)))
+            .expression_attribute_values(":after", s(keys::message(after)))
+            .expression_attribute_values(":end", s(format!("{}~", keys::MESSAGE_PREFIX)))
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        let after_sk = keys::message(after);
+        // BETWEEN is inclusive: the message at `after` itself is left out here, and the
+        // query asks for one more so that a full page still has `limit`.
+        let mut messages = Vec::new();
+        let mut more = false;
+        for item in out.items() {
+            let sk = text_of(item, attr::SK)?;
+            if sk == after_sk {
+                continue;
+            }
+            if messages.len() == limit {
+                more = true;
+                break;
+            }
+            let message: MessageItem = from_item(item)?;
+            messages.push((message.ttl, message.kept(&sk)?));
+        }
+        more |= out.last_evaluated_key().is_some() && messages.len() == limit;
+        Ok(HistoryPage {
+            messages: messages
+                .into_iter()
+                .filter(|(ttl, _)| *ttl > now_secs)
+                .map(|(_, m)| m)
+                .collect(),
+            more,
+        })
+    }
+
+    async fn close_room(
+        &self,
+        room: &RoomId,
+        blocker: &PrivateIdHash,
+        peer: Option<&PrivateIdHash>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let room_write = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::room(room))))
+            .update_expression("SET #closed = if_not_exists(#closed, :now)")
+            .expression_attribute_names("#closed", attr::CLOSED_AT)
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![TransactWriteItem::builder().update(room_write).build()];
+        // Each member's own list of closed rooms, which their messages are checked
+        // against; only a user who joined the room is written.
+        for who in [Some(blocker), peer].into_iter().flatten() {
+            let user_write = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::user(who))))
+                .update_expression("ADD #closed :room")
+                .condition_expression("contains(#rooms, :id)")
+                .expression_attribute_names("#closed", attr::CLOSED)
+                .expression_attribute_names("#rooms", attr::ROOMS)
+                .expression_attribute_values(":room", AttributeValue::Ss(vec![room.to_string()]))
+                .expression_attribute_values(":id", s(room.as_str()))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().update(user_write).build());
+        }
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .client_request_token(crate::domain::random::hex(16).map_err(StoreError::Other)?)
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if cancelled_for(&e, "TransactionConflict") && conflicts < 1 => {
+                    conflicts += 1;
+                    continue;
+                }
+                Err(e) if cancelled_for(&e, "TransactionConflict") => Err(conflict(&e)),
+                Err(e) => Err(classify("TransactWriteItems", e)),
+            };
+        }
     }
 
     async fn warm_up(&self) {
@@ -587,7 +743,7 @@ impl Store for DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(attr::PK, s(keys::WARM_UP))
+            .set_key(Some(key(keys::WARM_UP)))
             .send()
             .await;
         if let Err(e) = result {

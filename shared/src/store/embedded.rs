@@ -5,12 +5,13 @@
 
 use super::rate;
 use super::schema::{
-    AddressItem, CounterItem, Kind, PublicItem, RoomItem, SideEntry, UserItem, keys,
+    AddressItem, CounterItem, Kind, MessageItem, PublicItem, RoomItem, SideEntry, UserItem, keys,
 };
 use super::{
-    Allowance, CreateQuota, InsertUserError, JoinError, Member, PublicEntry, RateWindow, Store,
-    StoreError, UserRecord,
+    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
+    Membership, PublicEntry, RateWindow, Requester, Store, StoreError, UserRecord,
 };
+use crate::domain::history::Cursor;
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
@@ -199,11 +200,14 @@ impl Store for EmbeddedStore {
     async fn member_for_connect(
         &self,
         requester: &PrivateIdHash,
-    ) -> Result<Option<Member>, StoreError> {
+    ) -> Result<Option<Requester>, StoreError> {
         let Some(user) = self.get::<UserItem>(keys::user(requester)).await? else {
             return Ok(None);
         };
-        user.member().map(Some)
+        Ok(Some(Requester {
+            member: user.member()?,
+            since: user.created_at,
+        }))
     }
 
     async fn join_room(
@@ -211,13 +215,13 @@ impl Store for EmbeddedStore {
         room: &RoomId,
         side: Side,
         joiner: &PrivateIdHash,
-        member: &Member,
+        requester: &Requester,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError> {
         let (room_pk, joiner_pk) = (keys::room(room), keys::user(joiner));
         let room_id = room.to_string();
-        let entry = SideEntry::new(joiner, member);
+        let entry = SideEntry::new(joiner, &requester.member, &requester.since);
         let now = now.to_owned();
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
@@ -239,8 +243,12 @@ impl Store for EmbeddedStore {
                         members: BTreeMap::new(),
                         created_at: now.clone(),
                         updated_at: now.clone(),
+                        closed_at: None,
                     },
                 };
+                if item.closed_at.is_some() {
+                    return Ok(Err(JoinError::Closed));
+                }
                 match side {
                     Side::Low => item.low = Some(entry),
                     Side::High => item.high = Some(entry),
@@ -278,6 +286,9 @@ impl Store for EmbeddedStore {
                 if !user.rooms.contains(&room_id) {
                     return Ok(Allowance::NotMember);
                 }
+                if user.closed.contains(&room_id) {
+                    return Ok(Allowance::Closed);
+                }
                 let member = user.member()?;
                 let counter = user.rl;
                 let window = counter
@@ -308,11 +319,125 @@ impl Store for EmbeddedStore {
         &self,
         room: &RoomId,
         who: &PrivateIdHash,
-    ) -> Result<Option<Member>, StoreError> {
+    ) -> Result<Option<Membership>, StoreError> {
         let Some(item) = self.get::<RoomItem>(keys::room(room)).await? else {
             return Ok(None);
         };
-        item.member(who)
+        item.membership(who)
+    }
+
+    async fn keep_message(
+        &self,
+        room: &RoomId,
+        message: &KeptMessage,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let key = keys::storage_key(&keys::room(room), &keys::message(&message.cursor));
+        let item = encode(&MessageItem::new(message, expires_at))?;
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                table.insert(key.as_str(), item.as_slice()).map_err(other)?;
+            }
+            txn.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn list_messages(
+        &self,
+        room: &RoomId,
+        after: &Cursor,
+        limit: usize,
+        now_secs: u64,
+    ) -> Result<HistoryPage, StoreError> {
+        let pk = keys::room(room);
+        // The partition's messages after `after`: `pk MSG#<after>` sorts before every
+        // later message's key (all have the same length) and after its own.
+        let from = keys::storage_key(&pk, &keys::message(after));
+        let end = keys::storage_key(&pk, &format!("{}~", keys::MESSAGE_PREFIX));
+        let prefix = format!("{pk} ");
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let table = txn.open_table(ITEMS).map_err(other)?;
+            let mut messages = Vec::new();
+            let mut more = false;
+            for entry in table.range(from.as_str()..end.as_str()).map_err(other)? {
+                let (key, value) = entry.map_err(other)?;
+                let key = key.value();
+                if key == from {
+                    continue;
+                }
+                // As a DynamoDB query with a limit: the page stops at `limit` items read,
+                // expired ones included, and says that more may follow.
+                if messages.len() == limit {
+                    more = true;
+                    break;
+                }
+                let sk = key.strip_prefix(prefix.as_str()).unwrap_or(key);
+                let item: MessageItem = serde_json::from_slice(value.value()).map_err(other)?;
+                messages.push((item.ttl, item.kept(sk)?));
+            }
+            Ok(HistoryPage {
+                messages: messages
+                    .into_iter()
+                    .filter(|(ttl, _)| *ttl > now_secs)
+                    .map(|(_, m)| m)
+                    .collect(),
+                more,
+            })
+        })
+        .await
+    }
+
+    async fn close_room(
+        &self,
+        room: &RoomId,
+        blocker: &PrivateIdHash,
+        peer: Option<&PrivateIdHash>,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let room_pk = keys::room(room);
+        let users: Vec<String> = [Some(blocker), peer]
+            .into_iter()
+            .flatten()
+            .map(keys::user)
+            .collect();
+        let (room_id, now) = (room.to_string(), now.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut item = match table.get(room_pk.as_str()).map_err(other)? {
+                    Some(v) => serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?,
+                    None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
+                };
+                item.closed_at.get_or_insert(now);
+                table
+                    .insert(room_pk.as_str(), encode(&item)?.as_slice())
+                    .map_err(other)?;
+                for pk in users {
+                    let Some(mut user) = table
+                        .get(pk.as_str())
+                        .map_err(other)?
+                        .map(|v| serde_json::from_slice::<UserItem>(v.value()))
+                        .transpose()
+                        .map_err(other)?
+                    else {
+                        continue;
+                    };
+                    if user.rooms.contains(&room_id) {
+                        user.closed.insert(room_id.clone());
+                        table
+                            .insert(pk.as_str(), encode(&user)?.as_slice())
+                            .map_err(other)?;
+                    }
+                }
+            }
+            txn.commit().map_err(other)
+        })
+        .await
     }
 
     fn round_trips(&self) -> usize {

@@ -4,15 +4,23 @@
 //! its JSON; the DynamoDB store converts the same JSON to attribute values
 //! (`dynamodb::codec`), so both stores hold the very same attributes.
 
-use crate::domain::ports::{Member, PublicEntry, StoreError, UserRecord};
+use crate::domain::history::Cursor;
+use crate::domain::ports::{KeptMessage, Member, Membership, PublicEntry, StoreError, UserRecord};
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Item keys (the partition key `pk`).
+/// Item keys: the partition key `pk` and the sort key `sk`.
 pub mod keys {
+    use crate::domain::history::Cursor;
     use crate::domain::{PrivateIdHash, PublicId, RoomId};
+
+    /// The sort key of an item that stands alone under its partition key (a user, a
+    /// public id's marker, a room, a counter).
+    pub const ITEM: &str = "_";
+    /// The sort keys of a room's kept messages start so.
+    pub const MESSAGE_PREFIX: &str = "MSG#";
 
     pub const USER_PREFIX: &str = "USER#";
     pub const PUBLIC_PREFIX: &str = "PUBLIC#";
@@ -35,6 +43,22 @@ pub mod keys {
         format!("{ROOM_PREFIX}{room}")
     }
 
+    /// A kept message's sort key, in its room's partition: ordered by time, then id.
+    pub fn message(cursor: &Cursor) -> String {
+        format!("{MESSAGE_PREFIX}{cursor}")
+    }
+
+    /// One text for an item's two keys, as the embedded store keys its items and as item
+    /// dumps name them: `pk` alone for an [`ITEM`], else `pk` and `sk` around a space
+    /// (no key has one), so that a partition's items sort together, by `sk`.
+    pub fn storage_key(pk: &str, sk: &str) -> String {
+        if sk == ITEM {
+            pk.to_owned()
+        } else {
+            format!("{pk} {sk}")
+        }
+    }
+
     /// The creates from one (hashed) source address in one window.
     pub fn address(hash: &str, window: u64) -> String {
         format!("{ADDRESS_PREFIX}{hash}#{window}")
@@ -45,6 +69,7 @@ pub mod keys {
 /// the same names (a test checks each one).
 pub mod attr {
     pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
     pub const TYPE: &str = "type";
     pub const ID: &str = "id";
     pub const PUBLIC_ID: &str = "publicId";
@@ -65,6 +90,15 @@ pub mod attr {
     /// When DynamoDB may delete the item (seconds since the epoch; the table's TTL
     /// attribute).
     pub const TTL: &str = "ttl";
+    /// A user's rooms that a member blocked (a subset of `rooms`).
+    pub const CLOSED: &str = "closed";
+    /// When a member blocked a room.
+    pub const CLOSED_AT: &str = "closedAt";
+    /// When a member's identity was created (a room keeps it per side).
+    pub const SINCE: &str = "since";
+    pub const MESSAGE: &str = "message";
+    pub const FROM: &str = "from";
+    pub const SENT_AT: &str = "sentAt";
     /// The last counting request's token (DynamoDB: no message counted twice on retry).
     pub const RATE_TOKEN: &str = "rt";
 }
@@ -77,6 +111,7 @@ pub enum Kind {
     Public,
     Room,
     Address,
+    Message,
 }
 
 /// `USER#<privateIdHash>`: a user, and the rooms they joined.
@@ -94,6 +129,10 @@ pub struct UserItem {
     /// checked against.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub rooms: BTreeSet<String>,
+    /// Those of `rooms` that a member blocked: no message is counted there again. (A
+    /// blocked room keeps its place in `rooms`, so both sets stay within the cap.)
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub closed: BTreeSet<String>,
     /// The embedded store's message counter, `window << 20 | count` (`store::rate`);
     /// DynamoDB keeps per-window slots instead (`dynamodb::rate_slots`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +153,7 @@ impl UserItem {
             created_at: user.created_at.clone(),
             updated_at: user.updated_at.clone(),
             rooms: BTreeSet::new(),
+            closed: BTreeSet::new(),
             rl: None,
         }
     }
@@ -202,14 +242,18 @@ pub struct SideEntry {
     pub private_id_hash: String,
     pub public_id: String,
     pub username: String,
+    /// The member identity's `createdAt`: the history they may read starts there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 impl SideEntry {
-    pub fn new(hash: &PrivateIdHash, member: &Member) -> Self {
+    pub fn new(hash: &PrivateIdHash, member: &Member, since: &str) -> Self {
         Self {
             private_id_hash: hash.to_hex(),
             public_id: member.public_id.to_string(),
             username: member.username.clone(),
+            since: Some(since.to_owned()),
         }
     }
 
@@ -248,6 +292,9 @@ pub struct RoomItem {
     pub members: BTreeMap<String, MemberEntry>,
     pub created_at: String,
     pub updated_at: String,
+    /// When a member blocked the room, which closed it for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
 }
 
 impl RoomItem {
@@ -270,11 +317,71 @@ impl RoomItem {
 
     /// The member entry of `who`, `None` for a non-member.
     pub fn member(&self, who: &PrivateIdHash) -> Result<Option<Member>, StoreError> {
-        Ok(self
-            .members()?
+        Ok(self.membership(who)?.map(|m| m.member))
+    }
+
+    /// What the room knows of `who`, `None` for a non-member.
+    pub fn membership(&self, who: &PrivateIdHash) -> Result<Option<Membership>, StoreError> {
+        let members = self.members()?;
+        let Some((_, member)) = members.iter().find(|(hash, _)| hash == who) else {
+            return Ok(None);
+        };
+        let since = [&self.low, &self.high]
             .into_iter()
-            .find(|(hash, _)| hash == who)
-            .map(|(_, member)| member))
+            .flatten()
+            .find(|side| side.private_id_hash == who.to_hex())
+            .and_then(|side| side.since.clone());
+        Ok(Some(Membership {
+            member: member.clone(),
+            since,
+            closed: self.closed_at.is_some(),
+            peer: members
+                .iter()
+                .map(|(hash, _)| *hash)
+                .find(|hash| hash != who),
+        }))
+    }
+}
+
+/// `ROOM#<roomId>` / `MSG#<cursor>`: a kept message, in its room's partition, until
+/// `ttl`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageItem {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub id: String,
+    pub from: MemberEntry,
+    pub message: String,
+    pub sent_at: String,
+    pub ttl: u64,
+}
+
+impl MessageItem {
+    pub fn new(message: &KeptMessage, ttl: u64) -> Self {
+        Self {
+            kind: Kind::Message,
+            id: message.id.clone(),
+            from: MemberEntry::new(&message.from),
+            message: message.message.clone(),
+            sent_at: message.sent_at.clone(),
+            ttl,
+        }
+    }
+
+    /// The message as the history lists it; its sort key gives its place.
+    pub fn kept(&self, sk: &str) -> Result<KeptMessage, StoreError> {
+        let cursor = sk
+            .strip_prefix(keys::MESSAGE_PREFIX)
+            .and_then(Cursor::parse)
+            .ok_or_else(|| corrupt(format!("bad message sort key {sk:?}")))?;
+        Ok(KeptMessage {
+            cursor,
+            id: self.id.clone(),
+            from: self.from.member()?,
+            message: self.message.clone(),
+            sent_at: self.sent_at.clone(),
+        })
     }
 }
 
@@ -336,6 +443,7 @@ mod tests {
         };
         let mut item = UserItem::new(&user);
         item.rooms.insert("r".into());
+        item.closed.insert("r".into());
         assert_eq!(
             names(&item),
             set(&[
@@ -345,7 +453,8 @@ mod tests {
                 attr::USERNAME,
                 attr::CREATED_AT,
                 attr::UPDATED_AT,
-                attr::ROOMS
+                attr::ROOMS,
+                attr::CLOSED
             ])
         );
         assert_eq!(
@@ -361,7 +470,7 @@ mod tests {
             public_id: user.public_id,
             username: user.username.clone(),
         };
-        let side = SideEntry::new(&user.private_id_hash, &member);
+        let side = SideEntry::new(&user.private_id_hash, &member, &user.created_at);
         let room = RoomItem {
             kind: Kind::Room,
             low: Some(side.clone()),
@@ -369,6 +478,7 @@ mod tests {
             members: BTreeMap::from([("x".into(), MemberEntry::new(&member))]),
             created_at: String::new(),
             updated_at: String::new(),
+            closed_at: Some(String::new()),
         };
         assert_eq!(
             names(&room),
@@ -378,13 +488,39 @@ mod tests {
                 attr::HIGH,
                 attr::MEMBERS,
                 attr::CREATED_AT,
-                attr::UPDATED_AT
+                attr::UPDATED_AT,
+                attr::CLOSED_AT
             ])
         );
         assert_eq!(
             names(&side),
-            set(&[attr::PRIVATE_ID_HASH, attr::PUBLIC_ID, attr::USERNAME])
+            set(&[
+                attr::PRIVATE_ID_HASH,
+                attr::PUBLIC_ID,
+                attr::USERNAME,
+                attr::SINCE
+            ])
         );
+        let kept = KeptMessage {
+            cursor: Cursor::new(1, &"ab".repeat(16)).unwrap(),
+            id: "ab".repeat(16),
+            from: member.clone(),
+            message: "m".into(),
+            sent_at: "t".into(),
+        };
+        let message = MessageItem::new(&kept, 9);
+        assert_eq!(
+            names(&message),
+            set(&[
+                attr::TYPE,
+                attr::ID,
+                attr::FROM,
+                attr::MESSAGE,
+                attr::SENT_AT,
+                attr::TTL
+            ])
+        );
+        assert_eq!(message.kept(&keys::message(&kept.cursor)).unwrap(), kept);
         assert_eq!(names(&CounterItem { value: 1 }), set(&[attr::VALUE]));
         let address = AddressItem {
             kind: Kind::Address,

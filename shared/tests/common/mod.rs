@@ -60,6 +60,8 @@ pub struct Functions {
     pub connect: Endpoint,
     pub send_message: Endpoint,
     pub channel_auth: Endpoint,
+    pub list_messages: Endpoint,
+    pub block_room: Endpoint,
 }
 
 impl Functions {
@@ -98,6 +100,8 @@ impl Functions {
             connect: build(Route::Connect).await,
             send_message: build(Route::SendMessage).await,
             channel_auth: build(Route::ChannelAuth).await,
+            list_messages: build(Route::ListMessages).await,
+            block_room: build(Route::BlockRoom).await,
         }
     }
 
@@ -107,6 +111,8 @@ impl Functions {
             Route::Connect => &self.connect,
             Route::SendMessage => &self.send_message,
             Route::ChannelAuth => &self.channel_auth,
+            Route::ListMessages => &self.list_messages,
+            Route::BlockRoom => &self.block_room,
         }
     }
 
@@ -156,6 +162,50 @@ impl Functions {
         self.call(
             Route::SendMessage,
             &format!("/rooms/{room}/message"),
+            Some("application/json"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// A page of the room's history: `body` is the JSON body's fields besides the
+    /// private id.
+    pub async fn history(&self, private_id: &str, room: &str, body: Value) -> Reply {
+        let mut body = body;
+        body["privateId"] = json!(private_id);
+        self.call(
+            Route::ListMessages,
+            &format!("/rooms/{room}/messages"),
+            Some("application/json"),
+            Some(&body.to_string()),
+        )
+        .await
+    }
+
+    /// The whole history `private_id` may read, following `next`, as message texts.
+    pub async fn history_texts(&self, private_id: &str, room: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        let mut after = Value::Null;
+        loop {
+            let reply = self
+                .history(private_id, room, json!({"after": after, "limit": 2}))
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            for m in reply.body["messages"].as_array().unwrap() {
+                texts.push(m["message"].as_str().unwrap().to_owned());
+            }
+            after = reply.body["next"].clone();
+            if after.is_null() {
+                return texts;
+            }
+        }
+    }
+
+    pub async fn block(&self, private_id: &str, room: &str) -> Reply {
+        let body = json!({"privateId": private_id}).to_string();
+        self.call(
+            Route::BlockRoom,
+            &format!("/rooms/{room}/block"),
             Some("application/json"),
             Some(&body),
         )

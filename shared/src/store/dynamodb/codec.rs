@@ -20,13 +20,22 @@ pub(super) fn n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-/// A typed item under the key `pk`.
-pub(super) fn to_item<T: Serialize>(pk: &str, item: &T) -> Result<Item, StoreError> {
+/// A typed item under the keys `pk` and `sk`.
+pub(super) fn to_item<T: Serialize>(pk: &str, sk: &str, item: &T) -> Result<Item, StoreError> {
     let AttributeValue::M(mut map) = to_attribute(item)? else {
         return Err(corrupt("an item that is not a map"));
     };
     map.insert(attr::PK.to_owned(), s(pk));
+    map.insert(attr::SK.to_owned(), s(sk));
     Ok(map)
+}
+
+/// The key of the item that stands alone under `pk`.
+pub(super) fn key(pk: impl Into<String>) -> Item {
+    Item::from([
+        (attr::PK.to_owned(), s(pk)),
+        (attr::SK.to_owned(), s(crate::store::schema::keys::ITEM)),
+    ])
 }
 
 /// Any serializable value (an item, a member entry) as one attribute value.
@@ -113,9 +122,11 @@ mod tests {
             created_at: "c".into(),
             updated_at: "u".into(),
             rooms: BTreeSet::from(["r1".to_owned(), "r2".to_owned()]),
+            closed: BTreeSet::new(),
             rl: None,
         };
-        let item = to_item("USER#x", &user).unwrap();
+        let item = to_item("USER#x", "_", &user).unwrap();
+        assert_eq!(item[attr::SK], s("_"));
         assert_eq!(item[attr::PK], s("USER#x"));
         assert_eq!(item[attr::TYPE], s("user"));
         assert_eq!(item[attr::ID], AttributeValue::N("42".into()));
@@ -133,6 +144,7 @@ mod tests {
                 private_id_hash: "cd".into(),
                 public_id: "000-000-001".into(),
                 username: "B".into(),
+                since: None,
             }),
             high: None,
             members: BTreeMap::from([(
@@ -144,8 +156,9 @@ mod tests {
             )]),
             created_at: "c".into(),
             updated_at: "u".into(),
+            closed_at: None,
         };
-        let item = to_item("ROOM#r", &room).unwrap();
+        let item = to_item("ROOM#r", "_", &room).unwrap();
         let AttributeValue::M(members) = &item[attr::MEMBERS] else {
             panic!("members is not a map")
         };

@@ -1,0 +1,172 @@
+//! A room's history: every accepted message is kept for a while, so that a message sent
+//! while the peer is away is read when they come back.
+
+use crate::ids::{PrivateId, RoomId};
+use crate::ports::store::{HistoryPage, Store, StoreError};
+use crate::time::{millis_of, parse_rfc3339_millis};
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Where a message stands in its room's history: the time it was sent (milliseconds
+/// since the epoch), then its id. Its text, `0001764470000000-<32 hex>`, is the list's
+/// cursor and, behind `MSG#`, the message's sort key: fixed-width, so text order is
+/// history order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    millis: u64,
+    id: String,
+}
+
+impl Cursor {
+    /// Digits of the time part.
+    const MILLIS_DIGITS: usize = 16;
+    /// Hex digits of a message id.
+    pub const ID_LEN: usize = 32;
+    /// The cursor's text length.
+    pub const LEN: usize = Self::MILLIS_DIGITS + 1 + Self::ID_LEN;
+
+    /// The position of message `id` sent at `millis`; `None` for an id that is not 32
+    /// lower-case hex digits.
+    pub fn new(millis: u64, id: &str) -> Option<Self> {
+        let ok = id.len() == Self::ID_LEN
+            && id
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+            && millis < 10u64.pow(Self::MILLIS_DIGITS as u32);
+        ok.then(|| Self {
+            millis,
+            id: id.to_owned(),
+        })
+    }
+
+    /// Before every message sent at `millis` or later.
+    pub fn before(millis: u64) -> Self {
+        Self {
+            millis,
+            id: String::new(),
+        }
+    }
+
+    /// A cursor as `next` gave it.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (millis, id) = text.split_once('-')?;
+        if millis.len() != Self::MILLIS_DIGITS || !millis.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        Self::new(millis.parse().ok()?, id)
+    }
+
+    pub fn millis(&self) -> u64 {
+        self.millis
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016}-{}", self.millis, self.id)
+    }
+}
+
+/// How long messages are kept (`MESSAGE_TTL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageTtl(pub Duration);
+
+impl Default for MessageTtl {
+    /// Seven days.
+    fn default() -> Self {
+        Self(Duration::from_secs(7 * 24 * 3600))
+    }
+}
+
+impl MessageTtl {
+    /// When a message sent at `sent` expires, in seconds since the epoch (DynamoDB's
+    /// TTL attribute).
+    pub fn expires_at(&self, sent: SystemTime) -> u64 {
+        (sent + self.0)
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+/// How many messages one page holds: `limit` when given, within 1 to [`MAX_PAGE`].
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// An unknown room and a room the caller is not in answer alike.
+    #[error("room not found")]
+    RoomNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One membership read, one query: the page of `room`'s history after `after` that
+/// `caller` may read. A member never sees what was sent before their identity existed:
+/// a public id's new holder does not read what was written to it while unused.
+pub async fn list_messages<S: Store + ?Sized>(
+    store: &S,
+    room: &RoomId,
+    caller: &PrivateId,
+    after: Option<Cursor>,
+    limit: usize,
+    now: SystemTime,
+) -> Result<HistoryPage, HistoryError> {
+    let membership = store
+        .room_member(room, &caller.hash())
+        .await?
+        .ok_or(HistoryError::RoomNotFound)?;
+    let since = membership
+        .since
+        .as_deref()
+        .and_then(parse_rfc3339_millis)
+        .map_or(Cursor::before(0), Cursor::before);
+    let from = match after {
+        Some(after) if after > since => after,
+        _ => since,
+    };
+    let now_secs = millis_of(now) / 1000;
+    let limit = limit.clamp(1, MAX_PAGE);
+    Ok(store.list_messages(room, &from, limit, now_secs).await?)
+}
+
+/// A kept message's id and place, from the time it was sent.
+pub fn kept(id: String, sent: SystemTime) -> Result<Cursor, anyhow::Error> {
+    Cursor::new(millis_of(sent), &id).ok_or_else(|| anyhow::anyhow!("a message id is 32 hex"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_order_as_their_text() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let a = Cursor::new(1_764_470_000_000, id).unwrap();
+        assert_eq!(a.to_string(), format!("0001764470000000-{id}"));
+        assert_eq!(Cursor::parse(&a.to_string()), Some(a.clone()));
+        assert_eq!(a.to_string().len(), Cursor::LEN);
+        let b = Cursor::new(1_764_470_000_001, &"0".repeat(32)).unwrap();
+        assert!(a < b && a.to_string() < b.to_string());
+        assert!(Cursor::before(1_764_470_000_000) < a);
+        assert!(Cursor::before(1_764_470_000_000).to_string() < a.to_string());
+        for bad in [
+            "",
+            "1-0123456789abcdef0123456789abcdef",
+            "0001764470000000-0123456789ABCDEF0123456789abcdef",
+            "0001764470000000-0123",
+            "000176447000000x-0123456789abcdef0123456789abcdef",
+            "0001764470000000_0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(Cursor::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn messages_expire_after_the_ttl() {
+        let ttl = MessageTtl(Duration::from_secs(60));
+        let sent = UNIX_EPOCH + Duration::from_millis(1_000_500);
+        assert_eq!(ttl.expires_at(sent), 1060);
+        assert_eq!(MessageTtl::default().0.as_secs(), 604_800);
+    }
+}
