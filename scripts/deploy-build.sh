@@ -19,9 +19,9 @@ die() { printf 'deploy-build.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-functions=(create-user connect send-message channel-auth list-messages block-room)
+functions=(create-user connect send-message channel-auth list-messages block-room list-rooms rotate-id)
 logical_ids=(CreateUserFunction ConnectFunction SendMessageFunction ChannelAuthFunction
-  ListMessagesFunction BlockRoomFunction)
+  ListMessagesFunction BlockRoomFunction ListRoomsFunction RotateIdFunction)
 
 ensure_venv
 export PATH="$venv/bin:$PATH"

@@ -16,7 +16,8 @@ use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
     Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
-    Membership, PublicEntry, RateWindow, Requester, Store, StoreError, UserRecord,
+    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
+    UserRecord,
 };
 use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
@@ -57,6 +58,7 @@ impl Store for InstantStore {
         _: Side,
         _: &PrivateIdHash,
         _: &Requester,
+        _: PublicId,
         _: usize,
         _: &str,
     ) -> Result<(), JoinError> {
@@ -101,9 +103,34 @@ impl Store for InstantStore {
         &self,
         _: &RoomId,
         _: &PrivateIdHash,
+        _: PublicId,
         _: Option<&PrivateIdHash>,
         _: &str,
     ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn rooms_of(&self, _: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError> {
+        Ok(None)
+    }
+    async fn offers(&self, _: PublicId, _: usize) -> Result<Vec<Offer>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn last_message_at(
+        &self,
+        _: &RoomId,
+        _: &Cursor,
+        _: u64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+    async fn rotate_public_id(
+        &self,
+        _: &PrivateIdHash,
+        _: &Member,
+        _: PublicId,
+        _: Option<&CreateQuota>,
+        _: &str,
+    ) -> Result<(), RotateError> {
         Ok(())
     }
     fn round_trips(&self) -> usize {
@@ -169,6 +196,7 @@ fn handlers(c: &mut Criterion) {
             "connect",
             Endpoint::from(routes::Connect {
                 store: store.clone(),
+                realtime: Arc::new(InstantRealtime),
                 room_key: key.clone(),
                 clock: Arc::new(SystemClock),
             }),
@@ -200,6 +228,7 @@ fn handlers(c: &mut Criterion) {
             Endpoint::from(routes::ChannelAuth {
                 store,
                 credentials: PusherCredentials::new("bench-key", "bench-secret"),
+                room_key: key.clone(),
             }),
             event(
                 Route::ChannelAuth,

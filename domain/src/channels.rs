@@ -3,6 +3,7 @@
 use crate::ids::{PrivateId, RoomId, SocketId};
 use crate::ports::ChannelSigner;
 use crate::ports::store::{Store, StoreError};
+use crate::rooms::RoomKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorizeError {
@@ -31,4 +32,25 @@ pub async fn authorize_channel<S: Store + ?Sized, G: ChannelSigner + ?Sized>(
         return Err(AuthorizeError::RoomClosed);
     }
     Ok(signer.sign(socket_id, &room.channel()))
+}
+
+/// One read of the caller's own user item, then the signer's `auth` value: only the
+/// current holder of a public id may listen on its inbox channel (a retired id's
+/// channel has no listener left).
+pub async fn authorize_inbox<S: Store + ?Sized, G: ChannelSigner + ?Sized>(
+    store: &S,
+    signer: &G,
+    key: &RoomKey,
+    socket_id: &SocketId,
+    channel: &str,
+    caller: &PrivateId,
+) -> Result<String, AuthorizeError> {
+    let holder = store
+        .member_for_connect(&caller.hash())
+        .await?
+        .ok_or(AuthorizeError::NotAMember)?;
+    if key.inbox_channel(holder.member.public_id) != channel {
+        return Err(AuthorizeError::NotAMember);
+    }
+    Ok(signer.sign(socket_id, channel))
 }

@@ -12,6 +12,7 @@ pub mod addresses;
 pub mod channels;
 pub mod history;
 pub mod ids;
+pub mod inbox;
 pub mod messages;
 pub mod ports;
 pub mod random;

@@ -1,7 +1,8 @@
 //! Rooms: ids derived from the pair of public ids, and joining one.
 
 use crate::ids::{PrivateId, PublicId, RoomId};
-use crate::ports::store::{JoinError, Store, StoreError};
+use crate::ports::store::{JoinError, Member, Store, StoreError};
+use crate::ports::{Realtime, RealtimeError};
 use crate::time::rfc3339;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -13,6 +14,12 @@ type HmacSha256 = Hmac<Sha256>;
 // Domain separation: nothing else keyed with this key can produce a room id. (v1 rooms
 // were MACs over private-id hashes under `secret-rooms/v1/room\0`.)
 const ROOM_DOMAIN: &[u8] = b"secret-rooms/v2/room\0";
+const INBOX_DOMAIN: &[u8] = b"secret-rooms/v2/inbox\0";
+
+/// The event a connect publishes on its target's inbox channel.
+pub const ROOM_EVENT: &str = "room";
+/// Inbox channels start so; the rest is a MAC of the public id.
+pub const INBOX_PREFIX: &str = "private-inbox-";
 
 /// The server-side key behind room ids. Without it nobody can compute or invert one.
 #[derive(Clone)]
@@ -53,6 +60,20 @@ impl RoomKey {
     /// The key behind source-address hashes, derived from this one.
     pub fn address_key(&self) -> crate::addresses::AddressKey {
         crate::addresses::AddressKey::derive(&self.0)
+    }
+
+    /// The private channel where the holder of `public_id` hears of rooms opened with it
+    /// (only its current holder may subscribe). A MAC, so that nobody can name the
+    /// channel of an id without the key, nor tell the id from the channel.
+    pub fn inbox_channel(&self, public_id: PublicId) -> String {
+        let mut mac = match HmacSha256::new_from_slice(&self.0) {
+            Ok(mac) => mac,
+            Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
+        };
+        mac.update(INBOX_DOMAIN);
+        mac.update(public_id.to_string().as_bytes());
+        let id = RoomId::from_mac(mac.finalize().into_bytes().into());
+        format!("{INBOX_PREFIX}{id}")
     }
 
     /// The room of two public ids: the same whichever of them asks, and the same forever,
@@ -160,9 +181,9 @@ pub const MAX_ROOMS: usize = 100;
 ///
 /// Two round trips, the same whoever holds `target` or whether anybody does: one read of
 /// the requester's own user item, one transaction recording the requester (and only
-/// them) as a member and adding the room to their list. Nothing about `target` is read,
-/// so neither the answer nor its cost can change when `target` gets a holder; the
-/// holder joins the same room by connecting back.
+/// them) as a member, adding the room to their lists, and offering it in `target`'s
+/// inbox. Nothing about `target` is read, so neither the answer nor its cost can change
+/// when `target` gets a holder; the holder joins the same room by connecting back.
 pub async fn connect<S: Store + ?Sized>(
     store: &S,
     key: &RoomKey,
@@ -170,6 +191,51 @@ pub async fn connect<S: Store + ?Sized>(
     target: PublicId,
     now: SystemTime,
 ) -> Result<RoomId, ConnectError> {
+    Ok(join(store, key, requester, target, now).await?.0)
+}
+
+/// What a connect answers, and whether the live announcement reached the inbox channel
+/// (the room is recorded in the inbox either way).
+#[derive(Debug)]
+pub struct Connected {
+    pub room: RoomId,
+    pub announce_failed: Option<RealtimeError>,
+}
+
+/// [`connect`], then one publish of event [`ROOM_EVENT`] on `target`'s inbox channel,
+/// `{"roomId","channel","from":{"publicId","username"}}`, for used and unused ids alike.
+pub async fn connect_and_announce<S: Store + ?Sized, R: Realtime + ?Sized>(
+    store: &S,
+    realtime: &R,
+    key: &RoomKey,
+    requester: &PrivateId,
+    target: PublicId,
+    now: SystemTime,
+) -> Result<Connected, ConnectError> {
+    let (room, member) = join(store, key, requester, target, now).await?;
+    let data = serde_json::json!({
+        "roomId": room.as_str(),
+        "channel": room.channel(),
+        "from": {"publicId": member.public_id.to_string(), "username": member.username},
+    })
+    .to_string();
+    let announce_failed = realtime
+        .publish(&key.inbox_channel(target), ROOM_EVENT, &data)
+        .await
+        .err();
+    Ok(Connected {
+        room,
+        announce_failed,
+    })
+}
+
+async fn join<S: Store + ?Sized>(
+    store: &S,
+    key: &RoomKey,
+    requester: &PrivateId,
+    target: PublicId,
+    now: SystemTime,
+) -> Result<(RoomId, Member), ConnectError> {
     let me = requester.hash();
     let joiner = store
         .member_for_connect(&me)
@@ -182,10 +248,10 @@ pub async fn connect<S: Store + ?Sized>(
     let room = key.room_of(mine, target);
     let side = Side::of(mine, target);
     match store
-        .join_room(&room, side, &me, &joiner, MAX_ROOMS, &rfc3339(now))
+        .join_room(&room, side, &me, &joiner, target, MAX_ROOMS, &rfc3339(now))
         .await
     {
-        Ok(()) => Ok(room),
+        Ok(()) => Ok((room, joiner.member)),
         Err(JoinError::TooManyRooms) => Err(ConnectError::TooManyRooms),
         Err(JoinError::Closed) => Err(ConnectError::RoomClosed),
         // Connect read the user item just before, and users are never deleted: a broken
@@ -222,8 +288,15 @@ pub async fn block_room<S: Store + ?Sized>(
     if membership.closed {
         return Ok(());
     }
+    let blocker_id = membership.member.public_id;
     store
-        .close_room(room, &me, membership.peer.as_ref(), &rfc3339(now))
+        .close_room(
+            room,
+            &me,
+            blocker_id,
+            membership.peer.as_ref(),
+            &rfc3339(now),
+        )
         .await?;
     Ok(())
 }

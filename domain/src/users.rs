@@ -2,7 +2,9 @@
 //! neither id can ever be taken twice.
 
 use crate::ids::{PrivateId, PublicId};
-use crate::ports::store::{CreateQuota, InsertUserError, Store, StoreError, UserRecord};
+use crate::ports::store::{
+    CreateQuota, InsertUserError, RotateError, Store, StoreError, UserRecord,
+};
 use crate::time::rfc3339;
 use std::ops::RangeInclusive;
 use std::sync::Mutex;
@@ -168,6 +170,57 @@ pub async fn create_user<S: Store + ?Sized>(
         }
     }
     Err(CreateUserError::IdSpaceExhausted(policy.attempts))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateIdError {
+    #[error("no user has this private id")]
+    UnknownPrivateId,
+    #[error("no free public id was found within {0} attempts")]
+    IdSpaceExhausted(u32),
+    #[error("too many ids taken from this address; retry in {retry_after} s")]
+    RateLimited { retry_after: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Give the caller a fresh public id; the old one is retired for good (never given out
+/// again, and answering like an unused one), and the rooms already joined stay. New
+/// ids come from the nine-digit space, which never runs short, and are counted against
+/// the source address like a create (`quota`). One read, then one transaction per
+/// attempt.
+pub async fn rotate_public_id<S: Store + ?Sized>(
+    store: &S,
+    policy: IdPolicy,
+    caller: &PrivateId,
+    quota: Option<&CreateQuota>,
+    now: SystemTime,
+) -> Result<PublicId, RotateIdError> {
+    let me = caller.hash();
+    let old = store
+        .member_for_connect(&me)
+        .await?
+        .ok_or(RotateIdError::UnknownPrivateId)?
+        .member;
+    let now = rfc3339(now);
+    for _ in 0..policy.attempts {
+        let new = random_public_id(policy, u64::MAX)?;
+        match store.rotate_public_id(&me, &old, new, quota, &now).await {
+            Ok(()) => return Ok(new),
+            Err(RotateError::Taken) => continue,
+            Err(RotateError::RateLimited) => {
+                return Err(RotateIdError::RateLimited {
+                    retry_after: quota.map_or(1, |q| q.retry_after),
+                });
+            }
+            // A rotation of the same identity at the same moment won the race.
+            Err(RotateError::NotHolder) => return Err(RotateIdError::UnknownPrivateId),
+            Err(RotateError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(RotateIdError::IdSpaceExhausted(policy.attempts))
 }
 
 /// Uniform over the form's space (modulo bias below 2^-34 for any space up to 10^9).

@@ -165,6 +165,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let room_key = room_key(&options)?;
+    let realtime = Arc::new(PusherClient::new(&pusher)?);
     let endpoints = vec![
         Endpoint::from(routes::CreateUser {
             limit: create_limit(&options, &room_key),
@@ -172,12 +173,13 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         }),
         Endpoint::from(routes::Connect {
             store: store.clone(),
-            room_key,
+            realtime: realtime.clone(),
+            room_key: room_key.clone(),
             clock: clock.clone(),
         }),
         Endpoint::from(routes::SendMessage {
             store: store.clone(),
-            realtime: Arc::new(PusherClient::new(&pusher)?),
+            realtime,
             rate: options.rate,
             ttl: options.ttl,
             clock: clock.clone(),
@@ -185,12 +187,27 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         Endpoint::from(routes::ChannelAuth {
             store: store.clone(),
             credentials: pusher.credentials.clone(),
+            room_key: room_key.clone(),
         }),
         Endpoint::from(routes::ListMessages {
             store: store.clone(),
             clock: clock.clone(),
         }),
-        Endpoint::from(routes::BlockRoom { store, clock }),
+        Endpoint::from(routes::BlockRoom {
+            store: store.clone(),
+            clock: clock.clone(),
+        }),
+        Endpoint::from(routes::ListRooms {
+            store: store.clone(),
+            room_key: room_key.clone(),
+            clock: clock.clone(),
+        }),
+        Endpoint::from(routes::RotateId {
+            store,
+            ids: Default::default(),
+            limit: create_limit(&options, &room_key),
+            clock,
+        }),
     ];
     let page_config = serde_json::json!({"apiBase": "", "pusher": page_realtime});
     let mut router = api::router(endpoints).merge(web::router(page_config));

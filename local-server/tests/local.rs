@@ -251,6 +251,7 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
             Side::High,
             &alice.private_id_hash,
             &member("000-002", "Ghost"),
+            PublicId::parse("000-003").unwrap(),
             10,
             "2026-11-25T00:00:01.000Z",
         )

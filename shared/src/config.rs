@@ -223,7 +223,7 @@ pub async fn fetch_secrets(env: Lookup<'_>) -> Result<Vec<(&'static str, String)
             format!("cannot build an HTTPS client: {e:#}"),
         )
     })?;
-    // In turn: each function is given one secret.
+    // In turn: a function is given one or two secrets.
     let mut secrets = Vec::new();
     for (var, arn_var, arn) in wanted {
         let value = client

@@ -14,6 +14,7 @@ use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::domain::{PublicId, RoomId};
 use secret_rooms::http::{Endpoint, Route, routes};
+use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{DynamoStore, Store};
 use secret_rooms_test_kit::tables::reopen;
 use serde_json::{Value, json};
@@ -33,9 +34,11 @@ struct Observed {
     body: Value,
     /// Every DynamoDB request and answer, without the per-request idempotency token.
     calls: Vec<Exchange>,
-    published: usize,
-    /// The room's item afterwards.
+    /// Every publish: channel, event, data.
+    published: Vec<(String, String, Value)>,
+    /// The room's item afterwards, and the room's entry in the target's inbox.
     room_item: Value,
+    inbox_item: Value,
 }
 
 fn without_tokens(mut calls: Vec<Exchange>) -> Vec<Exchange> {
@@ -79,8 +82,19 @@ impl Setup {
             },
             ..routes::CreateUser::new(Arc::new(reopen(table.table()).await), clock.clone())
         });
+        let realtime = PusherClient::new(&PusherConfig {
+            app_id: common::pusher_receiver::APP_ID.into(),
+            credentials: PusherCredentials::new(
+                common::pusher_receiver::KEY,
+                common::pusher_receiver::SECRET,
+            ),
+            base_url: pusher.base_url.clone(),
+            timeout: Duration::from_secs(2),
+        })
+        .unwrap();
         let connect = Endpoint::from(routes::Connect {
             store: Arc::new(proxied) as Arc<dyn Store>,
+            realtime: Arc::new(realtime),
             room_key: RoomKey::parse(ROOM_KEY).unwrap(),
             clock,
         });
@@ -119,9 +133,15 @@ impl Setup {
         )
         .await;
         let calls = without_tokens(self.proxy.take_exchanges());
-        let room_item = match reply.body["roomId"].as_str().and_then(RoomId::parse) {
-            Some(room) => self.table.items().await[&format!("ROOM#{room}")].clone(),
-            None => Value::Null,
+        let (room_item, inbox_item) = match reply.body["roomId"].as_str().and_then(RoomId::parse) {
+            Some(room) => {
+                let items = self.table.items().await;
+                (
+                    items[&format!("ROOM#{room}")].clone(),
+                    items[&format!("PUBLIC#{target} ROOM#{room}")].clone(),
+                )
+            }
+            None => (Value::Null, Value::Null),
         };
         Observed {
             status: reply.status,
@@ -132,8 +152,12 @@ impl Setup {
                 .collect(),
             body: reply.body,
             calls,
-            published: self.pusher.published_count() - published,
+            published: self.pusher.published()[published..]
+                .iter()
+                .map(|p| (p.channel.clone(), p.event.clone(), p.data.clone()))
+                .collect(),
             room_item,
+            inbox_item,
         }
     }
 }
@@ -188,27 +212,38 @@ async fn no_connect_answer_changes_when_an_unused_id_gets_a_holder() {
         );
     }
 
-    // Across targets, used or not, the calls differ only in the room id and the side
-    // (which follows the ids' text order, not whether anybody holds them).
-    let shape = |seen: &Observed| {
+    // Across targets, used or not, the calls differ only in the room id, the target's id
+    // and its inbox channel, and the side (which follows the ids' text order, not whether
+    // anybody holds them).
+    let key = RoomKey::parse(ROOM_KEY).unwrap();
+    let shape = |(target, seen): (&PublicId, &Observed)| {
         let room = seen.body["roomId"].as_str().unwrap();
         let calls: Vec<Value> = seen
             .calls
             .iter()
             .map(|c| json!([c.operation, c.request, c.status, c.response]))
             .collect();
-        let text = Value::from(calls)
+        let published: Vec<Value> = seen
+            .published
+            .iter()
+            .map(|(channel, event, data)| json!([channel, event, data]))
+            .collect();
+        let text = json!([calls, published])
             .to_string()
             .replace(room, "<room>")
+            .replace(&key.inbox_channel(*target), "<inbox>")
+            .replace(&target.to_string(), "<target>")
             .replace("\"high\"", "\"<side>\"")
             .replace("\"low\"", "\"<side>\"");
-        (seen.status, seen.headers.clone(), seen.published, text)
+        (seen.status, seen.headers.clone(), text)
     };
-    let first = shape(&before[0]);
-    for seen in &before {
+    let first = shape((&targets[0], &before[0]));
+    for seen in targets.iter().zip(&before) {
         assert_eq!(shape(seen), first);
     }
-    assert_eq!(first.2, 0, "connect publishes nothing (yet)");
+    assert_eq!(before[0].published.len(), 1, "one publish, to the inbox");
+    assert_eq!(before[0].published[0].0, key.inbox_channel(targets[0]));
+    assert_eq!(before[0].published[0].1, "room");
     let operations: Vec<_> = before[0].calls.iter().map(|c| &c.operation).collect();
     assert_eq!(operations, ["GetItem", "TransactWriteItems"]);
 

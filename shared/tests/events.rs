@@ -43,6 +43,18 @@ const EXPECTED: &[(&str, Route, u16, Option<&str>)] = &[
         Some("room_not_found"),
     ),
     (
+        "list-rooms.json",
+        Route::ListRooms,
+        401,
+        Some("unknown_private_id"),
+    ),
+    (
+        "rotate-id.json",
+        Route::RotateId,
+        401,
+        Some("unknown_private_id"),
+    ),
+    (
         "bad/create-user-unknown-field.json",
         Route::CreateUser,
         400,

@@ -41,6 +41,7 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
         },
     )
     .unwrap();
+    let pusher = Arc::new(pusher);
     vec![
         (
             Route::CreateUser,
@@ -54,6 +55,7 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
             Route::Connect,
             Endpoint::from(routes::Connect {
                 store: store.clone(),
+                realtime: pusher.clone(),
                 room_key: RoomKey::parse(common::ROOM_KEY).unwrap(),
                 clock: Arc::new(SystemClock),
             }),
@@ -68,7 +70,7 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
             Route::SendMessage,
             Endpoint::from(routes::SendMessage {
                 store: store.clone(),
-                realtime: Arc::new(pusher),
+                realtime: pusher,
                 rate: Default::default(),
                 ttl: Default::default(),
                 clock: Arc::new(SystemClock),
@@ -85,6 +87,7 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
             Endpoint::from(routes::ChannelAuth {
                 store,
                 credentials: secret_rooms::realtime::pusher::PusherCredentials::new("k", "s"),
+                room_key: RoomKey::parse(common::ROOM_KEY).unwrap(),
             }),
             api_event(
                 Route::ChannelAuth,

@@ -71,6 +71,7 @@ async fn world() -> World {
         timeout: Duration::from_secs(2),
     })
     .unwrap();
+    let pusher = Arc::new(pusher);
     // Leak the receiver's task for the test's lifetime: it serves every case.
     std::mem::forget(receiver);
     World {
@@ -86,7 +87,8 @@ async fn world() -> World {
                 Route::Connect,
                 Endpoint::from(routes::Connect {
                     store: store.clone(),
-                    room_key: key,
+                    realtime: pusher.clone(),
+                    room_key: key.clone(),
                     clock: Arc::new(SystemClock),
                 }),
             ),
@@ -94,7 +96,7 @@ async fn world() -> World {
                 Route::SendMessage,
                 Endpoint::from(routes::SendMessage {
                     store: store.clone(),
-                    realtime: Arc::new(pusher),
+                    realtime: pusher,
                     rate: RateLimit {
                         messages: 1_000_000,
                         window_secs: 1,
@@ -108,13 +110,31 @@ async fn world() -> World {
                 Endpoint::from(routes::ChannelAuth {
                     store: store.clone(),
                     credentials,
+                    room_key: key.clone(),
                 }),
             ),
             // (Not block: one blocked room would end every later success.)
             (
                 Route::ListMessages,
                 Endpoint::from(routes::ListMessages {
+                    store: store.clone(),
+                    clock: Arc::new(SystemClock),
+                }),
+            ),
+            (
+                Route::ListRooms,
+                Endpoint::from(routes::ListRooms {
+                    store: store.clone(),
+                    room_key: key,
+                    clock: Arc::new(SystemClock),
+                }),
+            ),
+            (
+                Route::RotateId,
+                Endpoint::from(routes::RotateId {
                     store,
+                    ids: Default::default(),
+                    limit: None,
                     clock: Arc::new(SystemClock),
                 }),
             ),
@@ -226,7 +246,7 @@ fn case(w: &World) -> impl Strategy<Value = Case> {
         "[ -~]{0,40}",
     ]);
     let method = prop_oneof![8 => Just("POST".to_owned()), 1 => Just("GET".to_owned()), 1 => Just("DELETE".to_owned())];
-    (0..5usize, method, param, content_type, body, any::<bool>()).prop_map(
+    (0..7usize, method, param, content_type, body, any::<bool>()).prop_map(
         |(route, method, param, content_type, body, base64)| Case {
             route,
             method,
@@ -247,7 +267,7 @@ fn valid_case(w: &World) -> impl Strategy<Value = Case> {
     let message = "[a-zA-Z0-9 ]{0,40}[a-z]|.{1,30}[a-z]";
     let json_type = proptest::option::of(Just("application/json".to_owned()));
     (
-        0..5usize,
+        0..7usize,
         public,
         private,
         room,
@@ -273,6 +293,11 @@ fn valid_case(w: &World) -> impl Strategy<Value = Case> {
                     4 => (
                         room,
                         serde_json::to_vec(&json!({"privateId": private, "limit": 10})).unwrap(),
+                        content_type,
+                    ),
+                    5 | 6 => (
+                        String::new(),
+                        serde_json::to_vec(&json!({"privateId": private})).unwrap(),
                         content_type,
                     ),
                     _ => (
@@ -308,6 +333,8 @@ fn event(route: Route, c: &Case) -> Value {
         Route::ChannelAuth => ("POST /pusher/auth", None),
         Route::ListMessages => ("POST /rooms/{roomId}/messages", Some("roomId")),
         Route::BlockRoom => ("POST /rooms/{roomId}/block", Some("roomId")),
+        Route::ListRooms => ("POST /users/rooms", None),
+        Route::RotateId => ("POST /users/rotate", None),
     };
     let mut event = common::api_event(route, "/fuzz", c.content_type.as_deref(), None);
     event["routeKey"] = json!(route_key);
@@ -339,7 +366,7 @@ fn no_request_panics_or_answers_5xx() {
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let seen = std::cell::RefCell::new([[0usize; 6]; 5]);
+    let seen = std::cell::RefCell::new([[0usize; 6]; 7]);
     runner
         .run(
             &prop_oneof![3 => valid_case(&world), 7 => case(&world)],

@@ -123,7 +123,7 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
     let proxy = Proxy::start(&std::env::var(ENDPOINT_VAR).unwrap(), None).await;
     let extra = [
         (ENDPOINT_VAR, proxy.endpoint.as_str()),
-        ("CREATE_RATE_LIMIT", "3"),
+        ("CREATE_RATE_LIMIT", "4"),
     ];
     let f = Functions::start_with(&pusher.base_url, Arc::new(SystemClock), &extra).await;
     let mut used: BTreeMap<String, Grants> = BTreeMap::new();
@@ -149,7 +149,14 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
     // create-user: created, then refused past the per-address limit.
     let (alice_pub, alice, _) = f.create().await;
     let (bob_pub, bob, _) = f.create().await;
-    f.create().await;
+    let (_, carol, _) = f.create().await;
+    record(Route::CreateUser);
+    // rotate-id: rotated (the address's fourth id), then refused past the limit, and
+    // refused for a stranger.
+    assert_eq!(f.rotate(&carol).await.status, 200);
+    assert_eq!(f.rotate(&carol).await.status, 429);
+    assert_eq!(f.rotate(&"A".repeat(43)).await.status, 401);
+    record(Route::RotateId);
     let refused = invoke(
         &f.create_user,
         &api_event(Route::CreateUser, "/users/create", None, None),
@@ -177,7 +184,20 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
     let channel = format!("private-{room}");
     assert_eq!(f.auth(&alice, "1.1", &channel).await.status, 200);
     assert_eq!(f.auth(&stranger, "1.1", &channel).await.status, 403);
+    // ... and on an inbox channel: its holder, and someone else.
     record(Route::ChannelAuth);
+    let inbox = f.rooms(&bob).await.body["inboxChannel"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    record(Route::ListRooms);
+    assert_eq!(f.auth(&bob, "1.1", &inbox).await.status, 200);
+    assert_eq!(f.auth(&alice, "1.1", &inbox).await.status, 403);
+    record(Route::ChannelAuth);
+    // list-rooms: an identity, and a stranger.
+    assert_eq!(f.rooms(&alice).await.status, 200);
+    assert_eq!(f.rooms(&stranger).await.status, 401);
+    record(Route::ListRooms);
     // list-messages: a member, and a stranger.
     assert_eq!(f.history(&bob, &room, json!({})).await.status, 200);
     assert_eq!(f.history(&stranger, &room, json!({})).await.status, 404);
@@ -267,6 +287,7 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
         given, readable,
         "secrets given (left) versus readable (right)"
     );
-    // One secret at most: the history and block functions need none.
-    assert!(given.values().all(|s| s.len() <= 1), "{given:?}");
+    // Two secrets at most (connect and channel-auth name inbox channels and use Pusher);
+    // the history and block functions need none.
+    assert!(given.values().all(|s| s.len() <= 2), "{given:?}");
 }

@@ -80,7 +80,7 @@ async fn two_users_connect_chat_and_subscribe() {
     assert_eq!(sent.status, 204, "{}", sent.body);
     assert_eq!(sent.body, Value::Null);
     assert!(pusher.rejected().is_empty(), "{:?}", pusher.rejected());
-    let published = pusher.published();
+    let published = pusher.messages();
     assert_eq!(published.len(), 1);
     let event = &published[0];
     assert_eq!(event.channel, channel);
@@ -151,7 +151,7 @@ async fn two_users_connect_chat_and_subscribe() {
         (carol_post.status, &carol_post.body),
         "non-member and unknown room must be indistinguishable"
     );
-    assert_eq!(pusher.published().len(), 1, "refused posts publish nothing");
+    assert_eq!(pusher.messages().len(), 1, "refused posts publish nothing");
 }
 
 #[tokio::test]
@@ -220,7 +220,7 @@ async fn a_connect_to_an_unused_id_joins_only_the_requester() {
 
     // Posting to it is accepted and reaches its one member's channel only.
     assert_eq!(f.send(&alice, unused_room, "hello?").await.status, 204);
-    let published = pusher.published();
+    let published = pusher.messages();
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].channel, format!("private-{unused_room}"));
     // Nobody else may subscribe to it.
@@ -240,6 +240,7 @@ async fn every_error_row_answers_its_status_and_changes_nothing() {
     let room = f.room(&alice, &bob_pub).await;
     let channel = format!("private-{room}");
     let before = f.snapshot().await;
+    let published_before = pusher.published().len();
     let stranger = "Zm9yLWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLWlkLTA";
     let json_ct = Some("application/json");
 
@@ -450,8 +451,9 @@ async fn every_error_row_answers_its_status_and_changes_nothing() {
     );
 
     assert_eq!(f.snapshot().await, before, "bad input must change nothing");
-    assert!(
-        pusher.published().is_empty(),
+    assert_eq!(
+        pusher.published().len(),
+        published_before,
         "bad input must publish nothing"
     );
 }
@@ -588,14 +590,14 @@ async fn senders_over_the_rate_limit_get_429() {
         .unwrap();
     assert_eq!(retry_after, 86_300, "the seconds left in the window");
     assert_eq!(
-        pusher.published().len(),
+        pusher.messages().len(),
         common::RATE_LIMIT as usize,
         "a refused message is not published"
     );
     // Time comes from the handler's clock: the events carry its instant.
     assert!(
         pusher
-            .published()
+            .messages()
             .iter()
             .all(|p| p.data["sentAt"] == json!("2024-10-04T00:01:40.000Z"))
     );
@@ -611,4 +613,101 @@ async fn other_methods_are_refused() {
     event["requestContext"]["http"]["method"] = json!("GET");
     let r = invoke(&f.create_user, &event).await;
     assert_error(&r, 405, "method_not_allowed");
+}
+
+/// SPEC v2 Inbox: a connect offers the room in the target's inbox and announces it on
+/// the target's inbox channel; the list shows joined and offered rooms with their peer;
+/// a block takes the room out of the blocker's inbox; a rotation retires the old id.
+#[tokio::test]
+async fn the_inbox_lists_offered_and_joined_rooms_and_rotation_retires_the_old_id() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, alice_name) = f.create().await;
+    let (bob_pub, bob, bob_name) = f.create().await;
+    let inbox = |reply: &common::Reply| reply.body["inboxChannel"].as_str().unwrap().to_owned();
+    let alice_inbox = inbox(&f.rooms(&alice).await);
+    assert!(alice_inbox.starts_with("private-inbox-"));
+    assert_eq!(f.rooms(&alice).await.body["rooms"], json!([]));
+
+    // Bob opens a room with Alice's id: it is announced and offered to her.
+    let room = f.room(&bob, &alice_pub).await;
+    let announced: Vec<_> = pusher
+        .published()
+        .into_iter()
+        .filter(|p| p.channel == alice_inbox)
+        .collect();
+    assert_eq!(announced.len(), 1);
+    assert_eq!(announced[0].event, "room");
+    assert_eq!(
+        announced[0].data,
+        json!({"roomId": room, "channel": format!("private-{room}"),
+               "from": {"publicId": bob_pub, "username": bob_name}})
+    );
+    let listed = f.rooms(&alice).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body["rooms"],
+        json!([{"roomId": room, "channel": format!("private-{room}"),
+                "peer": {"publicId": bob_pub, "username": bob_name},
+                "joined": false, "closed": false, "lastMessageAt": null}])
+    );
+    // Bob's own list has it joined; Alice's name is not known to him until she connects.
+    let bobs = f.rooms(&bob).await;
+    assert_eq!(bobs.body["rooms"][0]["joined"], json!(true));
+    assert_eq!(
+        bobs.body["rooms"][0]["peer"],
+        json!({"publicId": alice_pub, "username": null})
+    );
+    // Only the holder may listen on an inbox channel.
+    assert_eq!(f.auth(&alice, "1.1", &alice_inbox).await.status, 200);
+    assert_error(
+        &f.auth(&bob, "1.1", &alice_inbox).await,
+        403,
+        "not_a_member",
+    );
+
+    // Bob writes while Alice is away; she joins by connecting back and reads it.
+    assert_eq!(f.send(&bob, &room, "are you there?").await.status, 204);
+    assert_eq!(f.room(&alice, &bob_pub).await, room);
+    let listed = f.rooms(&alice).await.body["rooms"][0].clone();
+    assert_eq!(listed["joined"], json!(true));
+    assert!(listed["lastMessageAt"].is_string(), "{listed}");
+    assert_eq!(f.history_texts(&alice, &room).await, ["are you there?"]);
+    let bobs = f.rooms(&bob).await;
+    assert_eq!(
+        bobs.body["rooms"][0]["peer"],
+        json!({"publicId": alice_pub, "username": alice_name})
+    );
+
+    // Alice rotates: a fresh id, her rooms stay, the old id names nobody.
+    let rotated = f.rotate(&alice).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let new_pub = rotated.body["publicId"].as_str().unwrap().to_owned();
+    assert_ne!(new_pub, alice_pub);
+    assert_eq!(
+        new_pub.len(),
+        11,
+        "rotated ids come from the nine-digit space"
+    );
+    let after = f.rooms(&alice).await;
+    assert_ne!(inbox(&after), alice_inbox, "a new inbox channel");
+    assert_eq!(after.body["rooms"].as_array().unwrap().len(), 1);
+    assert_eq!(after.body["rooms"][0]["roomId"], json!(room));
+    assert_eq!(f.send(&alice, &room, "still here").await.status, 204);
+    assert_error(
+        &f.auth(&alice, "1.1", &alice_inbox).await,
+        403,
+        "not_a_member",
+    );
+    // A connect to the retired id: a room Alice can never join, offered to nobody.
+    let (_, carol, _) = f.create().await;
+    let carols = f.room(&carol, &alice_pub).await;
+    assert!(
+        f.rooms(&alice).await.body["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["roomId"] != json!(carols)),
+        "the retired id's offers reach nobody"
+    );
 }

@@ -114,7 +114,12 @@ async fn functions_read_their_secrets_from_secrets_manager_once_at_start_up() {
     )
     .await;
     assert_eq!(sent.status, 204, "{}", sent.body);
-    assert_eq!(pusher.published_count(), 1);
+    assert_eq!(pusher.messages().len(), 1);
+    assert_eq!(
+        pusher.published_count(),
+        2,
+        "the connect's inbox announcement too"
+    );
     let form = serde_urlencoded::to_string([
         ("socket_id", "1234.1234"),
         ("channel_name", &format!("private-{room}")),

@@ -840,23 +840,23 @@ async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static
     let side = |n: usize| Side::of(alice.public_id, others[n]);
     let now = "2026-11-24T00:00:00Z";
     store
-        .join_room(&rooms[0], side(0), &a, &requester(&me), 2, now)
+        .join_room(&rooms[0], side(0), &a, &requester(&me), others[0], 2, now)
         .await
         .unwrap();
     store
-        .join_room(&rooms[1], side(1), &a, &requester(&me), 2, now)
+        .join_room(&rooms[1], side(1), &a, &requester(&me), others[1], 2, now)
         .await
         .unwrap();
     let before = store.items().await;
     assert!(matches!(
         store
-            .join_room(&rooms[2], side(2), &a, &requester(&me), 2, now)
+            .join_room(&rooms[2], side(2), &a, &requester(&me), others[2], 2, now)
             .await,
         Err(JoinError::TooManyRooms)
     ));
     assert_eq!(store.items().await, before, "a refused join writes nothing");
     store
-        .join_room(&rooms[0], side(0), &a, &requester(&me), 2, now)
+        .join_room(&rooms[0], side(0), &a, &requester(&me), others[0], 2, now)
         .await
         .unwrap();
     let w = RateWindow {
@@ -887,6 +887,7 @@ async fn a_joiner_without_a_user_item_is_refused_and_nothing_is_written<
             Side::Low,
             &ghost,
             &requester(&member),
+            PublicId::parse("000-002").unwrap(),
             10,
             "2026-11-25T00:00:00.000Z",
         )
@@ -930,6 +931,11 @@ async fn both_stores_keep_the_same_items() {
                         member: member(joiner),
                         since: joiner.created_at.clone(),
                     },
+                    if side == Side::Low {
+                        b.public_id
+                    } else {
+                        a.public_id
+                    },
                     10,
                     "2026-11-25T00:00:01.000Z",
                 )
@@ -957,6 +963,7 @@ async fn both_stores_keep_the_same_items() {
             .close_room(
                 &room,
                 &b.private_id_hash,
+                b.public_id,
                 Some(&a.private_id_hash),
                 "2026-11-25T00:00:02.000Z",
             )
@@ -983,8 +990,9 @@ async fn both_stores_keep_the_same_items() {
     let (on_dynamo, on_embedded) = (dynamo.items().await, embedded.items().await);
     assert_eq!(
         on_dynamo.len(),
-        7,
-        "counter, 2 users, 2 markers, 1 room, 1 message: {on_dynamo:#?}"
+        10,
+        "counter, 2 users, 2 markers, 1 room, 1 message, 2 joined, 1 offer (the \
+         blocker's left): {on_dynamo:#?}"
     );
     assert_eq!(comparable(on_dynamo), comparable(on_embedded));
 }

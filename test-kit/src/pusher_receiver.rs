@@ -63,6 +63,14 @@ impl Receiver {
     }
 
     /// How many events were published, without copying them.
+    /// The `message` events only (a connect also announces rooms on inbox channels).
+    pub fn messages(&self) -> Vec<Published> {
+        self.published()
+            .into_iter()
+            .filter(|p| p.event == "message")
+            .collect()
+    }
+
     pub fn published_count(&self) -> usize {
         self.shared.published.lock().unwrap().len()
     }

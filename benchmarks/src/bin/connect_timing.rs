@@ -17,8 +17,10 @@ use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::{MAX_ROOMS, RoomKey};
 use secret_rooms::domain::users::{CreatedUser, IdPolicy, UserIds, create_user};
 use secret_rooms::http::{Endpoint, Route, routes};
+use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{DynamoStore, Store};
 use secret_rooms_test_kit::events::{api_event, invoke};
+use secret_rooms_test_kit::pusher_receiver::{self as receiver_consts, Receiver};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -135,8 +137,18 @@ async fn main() -> anyhow::Result<()> {
     }
     shuffle(&mut plan)?;
 
+    // The inbox announcement goes to a local Pusher-protocol receiver, as every connect's
+    // does: one publish per connect, used or unused target alike.
+    let receiver = Receiver::start().await;
+    let pusher = PusherClient::new(&PusherConfig {
+        app_id: receiver_consts::APP_ID.into(),
+        credentials: PusherCredentials::new(receiver_consts::KEY, receiver_consts::SECRET),
+        base_url: receiver.base_url.clone(),
+        timeout: std::time::Duration::from_secs(3),
+    })?;
     let connect = Endpoint::from(routes::Connect {
         store: store.clone() as Arc<dyn Store>,
+        realtime: Arc::new(pusher),
         room_key: RoomKey::parse(ROOM_KEY)?,
         clock: Arc::new(SystemClock),
     });

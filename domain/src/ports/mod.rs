@@ -8,6 +8,7 @@ pub mod store;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use realtime::{ChannelSigner, Realtime, RealtimeError};
 pub use store::{
-    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
-    Membership, PublicEntry, RateWindow, Requester, Store, StoreError, UserRecord,
+    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, Joined, KeptMessage, Member,
+    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
+    UserRecord,
 };

@@ -30,7 +30,8 @@ pub struct Member {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Requester {
     pub member: Member,
-    /// The identity's `createdAt`.
+    /// When the identity got its current public id: its `createdAt`, or its last
+    /// rotation.
     pub since: String,
 }
 
@@ -64,6 +65,50 @@ pub struct HistoryPage {
     pub messages: Vec<KeptMessage>,
     /// Whether the page was cut at its limit (more may follow).
     pub more: bool,
+}
+
+/// A room offered to a public id: its holder (present or future) may join it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub room: RoomId,
+    /// Who connected to the public id.
+    pub from: Member,
+    /// When they last did.
+    pub opened_at: String,
+}
+
+/// A room an identity joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    pub room: RoomId,
+    /// The public id the identity connected to.
+    pub peer: PublicId,
+    pub joined_at: String,
+}
+
+/// An identity's rooms as its own partition holds them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomsOf {
+    /// The identity as rooms name it now, and since when it holds that public id.
+    pub requester: Requester,
+    pub joined: Vec<Joined>,
+    /// Those of the joined rooms that a member blocked.
+    pub closed: Vec<RoomId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// The new public id is taken. Nothing was written.
+    #[error("public id already taken")]
+    Taken,
+    /// The source address used up its ids for this window. Nothing was written.
+    #[error("too many ids taken from this address")]
+    RateLimited,
+    /// The identity no longer holds `old` (a concurrent rotation), or is no user.
+    #[error("the identity does not hold that public id")]
+    NotHolder,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Who holds a public id.
@@ -171,20 +216,52 @@ pub trait Store: Send + Sync {
         requester: &PrivateIdHash,
     ) -> Result<Option<Requester>, StoreError>;
 
-    /// Record `joiner` as the member holding `side` of `room`, and the room among the
-    /// rooms `joiner` may post to, both or neither. Only the joiner is written, so the
-    /// write is the same whoever holds the other side. Idempotent: `createdAt` keeps its
-    /// first value. A joiner already in `max_rooms` other rooms is refused, and nothing
-    /// is written, and so is a joiner of a closed room.
+    /// Record `joiner` as the member holding `side` of `room`, the room among the rooms
+    /// `joiner` may post to and among those they joined (with `target`, the public id
+    /// they connected to), and the room as offered to `target`, all or nothing. Only the
+    /// joiner's items and `target`'s offers are written, so the write is the same
+    /// whoever holds `target`, or whether anybody does. Idempotent: first times are
+    /// kept. A joiner already in `max_rooms` other rooms is refused, and nothing is
+    /// written, and so is a joiner of a closed room.
+    #[allow(clippy::too_many_arguments)]
     async fn join_room(
         &self,
         room: &RoomId,
         side: Side,
         joiner: &PrivateIdHash,
         requester: &Requester,
+        target: PublicId,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError>;
+
+    /// The identity's current public id and the rooms it joined; `None` for an unknown
+    /// private id. One query (its partition).
+    async fn rooms_of(&self, who: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError>;
+
+    /// Up to `limit` rooms offered to `public_id`. One query (its partition).
+    async fn offers(&self, public_id: PublicId, limit: usize) -> Result<Vec<Offer>, StoreError>;
+
+    /// When the newest message of `room` after `after` was sent, if any. One query.
+    async fn last_message_at(
+        &self,
+        room: &RoomId,
+        after: &crate::history::Cursor,
+        now_secs: u64,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Give `who` (named `old` until now) the public id `new` in place of `old`'s, which
+    /// is retired: its marker
+    /// stays, so it is never given out again, but names nobody. Counted against `quota`
+    /// when given. One transaction.
+    async fn rotate_public_id(
+        &self,
+        who: &PrivateIdHash,
+        old: &Member,
+        new: PublicId,
+        quota: Option<&CreateQuota>,
+        now: &str,
+    ) -> Result<(), RotateError>;
 
     /// Count a message of `who` to `room` against `who`'s rate limit of `window`, which
     /// spans all their rooms; only a room `who` joined is allowed. One conditional
@@ -224,12 +301,13 @@ pub trait Store: Send + Sync {
     ) -> Result<HistoryPage, StoreError>;
 
     /// Close `room` for good: marked closed, and closed for its members `blocker` and
-    /// `peer` (when joined), so that neither may post again. One transaction;
-    /// idempotent.
+    /// `peer` (when joined), so that neither may post again; the room leaves the inbox
+    /// of the blocker's public id `blocker_id`. One transaction; idempotent.
     async fn close_room(
         &self,
         room: &RoomId,
         blocker: &PrivateIdHash,
+        blocker_id: PublicId,
         peer: Option<&PrivateIdHash>,
         now: &str,
     ) -> Result<(), StoreError>;

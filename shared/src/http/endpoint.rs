@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 pub enum Endpoint {
     CreateUser(routes::CreateUser<dyn Store>),
-    Connect(routes::Connect<dyn Store>),
+    Connect(routes::Connect<dyn Store, dyn Realtime>),
     SendMessage(routes::SendMessage<dyn Store, dyn Realtime>),
     ChannelAuth(routes::ChannelAuth<dyn Store>),
     ListMessages(routes::ListMessages<dyn Store>),
     BlockRoom(routes::BlockRoom<dyn Store>),
+    ListRooms(routes::ListRooms<dyn Store>),
+    RotateId(routes::RotateId<dyn Store>),
 }
 
 impl Handler for Endpoint {
@@ -27,6 +29,8 @@ impl Handler for Endpoint {
             Self::ChannelAuth(h) => h.route(),
             Self::ListMessages(h) => h.route(),
             Self::BlockRoom(h) => h.route(),
+            Self::ListRooms(h) => h.route(),
+            Self::RotateId(h) => h.route(),
         }
     }
 
@@ -38,6 +42,8 @@ impl Handler for Endpoint {
             Self::ChannelAuth(h) => h.handle(req).await,
             Self::ListMessages(h) => h.handle(req).await,
             Self::BlockRoom(h) => h.handle(req).await,
+            Self::ListRooms(h) => h.handle(req).await,
+            Self::RotateId(h) => h.handle(req).await,
         }
     }
 
@@ -49,6 +55,8 @@ impl Handler for Endpoint {
             Self::ChannelAuth(h) => h.warm_up().await,
             Self::ListMessages(h) => h.warm_up().await,
             Self::BlockRoom(h) => h.warm_up().await,
+            Self::ListRooms(h) => h.warm_up().await,
+            Self::RotateId(h) => h.warm_up().await,
         }
     }
 }
@@ -67,6 +75,8 @@ impl Endpoint {
             Self::SendMessage(h) => h.clock = clock,
             Self::ListMessages(h) => h.clock = clock,
             Self::BlockRoom(h) => h.clock = clock,
+            Self::ListRooms(h) => h.clock = clock,
+            Self::RotateId(h) => h.clock = clock,
             Self::ChannelAuth(_) => {}
         }
         self
@@ -81,6 +91,8 @@ impl Endpoint {
             Route::ChannelAuth => routes::ChannelAuth::from_env(env).await?.into(),
             Route::ListMessages => routes::ListMessages::from_env(env).await?.into(),
             Route::BlockRoom => routes::BlockRoom::from_env(env).await?.into(),
+            Route::ListRooms => routes::ListRooms::from_env(env).await?.into(),
+            Route::RotateId => routes::RotateId::from_env(env).await?.into(),
         })
     }
 }
@@ -127,10 +139,15 @@ impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::CreateUser<S>> for Endpoint {
     }
 }
 
-impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::Connect<S>> for Endpoint {
-    fn from(h: routes::Connect<S>) -> Self {
+impl<S, R> From<routes::Connect<S, R>> for Endpoint
+where
+    S: IntoDyn<dyn Store> + ?Sized,
+    R: IntoDyn<dyn Realtime> + ?Sized,
+{
+    fn from(h: routes::Connect<S, R>) -> Self {
         Self::Connect(routes::Connect {
             store: h.store.into_dyn(),
+            realtime: h.realtime.into_dyn(),
             room_key: h.room_key,
             clock: h.clock,
         })
@@ -158,6 +175,7 @@ impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::ChannelAuth<S>> for Endpoint {
         Self::ChannelAuth(routes::ChannelAuth {
             store: h.store.into_dyn(),
             credentials: h.credentials,
+            room_key: h.room_key,
         })
     }
 }
@@ -175,6 +193,27 @@ impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::BlockRoom<S>> for Endpoint {
     fn from(h: routes::BlockRoom<S>) -> Self {
         Self::BlockRoom(routes::BlockRoom {
             store: h.store.into_dyn(),
+            clock: h.clock,
+        })
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::ListRooms<S>> for Endpoint {
+    fn from(h: routes::ListRooms<S>) -> Self {
+        Self::ListRooms(routes::ListRooms {
+            store: h.store.into_dyn(),
+            room_key: h.room_key,
+            clock: h.clock,
+        })
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<routes::RotateId<S>> for Endpoint {
+    fn from(h: routes::RotateId<S>) -> Self {
+        Self::RotateId(routes::RotateId {
+            store: h.store.into_dyn(),
+            ids: h.ids,
+            limit: h.limit,
             clock: h.clock,
         })
     }

@@ -2,10 +2,12 @@
 
 use crate::domain::channels::AuthorizeError;
 use crate::domain::history::HistoryError;
+use crate::domain::inbox::ListRoomsError;
 use crate::domain::messages::{MessageError, SendError};
 use crate::domain::rooms::BlockError;
 use crate::domain::rooms::ConnectError;
 use crate::domain::users::CreateUserError;
+use crate::domain::users::RotateIdError;
 use crate::realtime::RealtimeError;
 use crate::store::StoreError;
 
@@ -118,6 +120,48 @@ impl From<CreateUserError> for ApiError {
     }
 }
 
+impl ApiError {
+    fn unknown_private_id() -> Self {
+        Self::new(
+            401,
+            "unknown_private_id",
+            "No user has this private id; create one with POST /users/create.",
+        )
+    }
+}
+
+impl From<ListRoomsError> for ApiError {
+    fn from(e: ListRoomsError) -> Self {
+        match e {
+            ListRoomsError::UnknownPrivateId => Self::unknown_private_id(),
+            ListRoomsError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RotateIdError> for ApiError {
+    fn from(e: RotateIdError) -> Self {
+        match e {
+            RotateIdError::UnknownPrivateId => Self::unknown_private_id(),
+            RotateIdError::IdSpaceExhausted(_) => Self::new(
+                503,
+                "id_space_exhausted",
+                "No free public id could be found; try again later.",
+            )
+            .retry_after(60)
+            .with_detail(e),
+            RotateIdError::RateLimited { retry_after } => Self::new(
+                429,
+                "rate_limited",
+                format!("Too many ids were taken from this address; try again in {retry_after} s."),
+            )
+            .retry_after(retry_after),
+            RotateIdError::Store(e) => e.into(),
+            RotateIdError::Unexpected(e) => Self::internal(e),
+        }
+    }
+}
+
 impl From<ConnectError> for ApiError {
     fn from(e: ConnectError) -> Self {
         match e {
@@ -125,11 +169,7 @@ impl From<ConnectError> for ApiError {
                 "cannot_connect_to_self",
                 "That is your own public id; ask your peer for theirs.",
             ),
-            ConnectError::UnknownPrivateId => Self::new(
-                401,
-                "unknown_private_id",
-                "No user has this private id; create one with POST /users/create.",
-            ),
+            ConnectError::UnknownPrivateId => Self::unknown_private_id(),
             ConnectError::TooManyRooms => Self::new(
                 403,
                 "too_many_rooms",

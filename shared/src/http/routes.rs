@@ -10,12 +10,13 @@ use crate::config::{self, ConfigError, Lookup};
 use crate::domain::RoomId;
 use crate::domain::SocketId;
 use crate::domain::addresses::AddressLimit;
-use crate::domain::channels::authorize_channel;
+use crate::domain::channels::{authorize_channel, authorize_inbox};
 use crate::domain::history::{Cursor, DEFAULT_PAGE, MAX_PAGE, MessageTtl, list_messages};
+use crate::domain::inbox::list_rooms;
 use crate::domain::messages::{Message, RateLimit, send_message};
 use crate::domain::ports::{Clock, SystemClock};
-use crate::domain::rooms::{RoomKey, block_room, connect};
-use crate::domain::users::{IdPolicy, UserIds, create_user};
+use crate::domain::rooms::{INBOX_PREFIX, RoomKey, block_room, connect_and_announce};
+use crate::domain::users::{IdPolicy, UserIds, create_user, rotate_public_id};
 use crate::realtime::Realtime;
 use crate::realtime::pusher::{PusherClient, PusherCredentials};
 use crate::store::{DynamoStore, Store};
@@ -67,16 +68,20 @@ pub enum Route {
     ChannelAuth,
     ListMessages,
     BlockRoom,
+    ListRooms,
+    RotateId,
 }
 
 impl Route {
-    pub const ALL: [Route; 6] = [
+    pub const ALL: [Route; 8] = [
         Route::CreateUser,
         Route::Connect,
         Route::SendMessage,
         Route::ChannelAuth,
         Route::ListMessages,
         Route::BlockRoom,
+        Route::ListRooms,
+        Route::RotateId,
     ];
 
     /// API Gateway's route key, as logged: `POST /users/{publicId}/connect`.
@@ -88,6 +93,8 @@ impl Route {
             Self::ChannelAuth => "POST /pusher/auth",
             Self::ListMessages => "POST /rooms/{roomId}/messages",
             Self::BlockRoom => "POST /rooms/{roomId}/block",
+            Self::ListRooms => "POST /users/rooms",
+            Self::RotateId => "POST /users/rotate",
         }
     }
 
@@ -100,6 +107,8 @@ impl Route {
             Self::ChannelAuth => "/pusher/auth",
             Self::ListMessages => "/rooms/{roomId}/messages",
             Self::BlockRoom => "/rooms/{roomId}/block",
+            Self::ListRooms => "/users/rooms",
+            Self::RotateId => "/users/rotate",
         }
     }
 
@@ -108,7 +117,7 @@ impl Route {
         match self {
             Self::Connect => Some("publicId"),
             Self::SendMessage | Self::ListMessages | Self::BlockRoom => Some("roomId"),
-            Self::CreateUser | Self::ChannelAuth => None,
+            Self::CreateUser | Self::ChannelAuth | Self::ListRooms | Self::RotateId => None,
         }
     }
 
@@ -121,6 +130,8 @@ impl Route {
             Self::ChannelAuth => "channel-auth",
             Self::ListMessages => "list-messages",
             Self::BlockRoom => "block-room",
+            Self::ListRooms => "list-rooms",
+            Self::RotateId => "rotate-id",
         }
     }
 
@@ -163,8 +174,10 @@ impl<S: ?Sized> CreateUser<S> {
 }
 
 /// `POST /users/{publicId}/connect`
-pub struct Connect<S: ?Sized> {
+pub struct Connect<S: ?Sized, R: ?Sized> {
     pub store: Arc<S>,
+    /// Announces the room on the target's inbox channel.
+    pub realtime: Arc<R>,
     pub room_key: RoomKey,
     pub clock: Arc<dyn Clock>,
 }
@@ -195,6 +208,24 @@ pub struct BlockRoom<S: ?Sized> {
 pub struct ChannelAuth<S: ?Sized> {
     pub store: Arc<S>,
     pub credentials: PusherCredentials,
+    /// Names inbox channels.
+    pub room_key: RoomKey,
+}
+
+/// `POST /users/rooms`
+pub struct ListRooms<S: ?Sized> {
+    pub store: Arc<S>,
+    pub room_key: RoomKey,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// `POST /users/rotate`
+pub struct RotateId<S: ?Sized> {
+    pub store: Arc<S>,
+    pub ids: IdPolicy,
+    /// The per-source-address limit on ids taken (creates and rotations alike).
+    pub limit: Option<AddressLimit>,
+    pub clock: Arc<dyn Clock>,
 }
 
 async fn handle_create_user<S: Store + ?Sized>(
@@ -225,16 +256,23 @@ async fn handle_create_user<S: Store + ?Sized>(
     ))
 }
 
-async fn handle_connect<S: Store + ?Sized>(
-    store: &S,
-    room_key: &RoomKey,
+async fn handle_connect<S: Store + ?Sized, R: Realtime + ?Sized>(
+    handler: &Connect<S, R>,
     now: SystemTime,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let target = parse_public_id(path_param(req, "users"))?;
     let body: ConnectBody = parse_json(req)?;
     let me = parse_private_id(&body.private_id)?;
-    let room = connect(store, room_key, &me, target, now).await?;
+    let (store, realtime) = (&*handler.store, &*handler.realtime);
+    let connected =
+        connect_and_announce(store, realtime, &handler.room_key, &me, target, now).await?;
+    // The room is in the target's inbox either way; the live announcement is a courtesy
+    // whose failure the requester need not hear of (nor could tell from an unused id's).
+    if let Some(e) = connected.announce_failed {
+        tracing::warn!(error = %e, "inbox announcement failed");
+    }
+    let room = connected.room;
     Ok(ApiResponse::ok(
         200,
         Some(json!({"roomId": room.as_str(), "channel": room.channel()})),
@@ -323,8 +361,7 @@ async fn handle_block_room<S: Store + ?Sized>(
 }
 
 async fn handle_channel_auth<S: Store + ?Sized>(
-    store: &S,
-    credentials: &PusherCredentials,
+    handler: &ChannelAuth<S>,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
     let body: ChannelAuthBody = parse_form_or_json(req)?;
@@ -334,15 +371,72 @@ async fn handle_channel_auth<S: Store + ?Sized>(
             "socket_id must be digits.digits, as Pusher assigns it.",
         )
     })?;
-    let room = RoomId::from_channel(&body.channel_name).ok_or_else(|| {
-        ApiError::bad_request(
+    let (store, credentials) = (&*handler.store, &handler.credentials);
+    let channel = body.channel_name.as_str();
+    let inbox = channel
+        .strip_prefix(INBOX_PREFIX)
+        .is_some_and(|mac| RoomId::parse(mac).is_some());
+    let room = RoomId::from_channel(channel);
+    if room.is_none() && !inbox {
+        return Err(ApiError::bad_request(
             "invalid_channel_name",
-            "channel_name must be a room channel: private-<roomId>.",
-        )
-    })?;
+            "channel_name must be a room channel (private-<roomId>) or an inbox channel \
+             (private-inbox-<id>).",
+        ));
+    }
     let caller = parse_private_id(&body.private_id)?;
-    let auth = authorize_channel(store, credentials, &socket_id, &room, &caller).await?;
+    let auth = match room {
+        Some(room) => authorize_channel(store, credentials, &socket_id, &room, &caller).await?,
+        None => {
+            let key = &handler.room_key;
+            authorize_inbox(store, credentials, key, &socket_id, channel, &caller).await?
+        }
+    };
     Ok(ApiResponse::ok(200, Some(json!({ "auth": auth }))))
+}
+
+async fn handle_list_rooms<S: Store + ?Sized>(
+    handler: &ListRooms<S>,
+    now: SystemTime,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let body: ConnectBody = parse_json(req)?;
+    let caller = parse_private_id(&body.private_id)?;
+    let list = list_rooms(&*handler.store, &handler.room_key, &caller, now).await?;
+    let rooms: Vec<Value> = list
+        .rooms
+        .iter()
+        .map(|r| {
+            json!({
+                "roomId": r.room.as_str(),
+                "channel": r.room.channel(),
+                "peer": {"publicId": r.peer.to_string(), "username": r.peer_username},
+                "joined": r.joined,
+                "closed": r.closed,
+                "lastMessageAt": r.last_message_at,
+            })
+        })
+        .collect();
+    Ok(ApiResponse::ok(
+        200,
+        Some(json!({"inboxChannel": list.inbox_channel, "rooms": rooms})),
+    ))
+}
+
+async fn handle_rotate_id<S: Store + ?Sized>(
+    handler: &RotateId<S>,
+    now: SystemTime,
+    req: &ApiRequest,
+) -> Result<ApiResponse, ApiError> {
+    let body: ConnectBody = parse_json(req)?;
+    let caller = parse_private_id(&body.private_id)?;
+    let quota = handler.limit.as_ref().map(|l| l.quota(req.source, now));
+    let store = &*handler.store;
+    let public_id = rotate_public_id(store, handler.ids, &caller, quota.as_ref(), now).await?;
+    Ok(ApiResponse::ok(
+        200,
+        Some(json!({"publicId": public_id.to_string()})),
+    ))
 }
 
 impl<S: Store + ?Sized> Handler for CreateUser<S> {
@@ -357,15 +451,15 @@ impl<S: Store + ?Sized> Handler for CreateUser<S> {
     }
 }
 
-impl<S: Store + ?Sized> Handler for Connect<S> {
+impl<S: Store + ?Sized, R: Realtime + ?Sized> Handler for Connect<S, R> {
     fn route(&self) -> Route {
         Route::Connect
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        handle_connect(&*self.store, &self.room_key, self.clock.now(), req).await
+        handle_connect(self, self.clock.now(), req).await
     }
     async fn warm_up(&self) {
-        self.store.warm_up().await;
+        tokio::join!(self.store.warm_up(), self.realtime.warm_up());
     }
 }
 
@@ -386,7 +480,7 @@ impl<S: Store + ?Sized> Handler for ChannelAuth<S> {
         Route::ChannelAuth
     }
     async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
-        handle_channel_auth(&*self.store, &self.credentials, req).await
+        handle_channel_auth(self, req).await
     }
     async fn warm_up(&self) {
         self.store.warm_up().await;
@@ -417,6 +511,30 @@ impl<S: Store + ?Sized> Handler for BlockRoom<S> {
     }
 }
 
+impl<S: Store + ?Sized> Handler for ListRooms<S> {
+    fn route(&self) -> Route {
+        Route::ListRooms
+    }
+    async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        handle_list_rooms(self, self.clock.now(), req).await
+    }
+    async fn warm_up(&self) {
+        self.store.warm_up().await;
+    }
+}
+
+impl<S: Store + ?Sized> Handler for RotateId<S> {
+    fn route(&self) -> Route {
+        Route::RotateId
+    }
+    async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+        handle_rotate_id(self, self.clock.now(), req).await
+    }
+    async fn warm_up(&self) {
+        self.store.warm_up().await;
+    }
+}
+
 // Configuration: each route reads only the variables it needs (create-user never sees
 // the Pusher secret or the room key), validating them all before building a client.
 
@@ -435,17 +553,29 @@ impl CreateUser<DynamoStore> {
     }
 }
 
-impl Connect<DynamoStore> {
+impl Connect<DynamoStore, PusherClient> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
         let table = config::table_name(env)?;
         let timeouts = config::dynamodb_timeouts(env)?;
         let room_key = config::room_key(env)?;
+        let pusher = config::pusher(env)?;
         Ok(Self {
             store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            realtime: Arc::new(pusher_client(&pusher)?),
             room_key,
             clock: Arc::new(SystemClock),
         })
     }
+}
+
+/// The Pusher client a function publishes with, built once at start-up.
+fn pusher_client(
+    pusher: &crate::realtime::pusher::PusherConfig,
+) -> Result<PusherClient, ConfigError> {
+    PusherClient::new(pusher).map_err(|e| ConfigError::Invalid {
+        name: config::PUSHER_HOST,
+        reason: format!("cannot build an HTTP client: {e:#}"),
+    })
 }
 
 impl SendMessage<DynamoStore, PusherClient> {
@@ -456,10 +586,7 @@ impl SendMessage<DynamoStore, PusherClient> {
         let rate = config::rate_limit(env)?;
         let ttl = config::message_ttl(env)?;
         config::check_rate_window(rate, timeouts)?;
-        let realtime = PusherClient::new(&pusher).map_err(|e| ConfigError::Invalid {
-            name: config::PUSHER_HOST,
-            reason: format!("cannot build an HTTP client: {e:#}"),
-        })?;
+        let realtime = pusher_client(&pusher)?;
         Ok(Self {
             store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             realtime: Arc::new(realtime),
@@ -475,9 +602,11 @@ impl ChannelAuth<DynamoStore> {
         let table = config::table_name(env)?;
         let timeouts = config::dynamodb_timeouts(env)?;
         let pusher = config::pusher(env)?;
+        let room_key = config::room_key(env)?;
         Ok(Self {
             store: Arc::new(config::dynamo_store(env, table, timeouts)?),
             credentials: pusher.credentials,
+            room_key,
         })
     }
 }
@@ -499,6 +628,33 @@ impl BlockRoom<DynamoStore> {
         let timeouts = config::dynamodb_timeouts(env)?;
         Ok(Self {
             store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+impl ListRooms<DynamoStore> {
+    pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let table = config::table_name(env)?;
+        let timeouts = config::dynamodb_timeouts(env)?;
+        let room_key = config::room_key(env)?;
+        Ok(Self {
+            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            room_key,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+impl RotateId<DynamoStore> {
+    pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        let table = config::table_name(env)?;
+        let timeouts = config::dynamodb_timeouts(env)?;
+        let limit = config::create_limit(env)?;
+        Ok(Self {
+            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            ids: IdPolicy::default(),
+            limit,
             clock: Arc::new(SystemClock),
         })
     }

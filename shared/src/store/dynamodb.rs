@@ -16,12 +16,13 @@ pub use codec::item_json;
 
 use super::rate;
 use super::schema::{
-    CounterItem, Kind, MemberEntry, MessageItem, PublicItem, RoomItem, SideEntry, UserItem, attr,
-    corrupt, keys, side_attr,
+    CounterItem, JoinedItem, Kind, MemberEntry, MessageItem, OfferItem, PublicItem, RoomItem,
+    SideEntry, UserItem, attr, corrupt, keys, side_attr,
 };
 use super::{
     Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
-    Membership, PublicEntry, RateWindow, Requester, Store, StoreError, UserRecord,
+    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
+    UserRecord,
 };
 use crate::domain::history::Cursor;
 use crate::domain::rooms::Side;
@@ -33,8 +34,8 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem, Update,
 };
 use aws_smithy_http_client::HttpClientError;
@@ -208,6 +209,54 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// The items of partition `pk` (those whose sort key starts with `prefix`, when
+    /// given), up to `limit`; one query (a partition of this schema fits one page: a
+    /// user's joined rooms are capped, and offers are read up to `limit`).
+    async fn query_partition(
+        &self,
+        pk: String,
+        prefix: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_values(":pk", s(pk));
+        request = match prefix {
+            Some(prefix) => request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", attr::SK)
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => request.key_condition_expression("#pk = :pk"),
+        };
+        if let Some(limit) = limit {
+            request = request.limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        }
+        let out = request.send().await.map_err(|e| classify("Query", e))?;
+        Ok(out.items.unwrap_or_default())
+    }
+
+    /// Count one more id taken from `quota`'s address in its window, under its limit.
+    fn quota_update(&self, quota: &CreateQuota) -> Result<Update, StoreError> {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::address(&quota.address, quota.window))))
+            .update_expression("SET #type = :type, #ttl = :ttl ADD #count :one")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#type", attr::TYPE)
+            .expression_attribute_names("#ttl", attr::TTL)
+            .expression_attribute_names("#count", attr::COUNT)
+            .expression_attribute_values(":type", to_attribute(&Kind::Address)?)
+            .expression_attribute_values(":ttl", n(quota.expires_at))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(quota.limit))
+            .build()
+            .map_err(build_error)
+    }
+
     /// One counting update of `who`'s slot for `window`, conditioned on membership of
     /// `room`, on the slot (`condition`) and on not having counted already (`token`).
     /// `Ok` carries the updated item; `Err(Some(old))` a refusal and what the item held.
@@ -355,21 +404,11 @@ impl Store for DynamoStore {
         // The third item, when limited: the source address's count for the window.
         const QUOTA_INDEX: usize = 2;
         if let Some(quota) = quota {
-            let count = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(keys::address(&quota.address, quota.window))))
-                .update_expression("SET #type = :type, #ttl = :ttl ADD #count :one")
-                .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-                .expression_attribute_names("#type", attr::TYPE)
-                .expression_attribute_names("#ttl", attr::TTL)
-                .expression_attribute_names("#count", attr::COUNT)
-                .expression_attribute_values(":type", to_attribute(&Kind::Address)?)
-                .expression_attribute_values(":ttl", n(quota.expires_at))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":limit", n(quota.limit))
-                .build()
-                .map_err(build_error)?;
-            writes.push(TransactWriteItem::builder().update(count).build());
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(self.quota_update(quota)?)
+                    .build(),
+            );
         }
         // A transaction cancelled because another held one of its items (two creates
         // from one address at once) wrote nothing: tried again, twice at most.
@@ -416,11 +455,12 @@ impl Store for DynamoStore {
             .get_item(
                 keys::user(requester),
                 Some((
-                    "#public, #name, #created",
+                    "#public, #name, #created, #since",
                     &[
                         ("#public", attr::PUBLIC_ID),
                         ("#name", attr::USERNAME),
                         ("#created", attr::CREATED_AT),
+                        ("#since", attr::PUBLIC_ID_SINCE),
                     ],
                 )),
             )
@@ -428,9 +468,13 @@ impl Store for DynamoStore {
         let Some(item) = item else {
             return Ok(None);
         };
+        let since = match item.get(attr::PUBLIC_ID_SINCE) {
+            Some(_) => text_of(&item, attr::PUBLIC_ID_SINCE)?,
+            None => text_of(&item, attr::CREATED_AT)?,
+        };
         Ok(Some(Requester {
             member: member_of(&item)?,
-            since: text_of(&item, attr::CREATED_AT)?,
+            since,
         }))
     }
 
@@ -440,10 +484,50 @@ impl Store for DynamoStore {
         side: Side,
         joiner: &PrivateIdHash,
         requester: &Requester,
+        target: PublicId,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError> {
         let entry = SideEntry::new(joiner, &requester.member, &requester.since);
+        // The room in the joiner's own list, with the public id they connected to ...
+        let joined_write = Update::builder()
+            .table_name(&self.table)
+            .key(attr::PK, s(keys::user(joiner)))
+            .key(attr::SK, s(keys::room_entry(room)))
+            .update_expression(
+                "SET #type = :type, #room = :room, #peer = :peer, \
+                 #joined = if_not_exists(#joined, :now)",
+            )
+            .expression_attribute_names("#type", attr::TYPE)
+            .expression_attribute_names("#room", attr::ROOM_ID)
+            .expression_attribute_names("#peer", attr::PEER)
+            .expression_attribute_names("#joined", attr::JOINED_AT)
+            .expression_attribute_values(":type", to_attribute(&Kind::Joined)?)
+            .expression_attribute_values(":room", s(room.as_str()))
+            .expression_attribute_values(":peer", s(target.to_string()))
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(build_error)?;
+        // ... and offered in the target's inbox (at the latest connect): written alike
+        // whoever holds the target.
+        let offer_write = Update::builder()
+            .table_name(&self.table)
+            .key(attr::PK, s(keys::public(target)))
+            .key(attr::SK, s(keys::room_entry(room)))
+            .update_expression("SET #type = :type, #room = :room, #from = :from, #opened = :now")
+            .expression_attribute_names("#type", attr::TYPE)
+            .expression_attribute_names("#room", attr::ROOM_ID)
+            .expression_attribute_names("#from", attr::FROM)
+            .expression_attribute_names("#opened", attr::OPENED_AT)
+            .expression_attribute_values(":type", to_attribute(&Kind::Offer)?)
+            .expression_attribute_values(":room", s(room.as_str()))
+            .expression_attribute_values(
+                ":from",
+                to_attribute(&MemberEntry::new(&requester.member))?,
+            )
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(build_error)?;
         let room_write = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::room(room))))
@@ -500,6 +584,16 @@ impl Store for DynamoStore {
                 .transact_items(
                     TransactWriteItem::builder()
                         .update(joiner_write.clone())
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(joined_write.clone())
+                        .build(),
+                )
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(offer_write.clone())
                         .build(),
                 )
                 .send()
@@ -687,9 +781,17 @@ impl Store for DynamoStore {
         &self,
         room: &RoomId,
         blocker: &PrivateIdHash,
+        blocker_id: PublicId,
         peer: Option<&PrivateIdHash>,
         now: &str,
     ) -> Result<(), StoreError> {
+        // The room leaves the blocker's inbox.
+        let offer_delete = Delete::builder()
+            .table_name(&self.table)
+            .key(attr::PK, s(keys::public(blocker_id)))
+            .key(attr::SK, s(keys::room_entry(room)))
+            .build()
+            .map_err(build_error)?;
         let room_write = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::room(room))))
@@ -698,7 +800,10 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", s(now))
             .build()
             .map_err(build_error)?;
-        let mut writes = vec![TransactWriteItem::builder().update(room_write).build()];
+        let mut writes = vec![
+            TransactWriteItem::builder().update(room_write).build(),
+            TransactWriteItem::builder().delete(offer_delete).build(),
+        ];
         // Each member's own list of closed rooms, which their messages are checked
         // against; only a user who joined the room is written.
         for who in [Some(blocker), peer].into_iter().flatten() {
@@ -736,6 +841,149 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn rooms_of(&self, who: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError> {
+        // The user item ("_") and the rooms they joined (ROOM#...) share the partition.
+        let mut user = None;
+        let mut joined = Vec::new();
+        for item in self.query_partition(keys::user(who), None, None).await? {
+            let sk = text_of(&item, attr::SK)?;
+            if sk == keys::ITEM {
+                user = Some(from_item::<UserItem>(&item)?);
+            } else if sk.starts_with(keys::ROOM_ENTRY_PREFIX) {
+                joined.push(from_item::<JoinedItem>(&item)?.joined()?);
+            }
+        }
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        Ok(Some(RoomsOf {
+            requester: user.requester()?,
+            closed: joined
+                .iter()
+                .filter(|j| user.closed.contains(j.room.as_str()))
+                .map(|j| j.room.clone())
+                .collect(),
+            joined,
+        }))
+    }
+
+    async fn offers(&self, public_id: PublicId, limit: usize) -> Result<Vec<Offer>, StoreError> {
+        self.query_partition(
+            keys::public(public_id),
+            Some(keys::ROOM_ENTRY_PREFIX),
+            Some(limit),
+        )
+        .await?
+        .iter()
+        .map(|item| from_item::<OfferItem>(item)?.offer())
+        .collect()
+    }
+
+    async fn last_message_at(
+        &self,
+        room: &RoomId,
+        after: &Cursor,
+        now_secs: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :after AND :end")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .expression_attribute_values(":pk", s(keys::room(room)))
+            .expression_attribute_values(":after", s(keys::message(after)))
+            .expression_attribute_values(":end", s(format!("{}~", keys::MESSAGE_PREFIX)))
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        // The newest message: when it has expired, so has every older one.
+        match out.items().first() {
+            Some(item) => {
+                let message: MessageItem = from_item(item)?;
+                Ok((message.ttl > now_secs).then_some(message.sent_at))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn rotate_public_id(
+        &self,
+        who: &PrivateIdHash,
+        holder: &Member,
+        new: PublicId,
+        quota: Option<&CreateQuota>,
+        now: &str,
+    ) -> Result<(), RotateError> {
+        let old = holder.public_id;
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(
+                &keys::public(new),
+                keys::ITEM,
+                &PublicItem::held(who, &holder.username, now),
+            )?))
+            .condition_expression(format!("attribute_not_exists({})", attr::PK))
+            .build()
+            .map_err(build_error)?;
+        let user_write = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(who))))
+            .update_expression("SET #public = :new, #since = :now, #updated = :now")
+            .condition_expression("#public = :old")
+            .expression_attribute_names("#public", attr::PUBLIC_ID)
+            .expression_attribute_names("#since", attr::PUBLIC_ID_SINCE)
+            .expression_attribute_names("#updated", attr::UPDATED_AT)
+            .expression_attribute_values(":new", s(new.to_string()))
+            .expression_attribute_values(":old", s(old.to_string()))
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(build_error)?;
+        // The old marker stays, so the id is never given out again, but names nobody.
+        let retire = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::public(old))))
+            .update_expression("SET #retired = :now REMOVE #hash, #name")
+            .expression_attribute_names("#retired", attr::RETIRED_AT)
+            .expression_attribute_names("#hash", attr::PRIVATE_ID_HASH)
+            .expression_attribute_names("#name", attr::USERNAME)
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(build_error)?;
+        let mut writes = vec![
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(user_write).build(),
+            TransactWriteItem::builder().update(retire).build(),
+        ];
+        const QUOTA_INDEX: usize = 3;
+        if let Some(quota) = quota {
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(self.quota_update(quota)?)
+                    .build(),
+            );
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .client_request_token(crate::domain::random::hex(16).map_err(StoreError::Other)?)
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed_at(&e, QUOTA_INDEX) => Err(RotateError::RateLimited),
+            Err(e) if condition_failed_at(&e, 0) => Err(RotateError::Taken),
+            Err(e) if condition_failed_at(&e, 1) => Err(RotateError::NotHolder),
+            Err(e) if cancelled_for(&e, "TransactionConflict") => Err(conflict(&e).into()),
+            Err(e) => Err(classify("TransactWriteItems", e).into()),
+        }
+    }
+
     async fn warm_up(&self) {
         // Every function may read this one key (see template.yaml), and nothing else
         // ever uses it.
@@ -766,7 +1014,7 @@ impl Store for DynamoStore {
         let Some(item) = self.get_item(keys::public(public_id), None).await? else {
             return Ok(None);
         };
-        from_item::<PublicItem>(&item)?.entry().map(Some)
+        from_item::<PublicItem>(&item)?.entry()
     }
 
     async fn room_members(

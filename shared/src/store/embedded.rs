@@ -5,11 +5,13 @@
 
 use super::rate;
 use super::schema::{
-    AddressItem, CounterItem, Kind, MessageItem, PublicItem, RoomItem, SideEntry, UserItem, keys,
+    AddressItem, CounterItem, JoinedItem, Kind, MemberEntry, MessageItem, OfferItem, PublicItem,
+    RoomItem, SideEntry, UserItem, keys,
 };
 use super::{
     Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
-    Membership, PublicEntry, RateWindow, Requester, Store, StoreError, UserRecord,
+    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
+    UserRecord,
 };
 use crate::domain::history::Cursor;
 use crate::domain::rooms::Side;
@@ -96,6 +98,60 @@ fn read<T: for<'de> Deserialize<'de>>(db: &Database, key: &str) -> Result<Option
         .map_err(other)
 }
 
+/// The items of partition `pk` whose sort key starts with `prefix`, in sort-key order,
+/// up to `limit`.
+fn partition<T: for<'de> Deserialize<'de>>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    pk: &str,
+    prefix: &str,
+    limit: Option<usize>,
+) -> Result<Vec<T>, StoreError> {
+    let from = keys::storage_key(pk, prefix);
+    let mut out = Vec::new();
+    for entry in table.range(from.as_str()..).map_err(other)? {
+        let (key, value) = entry.map_err(other)?;
+        if !key.value().starts_with(from.as_str()) || limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+        out.push(serde_json::from_slice(value.value()).map_err(other)?);
+    }
+    Ok(out)
+}
+
+/// Count one more id taken from `quota`'s address in its window: `false`, and nothing
+/// written, when the window's limit is reached.
+fn count_create(
+    table: &mut redb::Table<&str, &[u8]>,
+    quota: &CreateQuota,
+) -> Result<bool, StoreError> {
+    let pk = keys::address(&quota.address, quota.window);
+    let count = match table.get(pk.as_str()).map_err(other)? {
+        Some(v) => {
+            serde_json::from_slice::<AddressItem>(v.value())
+                .map_err(other)?
+                .count
+        }
+        None => 0,
+    };
+    if count >= quota.limit {
+        return Ok(false);
+    }
+    let item = AddressItem {
+        kind: Kind::Address,
+        count: count + 1,
+        ttl: quota.expires_at,
+    };
+    table
+        .insert(pk.as_str(), encode(&item)?.as_slice())
+        .map_err(other)?;
+    // No TTL here: the address's count of the window before goes now.
+    if let Some(previous) = quota.window.checked_sub(1) {
+        let old = keys::address(&quota.address, previous);
+        table.remove(old.as_str()).map_err(other)?;
+    }
+    Ok(true)
+}
+
 fn encode<T: Serialize>(item: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(item).map_err(other)
 }
@@ -144,26 +200,13 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                // Every condition before any write; dropping the transaction uncommitted
-                // writes nothing.
-                let counted = match &quota {
-                    Some(quota) => {
-                        let pk = keys::address(&quota.address, quota.window);
-                        let count = match table.get(pk.as_str()).map_err(other)? {
-                            Some(v) => {
-                                serde_json::from_slice::<AddressItem>(v.value())
-                                    .map_err(other)?
-                                    .count
-                            }
-                            None => 0,
-                        };
-                        if count >= quota.limit {
-                            return Ok(Err(InsertUserError::RateLimited));
-                        }
-                        Some((pk, count + 1, quota))
-                    }
-                    None => None,
-                };
+                // Dropping the transaction uncommitted writes nothing: a refused create
+                // leaves no count behind.
+                if let Some(quota) = &quota
+                    && !count_create(&mut table, quota)?
+                {
+                    return Ok(Err(InsertUserError::RateLimited));
+                }
                 if table.get(user_pk.as_str()).map_err(other)?.is_some()
                     || table.get(public_pk.as_str()).map_err(other)?.is_some()
                 {
@@ -175,21 +218,6 @@ impl Store for EmbeddedStore {
                 table
                     .insert(public_pk.as_str(), public_item.as_slice())
                     .map_err(other)?;
-                if let Some((pk, count, quota)) = counted {
-                    let item = AddressItem {
-                        kind: Kind::Address,
-                        count,
-                        ttl: quota.expires_at,
-                    };
-                    table
-                        .insert(pk.as_str(), encode(&item)?.as_slice())
-                        .map_err(other)?;
-                    // No TTL here: the address's count of the window before goes now.
-                    if let Some(previous) = quota.window.checked_sub(1) {
-                        let old = keys::address(&quota.address, previous);
-                        table.remove(old.as_str()).map_err(other)?;
-                    }
-                }
             }
             txn.commit().map_err(other)?;
             Ok(Ok(()))
@@ -204,10 +232,7 @@ impl Store for EmbeddedStore {
         let Some(user) = self.get::<UserItem>(keys::user(requester)).await? else {
             return Ok(None);
         };
-        Ok(Some(Requester {
-            member: user.member()?,
-            since: user.created_at,
-        }))
+        user.requester().map(Some)
     }
 
     async fn join_room(
@@ -216,12 +241,16 @@ impl Store for EmbeddedStore {
         side: Side,
         joiner: &PrivateIdHash,
         requester: &Requester,
+        target: PublicId,
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError> {
         let (room_pk, joiner_pk) = (keys::room(room), keys::user(joiner));
+        let joined_key = keys::storage_key(&joiner_pk, &keys::room_entry(room));
+        let offer_key = keys::storage_key(&keys::public(target), &keys::room_entry(room));
         let room_id = room.to_string();
         let entry = SideEntry::new(joiner, &requester.member, &requester.since);
+        let from = MemberEntry::new(&requester.member);
         let now = now.to_owned();
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
@@ -253,13 +282,41 @@ impl Store for EmbeddedStore {
                     Side::Low => item.low = Some(entry),
                     Side::High => item.high = Some(entry),
                 }
-                item.updated_at = now;
+                item.updated_at = now.clone();
                 table
                     .insert(room_pk.as_str(), encode(&item)?.as_slice())
                     .map_err(other)?;
-                user.rooms.insert(room_id);
+                user.rooms.insert(room_id.clone());
                 table
                     .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
+                    .map_err(other)?;
+                // The joined entry keeps its first time; the offer says when it was last
+                // made.
+                let joined_at = match table.get(joined_key.as_str()).map_err(other)? {
+                    Some(v) => {
+                        serde_json::from_slice::<JoinedItem>(v.value())
+                            .map_err(other)?
+                            .joined_at
+                    }
+                    None => now.clone(),
+                };
+                let joined = JoinedItem {
+                    kind: Kind::Joined,
+                    room_id: room_id.clone(),
+                    peer: target.to_string(),
+                    joined_at,
+                };
+                table
+                    .insert(joined_key.as_str(), encode(&joined)?.as_slice())
+                    .map_err(other)?;
+                let offer = OfferItem {
+                    kind: Kind::Offer,
+                    room_id,
+                    from,
+                    opened_at: now.clone(),
+                };
+                table
+                    .insert(offer_key.as_str(), encode(&offer)?.as_slice())
                     .map_err(other)?;
             }
             txn.commit().map_err(other)?;
@@ -395,10 +452,12 @@ impl Store for EmbeddedStore {
         &self,
         room: &RoomId,
         blocker: &PrivateIdHash,
+        blocker_id: PublicId,
         peer: Option<&PrivateIdHash>,
         now: &str,
     ) -> Result<(), StoreError> {
         let room_pk = keys::room(room);
+        let offer_key = keys::storage_key(&keys::public(blocker_id), &keys::room_entry(room));
         let users: Vec<String> = [Some(blocker), peer]
             .into_iter()
             .flatten()
@@ -414,6 +473,7 @@ impl Store for EmbeddedStore {
                     None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
                 };
                 item.closed_at.get_or_insert(now);
+                table.remove(offer_key.as_str()).map_err(other)?;
                 table
                     .insert(room_pk.as_str(), encode(&item)?.as_slice())
                     .map_err(other)?;
@@ -440,6 +500,146 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn rooms_of(&self, who: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError> {
+        let pk = keys::user(who);
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let table = txn.open_table(ITEMS).map_err(other)?;
+            let Some(user) = table
+                .get(pk.as_str())
+                .map_err(other)?
+                .map(|v| serde_json::from_slice::<UserItem>(v.value()))
+                .transpose()
+                .map_err(other)?
+            else {
+                return Ok(None);
+            };
+            let joined: Vec<_> =
+                partition::<JoinedItem>(&table, &pk, keys::ROOM_ENTRY_PREFIX, None)?
+                    .iter()
+                    .map(JoinedItem::joined)
+                    .collect::<Result<_, _>>()?;
+            Ok(Some(RoomsOf {
+                requester: user.requester()?,
+                closed: joined
+                    .iter()
+                    .filter(|j| user.closed.contains(j.room.as_str()))
+                    .map(|j| j.room.clone())
+                    .collect(),
+                joined,
+            }))
+        })
+        .await
+    }
+
+    async fn offers(&self, public_id: PublicId, limit: usize) -> Result<Vec<Offer>, StoreError> {
+        let pk = keys::public(public_id);
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let table = txn.open_table(ITEMS).map_err(other)?;
+            partition::<OfferItem>(&table, &pk, keys::ROOM_ENTRY_PREFIX, Some(limit))?
+                .iter()
+                .map(OfferItem::offer)
+                .collect()
+        })
+        .await
+    }
+
+    async fn last_message_at(
+        &self,
+        room: &RoomId,
+        after: &Cursor,
+        now_secs: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let pk = keys::room(room);
+        let from = keys::storage_key(&pk, &keys::message(after));
+        let end = keys::storage_key(&pk, &format!("{}~", keys::MESSAGE_PREFIX));
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let table = txn.open_table(ITEMS).map_err(other)?;
+            let newest = table
+                .range(from.as_str()..end.as_str())
+                .map_err(other)?
+                .next_back()
+                .transpose()
+                .map_err(other)?;
+            let Some((key, value)) = newest else {
+                return Ok(None);
+            };
+            if key.value() == from {
+                return Ok(None);
+            }
+            let message: MessageItem = serde_json::from_slice(value.value()).map_err(other)?;
+            // The newest message: when it has expired, so has every older one.
+            Ok((message.ttl > now_secs).then_some(message.sent_at))
+        })
+        .await
+    }
+
+    async fn rotate_public_id(
+        &self,
+        who: &PrivateIdHash,
+        holder: &Member,
+        new: PublicId,
+        quota: Option<&CreateQuota>,
+        now: &str,
+    ) -> Result<(), RotateError> {
+        let (user_pk, old_pk, new_pk) = (
+            keys::user(who),
+            keys::public(holder.public_id),
+            keys::public(new),
+        );
+        let old = holder.public_id.to_string();
+        let marker = encode(&PublicItem::held(who, &holder.username, now))?;
+        let (quota, now) = (quota.cloned(), now.to_owned());
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                if let Some(quota) = &quota
+                    && !count_create(&mut table, quota)?
+                {
+                    return Ok(Err(RotateError::RateLimited));
+                }
+                if table.get(new_pk.as_str()).map_err(other)?.is_some() {
+                    return Ok(Err(RotateError::Taken));
+                }
+                let mut user = match table.get(user_pk.as_str()).map_err(other)? {
+                    Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
+                    None => return Ok(Err(RotateError::NotHolder)),
+                };
+                if user.public_id != old {
+                    return Ok(Err(RotateError::NotHolder));
+                }
+                user.public_id = new.to_string();
+                user.public_id_since = Some(now.clone());
+                user.updated_at = now.clone();
+                table
+                    .insert(user_pk.as_str(), encode(&user)?.as_slice())
+                    .map_err(other)?;
+                table
+                    .insert(new_pk.as_str(), marker.as_slice())
+                    .map_err(other)?;
+                let retired = match table.get(old_pk.as_str()).map_err(other)? {
+                    Some(v) => serde_json::from_slice::<PublicItem>(v.value()).map_err(other)?,
+                    None => return Err(other(anyhow::anyhow!("a held id without its marker"))),
+                };
+                let retired = PublicItem {
+                    private_id_hash: None,
+                    username: None,
+                    retired_at: Some(now),
+                    ..retired
+                };
+                table
+                    .insert(old_pk.as_str(), encode(&retired)?.as_slice())
+                    .map_err(other)?;
+            }
+            txn.commit().map_err(other)?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
+
     fn round_trips(&self) -> usize {
         self.transactions.load(Ordering::Relaxed)
     }
@@ -455,7 +655,7 @@ impl Store for EmbeddedStore {
         let Some(public) = self.get::<PublicItem>(keys::public(public_id)).await? else {
             return Ok(None);
         };
-        public.entry().map(Some)
+        public.entry()
     }
 
     async fn room_members(

@@ -4,8 +4,11 @@
 //! its JSON; the DynamoDB store converts the same JSON to attribute values
 //! (`dynamodb::codec`), so both stores hold the very same attributes.
 
+use crate::domain::RoomId;
 use crate::domain::history::Cursor;
-use crate::domain::ports::{KeptMessage, Member, Membership, PublicEntry, StoreError, UserRecord};
+use crate::domain::ports::{
+    Joined, KeptMessage, Member, Membership, Offer, PublicEntry, Requester, StoreError, UserRecord,
+};
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId};
 use serde::{Deserialize, Serialize};
@@ -21,6 +24,14 @@ pub mod keys {
     pub const ITEM: &str = "_";
     /// The sort keys of a room's kept messages start so.
     pub const MESSAGE_PREFIX: &str = "MSG#";
+    /// The sort keys of rooms in a user's partition (joined) and in a public id's
+    /// (offered) start so.
+    pub const ROOM_ENTRY_PREFIX: &str = "ROOM#";
+
+    /// A room's entry in a user's or a public id's partition.
+    pub fn room_entry(room: &RoomId) -> String {
+        format!("{ROOM_ENTRY_PREFIX}{room}")
+    }
 
     pub const USER_PREFIX: &str = "USER#";
     pub const PUBLIC_PREFIX: &str = "PUBLIC#";
@@ -99,6 +110,14 @@ pub mod attr {
     pub const MESSAGE: &str = "message";
     pub const FROM: &str = "from";
     pub const SENT_AT: &str = "sentAt";
+    /// When a user got their current public id (absent: at `createdAt`).
+    pub const PUBLIC_ID_SINCE: &str = "publicIdSince";
+    /// When a public id was retired by a rotation.
+    pub const RETIRED_AT: &str = "retiredAt";
+    pub const ROOM_ID: &str = "roomId";
+    pub const PEER: &str = "peer";
+    pub const JOINED_AT: &str = "joinedAt";
+    pub const OPENED_AT: &str = "openedAt";
     /// The last counting request's token (DynamoDB: no message counted twice on retry).
     pub const RATE_TOKEN: &str = "rt";
 }
@@ -112,6 +131,10 @@ pub enum Kind {
     Room,
     Address,
     Message,
+    /// A room in the partition of the user who joined it.
+    Joined,
+    /// A room in the partition of the public id it was opened with.
+    Offer,
 }
 
 /// `USER#<privateIdHash>`: a user, and the rooms they joined.
@@ -125,6 +148,9 @@ pub struct UserItem {
     pub username: String,
     pub created_at: String,
     pub updated_at: String,
+    /// When the user got `public_id`, if by a rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_id_since: Option<String>,
     /// The rooms this user joined (a string set on DynamoDB), which their messages are
     /// checked against.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
@@ -152,10 +178,22 @@ impl UserItem {
             username: user.username.clone(),
             created_at: user.created_at.clone(),
             updated_at: user.updated_at.clone(),
+            public_id_since: None,
             rooms: BTreeSet::new(),
             closed: BTreeSet::new(),
             rl: None,
         }
+    }
+
+    /// The user as a connect's requester: as rooms name them, and since when.
+    pub fn requester(&self) -> Result<Requester, StoreError> {
+        Ok(Requester {
+            member: self.member()?,
+            since: self
+                .public_id_since
+                .clone()
+                .unwrap_or_else(|| self.created_at.clone()),
+        })
     }
 
     /// The user as a room names them.
@@ -184,9 +222,15 @@ impl UserItem {
 pub struct PublicItem {
     #[serde(rename = "type", default = "PublicItem::kind")]
     pub kind: Kind,
-    pub private_id_hash: String,
-    pub username: String,
+    /// The holder; gone once the id is retired, which keeps the marker (so that the id
+    /// is never given out again) but names nobody.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_id_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_at: Option<String>,
 }
 
 impl PublicItem {
@@ -195,19 +239,29 @@ impl PublicItem {
     }
 
     pub fn new(user: &UserRecord) -> Self {
+        Self::held(&user.private_id_hash, &user.username, &user.created_at)
+    }
+
+    /// The marker of an id `holder` takes at `at`.
+    pub fn held(holder: &PrivateIdHash, username: &str, at: &str) -> Self {
         Self {
             kind: Kind::Public,
-            private_id_hash: user.private_id_hash.to_hex(),
-            username: user.username.clone(),
-            created_at: user.created_at.clone(),
+            private_id_hash: Some(holder.to_hex()),
+            username: Some(username.to_owned()),
+            created_at: at.to_owned(),
+            retired_at: None,
         }
     }
 
-    pub fn entry(&self) -> Result<PublicEntry, StoreError> {
-        Ok(PublicEntry {
-            owner: parse_hash(&self.private_id_hash)?,
-            username: self.username.clone(),
-        })
+    /// The holder; `None` for a retired id.
+    pub fn entry(&self) -> Result<Option<PublicEntry>, StoreError> {
+        let (Some(hash), Some(username)) = (&self.private_id_hash, &self.username) else {
+            return Ok(None);
+        };
+        Ok(Some(PublicEntry {
+            owner: parse_hash(hash)?,
+            username: username.clone(),
+        }))
     }
 }
 
@@ -343,6 +397,54 @@ impl RoomItem {
     }
 }
 
+/// `USER#<privateIdHash>` / `ROOM#<roomId>`: a room the user joined, with the public id
+/// they connected to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinedItem {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub room_id: String,
+    pub peer: String,
+    pub joined_at: String,
+}
+
+impl JoinedItem {
+    pub fn joined(&self) -> Result<Joined, StoreError> {
+        Ok(Joined {
+            room: parse_room(&self.room_id)?,
+            peer: parse_public_id(&self.peer)?,
+            joined_at: self.joined_at.clone(),
+        })
+    }
+}
+
+/// `PUBLIC#<publicId>` / `ROOM#<roomId>`: a room someone opened with the public id,
+/// whether or not anybody holds it, as of their latest connect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferItem {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub room_id: String,
+    pub from: MemberEntry,
+    pub opened_at: String,
+}
+
+impl OfferItem {
+    pub fn offer(&self) -> Result<Offer, StoreError> {
+        Ok(Offer {
+            room: parse_room(&self.room_id)?,
+            from: self.from.member()?,
+            opened_at: self.opened_at.clone(),
+        })
+    }
+}
+
+fn parse_room(s: &str) -> Result<RoomId, StoreError> {
+    RoomId::parse(s).ok_or_else(|| corrupt(format!("bad roomId {s:?}")))
+}
+
 /// `ROOM#<roomId>` / `MSG#<cursor>`: a kept message, in its room's partition, until
 /// `ttl`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,7 +519,6 @@ fn parse_hash(s: &str) -> Result<PrivateIdHash, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::RoomId;
     use serde_json::{Value, json};
 
     fn names(item: &impl Serialize) -> BTreeSet<String> {
@@ -579,9 +680,10 @@ mod tests {
         assert!(entry.member().is_ok());
         let public = PublicItem {
             kind: Kind::Public,
-            private_id_hash: "zz".into(),
-            username: String::new(),
+            private_id_hash: Some("zz".into()),
+            username: Some(String::new()),
             created_at: String::new(),
+            retired_at: None,
         };
         assert!(public.entry().is_err());
     }

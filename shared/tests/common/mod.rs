@@ -62,6 +62,8 @@ pub struct Functions {
     pub channel_auth: Endpoint,
     pub list_messages: Endpoint,
     pub block_room: Endpoint,
+    pub list_rooms: Endpoint,
+    pub rotate_id: Endpoint,
 }
 
 impl Functions {
@@ -102,6 +104,8 @@ impl Functions {
             channel_auth: build(Route::ChannelAuth).await,
             list_messages: build(Route::ListMessages).await,
             block_room: build(Route::BlockRoom).await,
+            list_rooms: build(Route::ListRooms).await,
+            rotate_id: build(Route::RotateId).await,
         }
     }
 
@@ -113,6 +117,8 @@ impl Functions {
             Route::ChannelAuth => &self.channel_auth,
             Route::ListMessages => &self.list_messages,
             Route::BlockRoom => &self.block_room,
+            Route::ListRooms => &self.list_rooms,
+            Route::RotateId => &self.rotate_id,
         }
     }
 
@@ -199,6 +205,30 @@ impl Functions {
                 return texts;
             }
         }
+    }
+
+    /// `POST /users/rooms`.
+    pub async fn rooms(&self, private_id: &str) -> Reply {
+        let body = json!({"privateId": private_id}).to_string();
+        self.call(
+            Route::ListRooms,
+            "/users/rooms",
+            Some("application/json"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `POST /users/rotate`.
+    pub async fn rotate(&self, private_id: &str) -> Reply {
+        let body = json!({"privateId": private_id}).to_string();
+        self.call(
+            Route::RotateId,
+            "/users/rotate",
+            Some("application/json"),
+            Some(&body),
+        )
+        .await
     }
 
     pub async fn block(&self, private_id: &str, room: &str) -> Reply {

@@ -121,6 +121,7 @@ mod tests {
             username: "Brave Otter".into(),
             created_at: "c".into(),
             updated_at: "u".into(),
+            public_id_since: None,
             rooms: BTreeSet::from(["r1".to_owned(), "r2".to_owned()]),
             closed: BTreeSet::new(),
             rl: None,
