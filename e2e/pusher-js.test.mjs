@@ -157,3 +157,86 @@ test("a REST publish with a bad signature is refused", async () => {
   });
   assert.equal(res.status, 401);
 });
+
+/** Resolves once the server answered a ping on `pusher`'s socket: everything the server
+ * had queued for that socket before (events included) has arrived by then. */
+function barrier(pusher) {
+  return new Promise((resolve) => {
+    const onMessage = (m) => {
+      if (m.event === "pusher:pong") {
+        pusher.connection.unbind("message", onMessage);
+        resolve();
+      }
+    };
+    pusher.connection.bind("message", onMessage);
+    pusher.send_event("pusher:ping", {});
+  });
+}
+
+test("typing: a client event reaches the other member, never its sender", async () => {
+  const { alice, bob, room } = await pairedRoom();
+  const a = client(alice.privateId);
+  const b = client(bob.privateId);
+  const aliceSub = await subscribe(a, room.channel);
+  const bobSub = await subscribe(b, room.channel);
+  let echoed = false;
+  aliceSub.channel.bind("client-typing", () => (echoed = true));
+  const atBob = nextEvent(bobSub.channel, "client-typing");
+  assert.equal(aliceSub.channel.trigger("client-typing", { typing: true }), true);
+  assert.deepEqual(await atBob, { typing: true });
+  // Bob's reply reaches Alice after her own event would have, on her one socket.
+  const atAlice = nextEvent(aliceSub.channel, "client-here");
+  bobSub.channel.trigger("client-here", { hello: false });
+  assert.deepEqual(await atAlice, { hello: false });
+  assert.equal(echoed, false, "the sender does not hear its own client event");
+});
+
+test("client events: only from a subscriber, at most 10 a second per connection", async () => {
+  const { alice, bob, room } = await pairedRoom();
+  const a = client(alice.privateId);
+  const b = client(bob.privateId);
+  const bobSub = await subscribe(b, room.channel);
+  // Alice is not subscribed: her client event is refused and reaches nobody.
+  if (a.connection.state !== "connected") {
+    await new Promise((resolve) => a.connection.bind("connected", resolve));
+  }
+  const refused = new Promise((resolve) => a.connection.bind("error", resolve));
+  a.send_event("client-typing", { typing: true }, room.channel);
+  const error = await refused;
+  assert.match(error.data?.message ?? "", /subscription/);
+  let heard = 0;
+  bobSub.channel.bind("client-typing", () => (heard += 1));
+  await barrier(b);
+  assert.equal(heard, 0, "nothing from a socket that is not subscribed");
+  // Subscribed, 25 events at once: 10 a second are relayed, the rest refused with code
+  // 4301 (the burst may straddle a second boundary: 20 at most pass in two).
+  const aliceSub = await subscribe(a, room.channel);
+  const limited = [];
+  a.connection.bind("error", (e) => e.data?.code === 4301 && limited.push(e));
+  for (let n = 0; n < 25; n += 1) aliceSub.channel.trigger("client-typing", { n });
+  await barrier(a);
+  await barrier(b);
+  assert.ok(heard >= 10 && heard <= 20, `relayed ${heard}`);
+  assert.ok(limited.length >= 5, `refused ${limited.length}`);
+  assert.equal(heard + limited.length, 25, "each event relayed or refused");
+});
+
+test("the inbox: a connect to my public id is announced live on my inbox channel", async () => {
+  const alice = await createUser();
+  const bob = await createUser();
+  const listed = await post("/users/rooms", { privateId: alice.privateId });
+  assert.equal(listed.status, 200);
+  const inbox = await subscribe(client(alice.privateId), listed.body.inboxChannel);
+  assert.equal(inbox.result, "ok");
+  // Somebody else may not listen on it.
+  const spy = await subscribe(client(bob.privateId), listed.body.inboxChannel);
+  assert.equal(spy.result.status, 403);
+  const offered = nextEvent(inbox.channel, "room");
+  const room = await post(`/users/${alice.publicId}/connect`, { privateId: bob.privateId });
+  assert.equal(room.status, 200);
+  assert.deepEqual(await offered, {
+    roomId: room.body.roomId,
+    channel: room.body.channel,
+    from: { publicId: bob.publicId, username: bob.username },
+  });
+});

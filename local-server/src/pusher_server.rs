@@ -39,6 +39,11 @@ const RECONNECT: u16 = 4200;
 const UNSUPPORTED_PROTOCOL: u16 = 4007;
 const UNAUTHORIZED: u16 = 4009;
 const OVER_CAPACITY: u16 = 4100;
+/// "Client event rejected due to rate limit".
+const CLIENT_EVENT_RATE: u16 = 4301;
+
+/// Client events one connection may send per second, as Pusher allows.
+pub const CLIENT_EVENTS_PER_SECOND: u32 = 10;
 
 /// The app this server hosts.
 #[derive(Clone, Debug)]
@@ -105,6 +110,14 @@ impl Hub {
             .or_default()
             .insert(socket_id.to_owned(), outbox);
         true
+    }
+
+    /// Whether `socket_id` listens on `channel`.
+    fn listens(&self, socket_id: &str, channel: &str) -> bool {
+        self.lock()
+            .sockets
+            .get(socket_id)
+            .is_some_and(|mine| mine.contains(channel))
     }
 
     fn unsubscribe(&self, channel: &str, socket_id: &str) {
@@ -235,6 +248,27 @@ struct ClientFrame {
     event: String,
     #[serde(default)]
     data: Value,
+    #[serde(default)]
+    channel: Option<String>,
+}
+
+/// A connection's client events in the current second, for Pusher's limit.
+#[derive(Default)]
+pub struct ClientEventBudget {
+    second: u64,
+    sent: u32,
+}
+
+impl ClientEventBudget {
+    /// Count one event at `now` (seconds); `false` when the second's budget is spent.
+    fn take(&mut self, now: u64) -> bool {
+        if now != self.second {
+            self.second = now;
+            self.sent = 0;
+        }
+        self.sent += 1;
+        self.sent <= CLIENT_EVENTS_PER_SECOND
+    }
 }
 
 async fn serve_socket(rt: Server, mut socket: WebSocket) {
@@ -266,6 +300,7 @@ async fn serve_socket(rt: Server, mut socket: WebSocket) {
         overflowed: overflowed.clone(),
     };
     let mut over_capacity = false;
+    let mut budget = ClientEventBudget::default();
     // A client silent for twice the activity timeout (no ping) is gone.
     let idle_limit = Duration::from_secs(ACTIVITY_TIMEOUT_SECS * 2);
     loop {
@@ -290,7 +325,7 @@ async fn serve_socket(rt: Server, mut socket: WebSocket) {
                     Ok(Some(Ok(_))) => continue,
                 };
                 let mut sent = true;
-                for reply in handle_frame(&rt, &socket_id, &outbox, text.as_str()) {
+                for reply in handle_frame(&rt, &socket_id, &outbox, &mut budget, text.as_str()) {
                     sent = sent && socket.send(Message::Text(reply.into())).await.is_ok();
                 }
                 if !sent {
@@ -306,10 +341,22 @@ async fn serve_socket(rt: Server, mut socket: WebSocket) {
 }
 
 /// One client frame in, the frames to send back.
-fn handle_frame(rt: &Server, socket_id: &str, outbox: &Outbox, text: &str) -> Vec<String> {
+fn handle_frame(
+    rt: &Server,
+    socket_id: &str,
+    outbox: &Outbox,
+    budget: &mut ClientEventBudget,
+    text: &str,
+) -> Vec<String> {
     let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
         return vec![error_frame(None, "Invalid JSON frame")];
     };
+    if frame.event.starts_with("client-") {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        return client_event(rt, socket_id, budget, now, &frame);
+    }
     // pusher-js sends `data` as an object; some clients send it as a JSON string.
     let data = match &frame.data {
         Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
@@ -329,12 +376,50 @@ fn handle_frame(rt: &Server, socket_id: &str, outbox: &Outbox, text: &str) -> Ve
             }
             vec![]
         }
-        event if event.starts_with("client-") => vec![error_frame(
-            None,
-            "Client events are not enabled for this app",
-        )],
         _ => vec![],
     }
+}
+
+/// A client event (typing, presence): relayed to the channel's other subscribers as
+/// Pusher does, on private channels only, from a socket subscribed to the channel, at
+/// most [`CLIENT_EVENTS_PER_SECOND`] a second per connection, never back to its sender.
+fn client_event(
+    rt: &Server,
+    socket_id: &str,
+    budget: &mut ClientEventBudget,
+    now: u64,
+    frame: &ClientFrame,
+) -> Vec<String> {
+    let channel = frame.channel.as_deref().unwrap_or_default();
+    if !channel.starts_with("private-") {
+        return vec![error_frame(
+            None,
+            "Client events are only allowed on private and presence channels",
+        )];
+    }
+    if !rt.hub.listens(socket_id, channel) {
+        return vec![error_frame(
+            None,
+            "Client events need a subscription to the channel",
+        )];
+    }
+    // pusher-js sends `data` as an object; subscribers receive it as JSON text, as the
+    // events the service publishes.
+    let data = match &frame.data {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    if data.len() > MAX_EVENT_BYTES {
+        return vec![error_frame(None, "Client event data is over 10KB")];
+    }
+    if !budget.take(now) {
+        return vec![error_frame(
+            Some(CLIENT_EVENT_RATE),
+            "Client event rejected due to rate limit",
+        )];
+    }
+    rt.hub.publish(channel, &frame.event, &data, Some(socket_id));
+    vec![]
 }
 
 fn subscribe(
@@ -444,6 +529,16 @@ mod tests {
             tx,
             overflowed: Arc::new(Notify::new()),
         }
+    }
+
+    #[test]
+    fn client_events_are_limited_per_connection_and_second() {
+        let mut budget = ClientEventBudget::default();
+        for _ in 0..CLIENT_EVENTS_PER_SECOND {
+            assert!(budget.take(100));
+        }
+        assert!(!budget.take(100), "the eleventh in one second");
+        assert!(budget.take(101), "a new second, a new budget");
     }
 
     #[test]
