@@ -27,16 +27,17 @@ before(async () => {
 
 after(async () => browser?.close());
 
-async function person() {
-  const context = await browser.newContext(PHONE);
+async function person(storageState) {
+  const context = await browser.newContext({ ...PHONE, storageState });
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (error) => problems.push(error.message));
   await page.goto(BASE);
-  await page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}$/ }).waitFor();
+  await page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}(-\d{3})?$/ }).waitFor();
   await page.locator('#status[data-state="connected"]').waitFor();
   const publicId = await page.locator("#my-public-id").textContent();
-  return { context, page, publicId, problems };
+  const name = await page.locator("#my-name").textContent();
+  return { context, page, publicId, name, problems };
 }
 
 async function connect(who, peer) {
@@ -161,11 +162,11 @@ async function victimWithARoom() {
   assert.ok(privateId, "the victim's identity is stored");
   const channel = await victim.page.evaluate(() => {
     for (const name of Object.keys(localStorage)) {
-      if (name.endsWith(":room")) return `private-${JSON.parse(localStorage.getItem(name)).roomId}`;
+      if (name.endsWith(":open")) return `private-${JSON.parse(localStorage.getItem(name))}`;
     }
     return null;
   });
-  assert.ok(channel, "the victim's room is stored");
+  assert.ok(channel, "the victim's open room is stored");
   return { victim, bob, privateId, channel };
 }
 
@@ -187,7 +188,7 @@ test("a hijack link gets a fresh identity, never the stored one's rooms or priva
   // The attacker's realtime server: hands out a socket id and records what it is sent.
   const subscribes = [];
   let subscribed;
-  const firstSubscribe = new Promise((resolve) => { subscribed = resolve; });
+  const roomSubscribe = new Promise((resolve) => { subscribed = resolve; });
   await page.routeWebSocket("ws://evil.test:6001/**", (ws) => {
     ws.send(JSON.stringify({ event: "pusher:connection_established",
       data: JSON.stringify({ socket_id: "1234.5678", activity_timeout: 120 }) }));
@@ -196,20 +197,21 @@ test("a hijack link gets a fresh identity, never the stored one's rooms or priva
       if (message.event !== "pusher:subscribe") return;
       subscribes.push(message.data);
       ws.send(JSON.stringify({ event: "pusher_internal:subscription_succeeded", channel: message.data.channel, data: "{}" }));
-      subscribed();
+      if (!message.data.channel.startsWith("private-inbox-")) subscribed();
     });
   });
   await page.goto(HIJACK);
   await page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}$/ }).waitFor();
   assert.notEqual(await page.locator("#my-public-id").textContent(), victim.publicId, "a fresh identity");
   await page.locator('#status[data-state="connected"]').waitFor();
-  // A subscription that must reach the attacker's server: any re-entry of the stored
-  // rooms would have come before it.
+  // A room subscription that must reach the attacker's server: any re-entry of the
+  // stored rooms would have come before it. (The fresh identity's own inbox comes first.)
   await page.fill("#peer-id", bob.publicId);
   await page.click("#connect");
-  await firstSubscribe;
-  assert.equal(subscribes.length, 1, JSON.stringify(subscribes));
-  assert.notEqual(subscribes[0].channel, channel, "the victim's room was never subscribed");
+  await roomSubscribe;
+  assert.equal(subscribes.length, 2, JSON.stringify(subscribes));
+  assert.ok(subscribes[0].channel.startsWith("private-inbox-"), "its own inbox");
+  for (const s of subscribes) assert.notEqual(s.channel, channel, "the victim's room was never subscribed");
   assert.ok(authBodies.length >= 1, "the page asked for its own signature");
   for (const body of authBodies) assert.ok(!body.includes(privateId), "the victim's private id never left");
   // The victim's own page still has its identity and room.
@@ -233,4 +235,74 @@ test("the page's Content-Security-Policy keeps it from connecting anywhere its s
   await page.locator('#status[data-state="reconnecting"]').waitFor();
   assert.deepEqual(sockets.filter((url) => url.includes("evil.test")), [], "no socket to the other server");
   assert.deepEqual(authRequests, [], "no signature asked for");
+});
+
+test("a conversation survives absence: the inbox, history, unread, typing, presence, block, rotate", async () => {
+  // Alice opens the page once, which gives her an identity, and leaves.
+  const first = await person();
+  const alicePub = first.publicId;
+  const saved = await first.context.storageState();
+  await first.context.close();
+
+  // Bob opens a room with her id and writes three messages while she is away.
+  const bob = await person();
+  await connect(bob, alicePub);
+  for (const text of ["one", "two", "three"]) {
+    await send(bob, text);
+    await bob.page.locator(".message.mine .text", { hasText: text }).waitFor();
+  }
+
+  // Alice comes back: Bob's room is offered in her list; one click joins it, and the
+  // three messages are there, in order.
+  const alice = await person(saved);
+  assert.equal(alice.publicId, alicePub, "the same identity");
+  const offered = alice.page.locator('#rooms .room[data-joined="false"]', { hasText: bob.name });
+  await offered.waitFor();
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  await offered.locator(".join").click();
+  await alice.page.locator('#chat[data-joined="true"]').waitFor();
+  await alice.page.locator(".message.theirs .text", { hasText: "three" }).waitFor();
+  assert.deepEqual(await texts(alice), ["one", "two", "three"]);
+  assert.equal(await alice.page.locator("#peer-name").textContent(), bob.name);
+
+  // Presence: each sees the other online once both are in the room.
+  await alice.page.locator('#presence[data-online="true"]').waitFor();
+  await bob.page.locator('#presence[data-online="true"]').waitFor();
+  // Typing: Bob types, Alice sees it.
+  await bob.page.locator("#message").pressSequentially("typing…", { delay: 20 });
+  await alice.page.locator("#typing:not([hidden])", { hasText: bob.name }).waitFor();
+  await bob.page.fill("#message", "");
+
+  // Unread: with another room open, Bob's new message counts on his room's entry.
+  const carol = await person();
+  await connect(alice, carol.publicId);
+  await send(bob, "four");
+  const bobsRoom = alice.page.locator('#rooms .room[data-joined="true"]', { hasText: bob.name });
+  await bobsRoom.locator(".unread", { hasText: "1" }).waitFor();
+  await alice.page.screenshot({ path: path.join(SCREENSHOTS, "room-list.png") });
+  await bobsRoom.click();
+  await alice.page.locator(".message.theirs .text", { hasText: "four" }).waitFor();
+  assert.equal(await bobsRoom.locator(".unread").isHidden(), true, "read once opened");
+  await send(alice, "Good to hear from you, Bob.");
+  await bob.page.locator(".message.theirs .text", { hasText: "Good to hear from you" }).waitFor();
+  await alice.page.screenshot({ path: path.join(SCREENSHOTS, "conversation.png") });
+
+  // Rotation: a new public id after a confirmation; the rooms stay.
+  alice.page.once("dialog", (dialog) => dialog.accept());
+  await alice.page.click("#rotate");
+  await alice.page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}-\d{3}$/ }).waitFor();
+  assert.notEqual(await alice.page.locator("#my-public-id").textContent(), alicePub);
+  await send(alice, "new id, same room");
+  await bob.page.locator(".message.theirs .text", { hasText: "new id, same room" }).waitFor();
+
+  // Block: after a confirmation the room closes for both; Bob's next message is refused.
+  alice.page.once("dialog", (dialog) => dialog.accept());
+  await alice.page.click("#block");
+  await alice.page.locator("#closed-note:not([hidden])").waitFor();
+  await send(bob, "hello?");
+  await bob.page.locator("#error", { hasText: "closed for good" }).waitFor();
+  assert.ok(!(await texts(alice)).includes("hello?"));
+  await bob.page.locator("#closed-note:not([hidden])").waitFor();
+
+  for (const who of [alice, bob, carol]) assert.deepEqual(who.problems, [], "no script errors on the page");
 });

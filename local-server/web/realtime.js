@@ -75,8 +75,16 @@ export class Realtime {
     this.ws?.close();
   }
 
-  send(event, data) {
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ event, data }));
+  send(event, data, channel) {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(channel ? { event, channel, data } : { event, data }));
+    return true;
+  }
+
+  /** A client event (`client-…`) to the channel's other subscribers; `false` when not
+   * connected. The server must allow client events (Pusher: an app setting). */
+  trigger(channel, event, data) {
+    return this.send(event, data, channel);
   }
 
   subscribe(channel, handlers, onError) {
