@@ -60,7 +60,7 @@ pusher.connection.bind("state_change", ({ current }) => {
 });
 
 const lua = pairs
-  .map((p) => `  { a = "${p.a.privateId}", bpub = "${p.b.publicId}", room = "${p.room.roomId}" },`)
+  .map((p) => `  { a = "${p.a.privateId}", b = "${p.b.privateId}", bpub = "${p.b.publicId}", room = "${p.room.roomId}" },`)
   .join("\n");
 fs.writeFileSync(luaFile, `pairs_data = {\n${lua}\n}\n`);
 fs.writeFileSync(readyFile, "ready\n");

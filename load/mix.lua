@@ -1,5 +1,6 @@
--- wrk script for ./load/run.sh: a mixed workload of creates (10 %), connects (20 %) and
--- messages (70 %) over pairs made beforehand (LOAD_DATA names their Lua file).
+-- wrk script for ./load/run.sh: a mixed workload of creates (10 %), connects (15 %),
+-- history reads (10 %), room lists (5 %) and messages (60 %) over pairs made beforehand
+-- (LOAD_DATA names their Lua file).
 dofile(os.getenv("LOAD_DATA"))
 
 local threads = {}
@@ -22,9 +23,14 @@ function request()
   local r = math.random()
   if r < 0.1 then
     return wrk.format("POST", "/users/create", headers, "{}")
-  elseif r < 0.3 then
+  elseif r < 0.25 then
     return wrk.format("POST", "/users/" .. p.bpub .. "/connect", headers,
       '{"privateId":"' .. p.a .. '"}')
+  elseif r < 0.35 then
+    return wrk.format("POST", "/rooms/" .. p.room .. "/messages", headers,
+      '{"privateId":"' .. p.b .. '","limit":50}')
+  elseif r < 0.4 then
+    return wrk.format("POST", "/users/rooms", headers, '{"privateId":"' .. p.b .. '"}')
   else
     return wrk.format("POST", "/rooms/" .. p.room .. "/message", headers,
       '{"privateId":"' .. p.a .. '","message":"load ' .. id .. "-" .. sequence .. '"}')

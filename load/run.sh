@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Load test of the local server (release build, embedded store on disk, embedded
-# realtime): wrk drives a mix of creates, connects and messages for a bounded time;
-# then the store is checked for duplicated ids and every accepted message is checked to
-# have reached its channel's subscriber. Prints throughput, p50/p99 and error counts.
+# realtime): wrk drives a mix of creates, connects, history reads, room lists and
+# messages for a bounded time; then the store is checked for duplicated ids, and every
+# accepted message is checked to have reached its channel's subscriber and to be kept in
+# its room's history. Prints throughput, p50/p99 and error counts.
 #
 #   ./load/run.sh                         # 20 s, 32 connections, 50 pairs
 #   LOAD_SECONDS=60 LOAD_CONNECTIONS=64 LOAD_PAIRS=200 ./load/run.sh
@@ -73,7 +74,9 @@ sent=$(grep -c '"route":"POST /rooms/{roomId}/message","status":204' "$work/serv
 received=$(cat "$work/received")
 say "storage check"
 target/release/secret-rooms-local verify --data-dir "$work/data" | tee "$work/verify.txt"
-echo "messages: $sent accepted by the service, $received delivered to subscribers, $((sent - received)) lost"
+kept=$(sed -n 's/.*kept messages \([0-9]*\).*/\1/p' "$work/verify.txt")
+echo "messages: $sent accepted by the service, $received delivered to subscribers, $kept kept in history"
 [ "$sent" = "$received" ] || die "accepted messages were not all delivered"
+[ "$sent" = "$kept" ] || die "accepted messages were not all kept in history"
 grep -q "no problems found" "$work/verify.txt" || die "the store has problems"
 echo "load: passed"

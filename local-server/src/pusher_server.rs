@@ -418,7 +418,8 @@ fn client_event(
             "Client event rejected due to rate limit",
         )];
     }
-    rt.hub.publish(channel, &frame.event, &data, Some(socket_id));
+    rt.hub
+        .publish(channel, &frame.event, &data, Some(socket_id));
     vec![]
 }
 
