@@ -116,18 +116,25 @@ pub async fn list_messages<S: Store + ?Sized>(
         .room_member(room, &caller.hash())
         .await?
         .ok_or(HistoryError::RoomNotFound)?;
-    let since = membership
-        .since
-        .as_deref()
-        .and_then(parse_rfc3339_millis)
-        .map_or(Cursor::before(0), Cursor::before);
+    let now_millis = millis_of(now);
+    let since = history_start(membership.since.as_deref(), now_millis);
     let from = match after {
         Some(after) if after > since => after,
         _ => since,
     };
-    let now_secs = millis_of(now) / 1000;
+    let now_secs = now_millis / 1000;
     let limit = limit.clamp(1, MAX_PAGE);
     Ok(store.list_messages(room, &from, limit, now_secs).await?)
+}
+
+/// Where a member's history starts: at `since` (their identity's, or their public id's,
+/// creation); all of it for rooms joined before rooms recorded it (`None`); and nothing
+/// before now for a value that does not parse (fail closed).
+pub fn history_start(since: Option<&str>, now_millis: u64) -> Cursor {
+    match since {
+        None => Cursor::before(0),
+        Some(text) => Cursor::before(parse_rfc3339_millis(text).unwrap_or(now_millis)),
+    }
 }
 
 /// A kept message's id and place, from the time it was sent.
@@ -160,6 +167,17 @@ mod tests {
         ] {
             assert!(Cursor::parse(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_history_starts_at_since_and_fails_closed() {
+        let now = 1_764_470_000_000;
+        assert_eq!(history_start(None, now), Cursor::before(0));
+        assert_eq!(
+            history_start(Some("2026-11-24T05:20:55.123Z"), now),
+            Cursor::before(1_795_497_655_123)
+        );
+        assert_eq!(history_start(Some("garbage"), now), Cursor::before(now));
     }
 
     #[test]

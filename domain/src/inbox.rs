@@ -1,11 +1,11 @@
 //! An identity's rooms: those it joined, and those others opened with its public id
 //! (its inbox), newest activity first.
 
-use crate::history::Cursor;
+use crate::history::{Cursor, history_start};
 use crate::ids::{PrivateId, PublicId, RoomId};
 use crate::ports::store::{Store, StoreError};
 use crate::rooms::RoomKey;
-use crate::time::{millis_of, parse_rfc3339_millis};
+use crate::time::millis_of;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -28,6 +28,8 @@ pub struct RoomEntry {
     pub last_message_at: Option<String>,
     /// When the room last saw something: its newest message, or its join or offer.
     activity: String,
+    /// Where this identity's history in the room starts.
+    from: Cursor,
 }
 
 /// The list, and the inbox channel that announces new offers live.
@@ -60,6 +62,7 @@ pub async fn list_rooms<S: Store + ?Sized>(
         .ok_or(ListRoomsError::UnknownPrivateId)?;
     let me = mine.requester.member.public_id;
     let since = mine.requester.since.clone();
+    let now_millis = millis_of(now);
     let offers = store.offers(me, MAX_OFFERS).await?;
     let mut rooms: BTreeMap<String, RoomEntry> = BTreeMap::new();
     for joined in mine.joined {
@@ -73,6 +76,8 @@ pub async fn list_rooms<S: Store + ?Sized>(
                 joined: true,
                 last_message_at: None,
                 activity: joined.joined_at,
+                // Joined with an earlier public id: the history from back then.
+                from: history_start(joined.since.as_deref(), now_millis),
             },
         );
     }
@@ -95,18 +100,18 @@ pub async fn list_rooms<S: Store + ?Sized>(
                         closed: false,
                         last_message_at: None,
                         activity: offer.opened_at,
+                        from: history_start(Some(&since), now_millis),
                     },
                 );
             }
         }
     }
-    let from = parse_rfc3339_millis(&since).map_or(Cursor::before(0), Cursor::before);
-    let now_secs = millis_of(now) / 1000;
+    let now_secs = now_millis / 1000;
     let mut rooms: Vec<RoomEntry> = rooms.into_values().collect();
     let latest = futures_util::future::join_all(
         rooms
             .iter()
-            .map(|entry| store.last_message_at(&entry.room, &from, now_secs)),
+            .map(|entry| store.last_message_at(&entry.room, &entry.from, now_secs)),
     )
     .await;
     for (entry, latest) in rooms.iter_mut().zip(latest) {

@@ -207,6 +207,9 @@ pub async fn rotate_public_id<S: Store + ?Sized>(
     let now = rfc3339(now);
     for _ in 0..policy.attempts {
         let new = random_public_id(policy, u64::MAX)?;
+        if new == old.public_id {
+            continue;
+        }
         match store.rotate_public_id(&me, &old, new, quota, &now).await {
             Ok(()) => return Ok(new),
             Err(RotateError::Taken) => continue,
@@ -215,8 +218,14 @@ pub async fn rotate_public_id<S: Store + ?Sized>(
                     retry_after: quota.map_or(1, |q| q.retry_after),
                 });
             }
-            // A rotation of the same identity at the same moment won the race.
-            Err(RotateError::NotHolder) => return Err(RotateIdError::UnknownPrivateId),
+            // A rotation of the same identity at the same moment won the race (or this
+            // one's own answer was lost and it is retried): the id it holds now.
+            Err(RotateError::NotHolder) => {
+                return match store.member_for_connect(&me).await? {
+                    Some(now) => Ok(now.member.public_id),
+                    None => Err(RotateIdError::UnknownPrivateId),
+                };
+            }
             Err(RotateError::Store(e)) => return Err(e.into()),
         }
     }

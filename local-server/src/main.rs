@@ -62,7 +62,7 @@ async fn main() -> ExitCode {
     eprintln!("secret-rooms local server");
     eprintln!("  Chat page http://{host}:{port}/");
     eprintln!(
-        "  API       http://{host}:{port}  (POST /users/create, /users/{{publicId}}/connect, /rooms/{{roomId}}/message, /pusher/auth)"
+        "  API       http://{host}:{port}  (POST /users/create, /users/{{publicId}}/connect, /users/rooms, /users/rotate, /rooms/{{roomId}}/message, /rooms/{{roomId}}/messages, /rooms/{{roomId}}/block, /pusher/auth)"
     );
     eprintln!("  Store     {}", running.store_description);
     if embedded_realtime {

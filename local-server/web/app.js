@@ -244,6 +244,8 @@ async function refreshRooms() {
     if (inboxChannel) realtime.unsubscribe(inboxChannel);
     inboxChannel = list.inboxChannel;
     realtime.subscribe(inboxChannel, {
+      // Each (re)subscription: what was announced while away is in the list.
+      subscribed: () => refreshRooms().catch(() => {}),
       // Someone opened a room with this public id (or connected back to us).
       room: (offer) => {
         const known = rooms.get(offer.roomId);
@@ -258,17 +260,17 @@ async function refreshRooms() {
 /** Subscribe to a joined room's channel: live messages, typing, presence; and, each
  * time the subscription succeeds (again after a reconnect), what was missed. */
 function listen(r) {
-  if (!r.joined || r.listening) return;
+  if (!r.joined || r.closed || r.listening) return;
   r.listening = true;
   realtime.subscribe(
     r.channel,
     {
       message: (message) => add(r, message),
-      "client-typing": () => typing(r),
-      "client-here": (data) => here(r, data),
+      "client-typing": () => !r.closed && typing(r),
+      "client-here": (data) => !r.closed && here(r, data),
       subscribed: async () => {
         r.subscribed = true;
-        say(r, { hello: true });
+        if (r.roomId === openId) say(r, { hello: true });
         if (r.roomId === openId) showComposer(r);
         await fetchHistory(r);
       },
@@ -359,7 +361,23 @@ function open(roomId) {
   renderMessages(r);
   markRead(r);
   renderList();
+  say(r, { hello: true });
   if (!r.closed) $("message").focus();
+}
+
+/** A closed room: no more posts, and its channel's events no longer matter. */
+function closeRoom(r) {
+  r.closed = true;
+  r.peerOnline = false;
+  hideTyping(r);
+  if (r.listening) realtime.unsubscribe(r.channel);
+  r.listening = false;
+  r.subscribed = false;
+  if (r.roomId === openId) {
+    showComposer(r);
+    showPresence(r);
+  }
+  renderList();
 }
 
 // --- Typing and presence (client events on the room's channel) -----------------------
@@ -382,9 +400,12 @@ function showPresence(r) {
   $("presence").textContent = r.peerOnline ? "online" : "";
 }
 
+// Presence is said in the open room only, so that a person in many rooms stays well
+// under the realtime server's 10 client events a second.
 setInterval(() => {
+  const current = rooms.get(openId);
+  if (current?.joined) say(current, { hello: false });
   for (const r of rooms.values()) {
-    if (r.joined) say(r, { hello: false });
     if (r.peerOnline && Date.now() - r.peerSeenAt > AWAY) {
       r.peerOnline = false;
       if (r.roomId === openId) showPresence(r);
@@ -498,10 +519,7 @@ $("composer").addEventListener("submit", async (event) => {
     // The next keystroke is news again.
     typedAt = 0;
   } catch (error) {
-    if (error.code === "room_closed") {
-      r.closed = true;
-      renderList();
-    }
+    if (error.code === "room_closed") closeRoom(r);
     showError(error.code === "realtime_unavailable"
       ? "The message could not be delivered right now. Try again in a moment."
       : error.message);
@@ -516,9 +534,7 @@ $("block").addEventListener("click", async () => {
   if (!r || !confirm(`Block ${peerName(r)}? The room closes for good, for both of you.`)) return;
   try {
     await api(`/rooms/${r.roomId}/block`, { privateId: me.privateId });
-    r.closed = true;
-    showComposer(r);
-    renderList();
+    closeRoom(r);
   } catch (error) {
     showError(error.message);
   }

@@ -1035,9 +1035,9 @@ async fn texts(store: &dyn Store, room: &RoomId, who: &PrivateId, at: SystemTime
     loop {
         let page = list_messages(store, room, who, after, 2, at).await.unwrap();
         out.extend(page.messages.iter().map(|m| m.message.clone()));
-        match (page.more, page.messages.last()) {
-            (true, Some(last)) => after = Some(last.cursor.clone()),
-            _ => return out,
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return out,
         }
     }
 }
@@ -1081,7 +1081,7 @@ async fn history_is_kept_in_order_and_paged<S: Store + Items + Clone + 'static>(
     let page = list_messages(&store, &room, &alice.private_id, None, 100, t0)
         .await
         .unwrap();
-    assert!(!page.more);
+    assert_eq!(page.next, None);
     let published = receiver.published();
     for kept in &page.messages {
         let event = published
@@ -1099,6 +1099,61 @@ async fn history_is_kept_in_order_and_paged<S: Store + Items + Clone + 'static>(
         list_messages(&store, &room, &stranger.private_id, None, 10, t0).await,
         Err(HistoryError::RoomNotFound)
     ));
+}
+
+/// Expired messages still in the table (DynamoDB deletes them some time after their
+/// `ttl`) are left out without ending the history: a page of them still says where the
+/// next one starts; and a page that ends at the last message says there is no next.
+async fn expired_messages_neither_show_nor_end_the_history<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
+        .await
+        .unwrap();
+    let t0 = now();
+    // Five sent two hours ago with a one-hour TTL, then two live ones.
+    for n in 0..5u64 {
+        let at = t0 - Duration::from_secs(7200) + Duration::from_millis(n);
+        say(&store, &pusher, &room, &alice.private_id, "expired", at)
+            .await
+            .unwrap();
+    }
+    for (n, text) in ["six", "seven"].iter().enumerate() {
+        let at = t0 + Duration::from_millis(n as u64);
+        say(&store, &pusher, &room, &alice.private_id, text, at)
+            .await
+            .unwrap();
+    }
+    let first = list_messages(&store, &room, &alice.private_id, None, 2, t0)
+        .await
+        .unwrap();
+    assert!(first.messages.is_empty(), "{first:?}");
+    assert!(first.next.is_some(), "a page of expired messages goes on");
+    assert_eq!(
+        texts(&store, &room, &alice.private_id, t0).await,
+        ["six", "seven"]
+    );
+    // Seven items, a page of seven: nothing follows.
+    let all = list_messages(&store, &room, &alice.private_id, None, 7, t0)
+        .await
+        .unwrap();
+    assert_eq!(all.next, None);
+    assert_eq!(all.messages.len(), 2);
+    // Six of seven: the seventh follows, from just after the sixth item read.
+    let six = list_messages(&store, &room, &alice.private_id, None, 6, t0)
+        .await
+        .unwrap();
+    assert_eq!(six.messages.len(), 1);
+    let rest = list_messages(&store, &room, &alice.private_id, six.next, 6, t0)
+        .await
+        .unwrap();
+    assert_eq!(rest.messages.len(), 1);
+    assert_eq!(rest.messages[0].message, "seven");
+    assert_eq!(rest.next, None);
 }
 
 /// A public id's holder does not read what was written to the room while the id was
@@ -1191,6 +1246,18 @@ async fn a_blocked_room_is_closed_for_both<S: Store + Items + Clone + 'static>(s
     block_room(&store, &room, &alice.private_id, now())
         .await
         .unwrap();
+    // The store's own close is idempotent too (the domain stops before it above).
+    store
+        .close_room(
+            &room,
+            &alice.private_id.hash(),
+            alice.public_id,
+            Some(&bob.private_id.hash()),
+            "2099-01-01T00:00:00.000Z",
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.items().await, closed, "closing again changes nothing");
     assert_eq!(
         store.items().await,
         closed,
@@ -1269,6 +1336,7 @@ on_both_stores!(
     joining_rooms_is_capped_per_identity,
     a_joiner_without_a_user_item_is_refused_and_nothing_is_written,
     history_is_kept_in_order_and_paged,
+    expired_messages_neither_show_nor_end_the_history,
     a_member_never_sees_what_was_sent_before_they_existed,
     a_blocked_room_is_closed_for_both,
 );

@@ -63,8 +63,10 @@ pub struct KeptMessage {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryPage {
     pub messages: Vec<KeptMessage>,
-    /// Whether the page was cut at its limit (more may follow).
-    pub more: bool,
+    /// Where the next page starts when more messages follow: the last item read, which
+    /// may be an expired message left out of `messages` (so that a page of expired
+    /// messages does not end the history early).
+    pub next: Option<crate::history::Cursor>,
 }
 
 /// A room offered to a public id: its holder (present or future) may join it.
@@ -84,6 +86,9 @@ pub struct Joined {
     /// The public id the identity connected to.
     pub peer: PublicId,
     pub joined_at: String,
+    /// Since when the identity held the public id it joined with: its history in the
+    /// room starts there.
+    pub since: Option<String>,
 }
 
 /// An identity's rooms as its own partition holds them.
@@ -290,8 +295,8 @@ pub trait Store: Send + Sync {
         expires_at: u64,
     ) -> Result<(), StoreError>;
 
-    /// Up to `limit` of `room`'s kept messages after `after` (exclusive), oldest first,
-    /// leaving out those that expired by `now_secs`. One query.
+    /// `room`'s kept messages after `after` (exclusive), oldest first: `limit` items
+    /// read, less those that expired by `now_secs`. One query.
     async fn list_messages(
         &self,
         room: &RoomId,

@@ -324,11 +324,7 @@ async fn handle_list_messages<S: Store + ?Sized>(
         }
     };
     let page = list_messages(store, &room, &caller, after, limit, now).await?;
-    let next = if page.more {
-        page.messages.last().map(|m| m.cursor.to_string())
-    } else {
-        None
-    };
+    let next = page.next.map(|cursor| cursor.to_string());
     let messages: Vec<Value> = page
         .messages
         .iter()

@@ -304,6 +304,29 @@ impl DynamoStore {
     }
 }
 
+/// A page of history from the items read in order (at most `limit` + 1, each with its
+/// `ttl`): the first `limit`, less the expired ones, and where the next page starts when
+/// there is one more.
+pub(super) fn history_page(
+    mut read: Vec<(u64, KeptMessage)>,
+    limit: usize,
+    now_secs: u64,
+) -> HistoryPage {
+    let more = read.len() > limit;
+    read.truncate(limit);
+    let next = more
+        .then(|| read.last().map(|(_, m)| m.cursor.clone()))
+        .flatten();
+    HistoryPage {
+        messages: read
+            .into_iter()
+            .filter(|(ttl, _)| *ttl > now_secs)
+            .map(|(_, m)| m)
+            .collect(),
+        next,
+    }
+}
+
 /// One message being counted: its sender, room and request token.
 #[derive(Clone, Copy)]
 struct Count<'a> {
@@ -495,16 +518,18 @@ impl Store for DynamoStore {
             .key(attr::PK, s(keys::user(joiner)))
             .key(attr::SK, s(keys::room_entry(room)))
             .update_expression(
-                "SET #type = :type, #room = :room, #peer = :peer, \
+                "SET #type = :type, #room = :room, #peer = :peer, #since = :since, \
                  #joined = if_not_exists(#joined, :now)",
             )
             .expression_attribute_names("#type", attr::TYPE)
             .expression_attribute_names("#room", attr::ROOM_ID)
             .expression_attribute_names("#peer", attr::PEER)
+            .expression_attribute_names("#since", attr::SINCE)
             .expression_attribute_names("#joined", attr::JOINED_AT)
             .expression_attribute_values(":type", to_attribute(&Kind::Joined)?)
             .expression_attribute_values(":room", s(room.as_str()))
             .expression_attribute_values(":peer", s(target.to_string()))
+            .expression_attribute_values(":since", s(&requester.since))
             .expression_attribute_values(":now", s(now))
             .build()
             .map_err(build_error)?;
@@ -734,6 +759,9 @@ impl Store for DynamoStore {
         limit: usize,
         now_secs: u64,
     ) -> Result<HistoryPage, StoreError> {
+        // Message sort keys all have one length, so `MSG#<after> ` sorts after the item
+        // at `after` and before every later one: BETWEEN then excludes exactly `after`.
+        // One item more than the page says whether another page follows.
         let out = self
             .client
             .query()
@@ -743,38 +771,19 @@ impl Store for DynamoStore {
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#sk", attr::SK)
             .expression_attribute_values(":pk", s(keys::room(room)))
-            .expression_attribute_values(":after", s(keys::message(after)))
+            .expression_attribute_values(":after", s(format!("{} ", keys::message(after))))
             .expression_attribute_values(":end", s(format!("{}~", keys::MESSAGE_PREFIX)))
             .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(|e| classify("Query", e))?;
-        let after_sk = keys::message(after);
-        // BETWEEN is inclusive: the message at `after` itself is left out here, and the
-        // query asks for one more so that a full page still has `limit`.
-        let mut messages = Vec::new();
-        let mut more = false;
-        for item in out.items() {
+        let mut read = Vec::new();
+        for item in out.items().iter().take(limit + 1) {
             let sk = text_of(item, attr::SK)?;
-            if sk == after_sk {
-                continue;
-            }
-            if messages.len() == limit {
-                more = true;
-                break;
-            }
             let message: MessageItem = from_item(item)?;
-            messages.push((message.ttl, message.kept(&sk)?));
+            read.push((message.ttl, message.kept(&sk)?));
         }
-        more |= out.last_evaluated_key().is_some() && messages.len() == limit;
-        Ok(HistoryPage {
-            messages: messages
-                .into_iter()
-                .filter(|(ttl, _)| *ttl > now_secs)
-                .map(|(_, m)| m)
-                .collect(),
-            more,
-        })
+        Ok(history_page(read, limit, now_secs))
     }
 
     async fn close_room(
@@ -811,11 +820,10 @@ impl Store for DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(key(keys::user(who))))
                 .update_expression("ADD #closed :room")
-                .condition_expression("contains(#rooms, :id)")
+                .condition_expression("attribute_exists(#pk)")
                 .expression_attribute_names("#closed", attr::CLOSED)
-                .expression_attribute_names("#rooms", attr::ROOMS)
+                .expression_attribute_names("#pk", attr::PK)
                 .expression_attribute_values(":room", AttributeValue::Ss(vec![room.to_string()]))
-                .expression_attribute_values(":id", s(room.as_str()))
                 .build()
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().update(user_write).build());
@@ -948,6 +956,8 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(keys::public(old))))
             .update_expression("SET #retired = :now REMOVE #hash, #name")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#retired", attr::RETIRED_AT)
             .expression_attribute_names("#hash", attr::PRIVATE_ID_HASH)
             .expression_attribute_names("#name", attr::USERNAME)

@@ -251,18 +251,13 @@ impl Store for EmbeddedStore {
         let room_id = room.to_string();
         let entry = SideEntry::new(joiner, &requester.member, &requester.since);
         let from = MemberEntry::new(&requester.member);
+        let since = requester.since.clone();
         let now = now.to_owned();
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let mut user = match table.get(joiner_pk.as_str()).map_err(other)? {
-                    Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
-                    None => return Ok(Err(JoinError::NoSuchJoiner)),
-                };
-                if !user.rooms.contains(&room_id) && user.rooms.len() >= max_rooms {
-                    return Ok(Err(JoinError::TooManyRooms));
-                }
+                // In DynamoDB's order: a closed room first, then the joiner's item.
                 let mut item = match table.get(room_pk.as_str()).map_err(other)? {
                     Some(v) => serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?,
                     None => RoomItem {
@@ -277,6 +272,13 @@ impl Store for EmbeddedStore {
                 };
                 if item.closed_at.is_some() {
                     return Ok(Err(JoinError::Closed));
+                }
+                let mut user = match table.get(joiner_pk.as_str()).map_err(other)? {
+                    Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
+                    None => return Ok(Err(JoinError::NoSuchJoiner)),
+                };
+                if !user.rooms.contains(&room_id) && user.rooms.len() >= max_rooms {
+                    return Ok(Err(JoinError::TooManyRooms));
                 }
                 match side {
                     Side::Low => item.low = Some(entry),
@@ -305,6 +307,7 @@ impl Store for EmbeddedStore {
                     room_id: room_id.clone(),
                     peer: target.to_string(),
                     joined_at,
+                    since: Some(since),
                 };
                 table
                     .insert(joined_key.as_str(), encode(&joined)?.as_slice())
@@ -410,40 +413,27 @@ impl Store for EmbeddedStore {
         now_secs: u64,
     ) -> Result<HistoryPage, StoreError> {
         let pk = keys::room(room);
-        // The partition's messages after `after`: `pk MSG#<after>` sorts before every
-        // later message's key (all have the same length) and after its own.
-        let from = keys::storage_key(&pk, &keys::message(after));
+        // As the DynamoDB query: from just past `after` (message keys all have one
+        // length), one item more than the page.
+        let from = format!("{} ", keys::storage_key(&pk, &keys::message(after)));
         let end = keys::storage_key(&pk, &format!("{}~", keys::MESSAGE_PREFIX));
         let prefix = format!("{pk} ");
         self.run(move |db| {
             let txn = db.begin_read().map_err(other)?;
             let table = txn.open_table(ITEMS).map_err(other)?;
-            let mut messages = Vec::new();
-            let mut more = false;
-            for entry in table.range(from.as_str()..end.as_str()).map_err(other)? {
+            let mut read = Vec::new();
+            for entry in table
+                .range(from.as_str()..end.as_str())
+                .map_err(other)?
+                .take(limit + 1)
+            {
                 let (key, value) = entry.map_err(other)?;
                 let key = key.value();
-                if key == from {
-                    continue;
-                }
-                // As a DynamoDB query with a limit: the page stops at `limit` items read,
-                // expired ones included, and says that more may follow.
-                if messages.len() == limit {
-                    more = true;
-                    break;
-                }
                 let sk = key.strip_prefix(prefix.as_str()).unwrap_or(key);
                 let item: MessageItem = serde_json::from_slice(value.value()).map_err(other)?;
-                messages.push((item.ttl, item.kept(sk)?));
+                read.push((item.ttl, item.kept(sk)?));
             }
-            Ok(HistoryPage {
-                messages: messages
-                    .into_iter()
-                    .filter(|(ttl, _)| *ttl > now_secs)
-                    .map(|(_, m)| m)
-                    .collect(),
-                more,
-            })
+            Ok(super::dynamodb::history_page(read, limit, now_secs))
         })
         .await
     }
@@ -487,12 +477,10 @@ impl Store for EmbeddedStore {
                     else {
                         continue;
                     };
-                    if user.rooms.contains(&room_id) {
-                        user.closed.insert(room_id.clone());
-                        table
-                            .insert(pk.as_str(), encode(&user)?.as_slice())
-                            .map_err(other)?;
-                    }
+                    user.closed.insert(room_id.clone());
+                    table
+                        .insert(pk.as_str(), encode(&user)?.as_slice())
+                        .map_err(other)?;
                 }
             }
             txn.commit().map_err(other)

@@ -407,6 +407,9 @@ pub struct JoinedItem {
     pub room_id: String,
     pub peer: String,
     pub joined_at: String,
+    /// Since when the user held the public id they joined with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
 }
 
 impl JoinedItem {
@@ -415,6 +418,7 @@ impl JoinedItem {
             room: parse_room(&self.room_id)?,
             peer: parse_public_id(&self.peer)?,
             joined_at: self.joined_at.clone(),
+            since: self.since.clone(),
         })
     }
 }
