@@ -96,7 +96,7 @@ impl Store for InstantStore {
     ) -> Result<HistoryPage, StoreError> {
         Ok(HistoryPage {
             messages: Vec::new(),
-            more: false,
+            next: None,
         })
     }
     async fn close_room(

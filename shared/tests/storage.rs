@@ -1110,11 +1110,15 @@ async fn expired_messages_neither_show_nor_end_the_history<S: Store + Items + Cl
     let receiver = Receiver::start().await;
     let pusher = pusher_to(&receiver);
     let key = room_key();
-    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
-    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
+    let t0 = now();
+    // Both exist since three hours ago, so that the history starts before the messages.
+    let earlier = t0 - Duration::from_secs(3 * 3600);
+    let ids = UserIds::new(1);
+    let create = || create_user(&store, &ids, IdPolicy::default(), None, earlier);
+    let (alice, bob) = (create().await.unwrap(), create().await.unwrap());
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, earlier)
         .await
         .unwrap();
-    let t0 = now();
     // Five sent two hours ago with a one-hour TTL, then two live ones.
     for n in 0..5u64 {
         let at = t0 - Duration::from_secs(7200) + Duration::from_millis(n);
@@ -1250,9 +1254,9 @@ async fn a_blocked_room_is_closed_for_both<S: Store + Items + Clone + 'static>(s
     store
         .close_room(
             &room,
-            &alice.private_id.hash(),
-            alice.public_id,
-            Some(&bob.private_id.hash()),
+            &bob.private_id.hash(),
+            bob.public_id,
+            Some(&alice.private_id.hash()),
             "2099-01-01T00:00:00.000Z",
         )
         .await
