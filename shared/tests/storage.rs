@@ -484,16 +484,7 @@ async fn connect_refuses_unknown_and_self<S: Store + Items + Clone + 'static>(st
 async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'static>(store: S) {
     let mut trips = round_trip_counter(&store);
     let receiver = Receiver::start().await;
-    let pusher = PusherClient::new(&PusherConfig {
-        app_id: common::pusher_receiver::APP_ID.into(),
-        credentials: PusherCredentials::new(
-            common::pusher_receiver::KEY,
-            common::pusher_receiver::SECRET,
-        ),
-        base_url: receiver.base_url.clone(),
-        timeout: Duration::from_secs(2),
-    })
-    .unwrap();
+    let pusher = pusher_to(&receiver);
     let key = room_key();
 
     let ids = UserIds::default();

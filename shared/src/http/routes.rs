@@ -531,16 +531,40 @@ impl<S: Store + ?Sized> Handler for RotateId<S> {
     }
 }
 
+/// The table and the DynamoDB timeouts, which every function reads first; the client is
+/// built last ([`Self::store`]), after the route's own variables, so that configuration
+/// errors are reported in that order.
+struct DynamoConfig {
+    table: String,
+    timeouts: crate::store::Timeouts,
+}
+
+impl DynamoConfig {
+    fn read(env: Lookup<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: config::table_name(env)?,
+            timeouts: config::dynamodb_timeouts(env)?,
+        })
+    }
+
+    fn store(self, env: Lookup<'_>) -> Result<Arc<DynamoStore>, ConfigError> {
+        Ok(Arc::new(config::dynamo_store(
+            env,
+            self.table,
+            self.timeouts,
+        )?))
+    }
+}
+
 // Configuration: each route reads only the variables it needs (create-user never sees
 // the Pusher secret or the room key), validating them all before building a client.
 
 impl CreateUser<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
+        let dynamo = DynamoConfig::read(env)?;
         let limit = config::create_limit(env)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            store: dynamo.store(env)?,
             ids: IdPolicy::default(),
             user_ids: UserIds::default(),
             limit,
@@ -551,12 +575,11 @@ impl CreateUser<DynamoStore> {
 
 impl Connect<DynamoStore, PusherClient> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
+        let dynamo = DynamoConfig::read(env)?;
         let room_key = config::room_key(env)?;
         let pusher = config::pusher(env)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            store: dynamo.store(env)?,
             realtime: Arc::new(pusher_client(&pusher)?),
             room_key,
             clock: Arc::new(SystemClock),
@@ -576,15 +599,14 @@ fn pusher_client(
 
 impl SendMessage<DynamoStore, PusherClient> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
+        let dynamo = DynamoConfig::read(env)?;
         let pusher = config::pusher(env)?;
         let rate = config::rate_limit(env)?;
         let ttl = config::message_ttl(env)?;
-        config::check_rate_window(rate, timeouts)?;
+        config::check_rate_window(rate, dynamo.timeouts)?;
         let realtime = pusher_client(&pusher)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            store: dynamo.store(env)?,
             realtime: Arc::new(realtime),
             rate,
             ttl,
@@ -595,12 +617,11 @@ impl SendMessage<DynamoStore, PusherClient> {
 
 impl ChannelAuth<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
+        let dynamo = DynamoConfig::read(env)?;
         let pusher = config::pusher(env)?;
         let room_key = config::room_key(env)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            store: dynamo.store(env)?,
             credentials: pusher.credentials,
             room_key,
         })
@@ -609,10 +630,9 @@ impl ChannelAuth<DynamoStore> {
 
 impl ListMessages<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
+        let dynamo = DynamoConfig::read(env)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            store: dynamo.store(env)?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -620,10 +640,9 @@ impl ListMessages<DynamoStore> {
 
 impl BlockRoom<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
+        let dynamo = DynamoConfig::read(env)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            store: dynamo.store(env)?,
             clock: Arc::new(SystemClock),
         })
     }
@@ -631,11 +650,10 @@ impl BlockRoom<DynamoStore> {
 
 impl ListRooms<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
+        let dynamo = DynamoConfig::read(env)?;
         let room_key = config::room_key(env)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            store: dynamo.store(env)?,
             room_key,
             clock: Arc::new(SystemClock),
         })
@@ -644,11 +662,10 @@ impl ListRooms<DynamoStore> {
 
 impl RotateId<DynamoStore> {
     pub async fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
-        let table = config::table_name(env)?;
-        let timeouts = config::dynamodb_timeouts(env)?;
+        let dynamo = DynamoConfig::read(env)?;
         let limit = config::create_limit(env)?;
         Ok(Self {
-            store: Arc::new(config::dynamo_store(env, table, timeouts)?),
+            store: dynamo.store(env)?,
             ids: IdPolicy::default(),
             limit,
             clock: Arc::new(SystemClock),
