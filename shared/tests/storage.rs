@@ -1033,19 +1033,25 @@ async fn texts(store: &dyn Store, room: &RoomId, who: &PrivateId, at: SystemTime
     }
 }
 
+/// Two new users who both joined their room (each connected to the other).
+async fn joined_pair(store: &dyn Store, key: &RoomKey) -> (CreatedUser, CreatedUser, RoomId) {
+    let (alice, bob) = (new_user(store).await, new_user(store).await);
+    let room = connect(store, key, &alice.private_id, bob.public_id, now())
+        .await
+        .unwrap();
+    connect(store, key, &bob.private_id, alice.public_id, now())
+        .await
+        .unwrap();
+    (alice, bob, room)
+}
+
 /// Every accepted message is kept and listed oldest first, a page at a time, to members
 /// only; expired messages are left out; the event and the kept message agree.
 async fn history_is_kept_in_order_and_paged<S: Store + Items + Clone + 'static>(store: S) {
     let receiver = Receiver::start().await;
     let pusher = pusher_to(&receiver);
     let key = room_key();
-    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
-    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
-        .await
-        .unwrap();
-    connect(&store, &key, &bob.private_id, alice.public_id, now())
-        .await
-        .unwrap();
+    let (alice, bob, room) = joined_pair(&store, &key).await;
     let t0 = now();
     // Sent two hours ago with a one-hour TTL: expired, never listed.
     say(
@@ -1212,13 +1218,7 @@ async fn a_blocked_room_is_closed_for_both<S: Store + Items + Clone + 'static>(s
     let receiver = Receiver::start().await;
     let pusher = pusher_to(&receiver);
     let key = room_key();
-    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
-    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
-        .await
-        .unwrap();
-    connect(&store, &key, &bob.private_id, alice.public_id, now())
-        .await
-        .unwrap();
+    let (alice, bob, room) = joined_pair(&store, &key).await;
     say(&store, &pusher, &room, &alice.private_id, "hi", now())
         .await
         .unwrap();

@@ -90,11 +90,19 @@ impl EmbeddedStore {
 fn read<T: for<'de> Deserialize<'de>>(db: &Database, key: &str) -> Result<Option<T>, StoreError> {
     let txn = db.begin_read().map_err(other)?;
     let table = txn.open_table(ITEMS).map_err(other)?;
-    let Some(value) = table.get(key).map_err(other)? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(value.value())
-        .map(Some)
+    get_item(&table, key)
+}
+
+/// The item under `key` in an open table, as its schema type.
+fn get_item<T: for<'de> Deserialize<'de>>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    table
+        .get(key)
+        .map_err(other)?
+        .map(|v| serde_json::from_slice(v.value()))
+        .transpose()
         .map_err(other)
 }
 
@@ -125,14 +133,7 @@ fn count_create(
     quota: &CreateQuota,
 ) -> Result<bool, StoreError> {
     let pk = keys::address(&quota.address, quota.window);
-    let count = match table.get(pk.as_str()).map_err(other)? {
-        Some(v) => {
-            serde_json::from_slice::<AddressItem>(v.value())
-                .map_err(other)?
-                .count
-        }
-        None => 0,
-    };
+    let count = get_item::<AddressItem>(&*table, pk.as_str())?.map_or(0, |item| item.count);
     if count >= quota.limit {
         return Ok(false);
     }
@@ -163,14 +164,8 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write().map_err(other)?;
             let last = {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let current: u64 = match table.get(keys::USER_COUNTER).map_err(other)? {
-                    Some(v) => {
-                        serde_json::from_slice::<CounterItem>(v.value())
-                            .map_err(other)?
-                            .value
-                    }
-                    None => 0,
-                };
+                let current: u64 = get_item::<CounterItem>(&table, keys::USER_COUNTER)?
+                    .map_or(0, |item| item.value);
                 let last = current + count;
                 table
                     .insert(
@@ -258,8 +253,8 @@ impl Store for EmbeddedStore {
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
                 // In DynamoDB's order: a closed room first, then the joiner's item.
-                let mut item = match table.get(room_pk.as_str()).map_err(other)? {
-                    Some(v) => serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?,
+                let mut item = match get_item::<RoomItem>(&table, room_pk.as_str())? {
+                    Some(item) => item,
                     None => RoomItem {
                         kind: Kind::Room,
                         low: None,
@@ -273,8 +268,8 @@ impl Store for EmbeddedStore {
                 if item.closed_at.is_some() {
                     return Ok(Err(JoinError::Closed));
                 }
-                let mut user = match table.get(joiner_pk.as_str()).map_err(other)? {
-                    Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
+                let mut user = match get_item::<UserItem>(&table, joiner_pk.as_str())? {
+                    Some(item) => item,
                     None => return Ok(Err(JoinError::NoSuchJoiner)),
                 };
                 if !user.rooms.contains(&room_id) && user.rooms.len() >= max_rooms {
@@ -294,14 +289,8 @@ impl Store for EmbeddedStore {
                     .map_err(other)?;
                 // The joined entry keeps its first time; the offer says when it was last
                 // made.
-                let joined_at = match table.get(joined_key.as_str()).map_err(other)? {
-                    Some(v) => {
-                        serde_json::from_slice::<JoinedItem>(v.value())
-                            .map_err(other)?
-                            .joined_at
-                    }
-                    None => now.clone(),
-                };
+                let joined_at = get_item::<JoinedItem>(&table, joined_key.as_str())?
+                    .map_or(now.clone(), |item| item.joined_at);
                 let joined = JoinedItem {
                     kind: Kind::Joined,
                     room_id: room_id.clone(),
@@ -339,8 +328,8 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write().map_err(other)?;
             let allowance = {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let mut user = match table.get(key.as_str()).map_err(other)? {
-                    Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
+                let mut user = match get_item::<UserItem>(&table, key.as_str())? {
+                    Some(item) => item,
                     None => return Ok(Allowance::NotMember),
                 };
                 if !user.rooms.contains(&room_id) {
@@ -458,8 +447,8 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let mut item = match table.get(room_pk.as_str()).map_err(other)? {
-                    Some(v) => serde_json::from_slice::<RoomItem>(v.value()).map_err(other)?,
+                let mut item = match get_item::<RoomItem>(&table, room_pk.as_str())? {
+                    Some(item) => item,
                     None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
                 };
                 item.closed_at.get_or_insert(now);
@@ -468,13 +457,7 @@ impl Store for EmbeddedStore {
                     .insert(room_pk.as_str(), encode(&item)?.as_slice())
                     .map_err(other)?;
                 for pk in users {
-                    let Some(mut user) = table
-                        .get(pk.as_str())
-                        .map_err(other)?
-                        .map(|v| serde_json::from_slice::<UserItem>(v.value()))
-                        .transpose()
-                        .map_err(other)?
-                    else {
+                    let Some(mut user) = get_item::<UserItem>(&table, pk.as_str())? else {
                         continue;
                     };
                     user.closed.insert(room_id.clone());
@@ -493,13 +476,7 @@ impl Store for EmbeddedStore {
         self.run(move |db| {
             let txn = db.begin_read().map_err(other)?;
             let table = txn.open_table(ITEMS).map_err(other)?;
-            let Some(user) = table
-                .get(pk.as_str())
-                .map_err(other)?
-                .map(|v| serde_json::from_slice::<UserItem>(v.value()))
-                .transpose()
-                .map_err(other)?
-            else {
+            let Some(user) = get_item::<UserItem>(&table, pk.as_str())? else {
                 return Ok(None);
             };
             let joined: Vec<_> =
@@ -592,8 +569,8 @@ impl Store for EmbeddedStore {
                 if table.get(new_pk.as_str()).map_err(other)?.is_some() {
                     return Ok(Err(RotateError::Taken));
                 }
-                let mut user = match table.get(user_pk.as_str()).map_err(other)? {
-                    Some(v) => serde_json::from_slice::<UserItem>(v.value()).map_err(other)?,
+                let mut user = match get_item::<UserItem>(&table, user_pk.as_str())? {
+                    Some(item) => item,
                     None => return Ok(Err(RotateError::NotHolder)),
                 };
                 if user.public_id != old {
@@ -608,8 +585,8 @@ impl Store for EmbeddedStore {
                 table
                     .insert(new_pk.as_str(), marker.as_slice())
                     .map_err(other)?;
-                let retired = match table.get(old_pk.as_str()).map_err(other)? {
-                    Some(v) => serde_json::from_slice::<PublicItem>(v.value()).map_err(other)?,
+                let retired = match get_item::<PublicItem>(&table, old_pk.as_str())? {
+                    Some(item) => item,
                     None => return Err(other(anyhow::anyhow!("a held id without its marker"))),
                 };
                 let retired = PublicItem {
