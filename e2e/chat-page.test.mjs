@@ -43,7 +43,9 @@ async function person(storageState) {
 async function connect(who, peer) {
   await who.page.fill("#peer-id", peer);
   await who.page.click("#connect");
-  // Joined: the room's channel subscription succeeded, so sending is enabled.
+  // This room is open (not still the one before) and joined: its channel subscription
+  // succeeded, so sending is enabled.
+  await who.page.locator("#peer-label", { hasText: peer }).waitFor();
   await who.page.locator('#chat[data-joined="true"]').waitFor();
 }
 
