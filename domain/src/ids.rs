@@ -179,6 +179,19 @@ impl RoomId {
     pub fn channel(&self) -> String {
         format!("{}{}", Self::CHANNEL_PREFIX, self.0)
     }
+
+    /// The room's tag: its first [`Self::TAG_LEN`] characters, the base64url of the
+    /// MAC's first 6 bytes (48 bits). A user item lists its rooms by tag, so that it
+    /// stays under one DynamoDB write unit with a full list of rooms. Telling rooms apart
+    /// by tag among one identity's rooms is safe: room ids are MAC outputs nobody can
+    /// choose, and a member who posts to another room with the tag of one of theirs
+    /// would first have to find it among 2^48.
+    pub fn tag(&self) -> &str {
+        &self.0[..Self::TAG_LEN]
+    }
+
+    /// Characters in a [`Self::tag`]: 8 base64url characters are exactly 6 bytes.
+    pub const TAG_LEN: usize = 8;
 }
 
 impl fmt::Display for RoomId {

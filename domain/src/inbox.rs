@@ -69,7 +69,7 @@ pub async fn list_rooms<S: Store + ?Sized>(
         rooms.insert(
             joined.room.to_string(),
             RoomEntry {
-                closed: mine.closed.contains(&joined.room),
+                closed: joined.closed,
                 room: joined.room,
                 peer: joined.peer,
                 peer_username: None,

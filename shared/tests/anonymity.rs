@@ -6,6 +6,8 @@
 
 mod common;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::dynamodb_proxy::{Exchange, Proxy};
 use common::pusher_receiver::Receiver;
 use common::{ENDPOINT_VAR, Items, ROOM_KEY, api_event, fresh_store, invoke, test_timeouts};
@@ -228,9 +230,12 @@ async fn no_connect_answer_changes_when_an_unused_id_gets_a_holder() {
             .iter()
             .map(|(channel, event, data)| json!([channel, event, data]))
             .collect();
+        // The room's tag, as DynamoDB's JSON carries bytes (standard base64).
+        let tag = STANDARD.encode(URL_SAFE_NO_PAD.decode(&room[..RoomId::TAG_LEN]).unwrap());
         let text = json!([calls, published])
             .to_string()
             .replace(room, "<room>")
+            .replace(&tag, "<room tag>")
             .replace(&key.inbox_channel(*target), "<inbox>")
             .replace(&target.to_string(), "<target>")
             .replace("\"high\"", "\"<side>\"")

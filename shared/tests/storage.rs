@@ -3,6 +3,7 @@
 
 mod common;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use common::{Items, ROOM_KEY, now, pusher_receiver::Receiver, round_trip_counter};
 use secret_rooms::domain::SocketId;
 use secret_rooms::domain::addresses::{AddressLimit, CreateLimit};
@@ -1293,6 +1294,117 @@ async fn a_blocked_room_is_closed_for_both<S: Store + Items + Clone + 'static>(s
     );
     // What was said stays readable to the members.
     assert_eq!(texts(&store, &room, &alice.private_id, now()).await, ["hi"]);
+}
+
+/// A DynamoDB item's size as DynamoDB bills it: each attribute's name and value, in
+/// bytes (`https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html`).
+fn billed_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            // About one byte per two significant digits, plus one.
+            AttributeValue::N(n) => n.trim_start_matches(['-', '0']).len().div_ceil(2) + 1,
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+            AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::M(map) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value(v))
+                    .sum::<usize>()
+            }
+            AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            _ => 1,
+        }
+    }
+    item.iter().map(|(name, v)| name.len() + value(v)).sum()
+}
+
+/// The SPEC's budget: each message's counted update rewrites the sender's user item,
+/// which must stay within one write unit (1 KB) at any number of rooms: here the
+/// largest user item there can be, with a full list of rooms, a rotated nine-digit id,
+/// the longest username and both rate slots a count keeps.
+#[tokio::test]
+async fn dynamodb_a_counted_update_costs_one_write_unit_at_the_room_cap() {
+    let store = common::fresh_store().await;
+    let max_rooms = secret_rooms::domain::rooms::MAX_ROOMS;
+    let private = PrivateId::generate().unwrap();
+    let hash = private.hash();
+    let old = PublicId::parse("999-999-998").unwrap();
+    let record = UserRecord {
+        id: 9_999_999_999_999,
+        public_id: old,
+        private_id_hash: hash.clone(),
+        username: "Fearless Narwhal".into(),
+        created_at: "2026-11-30T10:00:00.000Z".into(),
+        updated_at: "2026-11-30T10:00:00.000Z".into(),
+    };
+    store.insert_user(&record, None).await.unwrap();
+    let me = Member {
+        public_id: old,
+        username: record.username.clone(),
+    };
+    let id = PublicId::parse("999-999-999").unwrap();
+    store
+        .rotate_public_id(&hash, &me, id, None, "2026-11-30T11:00:00.000Z")
+        .await
+        .unwrap();
+    let me = Member {
+        public_id: id,
+        ..me
+    };
+    let key = room_key();
+    let mut rooms = Vec::new();
+    for n in 0..max_rooms as u32 {
+        let other = PublicId::from_number(n).unwrap();
+        let room = key.room_of(id, other);
+        store
+            .join_room(
+                &room,
+                Side::of(id, other),
+                &hash,
+                &requester(&me),
+                other,
+                max_rooms,
+                "2026-11-30T12:00:00.000Z",
+            )
+            .await
+            .unwrap();
+        rooms.push(room);
+    }
+    // Two counts in neighbouring windows leave two slots (a count keeps its neighbours').
+    let window = u64::MAX >> 21;
+    for (room, window) in [(&rooms[0], window - 1), (&rooms[99], window)] {
+        let counted = store
+            .count_message(
+                room,
+                &hash,
+                RateWindow {
+                    window,
+                    limit: 1000,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(matches!(counted, Allowance::Allowed(_)), "{counted:?}");
+    }
+    let item = store
+        .client()
+        .get_item()
+        .table_name(store.table())
+        .key("pk", AttributeValue::S(format!("USER#{}", hash.to_hex())))
+        .key("sk", AttributeValue::S("_".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let slots = item.keys().filter(|k| k.starts_with("rl")).count();
+    assert_eq!(slots, 2, "{:?}", item.keys());
+    assert!(item.contains_key("publicIdSince"));
+    let size = billed_size(&item);
+    assert!(size <= 1024, "a user item at the room cap is {size} bytes");
+    println!("a user item at the room cap: {size} bytes");
 }
 
 /// Each test body above runs on both implementations of the storage contract.

@@ -89,6 +89,8 @@ pub struct Joined {
     /// Since when the identity held the public id it joined with: its history in the
     /// room starts there.
     pub since: Option<String>,
+    /// Whether a member blocked the room.
+    pub closed: bool,
 }
 
 /// An identity's rooms as its own partition holds them.
@@ -97,8 +99,6 @@ pub struct RoomsOf {
     /// The identity as rooms name it now, and since when it holds that public id.
     pub requester: Requester,
     pub joined: Vec<Joined>,
-    /// Those of the joined rooms that a member blocked.
-    pub closed: Vec<RoomId>,
 }
 
 #[derive(Debug, thiserror::Error)]

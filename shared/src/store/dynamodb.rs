@@ -34,12 +34,12 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, KeySchemaElement, KeyType, Put,
-    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, Delete, KeySchemaElement, KeyType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem, Update,
 };
 use aws_smithy_http_client::HttpClientError;
-use codec::{Item, from_item, key, n, s, to_attribute, to_item};
+use codec::{Item, from_item, key, lists_room, n, room_tag, room_tags, s, to_attribute, to_item};
 use errors::{build_error, cancelled_for, classify, condition_failed_at, conflict, joiner_missing};
 use rate_slots::{Found, Next};
 use std::sync::Arc;
@@ -276,14 +276,13 @@ impl DynamoStore {
             .set_key(Some(key(keys::user(who))))
             .update_expression(rate_slots::update_expression(window, set))
             .condition_expression(format!(
-                "contains({rooms}, :room) AND NOT contains({closed}, :room) AND ({condition}) \
+                "contains({rooms}, :room) AND ({condition}) \
                  AND (attribute_not_exists({rt}) OR {rt} <> :token)",
                 rooms = attr::ROOMS,
-                closed = attr::CLOSED,
                 rt = attr::RATE_TOKEN,
             ))
             .expression_attribute_names("#slot", rate_slots::slot(window))
-            .expression_attribute_values(":room", s(room.as_str()))
+            .expression_attribute_values(":room", room_tag(room)?)
             .expression_attribute_values(":token", s(token))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
@@ -360,14 +359,8 @@ fn allowed(item: &Item) -> Result<Allowance, StoreError> {
 
 /// What a refused count found in the user item (which may be missing: then empty).
 fn found(old: &Item, room: &RoomId, window: RateWindow, token: &str) -> Found {
-    let listed = |name: &str| {
-        old.get(name)
-            .and_then(|r| r.as_ss().ok())
-            .is_some_and(|rooms| rooms.iter().any(|r| r == room.as_str()))
-    };
     Found {
-        joined: listed(attr::ROOMS),
-        closed: listed(attr::CLOSED),
+        joined: lists_room(old, room),
         counted_by_us: old
             .get(attr::RATE_TOKEN)
             .and_then(|v| v.as_s().ok())
@@ -586,8 +579,8 @@ impl Store for DynamoStore {
             )
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#rooms", attr::ROOMS)
-            .expression_attribute_values(":rooms", AttributeValue::Ss(vec![room.to_string()]))
-            .expression_attribute_values(":room", s(room.as_str()))
+            .expression_attribute_values(":rooms", room_tags(room)?)
+            .expression_attribute_values(":room", room_tag(room)?)
             .expression_attribute_values(":max", n(max_rooms))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
@@ -685,8 +678,16 @@ impl Store for DynamoStore {
                 Err(None) => continue,
             };
             match rate_slots::after_refusal(window, found(&old, room, window, &token)) {
-                Next::NotMember => return Ok(Allowance::NotMember),
-                Next::Closed => return Ok(Allowance::Closed),
+                // Not an open room of theirs: a closed one (one more read, on this
+                // refusal only), or none.
+                Next::NotMember => {
+                    let membership = self.room_member(room, who).await?;
+                    return Ok(if membership.is_some_and(|m| m.closed) {
+                        Allowance::Closed
+                    } else {
+                        Allowance::NotMember
+                    });
+                }
                 Next::Counted => return allowed(&old),
                 Next::Limited => return Ok(Allowance::Limited),
                 Next::CountIn(later) => {
@@ -813,20 +814,33 @@ impl Store for DynamoStore {
             TransactWriteItem::builder().update(room_write).build(),
             TransactWriteItem::builder().delete(offer_delete).build(),
         ];
-        // Each member's own list of closed rooms, which their messages are checked
-        // against; only a user who joined the room is written.
+        // The room leaves each member's open rooms, which their messages are checked
+        // against, and their joined entry says it is closed; only a user who joined the
+        // room is written.
         for who in [Some(blocker), peer].into_iter().flatten() {
             let user_write = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(keys::user(who))))
-                .update_expression("ADD #closed :room")
+                .update_expression("DELETE #rooms :room")
                 .condition_expression("attribute_exists(#pk)")
-                .expression_attribute_names("#closed", attr::CLOSED)
+                .expression_attribute_names("#rooms", attr::ROOMS)
                 .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_values(":room", AttributeValue::Ss(vec![room.to_string()]))
+                .expression_attribute_values(":room", room_tags(room)?)
+                .build()
+                .map_err(build_error)?;
+            let joined_write = Update::builder()
+                .table_name(&self.table)
+                .key(attr::PK, s(keys::user(who)))
+                .key(attr::SK, s(keys::room_entry(room)))
+                .update_expression("SET #closed = if_not_exists(#closed, :now)")
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#closed", attr::CLOSED_AT)
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_values(":now", s(now))
                 .build()
                 .map_err(build_error)?;
             writes.push(TransactWriteItem::builder().update(user_write).build());
+            writes.push(TransactWriteItem::builder().update(joined_write).build());
         }
         let mut conflicts = 0;
         loop {
@@ -866,11 +880,6 @@ impl Store for DynamoStore {
         };
         Ok(Some(RoomsOf {
             requester: user.requester()?,
-            closed: joined
-                .iter()
-                .filter(|j| user.closed.contains(j.room.as_str()))
-                .map(|j| j.room.clone())
-                .collect(),
             joined,
         }))
     }

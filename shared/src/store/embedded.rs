@@ -243,7 +243,7 @@ impl Store for EmbeddedStore {
         let (room_pk, joiner_pk) = (keys::room(room), keys::user(joiner));
         let joined_key = keys::storage_key(&joiner_pk, &keys::room_entry(room));
         let offer_key = keys::storage_key(&keys::public(target), &keys::room_entry(room));
-        let room_id = room.to_string();
+        let (room_id, tag) = (room.to_string(), room.tag().to_owned());
         let entry = SideEntry::new(joiner, &requester.member, &requester.since);
         let from = MemberEntry::new(&requester.member);
         let since = requester.since.clone();
@@ -272,7 +272,7 @@ impl Store for EmbeddedStore {
                     Some(item) => item,
                     None => return Ok(Err(JoinError::NoSuchJoiner)),
                 };
-                if !user.rooms.contains(&room_id) && user.rooms.len() >= max_rooms {
+                if !user.rooms.contains(&tag) && user.rooms.len() >= max_rooms {
                     return Ok(Err(JoinError::TooManyRooms));
                 }
                 match side {
@@ -283,7 +283,7 @@ impl Store for EmbeddedStore {
                 table
                     .insert(room_pk.as_str(), encode(&item)?.as_slice())
                     .map_err(other)?;
-                user.rooms.insert(room_id.clone());
+                user.rooms.insert(tag);
                 table
                     .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
                     .map_err(other)?;
@@ -297,6 +297,7 @@ impl Store for EmbeddedStore {
                     peer: target.to_string(),
                     joined_at,
                     since: Some(since),
+                    closed_at: None,
                 };
                 table
                     .insert(joined_key.as_str(), encode(&joined)?.as_slice())
@@ -323,7 +324,8 @@ impl Store for EmbeddedStore {
         who: &PrivateIdHash,
         requested: RateWindow,
     ) -> Result<Allowance, StoreError> {
-        let (key, room_id) = (keys::user(who), room.to_string());
+        let (key, room_pk, tag) = (keys::user(who), keys::room(room), room.tag().to_owned());
+        let who = who.clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let allowance = {
@@ -332,11 +334,18 @@ impl Store for EmbeddedStore {
                     Some(item) => item,
                     None => return Ok(Allowance::NotMember),
                 };
-                if !user.rooms.contains(&room_id) {
-                    return Ok(Allowance::NotMember);
-                }
-                if user.closed.contains(&room_id) {
-                    return Ok(Allowance::Closed);
+                if !user.rooms.contains(&tag) {
+                    // Not an open room of theirs: a closed one, or none.
+                    let closed = get_item::<RoomItem>(&table, room_pk.as_str())?
+                        .map(|item| item.membership(&who))
+                        .transpose()?
+                        .flatten()
+                        .is_some_and(|m| m.closed);
+                    return Ok(if closed {
+                        Allowance::Closed
+                    } else {
+                        Allowance::NotMember
+                    });
                 }
                 let member = user.member()?;
                 let counter = user.rl;
@@ -442,7 +451,11 @@ impl Store for EmbeddedStore {
             .flatten()
             .map(keys::user)
             .collect();
-        let (room_id, now) = (room.to_string(), now.to_owned());
+        let (tag, entry, now) = (
+            room.tag().to_owned(),
+            keys::room_entry(room),
+            now.to_owned(),
+        );
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
@@ -451,19 +464,28 @@ impl Store for EmbeddedStore {
                     Some(item) => item,
                     None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
                 };
-                item.closed_at.get_or_insert(now);
+                item.closed_at.get_or_insert_with(|| now.clone());
                 table.remove(offer_key.as_str()).map_err(other)?;
                 table
                     .insert(room_pk.as_str(), encode(&item)?.as_slice())
                     .map_err(other)?;
+                // Each member's room leaves their open rooms, and their joined entry
+                // says it is closed.
                 for pk in users {
                     let Some(mut user) = get_item::<UserItem>(&table, pk.as_str())? else {
                         continue;
                     };
-                    user.closed.insert(room_id.clone());
+                    user.rooms.remove(&tag);
                     table
                         .insert(pk.as_str(), encode(&user)?.as_slice())
                         .map_err(other)?;
+                    let joined_key = keys::storage_key(&pk, &entry);
+                    if let Some(mut joined) = get_item::<JoinedItem>(&table, joined_key.as_str())? {
+                        joined.closed_at.get_or_insert_with(|| now.clone());
+                        table
+                            .insert(joined_key.as_str(), encode(&joined)?.as_slice())
+                            .map_err(other)?;
+                    }
                 }
             }
             txn.commit().map_err(other)
@@ -486,11 +508,6 @@ impl Store for EmbeddedStore {
                     .collect::<Result<_, _>>()?;
             Ok(Some(RoomsOf {
                 requester: user.requester()?,
-                closed: joined
-                    .iter()
-                    .filter(|j| user.closed.contains(j.room.as_str()))
-                    .map(|j| j.room.clone())
-                    .collect(),
                 joined,
             }))
         })

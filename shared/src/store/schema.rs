@@ -101,9 +101,7 @@ pub mod attr {
     /// When DynamoDB may delete the item (seconds since the epoch; the table's TTL
     /// attribute).
     pub const TTL: &str = "ttl";
-    /// A user's rooms that a member blocked (a subset of `rooms`).
-    pub const CLOSED: &str = "closed";
-    /// When a member blocked a room.
+    /// When a member blocked a room (on the room, and on its members' joined entries).
     pub const CLOSED_AT: &str = "closedAt";
     /// When a member's identity was created (a room keeps it per side).
     pub const SINCE: &str = "since";
@@ -151,14 +149,12 @@ pub struct UserItem {
     /// When the user got `public_id`, if by a rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_id_since: Option<String>,
-    /// The rooms this user joined (a string set on DynamoDB), which their messages are
-    /// checked against.
+    /// The open rooms this user joined, by tag (`RoomId::tag`; a binary set of 6-byte
+    /// values on DynamoDB, `dynamodb::codec`), which their messages are checked against.
+    /// Tags keep the item, rewritten by every message, under one write unit at the room
+    /// cap. A blocked room leaves the set: its closing is on its joined entry.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub rooms: BTreeSet<String>,
-    /// Those of `rooms` that a member blocked: no message is counted there again. (A
-    /// blocked room keeps its place in `rooms`, so both sets stay within the cap.)
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub closed: BTreeSet<String>,
     /// The embedded store's message counter, `window << 20 | count` (`store::rate`);
     /// DynamoDB keeps per-window slots instead (`dynamodb::rate_slots`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,7 +176,6 @@ impl UserItem {
             updated_at: user.updated_at.clone(),
             public_id_since: None,
             rooms: BTreeSet::new(),
-            closed: BTreeSet::new(),
             rl: None,
         }
     }
@@ -410,6 +405,9 @@ pub struct JoinedItem {
     /// Since when the user held the public id they joined with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// When a member blocked the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
 }
 
 impl JoinedItem {
@@ -419,6 +417,7 @@ impl JoinedItem {
             peer: parse_public_id(&self.peer)?,
             joined_at: self.joined_at.clone(),
             since: self.since.clone(),
+            closed: self.closed_at.is_some(),
         })
     }
 }
@@ -548,7 +547,6 @@ mod tests {
         };
         let mut item = UserItem::new(&user);
         item.rooms.insert("r".into());
-        item.closed.insert("r".into());
         assert_eq!(
             names(&item),
             set(&[
@@ -558,8 +556,7 @@ mod tests {
                 attr::USERNAME,
                 attr::CREATED_AT,
                 attr::UPDATED_AT,
-                attr::ROOMS,
-                attr::CLOSED
+                attr::ROOMS
             ])
         );
         assert_eq!(

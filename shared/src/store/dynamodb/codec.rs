@@ -1,10 +1,17 @@
 //! Items as DynamoDB attribute values: each typed item of the schema through its JSON,
 //! so that the DynamoDB table holds exactly what the embedded store holds. Strings are
-//! `S`, numbers `N`, objects `M`, and arrays of strings string sets (`SS`).
+//! `S`, numbers `N`, objects `M`, and arrays of strings string sets (`SS`), but a user's
+//! room tags: their JSON is base64url text, their attribute a binary set (`BS`) of the
+//! bytes, 6 a tag instead of 8 (the item is rewritten by every message: it must stay
+//! under one write unit).
 
+use crate::domain::RoomId;
 use crate::store::StoreError;
 use crate::store::schema::{attr, corrupt};
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -25,9 +32,43 @@ pub(super) fn to_item<T: Serialize>(pk: &str, sk: &str, item: &T) -> Result<Item
     let AttributeValue::M(mut map) = to_attribute(item)? else {
         return Err(corrupt("an item that is not a map"));
     };
+    if let Some(AttributeValue::Ss(tags)) = map.remove(attr::ROOMS) {
+        let bytes = tags
+            .iter()
+            .map(|tag| tag_bytes(tag))
+            .collect::<Result<_, _>>()?;
+        map.insert(attr::ROOMS.to_owned(), AttributeValue::Bs(bytes));
+    }
     map.insert(attr::PK.to_owned(), s(pk));
     map.insert(attr::SK.to_owned(), s(sk));
     Ok(map)
+}
+
+fn tag_bytes(tag: &str) -> Result<Blob, StoreError> {
+    URL_SAFE_NO_PAD
+        .decode(tag)
+        .map(Blob::new)
+        .map_err(|_| corrupt(format!("bad room tag {tag:?}")))
+}
+
+/// A room's tag as a user item's `rooms` holds it (conditions test it with `contains`).
+pub(super) fn room_tag(room: &RoomId) -> Result<AttributeValue, StoreError> {
+    tag_bytes(room.tag()).map(AttributeValue::B)
+}
+
+/// A set of one room's tag, to `ADD` to or `DELETE` from a user item's `rooms`.
+pub(super) fn room_tags(room: &RoomId) -> Result<AttributeValue, StoreError> {
+    Ok(AttributeValue::Bs(vec![tag_bytes(room.tag())?]))
+}
+
+/// Whether a user item's `rooms` holds `room`'s tag.
+pub(super) fn lists_room(item: &Item, room: &RoomId) -> bool {
+    let Ok(tag) = tag_bytes(room.tag()) else {
+        return false;
+    };
+    item.get(attr::ROOMS)
+        .and_then(|v| v.as_bs().ok())
+        .is_some_and(|tags| tags.contains(&tag))
 }
 
 /// The key of the item that stands alone under `pk`.
@@ -98,6 +139,15 @@ fn to_json(value: &AttributeValue) -> Value {
             sorted.sort();
             Value::Array(sorted.into_iter().map(Value::String).collect())
         }
+        AttributeValue::Bs(set) => {
+            // Room tags, as text (base64url), as the embedded store keeps them.
+            let mut sorted: Vec<String> = set
+                .iter()
+                .map(|b| URL_SAFE_NO_PAD.encode(b.as_ref()))
+                .collect();
+            sorted.sort();
+            Value::Array(sorted.into_iter().map(Value::String).collect())
+        }
         AttributeValue::L(values) => Value::Array(values.iter().map(to_json).collect()),
         AttributeValue::M(map) => {
             Value::Object(map.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
@@ -122,8 +172,7 @@ mod tests {
             created_at: "c".into(),
             updated_at: "u".into(),
             public_id_since: None,
-            rooms: BTreeSet::from(["r1".to_owned(), "r2".to_owned()]),
-            closed: BTreeSet::new(),
+            rooms: BTreeSet::from(["AAECAwQF".to_owned(), "AQIDBAUG".to_owned()]),
             rl: None,
         };
         let item = to_item("USER#x", "_", &user).unwrap();
@@ -132,10 +181,13 @@ mod tests {
         assert_eq!(item[attr::TYPE], s("user"));
         assert_eq!(item[attr::ID], AttributeValue::N("42".into()));
         assert_eq!(item[attr::PUBLIC_ID], s("123-456"));
-        assert_eq!(
-            item[attr::ROOMS],
-            AttributeValue::Ss(vec!["r1".into(), "r2".into()])
-        );
+        // Room tags: 6 bytes each, not their 8 characters.
+        let AttributeValue::Bs(tags) = &item[attr::ROOMS] else {
+            panic!("rooms is no binary set: {:?}", item[attr::ROOMS]);
+        };
+        let mut tags: Vec<&[u8]> = tags.iter().map(|b| b.as_ref()).collect();
+        tags.sort();
+        assert_eq!(tags, [&[0, 1, 2, 3, 4, 5][..], &[1, 2, 3, 4, 5, 6]]);
         assert!(!item.contains_key("rl"), "absent fields stay absent");
         assert_eq!(from_item::<UserItem>(&item).unwrap(), user);
 

@@ -40,10 +40,8 @@ pub(super) fn update_expression(window: RateWindow, set: &str) -> String {
 /// What a refused counting update found in the user item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Found {
-    /// The user joined the room.
+    /// The room is one of the user's open rooms.
     pub joined: bool,
-    /// A member blocked the room.
-    pub closed: bool,
     /// The item carries this request's own token: a lost answer's retry, counted already.
     pub counted_by_us: bool,
     /// The value of the window's slot, if any.
@@ -53,9 +51,8 @@ pub(super) struct Found {
 /// What to do after a counting update was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Next {
+    /// Not an open room of the user's: none of theirs, or a closed one.
     NotMember,
-    /// A member blocked the room.
-    Closed,
     /// Counted already by this request's first attempt.
     Counted,
     /// A concurrent message counted in a later window: count there too.
@@ -68,8 +65,6 @@ pub(super) enum Next {
 pub(super) fn after_refusal(window: RateWindow, found: Found) -> Next {
     if !found.joined {
         Next::NotMember
-    } else if found.closed {
-        Next::Closed
     } else if found.counted_by_us {
         Next::Counted
     } else if let Some(later) = found.counter.and_then(|c| rate::later_of(window, c)) {
@@ -93,7 +88,6 @@ mod tests {
     fn found(counter: Option<u64>) -> Found {
         Found {
             joined: true,
-            closed: false,
             counted_by_us: false,
             counter,
         }
@@ -129,24 +123,11 @@ mod tests {
                 W,
                 Found {
                     joined: false,
-                    closed: true,
                     counted_by_us: true,
                     counter: Some(start + 3)
                 }
             ),
             Next::NotMember
-        );
-        assert_eq!(
-            after_refusal(
-                W,
-                Found {
-                    closed: true,
-                    counted_by_us: true,
-                    ..found(Some(start + 3))
-                }
-            ),
-            Next::Closed,
-            "a blocked room refuses before anything else is read"
         );
         assert_eq!(
             after_refusal(
