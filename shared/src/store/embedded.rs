@@ -325,7 +325,7 @@ impl Store for EmbeddedStore {
         requested: RateWindow,
     ) -> Result<Allowance, StoreError> {
         let (key, room_pk, tag) = (keys::user(who), keys::room(room), room.tag().to_owned());
-        let who = who.clone();
+        let who = *who;
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let allowance = {
