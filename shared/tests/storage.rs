@@ -1334,7 +1334,7 @@ async fn dynamodb_a_counted_update_costs_one_write_unit_at_the_room_cap() {
     let record = UserRecord {
         id: 9_999_999_999_999,
         public_id: old,
-        private_id_hash: hash.clone(),
+        private_id_hash: hash,
         username: "Fearless Narwhal".into(),
         created_at: "2026-11-30T10:00:00.000Z".into(),
         updated_at: "2026-11-30T10:00:00.000Z".into(),
