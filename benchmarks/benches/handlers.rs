@@ -50,6 +50,7 @@ impl Store for InstantStore {
         Ok(Some(Requester {
             member: member(),
             since: "2026-11-30T00:00:00.000Z".into(),
+            public_key: None,
         }))
     }
     async fn join_room(
@@ -154,7 +155,7 @@ struct InstantRealtime;
 
 #[async_trait]
 impl Realtime for InstantRealtime {
-    async fn publish(&self, _: &str, _: &str, data: &str) -> Result<(), RealtimeError> {
+    async fn publish(&self, _: &[&str], _: &str, data: &str) -> Result<(), RealtimeError> {
         black_box(data);
         Ok(())
     }

@@ -200,6 +200,35 @@ impl fmt::Display for RoomId {
     }
 }
 
+/// An X25519 public key a client registers at create for end-to-end encryption: 32
+/// bytes as unpadded base64url (43 characters, the canonical encoding only). The service
+/// only stores and hands it on; it never uses it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    pub const LEN: usize = 43;
+
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.len() != Self::LEN {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        // The default engine refuses padding and non-canonical trailing bits, so one key
+        // has one text.
+        match URL_SAFE_NO_PAD.decode_slice(s, &mut bytes) {
+            Ok(32) => Some(Self(bytes)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
 /// A realtime connection's socket id, as a Pusher-protocol server assigns it: `digits.digits`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketId(String);
@@ -219,6 +248,25 @@ impl SocketId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_keys_are_32_bytes_of_canonical_unpadded_base64url() {
+        let text = "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo";
+        let key = PublicKey::parse(text).unwrap();
+        assert_eq!(key.to_string(), text, "one key, one text");
+        for bad in [
+            "",
+            &text[..42],
+            &format!("{text}A"),
+            &format!("{text}="),
+            "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo", // standard alphabet
+            "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmp", // trailing bits set
+            "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066Spjqqb m",
+            "éSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTm",
+        ] {
+            assert_eq!(PublicKey::parse(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn public_id_round_trips_and_rejects_malformed() {

@@ -2,7 +2,7 @@
 //! (its inbox), newest activity first.
 
 use crate::history::{Cursor, history_start};
-use crate::ids::{PrivateId, PublicId, RoomId};
+use crate::ids::{PrivateId, PublicId, PublicKey, RoomId};
 use crate::ports::store::{Store, StoreError};
 use crate::rooms::RoomKey;
 use crate::time::millis_of;
@@ -21,6 +21,9 @@ pub struct RoomEntry {
     pub peer: PublicId,
     /// The peer's username, once they connected to this identity's public id.
     pub peer_username: Option<String>,
+    /// The peer's registered key, once they connected to this identity's public id (the
+    /// opener of an offered room; the peer of a joined room once they joined too).
+    pub peer_key: Option<PublicKey>,
     /// Whether this identity joined (connected); an offered room it has not joined is
     /// `false`.
     pub joined: bool,
@@ -73,6 +76,7 @@ pub async fn list_rooms<S: Store + ?Sized>(
                 room: joined.room,
                 peer: joined.peer,
                 peer_username: None,
+                peer_key: None,
                 joined: true,
                 last_message_at: None,
                 activity: joined.joined_at,
@@ -85,6 +89,7 @@ pub async fn list_rooms<S: Store + ?Sized>(
         match rooms.get_mut(offer.room.as_str()) {
             Some(entry) if entry.peer == offer.from.public_id => {
                 entry.peer_username = Some(offer.from.username);
+                entry.peer_key = offer.public_key;
                 entry.activity = entry.activity.clone().max(offer.opened_at);
             }
             // A room joined with an earlier public id of the peer: not this offer's.
@@ -96,6 +101,7 @@ pub async fn list_rooms<S: Store + ?Sized>(
                         room: offer.room,
                         peer: offer.from.public_id,
                         peer_username: Some(offer.from.username),
+                        peer_key: offer.public_key,
                         joined: false,
                         closed: false,
                         last_message_at: None,

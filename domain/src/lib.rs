@@ -20,4 +20,4 @@ pub mod rooms;
 pub mod time;
 pub mod users;
 
-pub use ids::{PrivateId, PrivateIdHash, PublicId, RoomId, SocketId};
+pub use ids::{PrivateId, PrivateIdHash, PublicId, PublicKey, RoomId, SocketId};

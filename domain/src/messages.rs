@@ -184,7 +184,7 @@ pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     };
     let channel = room.channel();
     let (published, stored) = futures_util::future::join(
-        realtime.publish(&channel, MESSAGE_EVENT, &data),
+        realtime.publish(&[&channel], MESSAGE_EVENT, &data),
         store.keep_message(room, &kept, ttl.expires_at(now)),
     )
     .await;

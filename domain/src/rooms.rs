@@ -1,7 +1,7 @@
 //! Rooms: ids derived from the pair of public ids, and joining one.
 
 use crate::ids::{PrivateId, PublicId, RoomId};
-use crate::ports::store::{JoinError, Member, Store, StoreError};
+use crate::ports::store::{JoinError, Requester, Store, StoreError};
 use crate::ports::{Realtime, RealtimeError};
 use crate::time::rfc3339;
 use hmac::{Hmac, Mac};
@@ -202,8 +202,12 @@ pub struct Connected {
     pub announce_failed: Option<RealtimeError>,
 }
 
-/// [`connect`], then one publish of event [`ROOM_EVENT`] on `target`'s inbox channel,
-/// `{"roomId","channel","from":{"publicId","username"}}`, for used and unused ids alike.
+/// [`connect`], then one publish of event [`ROOM_EVENT`] on `target`'s inbox channel and
+/// the room's channel, `{"roomId","channel","from":{"publicId","username","publicKey"?}}`
+/// (the key when the requester registered one), for used and unused ids alike. The
+/// target (present or future holder) learns the opener's key from the inbox; a peer who
+/// joined before learns it on the room's channel: a member's key reaches the other only
+/// once they have joined, and nothing of it depends on who holds `target`.
 pub async fn connect_and_announce<S: Store + ?Sized, R: Realtime + ?Sized>(
     store: &S,
     realtime: &R,
@@ -212,15 +216,23 @@ pub async fn connect_and_announce<S: Store + ?Sized, R: Realtime + ?Sized>(
     target: PublicId,
     now: SystemTime,
 ) -> Result<Connected, ConnectError> {
-    let (room, member) = join(store, key, requester, target, now).await?;
+    let (room, joiner) = join(store, key, requester, target, now).await?;
+    let mut from = serde_json::json!({
+        "publicId": joiner.member.public_id.to_string(),
+        "username": joiner.member.username,
+    });
+    if let Some(public_key) = joiner.public_key {
+        from["publicKey"] = public_key.to_string().into();
+    }
     let data = serde_json::json!({
         "roomId": room.as_str(),
         "channel": room.channel(),
-        "from": {"publicId": member.public_id.to_string(), "username": member.username},
+        "from": from,
     })
     .to_string();
+    let channels = [key.inbox_channel(target), room.channel()];
     let announce_failed = realtime
-        .publish(&key.inbox_channel(target), ROOM_EVENT, &data)
+        .publish(&channels.each_ref().map(String::as_str), ROOM_EVENT, &data)
         .await
         .err();
     Ok(Connected {
@@ -235,7 +247,7 @@ async fn join<S: Store + ?Sized>(
     requester: &PrivateId,
     target: PublicId,
     now: SystemTime,
-) -> Result<(RoomId, Member), ConnectError> {
+) -> Result<(RoomId, Requester), ConnectError> {
     let me = requester.hash();
     let joiner = store
         .member_for_connect(&me)
@@ -251,7 +263,7 @@ async fn join<S: Store + ?Sized>(
         .join_room(&room, side, &me, &joiner, target, MAX_ROOMS, &rfc3339(now))
         .await
     {
-        Ok(()) => Ok((room, joiner.member)),
+        Ok(()) => Ok((room, joiner)),
         Err(JoinError::TooManyRooms) => Err(ConnectError::TooManyRooms),
         Err(JoinError::Closed) => Err(ConnectError::RoomClosed),
         // Connect read the user item just before, and users are never deleted: a broken

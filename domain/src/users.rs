@@ -1,7 +1,7 @@
 //! Creating a user: a fresh public id, private id and username, written so that
 //! neither id can ever be taken twice.
 
-use crate::ids::{PrivateId, PublicId};
+use crate::ids::{PrivateId, PublicId, PublicKey};
 use crate::ports::store::{
     CreateQuota, InsertUserError, RotateError, Store, StoreError, UserRecord,
 };
@@ -134,6 +134,7 @@ pub async fn create_user<S: Store + ?Sized>(
     ids: &UserIds,
     policy: IdPolicy,
     quota: Option<&CreateQuota>,
+    public_key: Option<PublicKey>,
     now: SystemTime,
 ) -> Result<CreatedUser, CreateUserError> {
     let id = ids.next(store).await?;
@@ -150,6 +151,7 @@ pub async fn create_user<S: Store + ?Sized>(
             username: username.clone(),
             created_at: now.clone(),
             updated_at: now.clone(),
+            public_key,
         };
         match store.insert_user(&record, quota).await {
             Ok(()) => {

@@ -232,6 +232,7 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
         username: "Alice".into(),
         created_at: "2026-11-25T00:00:00.000Z".into(),
         updated_at: "2026-11-25T00:00:00.000Z".into(),
+        public_key: None,
     };
     store.insert_user(&alice, None).await.unwrap();
     let clean = local_server::invariants::check(&store).await.unwrap();
@@ -243,6 +244,7 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
             username: username.into(),
         },
         since: "2026-11-25T00:00:00.000Z".into(),
+        public_key: None,
     };
     let room = RoomId::parse(&"A".repeat(43)).unwrap();
     store

@@ -37,7 +37,8 @@ struct Observed {
     /// Every DynamoDB request and answer, without the per-request idempotency token.
     calls: Vec<Exchange>,
     /// Every publish: channel, event, data.
-    published: Vec<(String, String, Value)>,
+    // (trigger call, channel, event, data)
+    published: Vec<(usize, String, String, Value)>,
     /// The room's item afterwards, and the room's entry in the target's inbox.
     room_item: Value,
     inbox_item: Value,
@@ -109,10 +110,18 @@ impl Setup {
         }
     }
 
+    /// A user with a key of their own: a target's key must not show in a connect either.
     async fn create(&self) -> (PublicId, String) {
+        let key = secret_rooms::domain::PrivateId::generate().unwrap();
+        let body = json!({"publicKey": key.expose()}).to_string();
         let reply = invoke(
             &self.create,
-            &api_event(Route::CreateUser, "/users/create", None, None),
+            &api_event(
+                Route::CreateUser,
+                "/users/create",
+                Some("application/json"),
+                Some(&body),
+            ),
         )
         .await;
         assert_eq!(reply.status, 201, "{}", reply.body);
@@ -154,10 +163,21 @@ impl Setup {
                 .collect(),
             body: reply.body,
             calls,
-            published: self.pusher.published()[published..]
-                .iter()
-                .map(|p| (p.channel.clone(), p.event.clone(), p.data.clone()))
-                .collect(),
+            published: {
+                let new = &self.pusher.published()[published..];
+                // Calls counted from this connect's first.
+                let base = new.first().map_or(0, |p| p.call);
+                new.iter()
+                    .map(|p| {
+                        (
+                            p.call - base,
+                            p.channel.clone(),
+                            p.event.clone(),
+                            p.data.clone(),
+                        )
+                    })
+                    .collect()
+            },
             room_item,
             inbox_item,
         }
@@ -228,7 +248,7 @@ async fn no_connect_answer_changes_when_an_unused_id_gets_a_holder() {
         let published: Vec<Value> = seen
             .published
             .iter()
-            .map(|(channel, event, data)| json!([channel, event, data]))
+            .map(|(call, channel, event, data)| json!([call, channel, event, data]))
             .collect();
         // The room's tag, as DynamoDB's JSON carries bytes (standard base64).
         let tag = STANDARD.encode(URL_SAFE_NO_PAD.decode(&room[..RoomId::TAG_LEN]).unwrap());
@@ -246,9 +266,16 @@ async fn no_connect_answer_changes_when_an_unused_id_gets_a_holder() {
     for seen in targets.iter().zip(&before) {
         assert_eq!(shape(seen), first);
     }
-    assert_eq!(before[0].published.len(), 1, "one publish, to the inbox");
-    assert_eq!(before[0].published[0].0, key.inbox_channel(targets[0]));
-    assert_eq!(before[0].published[0].1, "room");
+    // One publish, to the target's inbox and the room's channel.
+    let published = &before[0].published;
+    let channels: Vec<&str> = published.iter().map(|p| p.1.as_str()).collect();
+    let room_channel = format!("private-{}", before[0].body["roomId"].as_str().unwrap());
+    assert_eq!(channels, [&key.inbox_channel(targets[0]), &room_channel]);
+    assert!(
+        published
+            .iter()
+            .all(|p| p.0 == published[0].0 && p.2 == "room")
+    );
     let operations: Vec<_> = before[0].calls.iter().map(|c| &c.operation).collect();
     assert_eq!(operations, ["GetItem", "TransactWriteItems"]);
 

@@ -210,12 +210,26 @@ async fn a_message_count_whose_answer_was_lost_is_counted_once() {
     use secret_rooms::store::{Allowance, RateWindow, Store};
     let moto = common::fresh_store().await;
     let key = RoomKey::parse(common::ROOM_KEY).unwrap();
-    let alice = create_user(&moto, &UserIds::default(), IdPolicy::default(), None, now())
-        .await
-        .unwrap();
-    let bob = create_user(&moto, &UserIds::default(), IdPolicy::default(), None, now())
-        .await
-        .unwrap();
+    let alice = create_user(
+        &moto,
+        &UserIds::default(),
+        IdPolicy::default(),
+        None,
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
+    let bob = create_user(
+        &moto,
+        &UserIds::default(),
+        IdPolicy::default(),
+        None,
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
     let room = connect(&moto, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();

@@ -40,6 +40,7 @@ async fn world() -> World {
         &UserIds::default(),
         IdPolicy::default(),
         None,
+        None,
         now(),
     )
     .await
@@ -48,6 +49,7 @@ async fn world() -> World {
         store.as_ref(),
         &UserIds::default(),
         IdPolicy::default(),
+        None,
         None,
         now(),
     )

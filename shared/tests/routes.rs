@@ -711,3 +711,143 @@ async fn the_inbox_lists_offered_and_joined_rooms_and_rotation_retires_the_old_i
         "the retired id's offers reach nobody"
     );
 }
+
+/// 32 random bytes as unpadded base64url: an X25519 public key's text.
+fn a_public_key() -> String {
+    secret_rooms::domain::PrivateId::generate()
+        .unwrap()
+        .expose()
+        .to_owned()
+}
+
+/// A create takes an optional X25519 key, validated; a malformed one is refused and
+/// nothing is written.
+#[tokio::test]
+async fn create_takes_an_optional_public_key_and_refuses_a_malformed_one() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let key = a_public_key();
+    let (public_id, _, _) = f.create_with(Some(&json!({"publicKey": key}))).await;
+    let (plain, _, _) = f.create_with(Some(&json!({}))).await;
+    assert_ne!(public_id, plain);
+    let before = f.snapshot().await;
+    let f = &f;
+    let create = |body: String| async move {
+        f.call(
+            Route::CreateUser,
+            "/users/create",
+            Some("application/json"),
+            Some(&body),
+        )
+        .await
+    };
+    for bad in [
+        json!({"publicKey": ""}),
+        json!({"publicKey": &key[..42]}),
+        json!({"publicKey": format!("{key}=")}),
+        json!({"publicKey": format!("+{}", &key[1..])}),
+        json!({"publicKey": 42}),
+        json!({"publicKey": null}),
+        json!({"publicKey": [key]}),
+    ] {
+        assert_error(&create(bad.to_string()).await, 400, "invalid_public_key");
+    }
+    assert_error(
+        &create(json!({"publicKey": key, "name": "x"}).to_string()).await,
+        400,
+        "malformed_body",
+    );
+    assert_eq!(f.snapshot().await, before, "refused creates write nothing");
+}
+
+/// A member's key reaches the other member only once both joined: the opener's key in
+/// the target's inbox (live and listed) and on the room's channel; the target's key in
+/// the opener's list and on the room's channel once the target connects back. Connect's
+/// answer never carries a key; a client without one stays keyless.
+#[tokio::test]
+async fn keys_reach_the_peer_only_once_both_joined() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_key, bob_key) = (a_public_key(), a_public_key());
+    let (alice_pub, alice, alice_name) =
+        f.create_with(Some(&json!({"publicKey": alice_key}))).await;
+    let (bob_pub, bob, bob_name) = f.create_with(Some(&json!({"publicKey": bob_key}))).await;
+    let alice_inbox = f.rooms(&alice).await.body["inboxChannel"].clone();
+
+    let opened = f.connect(&bob, &alice_pub).await;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let room = opened.body["roomId"].as_str().unwrap().to_owned();
+    let channel = format!("private-{room}");
+    assert_eq!(
+        opened.body,
+        json!({"roomId": room, "channel": channel}),
+        "no key in a connect's answer"
+    );
+    let announced = pusher.published();
+    assert_eq!(announced.len(), 2, "{announced:?}");
+    assert_eq!(announced[0].call, announced[1].call, "one publish");
+    assert_eq!(json!(announced[0].channel), alice_inbox);
+    assert_eq!(announced[1].channel, channel);
+    let from_bob = json!({"roomId": room, "channel": channel,
+        "from": {"publicId": bob_pub, "username": bob_name, "publicKey": bob_key}});
+    assert!(
+        announced
+            .iter()
+            .all(|p| p.event == "room" && p.data == from_bob)
+    );
+    // Alice sees Bob's key with his offer; Bob sees nothing of Alice's yet.
+    let alices = f.rooms(&alice).await.body["rooms"][0].clone();
+    assert_eq!(alices["joined"], json!(false));
+    assert_eq!(
+        alices["peer"],
+        json!({"publicId": bob_pub, "username": bob_name, "publicKey": bob_key})
+    );
+    let bobs = f.rooms(&bob).await.body["rooms"][0].clone();
+    assert_eq!(
+        bobs["peer"],
+        json!({"publicId": alice_pub, "username": null})
+    );
+
+    // Alice joins: her key goes to the room's channel (where Bob listens) and his list.
+    assert_eq!(f.room(&alice, &bob_pub).await, room);
+    let joined = &pusher.published()[2..];
+    assert_eq!(joined.len(), 2);
+    assert_eq!(joined[1].channel, channel);
+    assert_eq!(
+        joined[1].data["from"],
+        json!({"publicId": alice_pub, "username": alice_name, "publicKey": alice_key})
+    );
+    let bobs = f.rooms(&bob).await.body["rooms"][0].clone();
+    assert_eq!(
+        bobs["peer"],
+        json!({"publicId": alice_pub, "username": alice_name, "publicKey": alice_key})
+    );
+    let alices = f.rooms(&alice).await.body["rooms"][0].clone();
+    assert_eq!(alices["joined"], json!(true));
+    assert_eq!(alices["peer"]["publicKey"], json!(bob_key));
+
+    // Without a key: none in the events, none in the lists.
+    let (carol_pub, carol, _) = f.create().await;
+    let before = pusher.published_count();
+    f.room(&carol, &alice_pub).await;
+    f.room(&alice, &carol_pub).await;
+    for p in &pusher.published()[before..] {
+        if p.data["from"]["publicId"] == json!(carol_pub) {
+            assert!(p.data["from"].get("publicKey").is_none(), "{:?}", p.data);
+        }
+    }
+    let listed = f.rooms(&alice).await.body["rooms"].clone();
+    let with_carol = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["peer"]["publicId"] == json!(carol_pub))
+        .unwrap()
+        .clone();
+    assert!(
+        with_carol["peer"].get("publicKey").is_none(),
+        "{with_carol}"
+    );
+    let carols = f.rooms(&carol).await.body["rooms"][0].clone();
+    assert_eq!(carols["peer"]["publicKey"], json!(alice_key));
+}

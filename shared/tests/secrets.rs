@@ -117,8 +117,8 @@ async fn functions_read_their_secrets_from_secrets_manager_once_at_start_up() {
     assert_eq!(pusher.messages().len(), 1);
     assert_eq!(
         pusher.published_count(),
-        2,
-        "the connect's inbox announcement too"
+        3,
+        "the connect's announcement too, on the inbox and the room's channel"
     );
     let form = serde_urlencoded::to_string([
         ("socket_id", "1234.1234"),

@@ -12,7 +12,7 @@ use secret_rooms::domain::history::{Cursor, HistoryError, MessageTtl, list_messa
 use secret_rooms::domain::messages::{Message, RateLimit, SendError, send_message};
 use secret_rooms::domain::rooms::{BlockError, ConnectError, RoomKey, Side, block_room, connect};
 use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, UserIds, create_user};
-use secret_rooms::domain::{PrivateId, PublicId, RoomId};
+use secret_rooms::domain::{PrivateId, PublicId, PublicKey, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
     Allowance, InsertUserError, JoinError, KeptMessage, Member, RateWindow, Requester, Store,
@@ -47,6 +47,7 @@ fn requester(member: &Member) -> Requester {
     Requester {
         member: member.clone(),
         since: "2026-11-24T00:00:00.000Z".into(),
+        public_key: None,
     }
 }
 
@@ -57,7 +58,7 @@ async fn new_user(store: &dyn Store) -> CreatedUser {
 /// A create by a fresh allocator (a new function instance): a block reservation, then
 /// the user's transaction.
 async fn create(store: &dyn Store, policy: IdPolicy) -> Result<CreatedUser, CreateUserError> {
-    create_user(store, &UserIds::new(1), policy, None, now()).await
+    create_user(store, &UserIds::new(1), policy, None, None, now()).await
 }
 
 async fn create_writes_both_items_with_an_increasing_id<S: Store + Items + Clone + 'static>(
@@ -216,7 +217,7 @@ async fn ids_come_in_blocks<S: Store + Items + Clone + 'static>(store: S) {
     let ids = UserIds::new(50);
     let mut last = 0;
     for _ in 0..120 {
-        let user = create_user(&store, &ids, IdPolicy::default(), None, now())
+        let user = create_user(&store, &ids, IdPolicy::default(), None, None, now())
             .await
             .unwrap();
         assert!(user.id > last, "{} after {last}", user.id);
@@ -230,9 +231,16 @@ async fn ids_come_in_blocks<S: Store + Items + Clone + 'static>(store: S) {
         "120 transactions and 3 blocks of 50 (+ collisions): {trips}"
     );
     // A second allocator (another instance) takes the next block.
-    let other = create_user(&store, &UserIds::new(50), IdPolicy::default(), None, now())
-        .await
-        .unwrap();
+    let other = create_user(
+        &store,
+        &UserIds::new(50),
+        IdPolicy::default(),
+        None,
+        None,
+        now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(other.id, 151);
 }
 
@@ -250,7 +258,17 @@ async fn creates_are_limited_per_source_address<S: Store + Items + Clone + 'stat
         let quota = limit.quota(Some(address), at(secs));
         let ids = &ids;
         let store = &store;
-        async move { create_user(store, ids, IdPolicy::default(), Some(&quota), at(secs)).await }
+        async move {
+            create_user(
+                store,
+                ids,
+                IdPolicy::default(),
+                Some(&quota),
+                None,
+                at(secs),
+            )
+            .await
+        }
     };
     for _ in 0..3 {
         create_from(a, 7_200).await.unwrap();
@@ -291,6 +309,7 @@ async fn a_user_is_both_items_or_neither<S: Store + Items + Clone + 'static>(sto
         username: "Test Yak".into(),
         created_at: "2026-01-01T00:00:00.000Z".into(),
         updated_at: "2026-01-01T00:00:00.000Z".into(),
+        public_key: None,
     };
     // Public id taken: the new user item must not be written either.
     let clash = store
@@ -420,6 +439,7 @@ async fn an_unused_id_gets_the_room_its_holder_will_share<S: Store + Items + Clo
         username: "Late Heron".into(),
         created_at: "2026-11-25T00:00:00.000Z".into(),
         updated_at: "2026-11-25T00:00:00.000Z".into(),
+        public_key: None,
     };
     store.insert_user(&record, None).await.unwrap();
     assert_eq!(
@@ -490,11 +510,11 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
 
     let ids = UserIds::default();
     let quota = address_limit(30).quota(Some("203.0.113.7".parse().unwrap()), now());
-    let alice = create_user(&store, &ids, IdPolicy::default(), Some(&quota), now())
+    let alice = create_user(&store, &ids, IdPolicy::default(), Some(&quota), None, now())
         .await
         .unwrap();
     assert_eq!(trips(), 2, "an allocator's first create reserves a block");
-    let bob = create_user(&store, &ids, IdPolicy::default(), Some(&quota), now())
+    let bob = create_user(&store, &ids, IdPolicy::default(), Some(&quota), None, now())
         .await
         .unwrap();
     assert_eq!(
@@ -902,6 +922,7 @@ async fn both_stores_keep_the_same_items() {
             username: format!("User {n}"),
             created_at: "2026-11-25T00:00:00.000Z".into(),
             updated_at: "2026-11-25T00:00:00.000Z".into(),
+            public_key: None,
         };
         let (a, b) = (user(1, "0a"), user(2, "0b"));
         for u in [&a, &b] {
@@ -922,6 +943,7 @@ async fn both_stores_keep_the_same_items() {
                     &Requester {
                         member: member(joiner),
                         since: joiner.created_at.clone(),
+                        public_key: None,
                     },
                     if side == Side::Low {
                         b.public_id
@@ -1112,7 +1134,7 @@ async fn expired_messages_neither_show_nor_end_the_history<S: Store + Items + Cl
     // Both exist since three hours ago, so that the history starts before the messages.
     let earlier = t0 - Duration::from_secs(3 * 3600);
     let ids = UserIds::new(1);
-    let create = || create_user(&store, &ids, IdPolicy::default(), None, earlier);
+    let create = || create_user(&store, &ids, IdPolicy::default(), None, None, earlier);
     let (alice, bob) = (create().await.unwrap(), create().await.unwrap());
     let room = connect(&store, &key, &alice.private_id, bob.public_id, earlier)
         .await
@@ -1189,6 +1211,7 @@ async fn a_member_never_sees_what_was_sent_before_they_existed<
                 username: "Late Owl".into(),
                 created_at: created.clone(),
                 updated_at: created,
+                public_key: None,
             },
             None,
         )
@@ -1323,7 +1346,7 @@ fn billed_size(item: &std::collections::HashMap<String, AttributeValue>) -> usiz
 /// The SPEC's budget: each message's counted update rewrites the sender's user item,
 /// which must stay within one write unit (1 KB) at any number of rooms: here the
 /// largest user item there can be, with a full list of rooms, a rotated nine-digit id,
-/// the longest username and both rate slots a count keeps.
+/// the longest username, a registered key and both rate slots a count keeps.
 #[tokio::test]
 async fn dynamodb_a_counted_update_costs_one_write_unit_at_the_room_cap() {
     let store = common::fresh_store().await;
@@ -1338,6 +1361,7 @@ async fn dynamodb_a_counted_update_costs_one_write_unit_at_the_room_cap() {
         username: "Fearless Narwhal".into(),
         created_at: "2026-11-30T10:00:00.000Z".into(),
         updated_at: "2026-11-30T10:00:00.000Z".into(),
+        public_key: PublicKey::parse("hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"),
     };
     store.insert_user(&record, None).await.unwrap();
     let me = Member {

@@ -21,6 +21,9 @@ pub const SECRET: &str = "test-secret-9f3a2b71";
 
 #[derive(Clone, Debug)]
 pub struct Published {
+    /// Which accepted trigger call published it (from 0): one call may name several
+    /// channels, and is recorded once for each.
+    pub call: usize,
     pub channel: String,
     pub event: String,
     /// The event's `data`, parsed from its JSON text.
@@ -142,8 +145,10 @@ async fn trigger(
         return reject("data is not a JSON text".into());
     };
     let mut published = shared.published.lock().unwrap();
+    let call = published.last().map_or(0, |p| p.call + 1);
     for channel in channels {
         published.push(Published {
+            call,
             channel: channel.as_str().unwrap_or_default().to_owned(),
             event: name.to_owned(),
             data: data.clone(),

@@ -248,7 +248,16 @@ async fn main() -> anyhow::Result<()> {
     let store = DynamoStore::with_endpoint(table.clone(), dynamodb).await;
     store.create_table().await?;
     let ids = UserIds::default();
-    let create = || create_user(&store, &ids, IdPolicy::default(), None, SystemTime::now());
+    let create = || {
+        create_user(
+            &store,
+            &ids,
+            IdPolicy::default(),
+            None,
+            None,
+            SystemTime::now(),
+        )
+    };
     let alice = create().await?;
     let bob = create().await?;
     let key = RoomKey::parse(ROOM_KEY)?;

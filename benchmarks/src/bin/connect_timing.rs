@@ -100,7 +100,16 @@ async fn main() -> anyhow::Result<()> {
     let store = Arc::new(DynamoStore::with_endpoint_and_timeouts(table, dynamodb, timeouts).await);
     store.create_table().await?;
     let ids = UserIds::default();
-    let create = || create_user(&*store, &ids, IdPolicy::default(), None, SystemTime::now());
+    let create = || {
+        create_user(
+            &*store,
+            &ids,
+            IdPolicy::default(),
+            None,
+            None,
+            SystemTime::now(),
+        )
+    };
 
     // Each requester joins at most MAX_ROOMS rooms: enough requesters for every connect
     // (the warm-up's too), each with as many used as unused targets.

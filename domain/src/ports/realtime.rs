@@ -13,8 +13,13 @@ pub enum RealtimeError {
 
 #[async_trait]
 pub trait Realtime: Send + Sync {
-    /// Publish `data` (a JSON text) as `event` on `channel`.
-    async fn publish(&self, channel: &str, event: &str, data: &str) -> Result<(), RealtimeError>;
+    /// Publish `data` (a JSON text) as `event` on `channels` (1 to 100), in one call.
+    async fn publish(
+        &self,
+        channels: &[&str],
+        event: &str,
+        data: &str,
+    ) -> Result<(), RealtimeError>;
 
     /// Open the connection ahead of the first publish (TCP and TLS set-up). Failures are
     /// ignored: the publish reports its own.

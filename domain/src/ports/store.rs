@@ -3,7 +3,7 @@
 //! connect 2, message 1, auth 1) can be read off the domain functions and counted in
 //! tests.
 
-use crate::ids::{PrivateIdHash, PublicId, RoomId};
+use crate::ids::{PrivateIdHash, PublicId, PublicKey, RoomId};
 use crate::rooms::Side;
 use async_trait::async_trait;
 
@@ -16,6 +16,8 @@ pub struct UserRecord {
     pub username: String,
     pub created_at: String,
     pub updated_at: String,
+    /// The X25519 key the user registered for end-to-end encryption, if any.
+    pub public_key: Option<PublicKey>,
 }
 
 /// What a room keeps of each member, so that a message can name its sender.
@@ -33,6 +35,8 @@ pub struct Requester {
     /// When the identity got its current public id: its `createdAt`, or its last
     /// rotation.
     pub since: String,
+    /// Their registered key: a room's offer carries it to the peer.
+    pub public_key: Option<PublicKey>,
 }
 
 /// What a room knows of one of its members.
@@ -75,6 +79,8 @@ pub struct Offer {
     pub room: RoomId,
     /// Who connected to the public id.
     pub from: Member,
+    /// Their registered key, if any.
+    pub public_key: Option<PublicKey>,
     /// When they last did.
     pub opened_at: String,
 }

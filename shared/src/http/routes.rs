@@ -7,7 +7,6 @@ use super::{
     parse_public_id, parse_room_id, path_param,
 };
 use crate::config::{self, ConfigError, Lookup};
-use crate::domain::RoomId;
 use crate::domain::SocketId;
 use crate::domain::addresses::AddressLimit;
 use crate::domain::channels::{authorize_channel, authorize_inbox};
@@ -17,6 +16,7 @@ use crate::domain::messages::{Message, RateLimit, send_message};
 use crate::domain::ports::{Clock, SystemClock};
 use crate::domain::rooms::{INBOX_PREFIX, RoomKey, block_room, connect_and_announce};
 use crate::domain::users::{IdPolicy, UserIds, create_user, rotate_public_id};
+use crate::domain::{PublicKey, RoomId};
 use crate::realtime::Realtime;
 use crate::realtime::pusher::{PusherClient, PusherCredentials};
 use crate::store::{DynamoStore, Store};
@@ -233,19 +233,40 @@ async fn handle_create_user<S: Store + ?Sized>(
     now: SystemTime,
     req: &ApiRequest,
 ) -> Result<ApiResponse, ApiError> {
-    // No body or `{}`: nothing else is meant, so nothing else is taken.
+    // No body, `{}` or `{"publicKey"}`: nothing else is meant, so nothing else is taken.
+    let mut public_key = None;
     if !req.body.is_empty() {
         let body: Value = parse_json(req)?;
-        if body.as_object().is_none_or(|o| !o.is_empty()) {
+        let Some(fields) = body
+            .as_object()
+            .filter(|o| o.keys().all(|k| k == "publicKey"))
+        else {
             return Err(ApiError::bad_request(
                 "malformed_body",
-                "POST /users/create takes an empty body or {}.",
+                "POST /users/create takes an empty body, {} or {\"publicKey\": \"…\"}.",
             ));
+        };
+        if let Some(key) = fields.get("publicKey") {
+            public_key = Some(key.as_str().and_then(PublicKey::parse).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_public_key",
+                    "publicKey must be an X25519 public key: 32 bytes as unpadded base64url \
+                     (43 characters).",
+                )
+            })?);
         }
     }
     let quota = handler.limit.as_ref().map(|l| l.quota(req.source, now));
     let store = &*handler.store;
-    let user = create_user(store, &handler.user_ids, handler.ids, quota.as_ref(), now).await?;
+    let user = create_user(
+        store,
+        &handler.user_ids,
+        handler.ids,
+        quota.as_ref(),
+        public_key,
+        now,
+    )
+    .await?;
     Ok(ApiResponse::ok(
         201,
         Some(json!({
@@ -403,10 +424,14 @@ async fn handle_list_rooms<S: Store + ?Sized>(
         .rooms
         .iter()
         .map(|r| {
+            let mut peer = json!({"publicId": r.peer.to_string(), "username": r.peer_username});
+            if let Some(key) = r.peer_key {
+                peer["publicKey"] = key.to_string().into();
+            }
             json!({
                 "roomId": r.room.as_str(),
                 "channel": r.room.channel(),
-                "peer": {"publicId": r.peer.to_string(), "username": r.peer_username},
+                "peer": peer,
                 "joined": r.joined,
                 "closed": r.closed,
                 "lastMessageAt": r.last_message_at,

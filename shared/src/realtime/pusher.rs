@@ -107,7 +107,7 @@ pub struct PusherClient {
 #[derive(Serialize)]
 struct TriggerBody<'a> {
     name: &'a str,
-    channels: [&'a str; 1],
+    channels: &'a [&'a str],
     data: &'a str,
 }
 
@@ -149,10 +149,15 @@ impl Realtime for PusherClient {
         }
     }
 
-    async fn publish(&self, channel: &str, event: &str, data: &str) -> Result<(), RealtimeError> {
+    async fn publish(
+        &self,
+        channels: &[&str],
+        event: &str,
+        data: &str,
+    ) -> Result<(), RealtimeError> {
         let body = serde_json::to_vec(&TriggerBody {
             name: event,
-            channels: [channel],
+            channels,
             data,
         })
         .map_err(|e| RealtimeError::Unreachable(e.into()))?;

@@ -471,12 +471,13 @@ impl Store for DynamoStore {
             .get_item(
                 keys::user(requester),
                 Some((
-                    "#public, #name, #created, #since",
+                    "#public, #name, #created, #since, #key",
                     &[
                         ("#public", attr::PUBLIC_ID),
                         ("#name", attr::USERNAME),
                         ("#created", attr::CREATED_AT),
                         ("#since", attr::PUBLIC_ID_SINCE),
+                        ("#key", attr::PUBLIC_KEY),
                     ],
                 )),
             )
@@ -488,9 +489,15 @@ impl Store for DynamoStore {
             Some(_) => text_of(&item, attr::PUBLIC_ID_SINCE)?,
             None => text_of(&item, attr::CREATED_AT)?,
         };
+        let public_key = match item.get(attr::PUBLIC_KEY) {
+            Some(_) => Some(text_of(&item, attr::PUBLIC_KEY)?),
+            None => None,
+        };
+        let public_key = crate::store::schema::parse_public_key(public_key.as_deref())?;
         Ok(Some(Requester {
             member: member_of(&item)?,
             since,
+            public_key,
         }))
     }
 
@@ -528,11 +535,22 @@ impl Store for DynamoStore {
             .map_err(build_error)?;
         // ... and offered in the target's inbox (at the latest connect): written alike
         // whoever holds the target.
-        let offer_write = Update::builder()
+        // (With the joiner's key, when they registered one: the same whoever holds the
+        // target.)
+        let mut offer_set = "SET #type = :type, #room = :room, #from = :from, #opened = :now";
+        let mut offer_write = Update::builder();
+        if let Some(public_key) = requester.public_key {
+            offer_set = "SET #type = :type, #room = :room, #from = :from, #opened = :now, \
+                         #key = :key";
+            offer_write = offer_write
+                .expression_attribute_names("#key", attr::PUBLIC_KEY)
+                .expression_attribute_values(":key", s(public_key.to_string()));
+        }
+        let offer_write = offer_write
             .table_name(&self.table)
             .key(attr::PK, s(keys::public(target)))
             .key(attr::SK, s(keys::room_entry(room)))
-            .update_expression("SET #type = :type, #room = :room, #from = :from, #opened = :now")
+            .update_expression(offer_set)
             .expression_attribute_names("#type", attr::TYPE)
             .expression_attribute_names("#room", attr::ROOM_ID)
             .expression_attribute_names("#from", attr::FROM)

@@ -246,6 +246,7 @@ impl Store for EmbeddedStore {
         let (room_id, tag) = (room.to_string(), room.tag().to_owned());
         let entry = SideEntry::new(joiner, &requester.member, &requester.since);
         let from = MemberEntry::new(&requester.member);
+        let public_key = requester.public_key.map(|k| k.to_string());
         let since = requester.since.clone();
         let now = now.to_owned();
         self.run(move |db| {
@@ -306,6 +307,7 @@ impl Store for EmbeddedStore {
                     kind: Kind::Offer,
                     room_id,
                     from,
+                    public_key,
                     opened_at: now.clone(),
                 };
                 table

@@ -10,7 +10,7 @@ use crate::domain::ports::{
     Joined, KeptMessage, Member, Membership, Offer, PublicEntry, Requester, StoreError, UserRecord,
 };
 use crate::domain::rooms::Side;
-use crate::domain::{PrivateIdHash, PublicId};
+use crate::domain::{PrivateIdHash, PublicId, PublicKey};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -108,6 +108,8 @@ pub mod attr {
     pub const MESSAGE: &str = "message";
     pub const FROM: &str = "from";
     pub const SENT_AT: &str = "sentAt";
+    /// A user's registered X25519 key (and, on an offer, the opener's).
+    pub const PUBLIC_KEY: &str = "publicKey";
     /// When a user got their current public id (absent: at `createdAt`).
     pub const PUBLIC_ID_SINCE: &str = "publicIdSince";
     /// When a public id was retired by a rotation.
@@ -149,6 +151,9 @@ pub struct UserItem {
     /// When the user got `public_id`, if by a rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_id_since: Option<String>,
+    /// The X25519 key registered at create, for end-to-end encryption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
     /// The open rooms this user joined, by tag (`RoomId::tag`; a binary set of 6-byte
     /// values on DynamoDB, `dynamodb::codec`), which their messages are checked against.
     /// Tags keep the item, rewritten by every message, under one write unit at the room
@@ -175,6 +180,7 @@ impl UserItem {
             created_at: user.created_at.clone(),
             updated_at: user.updated_at.clone(),
             public_id_since: None,
+            public_key: user.public_key.map(|k| k.to_string()),
             rooms: BTreeSet::new(),
             rl: None,
         }
@@ -188,6 +194,7 @@ impl UserItem {
                 .public_id_since
                 .clone()
                 .unwrap_or_else(|| self.created_at.clone()),
+            public_key: parse_public_key(self.public_key.as_deref())?,
         })
     }
 
@@ -207,6 +214,7 @@ impl UserItem {
             username: self.username.clone(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
+            public_key: parse_public_key(self.public_key.as_deref())?,
         })
     }
 }
@@ -431,6 +439,9 @@ pub struct OfferItem {
     pub kind: Kind,
     pub room_id: String,
     pub from: MemberEntry,
+    /// The opener's registered key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
     pub opened_at: String,
 }
 
@@ -439,9 +450,15 @@ impl OfferItem {
         Ok(Offer {
             room: parse_room(&self.room_id)?,
             from: self.from.member()?,
+            public_key: parse_public_key(self.public_key.as_deref())?,
             opened_at: self.opened_at.clone(),
         })
     }
+}
+
+pub(crate) fn parse_public_key(s: Option<&str>) -> Result<Option<PublicKey>, StoreError> {
+    s.map(|s| PublicKey::parse(s).ok_or_else(|| corrupt(format!("bad publicKey {s:?}"))))
+        .transpose()
 }
 
 fn parse_room(s: &str) -> Result<RoomId, StoreError> {
@@ -544,6 +561,7 @@ mod tests {
             username: "Brave Otter".into(),
             created_at: "2026-11-25T10:00:00.000Z".into(),
             updated_at: "2026-11-25T10:00:00.000Z".into(),
+            public_key: PublicKey::parse("hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"),
         };
         let mut item = UserItem::new(&user);
         item.rooms.insert("r".into());
@@ -556,6 +574,7 @@ mod tests {
                 attr::USERNAME,
                 attr::CREATED_AT,
                 attr::UPDATED_AT,
+                attr::PUBLIC_KEY,
                 attr::ROOMS
             ])
         );

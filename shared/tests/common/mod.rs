@@ -137,8 +137,19 @@ impl Functions {
     }
 
     pub async fn create(&self) -> (String, String, String) {
+        self.create_with(None).await
+    }
+
+    /// A create with this body (`None`: no body at all), which must succeed.
+    pub async fn create_with(&self, body: Option<&Value>) -> (String, String, String) {
+        let body = body.map(Value::to_string);
         let r = self
-            .call(Route::CreateUser, "/users/create", None, None)
+            .call(
+                Route::CreateUser,
+                "/users/create",
+                Some("application/json"),
+                body.as_deref(),
+            )
             .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         let field = |k: &str| r.body[k].as_str().unwrap().to_owned();

@@ -172,6 +172,7 @@ mod tests {
             created_at: "c".into(),
             updated_at: "u".into(),
             public_id_since: None,
+            public_key: None,
             rooms: BTreeSet::from(["AAECAwQF".to_owned(), "AQIDBAUG".to_owned()]),
             rl: None,
         };
