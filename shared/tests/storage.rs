@@ -18,7 +18,7 @@ use secret_rooms::store::{
     Allowance, InsertUserError, JoinError, KeptMessage, Member, RateWindow, Requester, Store,
     UserRecord,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -922,7 +922,9 @@ async fn both_stores_keep_the_same_items() {
             username: format!("User {n}"),
             created_at: "2026-11-25T00:00:00.000Z".into(),
             updated_at: "2026-11-25T00:00:00.000Z".into(),
-            public_key: None,
+            // One user with a key, one without.
+            public_key: (n == 1)
+                .then(|| PublicKey::parse("hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo").unwrap()),
         };
         let (a, b) = (user(1, "0a"), user(2, "0b"));
         for u in [&a, &b] {
@@ -943,7 +945,7 @@ async fn both_stores_keep_the_same_items() {
                     &Requester {
                         member: member(joiner),
                         since: joiner.created_at.clone(),
-                        public_key: None,
+                        public_key: joiner.public_key,
                     },
                     if side == Side::Low {
                         b.public_id
@@ -976,9 +978,9 @@ async fn both_stores_keep_the_same_items() {
         store
             .close_room(
                 &room,
-                &b.private_id_hash,
-                b.public_id,
-                Some(&a.private_id_hash),
+                &a.private_id_hash,
+                a.public_id,
+                Some(&b.private_id_hash),
                 "2026-11-25T00:00:02.000Z",
             )
             .await
@@ -1007,6 +1009,20 @@ async fn both_stores_keep_the_same_items() {
         10,
         "counter, 2 users, 2 markers, 1 room, 1 message, 2 joined, 1 offer (the \
          blocker's left): {on_dynamo:#?}"
+    );
+    // The keyed user's key, on their user item and on their offer to the other.
+    let key = json!("hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo");
+    assert_eq!(
+        on_dynamo[&format!("USER#{}", "0a".repeat(32))]["publicKey"],
+        key
+    );
+    let room = room_key().room_of(
+        PublicId::from_number(1).unwrap(),
+        PublicId::from_number(2).unwrap(),
+    );
+    assert_eq!(
+        on_dynamo[&format!("PUBLIC#000-002 ROOM#{room}")]["publicKey"],
+        key
     );
     assert_eq!(comparable(on_dynamo), comparable(on_embedded));
 }
