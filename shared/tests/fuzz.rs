@@ -185,6 +185,8 @@ fn field_name() -> impl Strategy<Value = String> {
         Just("channel_name".to_owned()),
         Just("after".to_owned()),
         Just("limit".to_owned()),
+        // (The pool's private ids are well-formed keys too: 43 base64url characters.)
+        Just("publicKey".to_owned()),
         Just("privateID".to_owned()),
         "[a-z_]{1,12}",
     ]
@@ -280,7 +282,14 @@ fn valid_case(w: &World) -> impl Strategy<Value = Case> {
         .prop_map(
             |(route, public, private, room, message, content_type, base64)| {
                 let (param, body, content_type) = match route {
-                    0 => (String::new(), b"{}".to_vec(), content_type),
+                    // A plaintext client, or one registering a key (a private id's text
+                    // is a well-formed one).
+                    0 if base64 => (String::new(), b"{}".to_vec(), content_type),
+                    0 => (
+                        String::new(),
+                        serde_json::to_vec(&json!({"publicKey": private})).unwrap(),
+                        content_type,
+                    ),
                     1 => (
                         public,
                         serde_json::to_vec(&json!({"privateId": private})).unwrap(),
