@@ -17,7 +17,7 @@ die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-functions=(create-user connect send-message channel-auth)
+functions=(create-user connect send-message channel-auth list-messages list-rooms block-room rotate-id)
 ensure_venv
 start_moto
 

@@ -270,6 +270,21 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let private = alice.private_id.expose();
+    // Rotations and blocks change what they touch: each has users of its own. Every
+    // rotation gives a fresh id; the first block closes the room, and the blocks after
+    // it are the read that finds it closed.
+    let (rotator, blocker, peer) = (create().await?, create().await?, create().await?);
+    let blocked = connect(
+        &store,
+        &key,
+        &blocker.private_id,
+        peer.public_id,
+        SystemTime::now(),
+    )
+    .await?;
+    let only = |who: &secret_rooms::domain::users::CreatedUser| {
+        json!({"privateId": who.private_id.expose()}).to_string()
+    };
 
     let env: HashMap<&'static str, String> = HashMap::from([
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
@@ -369,6 +384,50 @@ async fn main() -> anyhow::Result<()> {
                     "socket_id=123.456&channel_name={}&privateId={private}",
                     room.channel()
                 )),
+            ),
+            expected_status: 200,
+            table: Some(table.clone()),
+        },
+        Function {
+            name: "list-messages",
+            event: api_event(
+                Route::ListMessages,
+                &Route::ListMessages.path_with(room.as_str()),
+                Some("application/json"),
+                Some(&only(&alice)),
+            ),
+            expected_status: 200,
+            table: Some(table.clone()),
+        },
+        Function {
+            name: "list-rooms",
+            event: api_event(
+                Route::ListRooms,
+                Route::ListRooms.path(),
+                Some("application/json"),
+                Some(&only(&alice)),
+            ),
+            expected_status: 200,
+            table: Some(table.clone()),
+        },
+        Function {
+            name: "block-room",
+            event: api_event(
+                Route::BlockRoom,
+                &Route::BlockRoom.path_with(blocked.as_str()),
+                Some("application/json"),
+                Some(&only(&blocker)),
+            ),
+            expected_status: 204,
+            table: Some(table.clone()),
+        },
+        Function {
+            name: "rotate-id",
+            event: api_event(
+                Route::RotateId,
+                Route::RotateId.path(),
+                Some("application/json"),
+                Some(&only(&rotator)),
             ),
             expected_status: 200,
             table: Some(table.clone()),
