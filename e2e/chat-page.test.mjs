@@ -1,6 +1,8 @@
 // The chat page served by the local server, in headless Chromium (Debian's chromium,
 // driven by playwright-core): two people chat both ways; a third who connects to an
 // unknown public id sees nothing of it. SECRET_ROOMS_URL comes from ./scripts/test.sh.
+// Every page here makes its identity with a key pair, so rooms are end-to-end encrypted
+// (encryption.test.mjs covers that part).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -27,8 +29,8 @@ before(async () => {
 
 after(async () => browser?.close());
 
-async function person(storageState) {
-  const context = await browser.newContext({ ...PHONE, storageState });
+async function person(context) {
+  context ??= await browser.newContext(PHONE);
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (error) => problems.push(error.message));
@@ -56,6 +58,12 @@ async function send(who, text) {
 
 const texts = (who) => who.page.locator("#messages .text").allTextContents();
 
+async function api(path, body) {
+  const res = await fetch(BASE + path, { method: "POST", body: JSON.stringify(body) });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
 test("two browsers chat both ways; a third sees nothing of it", async () => {
   const alice = await person();
   const bob = await person();
@@ -63,6 +71,9 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
 
   await connect(alice, bob.publicId);
   await connect(bob, alice.publicId);
+  // Each has the other's key: Bob's from Alice's offer, Alice's from Bob's connect.
+  await alice.page.locator('#chat[data-encryption="encrypted"]').waitFor();
+  await bob.page.locator('#chat[data-encryption="encrypted"]').waitFor();
 
   await send(alice, "Hi Bob, it's me 👋");
   await bob.page.locator(".message.theirs .text", { hasText: "Hi Bob, it's me 👋" }).waitFor();
@@ -75,20 +86,24 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
   assert.equal(await alice.page.locator(".message.theirs b").count(), 0, "messages are text, never HTML");
 
   // Carol connects to a public id nobody holds: the room its holder will share, with
-  // only her in it until then.
+  // only her in it until then. Nobody's key is known, so what she writes waits.
   const carol = await person();
   const taken = new Set([alice.publicId, bob.publicId, carol.publicId]);
   const nobody = ["000-000", "000-001", "000-002", "000-003"].find((id) => !taken.has(id));
   await connect(carol, nobody);
+  await carol.page.locator('#chat[data-encryption="waiting"]').waitFor();
   await send(carol, "is anyone there?");
-  await carol.page.locator(".message.mine .text", { hasText: "is anyone there?" }).waitFor();
+  await carol.page.locator(".message.mine.pending .text", { hasText: "is anyone there?" }).waitFor();
   await send(alice, "only for Bob");
   await bob.page.locator(".message.theirs .text", { hasText: "only for Bob" }).waitFor();
-  // Carol's own next message comes over the same socket after anything published
-  // before it: once it shows, a leak of "only for Bob" would have shown too.
-  await send(carol, "still alone");
-  await carol.page.locator(".message.mine .text", { hasText: "still alone" }).waitFor();
-  assert.deepEqual(await texts(carol), ["is anyone there?", "still alone"]);
+  // Someone opens a room with Carol's id: its announcement reaches her socket after
+  // anything published to it before. Once her list shows it, a leak of "only for Bob"
+  // would have shown too.
+  const dave = (await api("/users/create", {})).body;
+  assert.equal((await api(`/users/${carol.publicId}/connect`, { privateId: dave.privateId })).status, 200);
+  await carol.page.locator('#rooms .room[data-joined="false"]', { hasText: dave.username }).waitFor();
+  assert.deepEqual(await texts(carol), ["is anyone there?"]);
+  assert.equal(await carol.page.locator(".message:not(.pending)").count(), 0, "nothing left Carol's outbox");
   assert.ok(!(await texts(bob)).includes("is anyone there?"));
   assert.ok(!(await texts(alice)).includes("is anyone there?"));
 
@@ -96,10 +111,11 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
   await alice.page.fill("#peer-id", "12");
   await alice.page.click("#connect");
   await alice.page.locator("#error", { hasText: "six digits" }).waitFor();
-  await alice.page.fill("#message", "x".repeat(4097));
-  await alice.page.locator("#counter.over").waitFor();
+  // Encrypted, 3039 bytes of text make an envelope of 4096.
+  await alice.page.fill("#message", "x".repeat(3040));
+  await alice.page.locator("#counter.over", { hasText: "3040 / 3039" }).waitFor();
   await alice.page.press("#message", "Enter");
-  await alice.page.locator("#error", { hasText: "limit is 4096" }).waitFor();
+  await alice.page.locator("#error", { hasText: "limit is 3039 bytes" }).waitFor();
   await alice.page.fill("#message", "");
 
   // The identity and the room survive a reload.
@@ -240,23 +256,26 @@ test("the page's Content-Security-Policy keeps it from connecting anywhere its s
 });
 
 test("a conversation survives absence: the inbox, history, unread, typing, presence, block, rotate", async () => {
-  // Alice opens the page once, which gives her an identity, and leaves.
+  // Alice opens the page once, which gives her an identity (and keeps her key pair in
+  // this browser), and leaves.
   const first = await person();
   const alicePub = first.publicId;
-  const saved = await first.context.storageState();
-  await first.context.close();
+  await first.page.close();
 
-  // Bob opens a room with her id and writes three messages while she is away.
+  // Bob opens a room with her id and writes three messages while she is away. Her key
+  // is not known until she joins: they wait in his outbox, unsent.
   const bob = await person();
   await connect(bob, alicePub);
+  await bob.page.locator('#chat[data-encryption="waiting"]').waitFor();
   for (const text of ["one", "two", "three"]) {
     await send(bob, text);
-    await bob.page.locator(".message.mine .text", { hasText: text }).waitFor();
+    await bob.page.locator(".message.mine.pending .text", { hasText: text }).waitFor();
   }
+  await bob.page.locator("#outbox-note", { hasText: "3 messages will be sent encrypted" }).waitFor();
 
-  // Alice comes back: Bob's room is offered in her list; one click joins it, and the
-  // three messages are there, in order.
-  const alice = await person(saved);
+  // Alice comes back: Bob's room is offered in her list; one click joins it, Bob's page
+  // learns her key and sends what waited, and the three messages are there, in order.
+  const alice = await person(first.context);
   assert.equal(alice.publicId, alicePub, "the same identity");
   const offered = alice.page.locator('#rooms .room[data-joined="false"]', { hasText: bob.name });
   await offered.waitFor();
@@ -265,6 +284,8 @@ test("a conversation survives absence: the inbox, history, unread, typing, prese
   await alice.page.locator('#chat[data-joined="true"]').waitFor();
   await alice.page.locator(".message.theirs .text", { hasText: "three" }).waitFor();
   assert.deepEqual(await texts(alice), ["one", "two", "three"]);
+  await bob.page.locator("#outbox-note").waitFor({ state: "hidden" });
+  await bob.page.locator('#chat[data-encryption="encrypted"]').waitFor();
   assert.equal(await alice.page.locator("#peer-name").textContent(), bob.name);
 
   // Presence: each sees the other online once both are in the room.

@@ -1,9 +1,235 @@
 // The chat page: one identity per browser (localStorage) and all its rooms: the ones it
 // joined and the ones others opened with its public id (the inbox), each with its
-// history from the server, unread counts, typing and presence.
+// history from the server, unread counts, typing and presence, and end-to-end
+// encryption (the first section below, its design at its head).
 // Configuration comes from the query string (?api=…&key=…&cluster=…&wsHost=…&wsPort=…)
 // or from config.json next to this page (the local server serves one).
 import { Realtime } from "./realtime.js";
+
+// --- End-to-end encryption ---------------------------------------------------------------
+//
+// The server relays and keeps only what this section seals. WebCrypto alone, no library;
+// a key pair never leaves the browser that made it, and its private key cannot even be
+// exported from it. (A section of app.js, not a module of its own: the local server
+// embeds and serves the page's files one by one.)
+//
+// Design, version 1:
+// - Key pair: X25519, from crypto.subtle.generateKey({name: "X25519"}, false,
+//   ["deriveBits"]) when the page creates an identity. The CryptoKeyPair is kept in
+//   IndexedDB (database "secret-rooms", store "keys") under the page's storage key of the
+//   identity; only the public key is exported (raw, 32 bytes, unpadded base64url: 43
+//   characters) and sent once, in POST /users/create {"publicKey"}. An identity made
+//   before encryption (or in a browser without X25519) has no key: a plaintext client.
+// - Room key: X25519 deriveBits(256) of my private key and the peer's public key, then
+//   HKDF-SHA256 with an empty salt and info "secret-rooms e2e v1 " + roomId (UTF-8) to an
+//   AES-GCM 256-bit key. Both members derive the same key, bound to the room.
+// - Envelope: "e2e1." + base64url(iv) + "." + base64url(ciphertext with its 16-byte tag),
+//   unpadded base64url, a fresh random 12-byte IV per message; AES-256-GCM with additional
+//   data roomId + "\n" + the sender's public id (UTF-8). A reader checks it against the
+//   `from.publicId` the server reports, so the server can neither attribute a message to
+//   the other member nor move it to another room. The whole envelope must fit the API's
+//   4096 bytes: PLAINTEXT_CAPACITY (3039) bytes of UTF-8 text do.
+// - Safety code: SHA-256 of the two raw public keys, sorted bytewise and concatenated, read
+//   as a big-endian number, modulo 10^60, written as 12 groups of 5 digits: the same on
+//   both sides, for the two people to compare out of band.
+// - What the page does with it (rooms, outbox, trust) is in the section "End-to-end
+//   encryption: what this page knows of each room's keys" further down.
+const e2e = (() => {
+  const VERSION = "e2e1";
+  const IV_BYTES = 12;
+  const TAG_BYTES = 16;
+  const INFO = "secret-rooms e2e v1 ";
+  const MAX_MESSAGE_BYTES = 4096;
+  const B64URL = "[A-Za-z0-9_-]";
+  const ENVELOPE = new RegExp(`^${VERSION}\\.(${B64URL}{16})\\.(${B64URL}{22,})$`);
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+
+  // --- base64url ------------------------------------------------------------------------
+
+  function toBase64url(bytes) {
+    let binary = "";
+    for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  /** Strict: unpadded base64url only, or an error. */
+  function fromBase64url(text) {
+    if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) throw new Error("not base64url");
+    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4));
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    // Canonical only: the same bytes must encode back to the same text.
+    if (toBase64url(bytes) !== text) throw new Error("not canonical base64url");
+    return bytes;
+  }
+
+  /** Characters of unpadded base64url for `n` bytes. */
+  const base64urlLength = (n) => Math.floor(n / 3) * 4 + (n % 3 === 0 ? 0 : (n % 3) + 1);
+
+  /** A raw X25519 public key as the API takes it: 32 bytes, 43 characters. */
+  function isPublicKey(text) {
+    try {
+      return typeof text === "string" && text.length === 43 && fromBase64url(text).length === 32;
+    } catch {
+      return false;
+    }
+  }
+
+  // --- Capacity -------------------------------------------------------------------------
+
+  /** Bytes of the envelope that carries `plaintextBytes` bytes of UTF-8. */
+  function envelopeLength(plaintextBytes) {
+    return VERSION.length + 1 + base64urlLength(IV_BYTES) + 1 + base64urlLength(plaintextBytes + TAG_BYTES);
+  }
+
+  /** The most UTF-8 bytes whose envelope fits `limit` bytes (3039 for 4096). */
+  function plaintextCapacity(limit = MAX_MESSAGE_BYTES) {
+    let n = Math.max(0, Math.floor(((limit - envelopeLength(0)) * 3) / 4));
+    while (n > 0 && envelopeLength(n) > limit) n -= 1;
+    while (envelopeLength(n + 1) <= limit) n += 1;
+    return n;
+  }
+  const PLAINTEXT_CAPACITY = plaintextCapacity();
+
+  // --- Key pairs -------------------------------------------------------------------------
+
+  /** Whether this browser can make and keep an X25519 key pair. */
+  async function supported() {
+    if (!globalThis.crypto?.subtle || !globalThis.indexedDB) return false;
+    try {
+      await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  function generateKeyPair() {
+    return crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+  }
+
+  async function exportPublicKey(keyPair) {
+    return toBase64url(await crypto.subtle.exportKey("raw", keyPair.publicKey));
+  }
+
+  function database() {
+    return new Promise((resolve, reject) => {
+      const request = indexedDB.open("secret-rooms", 1);
+      request.onupgradeneeded = () => request.result.createObjectStore("keys");
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+
+  async function keyStore(mode, action) {
+    const db = await database();
+    try {
+      return await new Promise((resolve, reject) => {
+        const transaction = db.transaction("keys", mode);
+        const request = action(transaction.objectStore("keys"));
+        transaction.oncomplete = () => resolve(request.result);
+        transaction.onerror = () => reject(transaction.error);
+        transaction.onabort = () => reject(transaction.error ?? new Error("aborted"));
+      });
+    } finally {
+      db.close();
+    }
+  }
+
+  /** The key pair kept for `name` (the page's storage key of an identity), or null. */
+  async function loadKeyPair(name) {
+    try {
+      return (await keyStore("readonly", (store) => store.get(name))) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  function saveKeyPair(name, keyPair) {
+    return keyStore("readwrite", (store) => store.put(keyPair, name));
+  }
+
+  function deleteKeyPair(name) {
+    return keyStore("readwrite", (store) => store.delete(name)).catch(() => {});
+  }
+
+  // --- Room keys and envelopes -----------------------------------------------------------
+
+  /** The AES-GCM key of `roomId` between my key pair and the peer's public key. */
+  async function roomKey(keyPair, peerPublicKey, roomId) {
+    const peer = await crypto.subtle.importKey("raw", fromBase64url(peerPublicKey), { name: "X25519" }, true, []);
+    const shared = await crypto.subtle.deriveBits({ name: "X25519", public: peer }, keyPair.privateKey, 256);
+    const material = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);
+    return crypto.subtle.deriveKey(
+      { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: encoder.encode(INFO + roomId) },
+      material,
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["encrypt", "decrypt"],
+    );
+  }
+
+  const additionalData = (roomId, senderPublicId) => encoder.encode(`${roomId}\n${senderPublicId}`);
+
+  /** Anything that claims to be an envelope, of this version or another. */
+  const looksSealed = (message) => /^e2e\d+\./.test(message);
+
+  /** An envelope of this version, well formed (it may still fail to open). */
+  const isEnvelope = (message) => ENVELOPE.test(message);
+
+  async function seal(key, roomId, senderPublicId, text) {
+    const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
+    const sealed = await crypto.subtle.encrypt(
+      { name: "AES-GCM", iv, additionalData: additionalData(roomId, senderPublicId), tagLength: TAG_BYTES * 8 },
+      key,
+      encoder.encode(text),
+    );
+    return `${VERSION}.${toBase64url(iv)}.${toBase64url(sealed)}`;
+  }
+
+  /** The text of an envelope, or an error if it was altered, garbled, or sealed for
+   * another room, another sender or with another key. */
+  async function open(key, roomId, senderPublicId, envelope) {
+    const parts = ENVELOPE.exec(envelope);
+    if (!parts) throw new Error("not an envelope");
+    const iv = fromBase64url(parts[1]);
+    const sealed = fromBase64url(parts[2]);
+    if (iv.length !== IV_BYTES || sealed.length <= TAG_BYTES) throw new Error("not an envelope");
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv, additionalData: additionalData(roomId, senderPublicId), tagLength: TAG_BYTES * 8 },
+      key,
+      sealed,
+    );
+    return decoder.decode(plain);
+  }
+
+  // --- Safety code -----------------------------------------------------------------------
+
+  /** 12 groups of 5 digits from both public keys; the same whichever side computes it. */
+  async function safetyCode(publicKeyA, publicKeyB) {
+    const [low, high] = [fromBase64url(publicKeyA), fromBase64url(publicKeyB)].sort(compareBytes);
+    const both = new Uint8Array(low.length + high.length);
+    both.set(low);
+    both.set(high, low.length);
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", both));
+    let number = 0n;
+    for (const byte of digest) number = (number << 8n) | BigInt(byte);
+    const digits = (number % 10n ** 60n).toString().padStart(60, "0");
+    return digits.match(/.{5}/g).join(" ");
+  }
+
+  function compareBytes(a, b) {
+    for (let i = 0; i < Math.min(a.length, b.length); i += 1) {
+      if (a[i] !== b[i]) return a[i] - b[i];
+    }
+    return a.length - b.length;
+  }
+
+  return {
+    PLAINTEXT_CAPACITY, toBase64url, isPublicKey, supported, generateKeyPair, exportPublicKey,
+    loadKeyPair, saveKeyPair, deleteKeyPair, roomKey, looksSealed, isEnvelope, seal, open, safetyCode,
+  };
+})();
 
 const $ = (id) => document.getElementById(id);
 const MAX_BYTES = 4096;
@@ -119,19 +345,68 @@ function save(name, value) {
   else localStorage.setItem(`${storageKey}:${name}`, JSON.stringify(value));
 }
 
+/** The stored identity, or a new one: with a key pair where the browser can make and
+ * keep one (its public key goes to the server, the pair stays in IndexedDB). */
 async function identity() {
   let me = load("me");
   if (!me) {
-    me = await api("/users/create", {});
+    let publicKey;
+    if (await e2e.supported()) {
+      try {
+        const keyPair = await e2e.generateKeyPair();
+        await e2e.saveKeyPair(storageKey, keyPair);
+        publicKey = await e2e.exportPublicKey(keyPair);
+      } catch {
+        publicKey = undefined;
+      }
+    }
+    try {
+      me = await api("/users/create", publicKey ? { publicKey } : {});
+    } catch (error) {
+      // A server from before encryption refuses the field: a plaintext identity, and
+      // every room says so.
+      if (!publicKey || error.code !== "malformed_body") throw error;
+      me = await api("/users/create", {});
+      publicKey = undefined;
+    }
+    if (publicKey) me.publicKey = publicKey;
+    else await e2e.deleteKeyPair(storageKey);
     save("me", me);
   }
   return me;
 }
 
 const me = await identity();
+
+/** This identity's key pair, if it has one and this browser still holds it. */
+async function myKeyPair() {
+  if (!me.publicKey) return null;
+  const keyPair = await e2e.loadKeyPair(storageKey);
+  try {
+    return keyPair && (await e2e.exportPublicKey(keyPair)) === me.publicKey ? keyPair : null;
+  } catch {
+    return null;
+  }
+}
+const myKeys = await myKeyPair();
+
+/** My messages: sent under my public id, or under one I had before a rotation. */
+const isMine = (publicId) => publicId === me.publicId || (me.pastIds ?? []).includes(publicId);
+
 function showIdentity() {
   $("my-name").textContent = me.username;
   $("my-public-id").textContent = me.publicId;
+  const keys = myKeys ? "encrypted" : me.publicKey ? "lost" : "none";
+  $("identity").dataset.keys = keys;
+  $("my-keys").textContent = {
+    encrypted: "🔒 Your key pair stays in this browser: rooms with people who have one "
+      + "are end-to-end encrypted.",
+    lost: "⚠ This browser no longer has your identity's key pair: encrypted rooms can be "
+      + "neither read nor written. Start over with a new identity (below).",
+    none: "This identity has no encryption key (it was made before encryption, or this "
+      + "browser cannot keep one): your rooms are not encrypted. Start over (below) for one "
+      + "that has.",
+  }[keys];
 }
 showIdentity();
 
@@ -155,7 +430,8 @@ let inboxChannel = null;
 function room(entry) {
   let r = rooms.get(entry.roomId);
   if (!r) {
-    r = { messages: new Map(), subscribed: false, peerSeenAt: 0 };
+    // views: message id -> what it shows (its text, or why it cannot).
+    r = { messages: new Map(), views: new Map(), subscribed: false, peerSeenAt: 0 };
     rooms.set(entry.roomId, r);
   }
   // What the list says wins, but what this page learnt since stays (a name, a join).
@@ -167,7 +443,162 @@ function room(entry) {
     closed: entry.closed || r.closed === true,
     lastMessageAt: entry.lastMessageAt ?? r.lastMessageAt ?? null,
   });
+  learnPeer(r, entry.peer);
   return r;
+}
+
+// --- End-to-end encryption: what this page knows of each room's keys --------------------
+
+/** Per room, in localStorage: { key: the peer's public key this room is encrypted to (the
+ * first one seen, or one the person trusted since), changed: a different key the server
+ * reported since (not trusted yet), previous: keys trusted before }. Once a room has a
+ * key it stays encrypted: it never goes back to sending in clear. */
+const trustName = (r) => `e2e:${r.roomId}`;
+const trust = (r) => load(trustName(r));
+
+/** "encrypted", "waiting" (for the peer to join with a key: messages wait in the outbox),
+ * "plaintext" (the peer joined without a key, or this identity has none) or
+ * "unavailable" (this identity has a key, but this browser lost it). */
+function encryption(r) {
+  if (me.publicKey && !myKeys) return "unavailable";
+  if (trust(r)?.key) return "encrypted";
+  if (!myKeys || r.peerWithoutKey) return "plaintext";
+  return "waiting";
+}
+
+/** What the server says of the peer (room list, inbox or room channel announcement): a
+ * name once they connected to this identity, and their public key if they have one. */
+function learnPeer(r, peer) {
+  if (!peer || peer.username == null) return; // not connected to us yet: nothing new
+  const before = JSON.stringify([trust(r), r.peerWithoutKey]);
+  if (!e2e.isPublicKey(peer.publicKey)) {
+    r.peerWithoutKey = true;
+  } else {
+    r.peerWithoutKey = false;
+    const t = trust(r);
+    if (myKeys && !t?.key) save(trustName(r), { key: peer.publicKey, changed: null, previous: [] });
+    else if (myKeys && t.key !== peer.publicKey && t.changed !== peer.publicKey) save(trustName(r), { ...t, changed: peer.publicKey });
+  }
+  if (JSON.stringify([trust(r), r.peerWithoutKey]) !== before) keysChanged(r);
+}
+
+/** The person compared the new safety code: the room is encrypted to the new key. */
+function trustNewKey(r) {
+  const t = trust(r);
+  if (!t?.changed) return;
+  save(trustName(r), { key: t.changed, changed: null, previous: [t.key, ...(t.previous ?? [])] });
+  keysChanged(r);
+}
+
+const roomKeys = new Map();
+function roomKey(r, peerKey) {
+  const name = `${r.roomId} ${peerKey}`;
+  if (!roomKeys.has(name)) roomKeys.set(name, e2e.roomKey(myKeys, peerKey, r.roomId));
+  return roomKeys.get(name);
+}
+
+/** What a kept or live message shows: its text (sealed or in clear), or why it cannot. */
+async function decrypt(r, message) {
+  if (!e2e.looksSealed(message.message)) return { kind: "clear", text: message.message };
+  if (!e2e.isEnvelope(message.message)) return { kind: "failed" };
+  const t = trust(r);
+  const candidates = myKeys ? [t?.key, t?.changed, ...(t?.previous ?? [])].filter(Boolean) : [];
+  if (candidates.length === 0) return { kind: "locked" };
+  for (const peerKey of candidates) {
+    try {
+      return { kind: "sealed", text: await e2e.open(await roomKey(r, peerKey), r.roomId, message.from.publicId, message.message) };
+    } catch {
+      // the next candidate, if any
+    }
+  }
+  return { kind: "failed" };
+}
+
+/** Keys learnt, changed or trusted: read again what could not be read, show the room's
+ * state, and send what waits in its outbox. */
+async function keysChanged(r) {
+  for (const message of r.messages.values()) {
+    const view = r.views.get(message.id);
+    if (view?.kind === "locked" || view?.kind === "failed") r.views.set(message.id, await decrypt(r, message));
+  }
+  if (r.roomId === openId) {
+    showE2E(r);
+    renderMessages(r);
+  }
+  renderList();
+  flush(r);
+}
+
+// --- The outbox: what was written before the room could be sent to, per room ------------
+
+const outboxName = (r) => `outbox:${r.roomId}`;
+const outbox = (r) => load(outboxName(r)) ?? [];
+function saveOutbox(r, items) {
+  save(outboxName(r), items.length ? items : null);
+}
+
+function enqueue(r, text) {
+  const id = e2e.toBase64url(crypto.getRandomValues(new Uint8Array(9)));
+  saveOutbox(r, [...outbox(r), { id, text, queuedAt: new Date().toISOString() }]);
+}
+
+/** Send the outbox in order, sealed, once the room is encrypted and its channel joined
+ * (or in clear, when the person chose to: `clear`, in a room that is not encrypted). */
+async function flush(r, { clear = false } = {}) {
+  const state = encryption(r);
+  const allowed = state === "encrypted" ? !trust(r)?.changed : clear && state === "plaintext";
+  if (!allowed || r.flushing || !r.subscribed || r.closed || outbox(r).length === 0) return;
+  r.flushing = true;
+  clearTimeout(r.retry);
+  try {
+    // One page at a time per outbox, when the identity is open in several tabs.
+    await exclusively(`${storageKey}:${outboxName(r)}`, async () => {
+      for (let next = outbox(r)[0]; next; next = outbox(r)[0]) {
+        if (r.roomId === openId) renderMessages(r);
+        const message = state === "encrypted"
+          ? await e2e.seal(await roomKey(r, trust(r).key), r.roomId, me.publicId, next.text)
+          : next.text;
+        await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message });
+        saveOutbox(r, outbox(r).filter((item) => item.id !== next.id));
+      }
+    });
+  } catch (error) {
+    if (error.code === "room_closed") {
+      saveOutbox(r, []);
+      closeRoom(r);
+    } else if (error.code === "message_too_long" || error.code === "empty_message") {
+      // Never sendable: it leaves the outbox, and the person hears why.
+      saveOutbox(r, outbox(r).slice(1));
+    } else {
+      r.retry = setTimeout(() => flush(r, { clear }), error.code === "rate_limited" ? 15_000 : 5_000);
+    }
+    if (r.roomId === openId) showError(sendError(error));
+  } finally {
+    r.flushing = false;
+    if (r.roomId === openId) {
+      renderMessages(r);
+      showE2E(r);
+    }
+  }
+}
+
+function exclusively(name, task) {
+  return navigator.locks ? navigator.locks.request(name, task) : task();
+}
+
+// Another tab of this identity sent from an outbox or trusted a key.
+addEventListener("storage", (event) => {
+  const r = rooms.get(openId);
+  if (!r || !event.key?.startsWith(`${storageKey}:`)) return;
+  const name = event.key.slice(storageKey.length + 1);
+  if (name === outboxName(r)) renderMessages(r);
+  if (name === trustName(r)) keysChanged(r);
+});
+
+function sendError(error) {
+  return error.code === "realtime_unavailable"
+    ? "The message could not be delivered right now. Try again in a moment."
+    : error.message;
 }
 
 const readKey = (r) => `read:${r.roomId}`;
@@ -177,7 +608,7 @@ function unread(r) {
   if (r.roomId === openId) return 0;
   const read = load(readKey(r)) ?? "";
   let count = 0;
-  for (const m of r.messages.values()) if (m.from.publicId !== me.publicId && m.sentAt > read) count += 1;
+  for (const m of r.messages.values()) if (!isMine(m.from.publicId) && m.sentAt > read) count += 1;
   return count;
 }
 
@@ -207,6 +638,20 @@ function renderList() {
     const who = document.createElement("span");
     who.className = "who";
     who.textContent = peerName(r);
+    if (r.joined) {
+      const state = encryption(r);
+      item.dataset.encryption = state;
+      const lock = document.createElement("span");
+      lock.className = "lock";
+      lock.textContent = { encrypted: "🔒", waiting: "⏳", plaintext: "not encrypted", unavailable: "⚠" }[state];
+      lock.title = {
+        encrypted: "end-to-end encrypted",
+        waiting: `waiting for ${peerName(r)} to join`,
+        plaintext: "not encrypted",
+        unavailable: "your key is missing",
+      }[state];
+      who.prepend(lock);
+    }
     if (r.peer.username) {
       const id = document.createElement("small");
       id.textContent = r.peer.publicId;
@@ -237,7 +682,22 @@ function renderList() {
   }));
 }
 
-async function refreshRooms() {
+// One room list at a time; a call during one gets the list asked for after it.
+let listing = null;
+let relisting = null;
+function refreshRooms() {
+  if (!listing) {
+    listing = listRooms().finally(() => (listing = null));
+    return listing;
+  }
+  relisting ??= listing.catch(() => {}).then(() => {
+    relisting = null;
+    return refreshRooms();
+  });
+  return relisting;
+}
+
+async function listRooms() {
   const list = await api("/users/rooms", { privateId: me.privateId });
   for (const entry of list.rooms) listen(room(entry));
   if (inboxChannel !== list.inboxChannel) {
@@ -266,13 +726,22 @@ function listen(r) {
     r.channel,
     {
       message: (message) => add(r, message),
+      // The peer joined (connected back): their key, if they have one. (This page's own
+      // connects are announced here too.)
+      room: (event) => {
+        if (event?.from && !isMine(event.from.publicId)) learnPeer(r, event.from);
+      },
       "client-typing": () => !r.closed && typing(r),
       "client-here": (data) => !r.closed && here(r, data),
       subscribed: async () => {
         r.subscribed = true;
         if (r.roomId === openId) say(r, { hello: true });
         if (r.roomId === openId) showComposer(r);
+        // A peer who joined between the last room list and this subscription was
+        // announced to nobody here: the list has their key.
+        if (encryption(r) === "waiting") await refreshRooms().catch(() => {});
         await fetchHistory(r);
+        flush(r);
       },
     },
     (error) => r.roomId === openId && showError(`Could not join the room's channel: ${error.message}`),
@@ -284,7 +753,7 @@ async function fetchHistory(r) {
   try {
     do {
       const page = await api(`/rooms/${r.roomId}/messages`, { privateId: me.privateId, after, limit: 100 });
-      for (const message of page.messages) add(r, message, { quiet: true });
+      for (const message of page.messages) await add(r, message, { quiet: true });
       after = page.next;
     } while (after);
   } catch (error) {
@@ -297,11 +766,19 @@ async function fetchHistory(r) {
   renderList();
 }
 
-function add(r, message, { quiet = false } = {}) {
-  if (r.messages.has(message.id)) return;
+async function add(r, message, { quiet = false } = {}) {
+  if (r.views.has(message.id)) return;
+  r.views.set(message.id, { kind: "opening" });
+  let view = await decrypt(r, message);
+  // A key learnt while this one was being opened.
+  if (view.kind === "locked" && trust(r)?.key) view = await decrypt(r, message);
+  r.views.set(message.id, view);
   r.messages.set(message.id, message);
-  if (message.from.publicId !== me.publicId && !r.peer.username) r.peer.username = message.from.username;
+  const theirs = !isMine(message.from.publicId);
+  if (theirs && !r.peer.username) r.peer.username = message.from.username;
   if (message.from.publicId === r.peer.publicId) hideTyping(r);
+  // The peer writes, so they joined: the room list says with which key, if any.
+  if (theirs && encryption(r) === "waiting") refreshRooms().catch(() => {});
   if (quiet) return;
   if (r.roomId === openId) {
     renderMessages(r);
@@ -310,31 +787,162 @@ function add(r, message, { quiet = false } = {}) {
   renderList();
 }
 
-function messageItem(message) {
-  const mine = message.from.publicId === me.publicId;
+const UNREADABLE = {
+  failed: "This message could not be decrypted: it was altered or not meant for this room.",
+  locked: "An encrypted message this browser cannot read: it has no key for it.",
+};
+
+function bubble(mine, authorName, { sentAt, status } = {}) {
   const item = document.createElement("li");
   item.className = `message ${mine ? "mine" : "theirs"}`;
-  item.dataset.id = message.id;
   const meta = document.createElement("div");
   meta.className = "meta";
   const author = document.createElement("span");
   author.className = "author";
-  author.textContent = mine ? "You" : message.from.username;
-  const time = document.createElement("time");
-  time.dateTime = message.sentAt;
-  time.textContent = new Date(message.sentAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  author.textContent = mine ? "You" : authorName;
+  meta.append(author);
+  if (sentAt) {
+    const time = document.createElement("time");
+    time.dateTime = sentAt;
+    time.textContent = new Date(sentAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    meta.append(time);
+  }
+  if (status) {
+    const mark = document.createElement("span");
+    mark.className = "mark";
+    mark.textContent = status;
+    meta.append(mark);
+  }
+  item.append(meta);
+  return item;
+}
+
+function messageItem(r, message, state) {
+  const view = r.views.get(message.id) ?? { kind: "clear", text: message.message };
+  // In a room that is (or is to be) encrypted, a message in clear is marked as such.
+  const clearHere = view.kind === "clear" && state !== "plaintext";
+  const item = bubble(isMine(message.from.publicId), message.from.username, {
+    sentAt: message.sentAt,
+    status: clearHere ? "not encrypted" : undefined,
+  });
+  item.dataset.id = message.id;
+  item.dataset.e2e = view.kind;
+  const body = document.createElement("div");
+  if (view.kind === "sealed" || view.kind === "clear") {
+    body.className = "text";
+    body.textContent = view.text;
+  } else {
+    item.classList.add("unreadable");
+    body.className = "notice";
+    body.textContent = UNREADABLE[view.kind] ?? UNREADABLE.failed;
+  }
+  if (clearHere) item.classList.add("clear");
+  item.append(body);
+  return item;
+}
+
+/** A message in the outbox: not sent yet. */
+function pendingItem(r, entry, state, first) {
+  const status = {
+    waiting: `waiting for ${peerName(r)} to join`,
+    encrypted: trust(r)?.changed ? "waiting for you to trust the new key" : first && r.flushing ? "sending…" : "queued",
+    plaintext: "not sent",
+    unavailable: "not sent",
+  }[state];
+  const item = bubble(true, "", { status });
+  item.classList.add("pending");
+  item.dataset.pending = entry.id;
   const text = document.createElement("div");
   text.className = "text";
-  text.textContent = message.message;
-  meta.append(author, time);
-  item.append(meta, text);
+  text.textContent = entry.text;
+  item.append(text);
   return item;
 }
 
 function renderMessages(r) {
+  const state = encryption(r);
   const ordered = [...r.messages.values()].sort((a, b) => a.sentAt.localeCompare(b.sentAt) || a.id.localeCompare(b.id));
-  $("messages").replaceChildren(...ordered.map(messageItem));
+  const waiting = r.closed ? [] : outbox(r);
+  $("messages").replaceChildren(
+    ...ordered.map((message) => messageItem(r, message, state)),
+    ...waiting.map((entry, index) => pendingItem(r, entry, state, index === 0)),
+  );
   $("messages").lastElementChild?.scrollIntoView({ block: "end" });
+  showOutbox(r);
+}
+
+const count = (n) => (n === 1 ? "1 message" : `${n} messages`);
+
+function showOutbox(r) {
+  const n = r.closed ? 0 : outbox(r).length;
+  const state = encryption(r);
+  const name = peerName(r);
+  $("outbox-note").hidden = n === 0;
+  $("outbox-note").dataset.state = state;
+  $("outbox-text").textContent = {
+    waiting: `${count(n)} will be sent encrypted when ${name} joins.`,
+    encrypted: trust(r)?.changed ? `${count(n)} wait until you trust ${name}'s new key.` : `Sending ${count(n)}, encrypted…`,
+    plaintext: `${name} joined without encryption: ${count(n)} you wrote to be sent encrypted ${n === 1 ? "was" : "were"} not sent.`,
+    unavailable: `${count(n)} cannot be sent: this browser lost your encryption key.`,
+  }[state];
+  $("outbox-actions").hidden = state !== "plaintext";
+}
+
+/** The room's encryption: the label, the safety code, any warning. */
+function showE2E(r) {
+  const state = encryption(r);
+  const t = trust(r);
+  const name = peerName(r);
+  $("chat").dataset.encryption = state;
+  $("chat").dataset.keyChanged = String(Boolean(t?.changed));
+  // A name learnt since the room was opened.
+  $("peer-name").textContent = r.peer.username ?? "";
+  $("e2e").dataset.state = state;
+  $("e2e-label").textContent = {
+    encrypted: "🔒 End-to-end encrypted · safety code",
+    waiting: `⏳ Waiting for ${name} to join: messages will be sent encrypted when ${name} joins`,
+    plaintext: myKeys
+      ? `Not encrypted: ${name} joined without an encryption key`
+      : "Not encrypted: your identity has no encryption key",
+    unavailable: "⚠ Not readable here: this browser lost your encryption key",
+  }[state];
+  $("e2e-help").textContent = {
+    encrypted: `Only you and ${name} can read this room: the server relays and keeps sealed `
+      + `envelopes. Compare this safety code with ${name} another way (in person, on a call): `
+      + "the same code on both screens means nobody is in between. "
+      + `Up to ${e2e.PLAINTEXT_CAPACITY} bytes of text fit in one message.`,
+    waiting: `${name} has not joined yet, so their key is not known. What you write waits in `
+      + `this browser (it survives a reload) and is sent encrypted as soon as ${name} joins. `
+      + `Up to ${e2e.PLAINTEXT_CAPACITY} bytes of text fit in one message.`,
+    plaintext: `The server can read what is written here. Up to ${MAX_BYTES} bytes fit in one message.`,
+    unavailable: "Start over with a new identity (at the bottom of the page) to chat again.",
+  }[state];
+  const peerKey = state === "encrypted" ? t.changed ?? t.key : null;
+  $("safety").hidden = !peerKey;
+  const code = $("safety-code");
+  const pair = peerKey ? `${me.publicKey} ${peerKey}` : "";
+  if (code.dataset.pair !== pair) {
+    code.dataset.pair = pair;
+    code.textContent = "";
+    if (peerKey) {
+      e2e.safetyCode(me.publicKey, peerKey).then((digits) => {
+        if (code.dataset.pair === pair) code.textContent = digits;
+      });
+    }
+  }
+  let warning = "";
+  if (t?.changed) {
+    warning = `⚠ ${name}'s encryption key changed. Someone may be trying to read this room. Compare the new safety code with ${name} another way before you trust it; until then nothing is sent.`;
+  } else if (state === "encrypted" && r.peerWithoutKey) {
+    warning = `⚠ The server now says ${name} has no encryption key. This room stays encrypted to the key you had: nothing is sent in clear.`;
+  }
+  $("key-warning").hidden = !warning;
+  $("key-warning-text").textContent = warning;
+  $("trust-key").hidden = !t?.changed;
+  if (t?.changed) $("e2e").open = true;
+  $("message").placeholder = state === "waiting" ? `Write a message (sent encrypted when ${name} joins)` : "Write a message";
+  showOutbox(r);
+  updateCounter();
 }
 
 function showComposer(r) {
@@ -358,6 +966,7 @@ function open(roomId) {
   hideTyping(r);
   showPresence(r);
   showComposer(r);
+  showE2E(r);
   renderMessages(r);
   markRead(r);
   renderList();
@@ -368,6 +977,8 @@ function open(roomId) {
 /** A closed room: no more posts, and its channel's events no longer matter. */
 function closeRoom(r) {
   r.closed = true;
+  // Nothing can be posted to it any more.
+  saveOutbox(r, []);
   r.peerOnline = false;
   hideTyping(r);
   if (r.listening) realtime.unsubscribe(r.channel);
@@ -453,10 +1064,14 @@ async function connectTo(peer) {
   $("connect").disabled = true;
   try {
     const joined = await api(`/users/${peer}/connect`, { privateId: me.privateId });
-    const known = rooms.get(joined.roomId);
-    const r = room({ ...joined, peer: { publicId: peer, username: known?.peer.username ?? null }, joined: true, closed: false });
+    // The answer says nothing of the peer (a name learnt before stays): the room list
+    // and the room's channel do.
+    const r = room({ ...joined, peer: { publicId: peer, username: null }, joined: true, closed: false });
     listen(r);
     open(r.roomId);
+    // The peer may have connected to this id before (an offer this page has not seen):
+    // then the list has their key.
+    if (encryption(r) === "waiting") refreshRooms().catch(() => {});
   } catch (error) {
     showError(error.code === "unknown_private_id"
       ? "This server does not know your identity any more. Use “Start over” below."
@@ -478,10 +1093,20 @@ $("connect-form").addEventListener("submit", (event) => {
   connectTo($("peer-id").value.trim());
 });
 
+/** UTF-8 bytes a message may have in this room: in an encrypted one, what fits in an
+ * envelope of MAX_BYTES. */
+function limit(r) {
+  return r && encryption(r) !== "plaintext" ? e2e.PLAINTEXT_CAPACITY : MAX_BYTES;
+}
+
 function updateCounter() {
   const bytes = encoder.encode($("message").value).length;
-  $("counter").textContent = `${bytes} / ${MAX_BYTES}`;
-  $("counter").classList.toggle("over", bytes > MAX_BYTES);
+  const most = limit(rooms.get(openId));
+  $("counter").textContent = `${bytes} / ${most}`;
+  $("counter").title = most === MAX_BYTES
+    ? `At most ${MAX_BYTES} bytes of text per message`
+    : `At most ${most} bytes of text per message: encrypted, they take the ${MAX_BYTES} bytes a message may have`;
+  $("counter").classList.toggle("over", bytes > most);
   return bytes;
 }
 
@@ -505,24 +1130,48 @@ $("composer").addEventListener("submit", async (event) => {
     showError("Still joining the room; try again in a moment.");
     return;
   }
+  const state = encryption(r);
   const bytes = updateCounter();
-  if (bytes > MAX_BYTES) {
-    showError(`The message is ${bytes} bytes; the limit is ${MAX_BYTES}. Shorten it a little.`);
+  if (bytes > limit(r)) {
+    showError(state === "plaintext"
+      ? `The message is ${bytes} bytes; the limit is ${MAX_BYTES}. Shorten it a little.`
+      : `The message is ${bytes} bytes; encrypted, the limit is ${limit(r)} bytes of text. Shorten it a little.`);
+    return;
+  }
+  if (state === "unavailable") {
+    showError("This browser lost your encryption key: this room can be neither read nor written here.");
+    return;
+  }
+  if (trust(r)?.changed) {
+    showError(`${peerName(r)}'s encryption key changed: compare the new safety code and trust it before you write.`);
     return;
   }
   showError("");
-  $("send").disabled = true;
-  try {
-    await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message: text });
+  const sent = () => {
     $("message").value = "";
     updateCounter();
     // The next keystroke is news again.
     typedAt = 0;
+  };
+  // Before the peer's key is known, or behind messages still waiting: the outbox, so
+  // that everything goes out encrypted and in order.
+  if (state === "waiting" || (state === "encrypted" && (r.flushing || outbox(r).length > 0))) {
+    enqueue(r, text);
+    sent();
+    renderMessages(r);
+    flush(r);
+    return;
+  }
+  $("send").disabled = true;
+  try {
+    const message = state === "encrypted"
+      ? await e2e.seal(await roomKey(r, trust(r).key), r.roomId, me.publicId, text)
+      : text;
+    await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message });
+    sent();
   } catch (error) {
     if (error.code === "room_closed") closeRoom(r);
-    showError(error.code === "realtime_unavailable"
-      ? "The message could not be delivered right now. Try again in a moment."
-      : error.message);
+    showError(sendError(error));
   } finally {
     showComposer(r);
     if (!r.closed) $("message").focus();
@@ -544,6 +1193,8 @@ $("rotate").addEventListener("click", async () => {
   if (!confirm("Get a new public id? Your current one stops working for good: nobody can reach you with it any more. Your rooms stay.")) return;
   try {
     const { publicId } = await api("/users/rotate", { privateId: me.privateId });
+    // Messages sent under the old id stay mine.
+    me.pastIds = [...(me.pastIds ?? []), me.publicId];
     me.publicId = publicId;
     save("me", me);
     showIdentity();
@@ -564,12 +1215,32 @@ $("copy").addEventListener("click", async () => {
   setTimeout(() => ($("copy").textContent = "Copy"), 2000);
 });
 
-$("reset").addEventListener("click", () => {
+$("reset").addEventListener("click", async () => {
   if (!confirm("Forget this identity and create a new one? Your peers will need your new public id.")) return;
   for (const key of Object.keys(localStorage)) {
     if (key.startsWith(`${storageKey}:`)) localStorage.removeItem(key);
   }
+  await e2e.deleteKeyPair(storageKey);
   location.reload();
+});
+
+$("trust-key").addEventListener("click", () => {
+  const r = rooms.get(openId);
+  if (r && confirm(`Trust ${peerName(r)}'s new key? Do it only if you compared the new safety code with ${peerName(r)} another way.`)) trustNewKey(r);
+});
+
+// The peer joined without a key: what waited to be sent encrypted goes only if the
+// person says so.
+$("outbox-clear").addEventListener("click", () => {
+  const r = rooms.get(openId);
+  if (r && encryption(r) === "plaintext") flush(r, { clear: true });
+});
+
+$("outbox-discard").addEventListener("click", () => {
+  const r = rooms.get(openId);
+  if (!r) return;
+  saveOutbox(r, []);
+  renderMessages(r);
 });
 
 // --- Start -----------------------------------------------------------------------------
