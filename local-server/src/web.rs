@@ -12,6 +12,7 @@ use serde_json::Value;
 const INDEX: &str = include_str!("../web/index.html");
 const APP: &str = include_str!("../web/app.js");
 const REALTIME: &str = include_str!("../web/realtime.js");
+const CRYPTO: &str = include_str!("../web/crypto.js");
 const STYLE: &str = include_str!("../web/style.css");
 
 /// The page runs only its own files: no inline script or style, no other origin's
@@ -96,6 +97,10 @@ pub fn router(page_config: Value) -> Router {
         .route(
             "/realtime.js",
             get(|| async { file("text/javascript; charset=utf-8", REALTIME) }),
+        )
+        .route(
+            "/crypto.js",
+            get(|| async { file("text/javascript; charset=utf-8", CRYPTO) }),
         )
         .route(
             "/style.css",
