@@ -83,6 +83,7 @@ impl Store for InstantStore {
             since: None,
             closed: false,
             peer: None,
+            peer_id: None,
         }))
     }
     async fn keep_message(&self, _: &RoomId, _: &KeptMessage, _: u64) -> Result<(), StoreError> {
@@ -104,7 +105,7 @@ impl Store for InstantStore {
         &self,
         _: &RoomId,
         _: &PrivateIdHash,
-        _: PublicId,
+        _: &[PublicId],
         _: Option<&PrivateIdHash>,
         _: &str,
     ) -> Result<(), StoreError> {

@@ -300,15 +300,14 @@ pub async fn block_room<S: Store + ?Sized>(
     if membership.closed {
         return Ok(());
     }
-    let blocker_id = membership.member.public_id;
+    // The room leaves the blocker's inbox, and the peer's too when the peer never
+    // joined: an offer there could only be refused.
+    let mut inboxes = vec![membership.member.public_id];
+    if membership.peer.is_none() {
+        inboxes.extend(membership.peer_id);
+    }
     store
-        .close_room(
-            room,
-            &me,
-            blocker_id,
-            membership.peer.as_ref(),
-            &rfc3339(now),
-        )
+        .close_room(room, &me, &inboxes, membership.peer.as_ref(), &rfc3339(now))
         .await?;
     Ok(())
 }

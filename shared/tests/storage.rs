@@ -979,7 +979,7 @@ async fn both_stores_keep_the_same_items() {
             .close_room(
                 &room,
                 &a.private_id_hash,
-                a.public_id,
+                &[a.public_id],
                 Some(&b.private_id_hash),
                 "2026-11-25T00:00:02.000Z",
             )
@@ -1286,7 +1286,7 @@ async fn a_blocked_room_is_closed_for_both<S: Store + Items + Clone + 'static>(s
         .close_room(
             &room,
             &bob.private_id.hash(),
-            bob.public_id,
+            &[bob.public_id],
             Some(&alice.private_id.hash()),
             "2099-01-01T00:00:00.000Z",
         )
@@ -1447,6 +1447,46 @@ async fn dynamodb_a_counted_update_costs_one_write_unit_at_the_room_cap() {
     println!("a user item at the room cap: {size} bytes");
 }
 
+/// A room blocked before the peer joined leaves the peer's inbox too (joining it could
+/// only be refused); once both joined, the peer keeps the blocker's offer, which names
+/// the blocker in their list, beside the room marked closed.
+async fn a_block_takes_the_room_out_of_a_peer_who_never_joined<
+    S: Store + Items + Clone + 'static,
+>(
+    store: S,
+) {
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
+        .await
+        .unwrap();
+    assert_eq!(store.offers(bob.public_id, 10).await.unwrap().len(), 1);
+    block_room(&store, &room, &alice.private_id, now())
+        .await
+        .unwrap();
+    assert!(store.offers(bob.public_id, 10).await.unwrap().is_empty());
+    let again = connect(&store, &key, &bob.private_id, alice.public_id, now()).await;
+    assert!(matches!(again, Err(ConnectError::RoomClosed)), "{again:?}");
+
+    let (carol, dave, room) = joined_pair(&store, &key).await;
+    block_room(&store, &room, &dave.private_id, now())
+        .await
+        .unwrap();
+    assert!(store.offers(dave.public_id, 10).await.unwrap().is_empty());
+    let kept = store.offers(carol.public_id, 10).await.unwrap();
+    assert_eq!(
+        kept.len(),
+        1,
+        "the peer who joined keeps the blocker's offer"
+    );
+    let carols = store
+        .rooms_of(&carol.private_id.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(carols.joined.iter().all(|j| j.closed), "{carols:?}");
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -1466,6 +1506,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_block_takes_the_room_out_of_a_peer_who_never_joined,
     create_writes_both_items_with_an_increasing_id,
     the_private_id_itself_is_never_stored,
     ids_stay_unique_under_200_concurrent_creates,

@@ -50,6 +50,9 @@ pub struct Membership {
     pub closed: bool,
     /// The other member, when they joined.
     pub peer: Option<PrivateIdHash>,
+    /// The pair's other public id, which this member connected to (when the room
+    /// recorded it: rooms joined before it did not).
+    pub peer_id: Option<PublicId>,
 }
 
 /// A message as the room's history keeps it.
@@ -312,13 +315,13 @@ pub trait Store: Send + Sync {
     ) -> Result<HistoryPage, StoreError>;
 
     /// Close `room` for good: marked closed, and closed for its members `blocker` and
-    /// `peer` (when joined), so that neither may post again; the room leaves the inbox
-    /// of the blocker's public id `blocker_id`. One transaction; idempotent.
+    /// `peer` (when joined), so that neither may post again; the room leaves the inboxes
+    /// of the public ids `inboxes`. One transaction; idempotent.
     async fn close_room(
         &self,
         room: &RoomId,
         blocker: &PrivateIdHash,
-        blocker_id: PublicId,
+        inboxes: &[PublicId],
         peer: Option<&PrivateIdHash>,
         now: &str,
     ) -> Result<(), StoreError>;

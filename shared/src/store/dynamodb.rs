@@ -511,7 +511,7 @@ impl Store for DynamoStore {
         max_rooms: usize,
         now: &str,
     ) -> Result<(), JoinError> {
-        let entry = SideEntry::new(joiner, &requester.member, &requester.since);
+        let entry = SideEntry::new(joiner, &requester.member, &requester.since, target);
         // The room in the joiner's own list, with the public id they connected to ...
         let joined_write = Update::builder()
             .table_name(&self.table)
@@ -809,17 +809,10 @@ impl Store for DynamoStore {
         &self,
         room: &RoomId,
         blocker: &PrivateIdHash,
-        blocker_id: PublicId,
+        inboxes: &[PublicId],
         peer: Option<&PrivateIdHash>,
         now: &str,
     ) -> Result<(), StoreError> {
-        // The room leaves the blocker's inbox.
-        let offer_delete = Delete::builder()
-            .table_name(&self.table)
-            .key(attr::PK, s(keys::public(blocker_id)))
-            .key(attr::SK, s(keys::room_entry(room)))
-            .build()
-            .map_err(build_error)?;
         let room_write = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::room(room))))
@@ -828,10 +821,16 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", s(now))
             .build()
             .map_err(build_error)?;
-        let mut writes = vec![
-            TransactWriteItem::builder().update(room_write).build(),
-            TransactWriteItem::builder().delete(offer_delete).build(),
-        ];
+        let mut writes = vec![TransactWriteItem::builder().update(room_write).build()];
+        for inbox in inboxes {
+            let offer_delete = Delete::builder()
+                .table_name(&self.table)
+                .key(attr::PK, s(keys::public(*inbox)))
+                .key(attr::SK, s(keys::room_entry(room)))
+                .build()
+                .map_err(build_error)?;
+            writes.push(TransactWriteItem::builder().delete(offer_delete).build());
+        }
         // The room leaves each member's open rooms, which their messages are checked
         // against, and their joined entry says it is closed; only a user who joined the
         // room is written.

@@ -244,7 +244,7 @@ impl Store for EmbeddedStore {
         let joined_key = keys::storage_key(&joiner_pk, &keys::room_entry(room));
         let offer_key = keys::storage_key(&keys::public(target), &keys::room_entry(room));
         let (room_id, tag) = (room.to_string(), room.tag().to_owned());
-        let entry = SideEntry::new(joiner, &requester.member, &requester.since);
+        let entry = SideEntry::new(joiner, &requester.member, &requester.since, target);
         let from = MemberEntry::new(&requester.member);
         let public_key = requester.public_key.map(|k| k.to_string());
         let since = requester.since.clone();
@@ -442,12 +442,15 @@ impl Store for EmbeddedStore {
         &self,
         room: &RoomId,
         blocker: &PrivateIdHash,
-        blocker_id: PublicId,
+        inboxes: &[PublicId],
         peer: Option<&PrivateIdHash>,
         now: &str,
     ) -> Result<(), StoreError> {
         let room_pk = keys::room(room);
-        let offer_key = keys::storage_key(&keys::public(blocker_id), &keys::room_entry(room));
+        let offer_keys: Vec<String> = inboxes
+            .iter()
+            .map(|inbox| keys::storage_key(&keys::public(*inbox), &keys::room_entry(room)))
+            .collect();
         let users: Vec<String> = [Some(blocker), peer]
             .into_iter()
             .flatten()
@@ -467,7 +470,9 @@ impl Store for EmbeddedStore {
                     None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
                 };
                 item.closed_at.get_or_insert_with(|| now.clone());
-                table.remove(offer_key.as_str()).map_err(other)?;
+                for offer_key in &offer_keys {
+                    table.remove(offer_key.as_str()).map_err(other)?;
+                }
                 table
                     .insert(room_pk.as_str(), encode(&item)?.as_slice())
                     .map_err(other)?;

@@ -302,15 +302,19 @@ pub struct SideEntry {
     /// The member identity's `createdAt`: the history they may read starts there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
+    /// The public id the member connected to: the pair's other one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
 }
 
 impl SideEntry {
-    pub fn new(hash: &PrivateIdHash, member: &Member, since: &str) -> Self {
+    pub fn new(hash: &PrivateIdHash, member: &Member, since: &str, peer: PublicId) -> Self {
         Self {
             private_id_hash: hash.to_hex(),
             public_id: member.public_id.to_string(),
             username: member.username.clone(),
             since: Some(since.to_owned()),
+            peer: Some(peer.to_string()),
         }
     }
 
@@ -383,14 +387,18 @@ impl RoomItem {
         let Some((_, member)) = members.iter().find(|(hash, _)| hash == who) else {
             return Ok(None);
         };
-        let since = [&self.low, &self.high]
+        let side = [&self.low, &self.high]
             .into_iter()
             .flatten()
-            .find(|side| side.private_id_hash == who.to_hex())
-            .and_then(|side| side.since.clone());
+            .find(|side| side.private_id_hash == who.to_hex());
+        let peer_id = side
+            .and_then(|side| side.peer.as_deref())
+            .map(parse_public_id)
+            .transpose()?;
         Ok(Some(Membership {
             member: member.clone(),
-            since,
+            since: side.and_then(|side| side.since.clone()),
+            peer_id,
             closed: self.closed_at.is_some(),
             peer: members
                 .iter()
@@ -591,7 +599,12 @@ mod tests {
             public_id: user.public_id,
             username: user.username.clone(),
         };
-        let side = SideEntry::new(&user.private_id_hash, &member, &user.created_at);
+        let side = SideEntry::new(
+            &user.private_id_hash,
+            &member,
+            &user.created_at,
+            PublicId::parse("000-001").unwrap(),
+        );
         let room = RoomItem {
             kind: Kind::Room,
             low: Some(side.clone()),
@@ -619,7 +632,8 @@ mod tests {
                 attr::PRIVATE_ID_HASH,
                 attr::PUBLIC_ID,
                 attr::USERNAME,
-                attr::SINCE
+                attr::SINCE,
+                attr::PEER
             ])
         );
         let kept = KeptMessage {

@@ -199,6 +199,7 @@ mod tests {
                 public_id: "000-000-001".into(),
                 username: "B".into(),
                 since: None,
+                peer: None,
             }),
             high: None,
             members: BTreeMap::from([(
