@@ -180,14 +180,20 @@ impl RoomId {
         format!("{}{}", Self::CHANNEL_PREFIX, self.0)
     }
 
-    /// The room's tag: its first [`Self::TAG_LEN`] characters, the base64url of the
-    /// MAC's first 6 bytes (48 bits). A user item lists its rooms by tag, so that it
-    /// stays under one DynamoDB write unit with a full list of rooms. Telling rooms apart
-    /// by tag among one identity's rooms is safe: room ids are MAC outputs nobody can
-    /// choose, and a member who posts to another room with the tag of one of theirs
-    /// would first have to find it among 2^48.
-    pub fn tag(&self) -> &str {
-        &self.0[..Self::TAG_LEN]
+    /// The room's tag: the first 6 bytes (48 bits) of a domain-separated SHA-256 of the
+    /// whole id, as base64url ([`Self::TAG_LEN`] characters). A user item lists its rooms
+    /// by tag, so that it stays under one DynamoDB write unit with a full list of rooms,
+    /// and a message is counted when its room's tag is among its sender's. Every
+    /// character of the id weighs on the tag, so a room id made up by changing some of
+    /// a real one's has another tag; to post to a room not theirs, a member would have to
+    /// find an id whose tag is one of their at most 100, among 2^48 (and a real room of
+    /// others, whose id they cannot choose, by joining rooms 100 per identity).
+    pub fn tag(&self) -> String {
+        let digest = Sha256::new()
+            .chain_update(b"secret-rooms/v2/room-tag\0")
+            .chain_update(self.0.as_bytes())
+            .finalize();
+        URL_SAFE_NO_PAD.encode(&digest[..6])
     }
 
     /// Characters in a [`Self::tag`]: 8 base64url characters are exactly 6 bytes.

@@ -3,6 +3,7 @@
 //! no public or numeric id is held twice, every room member is a user; and how many
 //! messages the rooms keep.
 
+use secret_rooms::domain::RoomId;
 use secret_rooms::store::EmbeddedStore;
 use secret_rooms::store::schema::{CounterItem, PublicItem, RoomItem, UserItem, keys};
 use serde_json::Value;
@@ -146,13 +147,17 @@ pub async fn check(store: &EmbeddedStore) -> anyhow::Result<Report> {
             problems.push(format!("room {room:.8}… has its sides out of order"));
         }
     }
-    // A user may post to the open rooms they joined (listed by tag, a room id's start):
-    // each must exist and list them.
+    // A user may post to the open rooms they joined (listed by tag): each must exist and
+    // list them.
+    let tags: BTreeMap<String, &str> = members
+        .keys()
+        .filter_map(|room| Some((RoomId::parse(room)?.tag(), *room)))
+        .collect();
     for (hash, user) in &users {
         for tag in &user.rooms {
-            let member = members.iter().any(|(room, list)| {
-                room.starts_with(tag.as_str()) && list.iter().any(|(h, _)| h == hash)
-            });
+            let member = tags
+                .get(tag)
+                .is_some_and(|room| members[room].iter().any(|(h, _)| h == hash));
             if !member {
                 problems.push(format!(
                     "user {hash:.8}… joined room {tag}…, which does not list them"

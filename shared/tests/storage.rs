@@ -1487,6 +1487,45 @@ async fn a_block_takes_the_room_out_of_a_peer_who_never_joined<
     assert!(carols.joined.iter().all(|j| j.closed), "{carols:?}");
 }
 
+/// Membership is checked against the whole room id: an id made up from a member's room
+/// by changing its end (or everything but its start) is no room of theirs, and nothing
+/// is counted or written.
+async fn a_room_id_is_checked_whole_not_by_its_start<S: Store + Items + Clone + 'static>(store: S) {
+    let (alice, _, room) = joined_pair(&store, &room_key()).await;
+    let real = room.as_str();
+    let last = if real.ends_with('A') { "E" } else { "A" };
+    let forged = [
+        format!("{}{last}", &real[..42]),
+        format!("{}{}", &real[..8], "A".repeat(35)),
+        format!("{}{}", &real[..20], "g".repeat(22) + "A"),
+    ];
+    let w = RateWindow {
+        window: 5,
+        limit: 10,
+    };
+    let before = store.items().await;
+    for forged in &forged {
+        let forged = RoomId::parse(forged).unwrap();
+        assert_ne!(forged, room);
+        assert_eq!(
+            store
+                .count_message(&forged, &alice.private_id.hash(), w)
+                .await
+                .unwrap(),
+            Allowance::NotMember,
+            "{forged}"
+        );
+    }
+    assert_eq!(store.items().await, before, "nothing counted");
+    assert!(matches!(
+        store
+            .count_message(&room, &alice.private_id.hash(), w)
+            .await
+            .unwrap(),
+        Allowance::Allowed(_)
+    ));
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -1507,6 +1546,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     a_block_takes_the_room_out_of_a_peer_who_never_joined,
+    a_room_id_is_checked_whole_not_by_its_start,
     create_writes_both_items_with_an_increasing_id,
     the_private_id_itself_is_never_stored,
     ids_stay_unique_under_200_concurrent_creates,

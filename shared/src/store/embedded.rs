@@ -243,7 +243,7 @@ impl Store for EmbeddedStore {
         let (room_pk, joiner_pk) = (keys::room(room), keys::user(joiner));
         let joined_key = keys::storage_key(&joiner_pk, &keys::room_entry(room));
         let offer_key = keys::storage_key(&keys::public(target), &keys::room_entry(room));
-        let (room_id, tag) = (room.to_string(), room.tag().to_owned());
+        let (room_id, tag) = (room.to_string(), room.tag());
         let entry = SideEntry::new(joiner, &requester.member, &requester.since, target);
         let from = MemberEntry::new(&requester.member);
         let public_key = requester.public_key.map(|k| k.to_string());
@@ -326,7 +326,7 @@ impl Store for EmbeddedStore {
         who: &PrivateIdHash,
         requested: RateWindow,
     ) -> Result<Allowance, StoreError> {
-        let (key, room_pk, tag) = (keys::user(who), keys::room(room), room.tag().to_owned());
+        let (key, room_pk, tag) = (keys::user(who), keys::room(room), room.tag());
         let who = *who;
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
@@ -456,11 +456,7 @@ impl Store for EmbeddedStore {
             .flatten()
             .map(keys::user)
             .collect();
-        let (tag, entry, now) = (
-            room.tag().to_owned(),
-            keys::room_entry(room),
-            now.to_owned(),
-        );
+        let (tag, entry, now) = (room.tag(), keys::room_entry(room), now.to_owned());
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {

@@ -53,17 +53,17 @@ fn tag_bytes(tag: &str) -> Result<Blob, StoreError> {
 
 /// A room's tag as a user item's `rooms` holds it (conditions test it with `contains`).
 pub(super) fn room_tag(room: &RoomId) -> Result<AttributeValue, StoreError> {
-    tag_bytes(room.tag()).map(AttributeValue::B)
+    tag_bytes(&room.tag()).map(AttributeValue::B)
 }
 
 /// A set of one room's tag, to `ADD` to or `DELETE` from a user item's `rooms`.
 pub(super) fn room_tags(room: &RoomId) -> Result<AttributeValue, StoreError> {
-    Ok(AttributeValue::Bs(vec![tag_bytes(room.tag())?]))
+    Ok(AttributeValue::Bs(vec![tag_bytes(&room.tag())?]))
 }
 
 /// Whether a user item's `rooms` holds `room`'s tag.
 pub(super) fn lists_room(item: &Item, room: &RoomId) -> bool {
-    let Ok(tag) = tag_bytes(room.tag()) else {
+    let Ok(tag) = tag_bytes(&room.tag()) else {
         return false;
     };
     item.get(attr::ROOMS)
