@@ -51,6 +51,7 @@ impl Store for InstantStore {
             member: member(),
             since: "2026-11-30T00:00:00.000Z".into(),
             public_key: None,
+            rooms: Default::default(),
         }))
     }
     async fn join_room(
@@ -108,8 +109,8 @@ impl Store for InstantStore {
         _: &[PublicId],
         _: Option<&PrivateIdHash>,
         _: &str,
-    ) -> Result<(), StoreError> {
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        Ok(true)
     }
     async fn rooms_of(&self, _: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError> {
         Ok(None)

@@ -293,23 +293,32 @@ pub async fn block_room<S: Store + ?Sized>(
     now: SystemTime,
 ) -> Result<(), BlockError> {
     let me = caller.hash();
-    let membership = store
-        .room_member(room, &me)
-        .await?
-        .ok_or(BlockError::RoomNotFound)?;
-    if membership.closed {
-        return Ok(());
+    // Read again when the peer joined between the read and the close (once is plenty:
+    // a room has two members at most).
+    for _ in 0..2 {
+        let membership = store
+            .room_member(room, &me)
+            .await?
+            .ok_or(BlockError::RoomNotFound)?;
+        if membership.closed {
+            return Ok(());
+        }
+        // The room leaves the blocker's inbox, and the peer's too when the peer never
+        // joined: an offer there could only be refused.
+        let mut inboxes = vec![membership.member.public_id];
+        if membership.peer.is_none() {
+            inboxes.extend(membership.peer_id);
+        }
+        let closed = store
+            .close_room(room, &me, &inboxes, membership.peer.as_ref(), &rfc3339(now))
+            .await?;
+        if closed {
+            return Ok(());
+        }
     }
-    // The room leaves the blocker's inbox, and the peer's too when the peer never
-    // joined: an offer there could only be refused.
-    let mut inboxes = vec![membership.member.public_id];
-    if membership.peer.is_none() {
-        inboxes.extend(membership.peer_id);
-    }
-    store
-        .close_room(room, &me, &inboxes, membership.peer.as_ref(), &rfc3339(now))
-        .await?;
-    Ok(())
+    Err(BlockError::Store(StoreError::Unavailable(anyhow::anyhow!(
+        "the room's members kept changing while it was being closed"
+    ))))
 }
 
 #[cfg(test)]

@@ -245,6 +245,7 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
         },
         since: "2026-11-25T00:00:00.000Z".into(),
         public_key: None,
+        rooms: Default::default(),
     };
     let room = RoomId::parse(&"A".repeat(43)).unwrap();
     store

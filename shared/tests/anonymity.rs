@@ -194,6 +194,15 @@ async fn no_connect_answer_changes_when_an_unused_id_gets_a_holder() {
         .filter(|id| *id != alice_id)
         .collect();
 
+    // A first connect to each target, then another: a connect joins a room anew the
+    // first time (counted against the cap) and again after, so each kind is compared
+    // with its own kind.
+    let mut first_joins = Vec::new();
+    for target in &targets {
+        let seen = s.connect(&alice, *target).await;
+        assert_eq!(seen.status, 200, "{}", seen.body);
+        first_joins.push(seen);
+    }
     let mut before = Vec::new();
     for target in &targets {
         let seen = s.connect(&alice, *target).await;
@@ -243,7 +252,15 @@ async fn no_connect_answer_changes_when_an_unused_id_gets_a_holder() {
         let calls: Vec<Value> = seen
             .calls
             .iter()
-            .map(|c| json!([c.operation, c.request, c.status, c.response]))
+            .map(|c| {
+                // The requester's own open rooms, which grow with each first join (and
+                // are absent before the first).
+                let mut response = c.response.clone();
+                if let Some(item) = response.pointer_mut("/Item").and_then(Value::as_object_mut) {
+                    item.insert("rooms".into(), json!("<the requester's rooms>"));
+                }
+                json!([c.operation, c.request, c.status, response])
+            })
             .collect();
         let published: Vec<Value> = seen
             .published
@@ -263,9 +280,11 @@ async fn no_connect_answer_changes_when_an_unused_id_gets_a_holder() {
             .replace("\"low\"", "\"<side>\"");
         (seen.status, seen.headers.clone(), text)
     };
-    let first = shape((&targets[0], &before[0]));
-    for seen in targets.iter().zip(&before) {
-        assert_eq!(shape(seen), first);
+    for observed in [&first_joins, &before] {
+        let first = shape((&targets[0], &observed[0]));
+        for seen in targets.iter().zip(observed) {
+            assert_eq!(shape(seen), first);
+        }
     }
     // One publish, to the target's inbox and the room's channel.
     let published = &before[0].published;

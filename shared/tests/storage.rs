@@ -48,6 +48,7 @@ fn requester(member: &Member) -> Requester {
         member: member.clone(),
         since: "2026-11-24T00:00:00.000Z".into(),
         public_key: None,
+        rooms: Default::default(),
     }
 }
 
@@ -833,8 +834,8 @@ async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static
     }
 }
 
-/// One identity joins at most `max_rooms` rooms; a refused join writes nothing, and
-/// joining a room again is always allowed.
+/// One identity joins at most `max_rooms` rooms, blocked ones included; a refused join
+/// writes nothing, and joining an open room again is always allowed.
 async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static>(store: S) {
     let alice = new_user(&store).await;
     let a = alice.private_id.hash();
@@ -879,6 +880,32 @@ async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static
         store.count_message(&rooms[2], &a, w).await.unwrap(),
         Allowance::NotMember
     );
+    // A blocked room leaves the open rooms but still counts: blocking does not buy a
+    // place for another room.
+    store
+        .close_room(&rooms[1], &a, &[alice.public_id], None, now)
+        .await
+        .unwrap();
+    let before = store.items().await;
+    assert!(matches!(
+        store
+            .join_room(&rooms[2], side(2), &a, &requester(&me), others[2], 2, now)
+            .await,
+        Err(JoinError::TooManyRooms)
+    ));
+    assert_eq!(store.items().await, before, "a refused join writes nothing");
+    // Joining the open room again still works, as the domain asks it (knowing it is
+    // joined) and as a bare join does.
+    let joined = Requester {
+        rooms: [rooms[0].tag()].into(),
+        ..requester(&me)
+    };
+    for asked in [&joined, &requester(&me)] {
+        store
+            .join_room(&rooms[0], side(0), &a, asked, others[0], 2, now)
+            .await
+            .unwrap();
+    }
 }
 
 async fn a_joiner_without_a_user_item_is_refused_and_nothing_is_written<
@@ -946,6 +973,7 @@ async fn both_stores_keep_the_same_items() {
                         member: member(joiner),
                         since: joiner.created_at.clone(),
                         public_key: joiner.public_key,
+                        rooms: Default::default(),
                     },
                     if side == Side::Low {
                         b.public_id
@@ -1526,6 +1554,54 @@ async fn a_room_id_is_checked_whole_not_by_its_start<S: Store + Items + Clone + 
     ));
 }
 
+/// A block that read the room before the peer joined does not leave the peer open: the
+/// store refuses the close (writing nothing), and the domain reads again and closes the
+/// room for both.
+async fn a_block_racing_the_peers_join_closes_it_for_both<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
+        .await
+        .unwrap();
+    let a = alice.private_id.hash();
+    let read = store.room_member(&room, &a).await.unwrap().unwrap();
+    assert_eq!(read.peer, None);
+    connect(&store, &key, &bob.private_id, alice.public_id, now())
+        .await
+        .unwrap();
+    let before = store.items().await;
+    let closed = store
+        .close_room(
+            &room,
+            &a,
+            &[alice.public_id, bob.public_id],
+            None,
+            "2026-11-30T00:00:00.000Z",
+        )
+        .await
+        .unwrap();
+    assert!(!closed, "a close that would leave the peer open is refused");
+    assert_eq!(store.items().await, before, "and writes nothing");
+    block_room(&store, &room, &alice.private_id, now())
+        .await
+        .unwrap();
+    let w = RateWindow {
+        window: 9,
+        limit: 5,
+    };
+    for who in [&alice, &bob] {
+        assert_eq!(
+            store
+                .count_message(&room, &who.private_id.hash(), w)
+                .await
+                .unwrap(),
+            Allowance::Closed
+        );
+    }
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -1545,6 +1621,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_block_racing_the_peers_join_closes_it_for_both,
     a_block_takes_the_room_out_of_a_peer_who_never_joined,
     a_room_id_is_checked_whole_not_by_its_start,
     create_writes_both_items_with_an_increasing_id,

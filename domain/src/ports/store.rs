@@ -37,6 +37,9 @@ pub struct Requester {
     pub since: String,
     /// Their registered key: a room's offer carries it to the peer.
     pub public_key: Option<PublicKey>,
+    /// The tags (`RoomId::tag`) of the open rooms they joined, as their user item lists
+    /// them: whether a connect joins anew (and counts against the cap) or again.
+    pub rooms: std::collections::BTreeSet<String>,
 }
 
 /// What a room knows of one of its members.
@@ -316,7 +319,9 @@ pub trait Store: Send + Sync {
 
     /// Close `room` for good: marked closed, and closed for its members `blocker` and
     /// `peer` (when joined), so that neither may post again; the room leaves the inboxes
-    /// of the public ids `inboxes`. One transaction; idempotent.
+    /// of the public ids `inboxes`. One transaction; idempotent. `false` when `peer` is
+    /// `None` but the room has two members by now (the peer joined since the caller
+    /// read it): nothing was written, read the room again.
     async fn close_room(
         &self,
         room: &RoomId,
@@ -324,7 +329,7 @@ pub trait Store: Send + Sync {
         inboxes: &[PublicId],
         peer: Option<&PrivateIdHash>,
         now: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Open the connection to the database ahead of the first request (one cheap read
     /// of an item that never exists), so that the first request does not pay for TCP

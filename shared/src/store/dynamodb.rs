@@ -34,13 +34,13 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, Delete, KeySchemaElement, KeyType, Put, ReturnValue,
-    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem, Update,
 };
 use aws_smithy_http_client::HttpClientError;
 use codec::{Item, from_item, key, lists_room, n, room_tag, room_tags, s, to_attribute, to_item};
-use errors::{build_error, cancelled_for, classify, condition_failed_at, conflict, joiner_missing};
+use errors::{build_error, cancelled_for, classify, condition_failed_at, conflict, failed_item};
 use rate_slots::{Found, Next};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -465,19 +465,23 @@ impl Store for DynamoStore {
         &self,
         requester: &PrivateIdHash,
     ) -> Result<Option<Requester>, StoreError> {
-        // Only what a room names its member by and since when: not the rooms joined nor
-        // the rate slots.
+        // The user item but its rate slots and token: what a room names its member by,
+        // since when, their key, and the open rooms they joined (whether this connect
+        // joins anew).
         let item = self
             .get_item(
                 keys::user(requester),
                 Some((
-                    "#public, #name, #created, #since, #key",
+                    "#id, #public, #name, #created, #updated, #since, #key, #rooms",
                     &[
+                        ("#id", attr::ID),
+                        ("#updated", attr::UPDATED_AT),
                         ("#public", attr::PUBLIC_ID),
                         ("#name", attr::USERNAME),
                         ("#created", attr::CREATED_AT),
                         ("#since", attr::PUBLIC_ID_SINCE),
                         ("#key", attr::PUBLIC_KEY),
+                        ("#rooms", attr::ROOMS),
                     ],
                 )),
             )
@@ -485,20 +489,9 @@ impl Store for DynamoStore {
         let Some(item) = item else {
             return Ok(None);
         };
-        let since = match item.get(attr::PUBLIC_ID_SINCE) {
-            Some(_) => text_of(&item, attr::PUBLIC_ID_SINCE)?,
-            None => text_of(&item, attr::CREATED_AT)?,
-        };
-        let public_key = match item.get(attr::PUBLIC_KEY) {
-            Some(_) => Some(text_of(&item, attr::PUBLIC_KEY)?),
-            None => None,
-        };
-        let public_key = crate::store::schema::parse_public_key(public_key.as_deref())?;
-        Ok(Some(Requester {
-            member: member_of(&item)?,
-            since,
-            public_key,
-        }))
+        // The projection holds what the user item's `requester` needs; the rest of the
+        // item (rate slots, token) is left on the server.
+        from_item::<UserItem>(&item)?.requester().map(Some)
     }
 
     async fn join_room(
@@ -585,24 +578,48 @@ impl Store for DynamoStore {
             .build()
             .map_err(build_error)?;
         // (`REMOVE`: the rate maps rooms held before counts moved to the user item.)
-        // The joiner's own list of rooms, which their messages are checked against. A
-        // joiner with no user item, or with a full list, fails the condition.
-        let joiner_write = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::user(joiner))))
-            .update_expression("ADD #rooms :rooms")
-            .condition_expression(
-                "attribute_exists(#pk) AND (attribute_not_exists(#rooms) \
-                 OR size(#rooms) < :max OR contains(#rooms, :room))",
-            )
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_names("#rooms", attr::ROOMS)
-            .expression_attribute_values(":rooms", room_tags(room)?)
-            .expression_attribute_values(":room", room_tag(room)?)
-            .expression_attribute_values(":max", n(max_rooms))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build_error)?;
+        // The joiner's own list of open rooms, which their messages are checked against.
+        // A first join adds the room's tag and counts against the cap (blocked rooms
+        // too: `joins` never goes down), conditioned on the tag being new and the count
+        // under the cap; a join again only checks that the tag is still there. A joiner
+        // with no user item fails either condition.
+        let joining_again = requester.rooms.contains(&room.tag());
+        let joiner_write = if joining_again {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::user(joiner))))
+                .condition_expression("contains(#rooms, :room)")
+                .expression_attribute_names("#rooms", attr::ROOMS)
+                .expression_attribute_values(":room", room_tag(room)?)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_error)?;
+            TransactWriteItem::builder().condition_check(check).build()
+        } else {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::user(joiner))))
+                .update_expression("ADD #rooms :rooms, #joins :one")
+                .condition_expression(
+                    "attribute_exists(#pk) AND NOT contains(#rooms, :room) \
+                     AND (attribute_not_exists(#joins) OR #joins < :max)",
+                )
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#rooms", attr::ROOMS)
+                .expression_attribute_names("#joins", attr::JOINS)
+                .expression_attribute_values(":rooms", room_tags(room)?)
+                .expression_attribute_values(":room", room_tag(room)?)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":max", n(max_rooms))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()
+                .map_err(build_error)?;
+            TransactWriteItem::builder().update(update).build()
+        };
         // Both writes are idempotent, so a transaction cancelled because another one
         // held an item (the peer connecting at the same moment, the joiner posting)
         // is tried once more before answering 503.
@@ -617,11 +634,7 @@ impl Store for DynamoStore {
                         .update(room_write.clone())
                         .build(),
                 )
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .update(joiner_write.clone())
-                        .build(),
-                )
+                .transact_items(joiner_write.clone())
                 .transact_items(
                     TransactWriteItem::builder()
                         .update(joined_write.clone())
@@ -637,14 +650,15 @@ impl Store for DynamoStore {
             return match result {
                 Ok(_) => Ok(()),
                 Err(e) if condition_failed_at(&e, 0) => Err(JoinError::Closed),
-                // The joiner's write: a full list, or no user at all.
-                Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => {
-                    Err(if joiner_missing(&e) {
-                        JoinError::NoSuchJoiner
-                    } else {
-                        JoinError::TooManyRooms
-                    })
-                }
+                // The joiner's condition: no user at all; joined at the same moment by
+                // another connect of theirs (which wrote what this one would have);
+                // closed in between (the tag of a room joined again is gone); or the cap.
+                Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => match failed_item(&e, 1) {
+                    None => Err(JoinError::NoSuchJoiner),
+                    Some(old) if !joining_again && lists_room(&old, room) => Ok(()),
+                    Some(_) if joining_again => Err(JoinError::Closed),
+                    Some(_) => Err(JoinError::TooManyRooms),
+                },
                 Err(e) if cancelled_for(&e, "TransactionConflict") => {
                     conflicts += 1;
                     if conflicts < 2 {
@@ -812,15 +826,22 @@ impl Store for DynamoStore {
         inboxes: &[PublicId],
         peer: Option<&PrivateIdHash>,
         now: &str,
-    ) -> Result<(), StoreError> {
-        let room_write = Update::builder()
+    ) -> Result<bool, StoreError> {
+        let mut room_write = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(keys::room(room))))
             .update_expression("SET #closed = if_not_exists(#closed, :now)")
             .expression_attribute_names("#closed", attr::CLOSED_AT)
-            .expression_attribute_values(":now", s(now))
-            .build()
-            .map_err(build_error)?;
+            .expression_attribute_values(":now", s(now));
+        if peer.is_none() {
+            // No peer when the caller read the room: still none, or they would be left
+            // open (the caller reads again).
+            room_write = room_write
+                .condition_expression("attribute_not_exists(#low) OR attribute_not_exists(#high)")
+                .expression_attribute_names("#low", attr::LOW)
+                .expression_attribute_names("#high", attr::HIGH);
+        }
+        let room_write = room_write.build().map_err(build_error)?;
         let mut writes = vec![TransactWriteItem::builder().update(room_write).build()];
         for inbox in inboxes {
             let offer_delete = Delete::builder()
@@ -869,7 +890,8 @@ impl Store for DynamoStore {
                 .send()
                 .await;
             return match result {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(true),
+                Err(e) if condition_failed_at(&e, 0) => Ok(false),
                 Err(e) if cancelled_for(&e, "TransactionConflict") && conflicts < 1 => {
                     conflicts += 1;
                     continue;

@@ -273,7 +273,9 @@ impl Store for EmbeddedStore {
                     Some(item) => item,
                     None => return Ok(Err(JoinError::NoSuchJoiner)),
                 };
-                if !user.rooms.contains(&tag) && user.rooms.len() >= max_rooms {
+                // A first join counts against the cap, blocked rooms too.
+                let first = !user.rooms.contains(&tag);
+                if first && user.joins as usize >= max_rooms {
                     return Ok(Err(JoinError::TooManyRooms));
                 }
                 match side {
@@ -284,7 +286,10 @@ impl Store for EmbeddedStore {
                 table
                     .insert(room_pk.as_str(), encode(&item)?.as_slice())
                     .map_err(other)?;
-                user.rooms.insert(tag);
+                if first {
+                    user.joins += 1;
+                    user.rooms.insert(tag);
+                }
                 table
                     .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
                     .map_err(other)?;
@@ -445,8 +450,9 @@ impl Store for EmbeddedStore {
         inboxes: &[PublicId],
         peer: Option<&PrivateIdHash>,
         now: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let room_pk = keys::room(room);
+        let peer_known = peer.is_some();
         let offer_keys: Vec<String> = inboxes
             .iter()
             .map(|inbox| keys::storage_key(&keys::public(*inbox), &keys::room_entry(room)))
@@ -465,6 +471,10 @@ impl Store for EmbeddedStore {
                     Some(item) => item,
                     None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
                 };
+                // A peer joined since the caller read the room: they would be left open.
+                if !peer_known && item.low.is_some() && item.high.is_some() {
+                    return Ok(false);
+                }
                 item.closed_at.get_or_insert_with(|| now.clone());
                 for offer_key in &offer_keys {
                     table.remove(offer_key.as_str()).map_err(other)?;
@@ -474,24 +484,29 @@ impl Store for EmbeddedStore {
                     .map_err(other)?;
                 // Each member's room leaves their open rooms, and their joined entry
                 // says it is closed.
+                // (A member's user item and joined entry exist: both are written with
+                // their side of the room. DynamoDB's conditions refuse the close
+                // otherwise, and so does this.)
                 for pk in users {
-                    let Some(mut user) = get_item::<UserItem>(&table, pk.as_str())? else {
-                        continue;
+                    let joined_key = keys::storage_key(&pk, &entry);
+                    let (Some(mut user), Some(mut joined)) = (
+                        get_item::<UserItem>(&table, pk.as_str())?,
+                        get_item::<JoinedItem>(&table, joined_key.as_str())?,
+                    ) else {
+                        return Err(other(anyhow::anyhow!("a member without a joined entry")));
                     };
                     user.rooms.remove(&tag);
                     table
                         .insert(pk.as_str(), encode(&user)?.as_slice())
                         .map_err(other)?;
-                    let joined_key = keys::storage_key(&pk, &entry);
-                    if let Some(mut joined) = get_item::<JoinedItem>(&table, joined_key.as_str())? {
-                        joined.closed_at.get_or_insert_with(|| now.clone());
-                        table
-                            .insert(joined_key.as_str(), encode(&joined)?.as_slice())
-                            .map_err(other)?;
-                    }
+                    joined.closed_at.get_or_insert_with(|| now.clone());
+                    table
+                        .insert(joined_key.as_str(), encode(&joined)?.as_slice())
+                        .map_err(other)?;
                 }
             }
-            txn.commit().map_err(other)
+            txn.commit().map_err(other)?;
+            Ok(true)
         })
         .await
     }

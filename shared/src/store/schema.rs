@@ -89,6 +89,8 @@ pub mod attr {
     pub const CREATED_AT: &str = "createdAt";
     pub const UPDATED_AT: &str = "updatedAt";
     pub const ROOMS: &str = "rooms";
+    /// How many rooms a user ever joined.
+    pub const JOINS: &str = "joins";
     /// v1 rooms: private-id hash -> member. v2 rooms keep one attribute per side.
     pub const MEMBERS: &str = "members";
     /// The member holding the lower public id of a room's pair (by text).
@@ -160,6 +162,10 @@ pub struct UserItem {
     /// cap. A blocked room leaves the set: its closing is on its joined entry.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub rooms: BTreeSet<String>,
+    /// How many rooms this user ever joined (blocked ones too): what the room cap counts,
+    /// since a blocked room leaves `rooms`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub joins: u32,
     /// The embedded store's message counter, `window << 20 | count` (`store::rate`);
     /// DynamoDB keeps per-window slots instead (`dynamodb::rate_slots`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -182,6 +188,7 @@ impl UserItem {
             public_id_since: None,
             public_key: user.public_key.map(|k| k.to_string()),
             rooms: BTreeSet::new(),
+            joins: 0,
             rl: None,
         }
     }
@@ -195,6 +202,7 @@ impl UserItem {
                 .clone()
                 .unwrap_or_else(|| self.created_at.clone()),
             public_key: parse_public_key(self.public_key.as_deref())?,
+            rooms: self.rooms.clone(),
         })
     }
 
@@ -462,6 +470,10 @@ impl OfferItem {
             opened_at: self.opened_at.clone(),
         })
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 pub(crate) fn parse_public_key(s: Option<&str>) -> Result<Option<PublicKey>, StoreError> {

@@ -174,6 +174,7 @@ mod tests {
             public_id_since: None,
             public_key: None,
             rooms: BTreeSet::from(["AAECAwQF".to_owned(), "AQIDBAUG".to_owned()]),
+            joins: 2,
             rl: None,
         };
         let item = to_item("USER#x", "_", &user).unwrap();

@@ -71,13 +71,19 @@ pub(super) fn condition_failed_at(
         .is_some_and(|r| r.code() == Some("ConditionalCheckFailed"))
 }
 
-/// Whether a transaction's condition failed on an item that does not exist (the
-/// cancellation reasons carry the old item of a failed condition, or none).
-pub(super) fn joiner_missing(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
+/// The old item of the transaction's write at `index` whose condition failed, `None`
+/// when that item does not exist (the cancellation reasons carry the old item of a
+/// failed condition asked with `ALL_OLD`).
+pub(super) fn failed_item(
+    err: &SdkError<TransactWriteItemsError, HttpResponse>,
+    index: usize,
+) -> Option<super::codec::Item> {
     cancellation_reasons(err)
-        .iter()
+        .get(index)
         .filter(|r| r.code() == Some("ConditionalCheckFailed"))
-        .all(|r| r.item().is_none_or(|item| item.is_empty()))
+        .and_then(|r| r.item())
+        .filter(|item| !item.is_empty())
+        .cloned()
 }
 
 /// A transaction another one held an item of: nothing was written, try again later.
