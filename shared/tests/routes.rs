@@ -831,10 +831,18 @@ async fn keys_reach_the_peer_only_once_both_joined() {
     let before = pusher.published_count();
     f.room(&carol, &alice_pub).await;
     f.room(&alice, &carol_pub).await;
-    for p in &pusher.published()[before..] {
-        if p.data["from"]["publicId"] == json!(carol_pub) {
-            assert!(p.data["from"].get("publicKey").is_none(), "{:?}", p.data);
-        }
+    let from_carol: Vec<_> = pusher.published()[before..]
+        .iter()
+        .filter(|p| p.data["from"]["publicId"] == json!(carol_pub))
+        .cloned()
+        .collect();
+    assert_eq!(
+        from_carol.len(),
+        2,
+        "her connect's publish, on two channels"
+    );
+    for p in &from_carol {
+        assert!(p.data["from"].get("publicKey").is_none(), "{:?}", p.data);
     }
     let listed = f.rooms(&alice).await.body["rooms"].clone();
     let with_carol = listed
