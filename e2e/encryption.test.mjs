@@ -1,9 +1,12 @@
 // End-to-end encryption in the chat page, in headless Chromium (Debian's chromium, driven
 // by playwright-core) against the local server that ./scripts/test.sh starts: two pages
 // chat encrypted both ways, through the outbox while the peer is away; what reaches the
-// realtime server and the history is sealed; a tampered envelope shows a notice; a peer
-// without a key is marked and never gets the outbox in clear by itself; a key that
-// disappears or changes is flagged, never a downgrade.
+// realtime server and the history is sealed; forged realtime events neither pick a
+// peer's key nor make the peer keyless (the room list alone does); a rotation in another
+// tab changes nothing; two tabs opening at once make one identity; a tampered envelope
+// shows a notice; a peer without a key is marked and never gets the outbox in clear by
+// itself; a key that disappears is flagged, never a downgrade, and one that changes
+// compromises the room for good.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -39,9 +42,19 @@ after(async () => {
 });
 
 /** A page with an identity of its own; `sent` collects every request body and WebSocket
- * frame the page sends, from before it loads. `keys: false`: a browser without X25519. */
-async function person({ keys = true } = {}) {
+ * frame the page sends, from before it loads, and `posts` every API path it posts to.
+ * `keys: false`: a browser without X25519. `socket`: the page's realtime socket goes
+ * through the test, which can then add frames of its own (`forge`), as a realtime server
+ * that lies would. */
+async function person({ keys = true, socket = null } = {}) {
   const context = await browser.newContext(PHONE);
+  if (socket) {
+    await context.routeWebSocket(/\/app\//, (ws) => {
+      // Everything is relayed both ways, as if the test were not there.
+      ws.connectToServer();
+      socket.route = ws;
+    });
+  }
   if (!keys) {
     await context.addInitScript(() => {
       const generateKey = crypto.subtle.generateKey.bind(crypto.subtle);
@@ -53,8 +66,12 @@ async function person({ keys = true } = {}) {
   const page = await context.newPage();
   const problems = [];
   const sent = [];
+  const posts = [];
   page.on("pageerror", (error) => problems.push(error.message));
-  page.on("request", (request) => sent.push(request.postData() ?? ""));
+  page.on("request", (request) => {
+    sent.push(request.postData() ?? "");
+    if (request.method() === "POST") posts.push(new URL(request.url()).pathname);
+  });
   page.on("websocket", (ws) => ws.on("framesent", (frame) => sent.push(String(frame.payload))));
   await page.goto(BASE);
   await page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}(-\d{3})?$/ }).waitFor();
@@ -71,7 +88,7 @@ async function person({ keys = true } = {}) {
     return null;
   }, publicId);
   assert.ok(privateId, "the identity is stored");
-  return { context, page, publicId, name, privateId, problems, sent };
+  return { context, page, publicId, name, privateId, problems, sent, posts };
 }
 
 async function connect(who, peer) {
@@ -222,14 +239,134 @@ test("two pages chat encrypted both ways, through the outbox while the peer is a
     assert.ok(message.length <= 4096);
     for (const text of plaintexts) assert.ok(!message.includes(text));
   }
-  // Nor did it leave either browser in anything else it sent.
+  // Nor did it leave either browser in anything else it sent (which was recorded: the
+  // envelopes are in it).
   for (const who of [alice, bob]) {
+    assert.ok(who.sent.filter((body) => /e2e1\.[A-Za-z0-9_-]{16}\./.test(body)).length >= 2, "the pages' requests were recorded");
     for (const text of plaintexts) {
       assert.ok(!who.sent.some((body) => body.includes(text) || body.includes(JSON.stringify(text).slice(1, -1))),
         `"${text.slice(0, 20)}…" never left the browser`);
     }
   }
   for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
+});
+
+/** `data` as event `event` on `channel`, added to the page's socket as if its realtime
+ * server had sent it: what a publish through the realtime server's REST API delivers
+ * when whoever holds the app's secret (the Pusher account, or anyone who has its
+ * credentials) forges one. */
+function forge(socket, channel, event, data) {
+  assert.ok(socket.route, "the page's socket goes through the test");
+  socket.route.send(JSON.stringify({ event, channel, data: JSON.stringify(data) }));
+}
+
+test("a peer's key comes from the room list only: forged room events neither pick it nor make the peer keyless", async () => {
+  const socket = {};
+  const bob = await person({ socket });
+  const alice = await person();
+  await connect(bob, alice.publicId);
+  await bob.page.locator('#chat[data-encryption="waiting"]').waitFor();
+  await send(bob, "for Alice only");
+  await bob.page.locator(".message.pending .text", { hasText: "for Alice only" }).waitFor();
+  const room = await openRoom(bob);
+  const { inboxChannel } = (await api("/users/rooms", { privateId: bob.privateId })).body;
+  const lists = () => bob.posts.filter((path) => path === "/users/rooms").length;
+
+  // Alice "joins" with a key of the attacker's, announced on the room's channel and on
+  // Bob's inbox; then "joins" without any key.
+  const attacker = otherKey();
+  const announced = (from) => ({ roomId: room.roomId, channel: room.channel, from });
+  const forgeries = [
+    [room.channel, announced({ publicId: alice.publicId, username: alice.name, publicKey: attacker })],
+    [inboxChannel, announced({ publicId: alice.publicId, username: alice.name, publicKey: attacker })],
+    [room.channel, announced({ publicId: alice.publicId, username: alice.name })],
+    [inboxChannel, announced({ publicId: alice.publicId, username: alice.name })],
+  ];
+  for (const [channel, data] of forgeries) {
+    const before = lists();
+    const listed = bob.page.waitForResponse((response) => response.url().endsWith("/users/rooms"));
+    forge(socket, channel, "room", data);
+    // The page heard it (it is a hint: it asks the server for the room list again), and
+    // the list, which has no key for Alice, is all it goes by.
+    await until(() => lists() > before, `a room list asked for after the forged event on ${channel}`);
+    await listed;
+    await bob.page.waitForTimeout(300);
+    assert.equal(await bob.page.locator("#chat").getAttribute("data-encryption"), "waiting");
+  }
+  await bob.page.locator("#e2e-label", { hasText: "Waiting for" }).waitFor();
+  await bob.page.locator(".message.pending .mark", { hasText: "waiting for" }).waitFor();
+  assert.equal(await bob.page.locator("#safety").isHidden(), true, "no safety code");
+  assert.ok(!bob.posts.includes(`/rooms/${room.roomId}/message`), "nothing was sent");
+  assert.deepEqual(await history(bob.privateId, room.roomId), [], "nothing was kept");
+
+  // Alice really joins: the outbox goes out sealed to her real key, which she can open.
+  const offered = alice.page.locator('#rooms .room[data-joined="false"]', { hasText: bob.name });
+  await offered.locator(".join").click();
+  await alice.page.locator(".message.theirs .text", { hasText: "for Alice only" }).waitFor();
+  await bob.page.locator('#chat[data-encryption="encrypted"]').waitFor();
+  await bob.page.locator("#outbox-note").waitFor({ state: "hidden" });
+  const kept = await history(bob.privateId, room.roomId);
+  assert.equal(kept.length, 1);
+  assert.match(kept[0].message, ENVELOPE);
+  assert.equal(await safetyCode(bob), await safetyCode(alice), "Bob's page has Alice's real key");
+  for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
+});
+
+test("a public id rotated in another tab: what each tab seals opens for the peer and stays mine", async () => {
+  const { alice, bob, room } = await pair();
+  // A second tab of Alice's identity, in the same room.
+  const tab = { page: await alice.context.newPage(), problems: [] };
+  tab.page.on("pageerror", (error) => tab.problems.push(error.message));
+  await tab.page.goto(BASE);
+  await tab.page.locator('#chat[data-joined="true"]').waitFor();
+  await tab.page.locator('#chat[data-encryption="encrypted"]').waitFor();
+  tab.page.once("dialog", (dialog) => dialog.accept());
+  await tab.page.click("#rotate");
+  const rotated = tab.page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}-\d{3}$/ });
+  await rotated.waitFor();
+  const newId = await rotated.textContent();
+
+  await send(alice, "from the first tab");
+  await bob.page.locator(".message.theirs .text", { hasText: "from the first tab" }).waitFor();
+  await send(tab, "from the second tab");
+  await bob.page.locator(".message.theirs .text", { hasText: "from the second tab" }).waitFor();
+  await alice.page.locator(".message.mine .text", { hasText: "from the second tab" }).waitFor();
+  await tab.page.locator(".message.mine .text", { hasText: "from the first tab" }).waitFor();
+  await send(bob, "both arrived");
+  for (const page of [alice.page, tab.page]) await page.locator(".message.theirs .text", { hasText: "both arrived" }).waitFor();
+  for (const page of [alice.page, tab.page, bob.page]) {
+    assert.equal(await page.locator(".message.unreadable").count(), 0, "nothing shows as altered");
+  }
+  // The first tab caught up with the new id.
+  await alice.page.locator("#my-public-id", { hasText: newId }).waitFor();
+  const kept = await history(bob.privateId, room.roomId);
+  assert.deepEqual(kept.map((m) => m.from.publicId), [newId, newId, bob.publicId], "the server says the new id");
+  for (const who of [alice, bob, tab]) assert.deepEqual(who.problems, [], "no script errors on the page");
+});
+
+test("tabs that open at once make one identity, whose key pair is the one kept", async () => {
+  const context = await browser.newContext(PHONE);
+  // A slow create: both tabs are making their identity at the same time.
+  await context.route(`${BASE}/users/create`, async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await route.continue();
+  });
+  const pages = await Promise.all([context.newPage(), context.newPage(), context.newPage()]);
+  await Promise.all(pages.map((page) => page.goto(BASE)));
+  const ids = [];
+  for (const page of pages) {
+    const id = page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}(-\d{3})?$/ });
+    await id.waitFor();
+    await page.locator('#identity[data-keys="encrypted"]').waitFor();
+    ids.push(await id.textContent());
+  }
+  assert.deepEqual(new Set(ids).size, 1, `one identity: ${ids.join(", ")}`);
+  // What is stored agrees: a page opened after them has the same identity and its key.
+  const later = await context.newPage();
+  await later.goto(BASE);
+  await later.locator("#my-public-id", { hasText: ids[0] }).waitFor();
+  await later.locator('#identity[data-keys="encrypted"]').waitFor();
+  await context.close();
 });
 
 test("a tampered or re-attributed envelope shows a notice, never garbage; a message in clear is marked", async () => {
@@ -328,56 +465,113 @@ test("a page without a key pair chats in plaintext with one that has; both rooms
   }
 });
 
-/** Bob's page, with the room list's answer for `roomId` changed by `edit(peer)`. */
+/** `who`'s page, with the room list's answer for `roomId` changed by `edit(peer)`;
+ * `edited` counts the answers it changed (a check that passes because nothing matched
+ * would prove nothing). */
 async function editPeerInList(who, roomId, edit) {
+  const counter = { edited: 0 };
   await who.page.route(`${BASE}/users/rooms`, async (route) => {
     const response = await route.fetch();
     const list = await response.json();
-    for (const entry of list.rooms) if (entry.roomId === roomId) edit(entry.peer);
+    for (const entry of list.rooms) {
+      if (entry.roomId !== roomId) continue;
+      edit(entry.peer);
+      counter.edited += 1;
+    }
     await route.fulfill({ response, json: list });
   });
+  return counter;
 }
+
+const rawKey = (publicKey) => publicKey.export({ format: "der", type: "spki" }).subarray(-32).toString("base64url");
 
 function otherKey() {
-  const { publicKey } = crypto.generateKeyPairSync("x25519");
-  return publicKey.export({ format: "der", type: "spki" }).subarray(-32).toString("base64url");
+  return rawKey(crypto.generateKeyPairSync("x25519").publicKey);
 }
 
-test("an encrypted room is never downgraded: a key the server drops or changes is flagged", async () => {
+/** An envelope as crypto.js seals one, made here: with `privateKey` and the peer's raw
+ * public key `peerKey`, bound to `roomId` and the sender's raw public key `senderKey`. */
+function sealWith(privateKey, peerKey, roomId, senderKey, text) {
+  const peer = crypto.createPublicKey({ key: { kty: "OKP", crv: "X25519", x: peerKey }, format: "jwk" });
+  const shared = crypto.diffieHellman({ privateKey, publicKey: peer });
+  const key = Buffer.from(crypto.hkdfSync("sha256", shared, Buffer.alloc(0), `secret-rooms e2e v1 ${roomId}`, 32));
+  const iv = crypto.randomBytes(12);
+  const cipher = crypto.createCipheriv("aes-256-gcm", key, iv);
+  cipher.setAAD(Buffer.from(`${roomId}\n${senderKey}`));
+  const sealed = Buffer.concat([cipher.update(text, "utf8"), cipher.final(), cipher.getAuthTag()]);
+  return `e2e1.${iv.toString("base64url")}.${sealed.toString("base64url")}`;
+}
+
+test("an encrypted room is never downgraded: a dropped key is flagged, a changed one compromises the room for good", async () => {
   const { alice, bob, room } = await pair();
   const code = await safetyCode(bob);
 
   // The server stops reporting Alice's key: the room stays encrypted to the one Bob has,
   // and says so.
-  await editPeerInList(bob, room.roomId, (peer) => delete peer.publicKey);
+  const dropped = await editPeerInList(bob, room.roomId, (peer) => delete peer.publicKey);
   await bob.page.reload();
   await bob.page.locator('#chat[data-joined="true"]').waitFor();
   await bob.page.locator("#key-warning:not([hidden])", { hasText: "no encryption key" }).waitFor();
+  assert.ok(dropped.edited > 0, "the list Bob's page read was edited");
   assert.equal(await bob.page.locator("#chat").getAttribute("data-encryption"), "encrypted");
   await send(bob, "still sealed");
   await alice.page.locator(".message.theirs .text", { hasText: "still sealed" }).waitFor();
   const [kept] = await history(alice.privateId, room.roomId);
   assert.match(kept.message, ENVELOPE);
 
-  // The server reports another key for Alice: a visible warning with the new safety
-  // code, and nothing is sent until Bob trusts it.
+  // The server reports another key for Alice (one it holds the private half of): the room
+  // is compromised. A warning with both safety codes, no way to trust the new key, and
+  // nothing can be sent.
   await bob.page.unroute(`${BASE}/users/rooms`);
-  await editPeerInList(bob, room.roomId, (peer) => (peer.publicKey = otherKey()));
+  const attacker = crypto.generateKeyPairSync("x25519");
+  const attackerKey = rawKey(attacker.publicKey);
+  const changed = await editPeerInList(bob, room.roomId, (peer) => (peer.publicKey = attackerKey));
   await bob.page.reload();
-  await bob.page.locator('#chat[data-key-changed="true"]').waitFor();
+  await bob.page.locator('#chat[data-joined="true"]').waitFor();
+  await bob.page.locator('#chat[data-encryption="compromised"]').waitFor();
+  assert.ok(changed.edited > 0, "the list Bob's page read was edited");
+  assert.equal(await bob.page.locator("#chat").getAttribute("data-key-changed"), "true");
   await bob.page.locator("#key-warning:not([hidden])", { hasText: "key changed" }).waitFor();
-  const changed = bob.page.locator("#safety-code", { hasText: SAFETY_CODE });
-  await changed.waitFor();
-  assert.notEqual(await changed.textContent(), code, "the new safety code");
-  await send(bob, "should not go");
+  const old = bob.page.locator("#key-warning-old", { hasText: SAFETY_CODE });
+  const reported = bob.page.locator("#key-warning-new", { hasText: SAFETY_CODE });
+  await old.waitFor();
+  await reported.waitFor();
+  assert.equal(await old.textContent(), code, "the code the room agreed on");
+  assert.notEqual(await reported.textContent(), code, "the new key's code");
+  assert.equal(await bob.page.locator("#safety-code").textContent(), code, "the room's code stays the agreed one");
+  assert.equal(await bob.page.locator("#key-warning button, #trust-key").count(), 0, "no way to trust the new key");
+  assert.equal(await bob.page.locator("#message").isDisabled(), true);
+  assert.equal(await bob.page.locator("#send").isDisabled(), true);
+  await bob.page.locator('#rooms .room[data-encryption="compromised"]').waitFor();
+  // Even a submit that gets past the disabled composer sends nothing.
+  await bob.page.evaluate(() => {
+    document.getElementById("message").value = "should not go";
+    document.getElementById("composer").requestSubmit();
+  });
   await bob.page.locator("#error", { hasText: "key changed" }).waitFor();
-  await send(alice, "barrier");
-  await bob.page.locator(".message.theirs .text", { hasText: "barrier" }).waitFor();
-  assert.deepEqual((await history(alice.privateId, room.roomId)).length, 2, "nothing more was sent");
-  // Trusting the new key (after comparing codes) clears the warning.
-  bob.page.once("dialog", (dialog) => dialog.accept());
-  await bob.page.click("#trust-key");
-  await bob.page.locator('#chat[data-key-changed="false"]').waitFor();
-  await bob.page.locator("#key-warning").waitFor({ state: "hidden" });
+
+  // A message sealed with the new key, which the server says Alice sent: a notice, never
+  // its text. One sealed with Alice's real key still opens.
+  const listed = (await api("/users/rooms", { privateId: alice.privateId })).body.rooms;
+  const bobKey = listed.find((entry) => entry.roomId === room.roomId)?.peer.publicKey;
+  assert.ok(bobKey, "Bob's key, as Alice's list has it");
+  const planted = sealWith(attacker.privateKey, bobKey, room.roomId, attackerKey, "read me, I am Alice");
+  assert.equal((await api(`/rooms/${room.roomId}/message`, { privateId: alice.privateId, message: planted })).status, 204);
+  await send(alice, "the real Alice");
+  await bob.page.locator(".message.theirs .text", { hasText: "the real Alice" }).waitFor();
+  const notice = bob.page.locator(".message.unreadable .notice", { hasText: "sealed with a key this room never agreed to" });
+  assert.equal(await notice.count(), 1);
+  assert.deepEqual(await texts(bob), ["still sealed", "the real Alice"], "the planted text is never shown");
+  const all = await history(alice.privateId, room.roomId);
+  assert.deepEqual(all.map((m) => m.from.publicId), [bob.publicId, alice.publicId, alice.publicId], "nothing more from Bob");
+
+  // For good: the list reports Alice's real key again, and the room stays compromised.
+  await bob.page.unroute(`${BASE}/users/rooms`);
+  await bob.page.reload();
+  await bob.page.locator('#chat[data-joined="true"]').waitFor();
+  await bob.page.locator(".message.theirs .text", { hasText: "the real Alice" }).waitFor();
+  assert.equal(await bob.page.locator("#chat").getAttribute("data-encryption"), "compromised");
+  assert.equal(await bob.page.locator("#message").isDisabled(), true);
+  await notice.waitFor();
   for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
 });

@@ -122,34 +122,58 @@ function save(name, value) {
 }
 
 /** The stored identity, or a new one: with a key pair where the browser can make and
- * keep one (its public key goes to the server, the pair stays in IndexedDB). */
+ * keep one (its public key goes to the server, the pair stays in IndexedDB). Tabs that
+ * open at once make it one at a time (a Web Lock), each looking again once its turn
+ * comes: otherwise one tab's key pair could be kept beside the other tab's identity.
+ * They look in IndexedDB too, where the identity is kept as well: a tab's localStorage
+ * may not have the other tab's write yet when the lock passes to it. */
 async function identity() {
-  let me = load("me");
-  if (!me) {
-    let publicKey;
-    if (await e2e.supported()) {
-      try {
-        const keyPair = await e2e.generateKeyPair();
-        await e2e.saveKeyPair(storageKey, keyPair);
-        publicKey = await e2e.exportPublicKey(keyPair);
-      } catch {
-        publicKey = undefined;
-      }
-    }
+  return load("me") ?? exclusively(`${storageKey}:identity`, async () => {
+    const made = load("me") ?? (await e2e.loadKept(identityName));
+    if (!made) return createIdentity();
+    save("me", made);
+    return made;
+  });
+}
+
+const identityName = `${storageKey}:me`;
+
+/** Store the identity (after a change: a rotation), in both places. */
+async function saveMe(me) {
+  save("me", me);
+  await e2e.keep(identityName, me).catch(() => {});
+}
+
+async function createIdentity() {
+  let publicKey;
+  if (await e2e.supported()) {
     try {
-      me = await api("/users/create", publicKey ? { publicKey } : {});
-    } catch (error) {
-      // A server from before encryption refuses the field: a plaintext identity, and
-      // every room says so.
-      if (!publicKey || error.code !== "malformed_body") throw error;
-      me = await api("/users/create", {});
+      const keyPair = await e2e.generateKeyPair();
+      await e2e.saveKeyPair(storageKey, keyPair);
+      publicKey = await e2e.exportPublicKey(keyPair);
+    } catch {
       publicKey = undefined;
     }
-    if (publicKey) me.publicKey = publicKey;
-    else await e2e.deleteKeyPair(storageKey);
-    save("me", me);
   }
+  let me;
+  try {
+    me = await api("/users/create", publicKey ? { publicKey } : {});
+  } catch (error) {
+    // A server from before encryption refuses the field: a plaintext identity, and
+    // every room says so.
+    if (!publicKey || error.code !== "malformed_body") throw error;
+    me = await api("/users/create", {});
+    publicKey = undefined;
+  }
+  if (publicKey) me.publicKey = publicKey;
+  else await e2e.deleteKeyPair(storageKey);
+  await saveMe(me);
   return me;
+}
+
+/** One tab at a time for `name` (where the browser has Web Locks). */
+function exclusively(name, task) {
+  return navigator.locks ? navigator.locks.request(name, task) : task();
 }
 
 const me = await identity();
@@ -166,8 +190,28 @@ async function myKeyPair() {
 }
 const myKeys = await myKeyPair();
 
-/** My messages: sent under my public id, or under one I had before a rotation. */
-const isMine = (publicId) => publicId === me.publicId || (me.pastIds ?? []).includes(publicId);
+/** Another tab of this identity may have rotated its public id: what is stored wins,
+ * and no id this tab knew as mine is forgotten. */
+let meSeen = null;
+function syncMe() {
+  // Read again only when it changed (this runs for each of the peer's messages).
+  const raw = localStorage.getItem(`${storageKey}:me`);
+  if (raw === meSeen) return false;
+  meSeen = raw;
+  const stored = load("me");
+  if (!stored || stored.privateId !== me.privateId || stored.publicId === me.publicId) return false;
+  const past = new Set([...(me.pastIds ?? []), me.publicId, ...(stored.pastIds ?? [])]);
+  past.delete(stored.publicId);
+  Object.assign(me, stored, { pastIds: [...past] });
+  return true;
+}
+
+/** My messages: sent under my public id, or under one I had before a rotation (here or
+ * in another tab). */
+function isMine(publicId) {
+  const known = () => publicId === me.publicId || (me.pastIds ?? []).includes(publicId);
+  return known() || (syncMe() && known());
+}
 
 function showIdentity() {
   $("my-name").textContent = me.username;
@@ -219,31 +263,51 @@ function room(entry) {
     closed: entry.closed || r.closed === true,
     lastMessageAt: entry.lastMessageAt ?? r.lastMessageAt ?? null,
   });
-  learnPeer(r, entry.peer);
   return r;
 }
 
 // --- End-to-end encryption: what this page knows of each room's keys --------------------
 
-/** Per room, in localStorage: { key: the peer's public key this room is encrypted to (the
- * first one seen, or one the person trusted since), changed: a different key the server
- * reported since (not trusted yet), previous: keys trusted before }. Once a room has a
- * key it stays encrypted: it never goes back to sending in clear. */
+/** Per room, in localStorage: { key: the peer's public key this room is encrypted to,
+ * the first one the room list reported; others: any different key it reported since }.
+ * A member's key is fixed when the identity is made and a room is a fixed pair of
+ * members, so the peer's key in a room never changes: another key means someone in
+ * between (or a broken server). Such a room is compromised for good: it warns, sends
+ * nothing more, and shows what only opens with another key as a notice. Once a room has
+ * a key it stays encrypted: it never goes back to sending in clear.
+ *
+ * Keys (and a peer's lack of one) are learnt from the room list alone, the API's answer
+ * to POST /users/rooms: the API server is the key directory (and the safety code is
+ * there for a lying one). A realtime event can be forged by whoever holds the realtime
+ * app, so a `room` event is only a hint to ask for the list again. */
 const trustName = (r) => `e2e:${r.roomId}`;
-const trust = (r) => load(trustName(r));
+function trust(r) {
+  const t = load(trustName(r));
+  if (!t?.key) return null;
+  if (Array.isArray(t.others)) return t;
+  // Kept by an earlier version of this page: { key (trusted last), changed (reported
+  // since), previous (trusted before, newest first) }. The first key is the room's.
+  const seen = [...(t.previous ?? []).slice().reverse(), t.key, t.changed].filter(Boolean);
+  return { key: seen[0], others: [...new Set(seen.slice(1).filter((k) => k !== seen[0]))] };
+}
+
+/** The list reported another key for the peer than the room's: nothing more is sent. */
+const compromised = (r) => (trust(r)?.others.length ?? 0) > 0;
 
 /** "encrypted", "waiting" (for the peer to join with a key: messages wait in the outbox),
- * "plaintext" (the peer joined without a key, or this identity has none) or
- * "unavailable" (this identity has a key, but this browser lost it). */
+ * "compromised" (the peer's key changed: nothing is sent any more), "plaintext" (the peer
+ * joined without a key, or this identity has none) or "unavailable" (this identity has
+ * a key, but this browser lost it). */
 function encryption(r) {
   if (me.publicKey && !myKeys) return "unavailable";
+  if (compromised(r)) return "compromised";
   if (trust(r)?.key) return "encrypted";
   if (!myKeys || r.peerWithoutKey) return "plaintext";
   return "waiting";
 }
 
-/** What the server says of the peer (room list, inbox or room channel announcement): a
- * name once they connected to this identity, and their public key if they have one. */
+/** What the room list says of the peer: a name once they connected to this identity,
+ * and their public key if they have one. Never called with what a realtime event says. */
 function learnPeer(r, peer) {
   if (!peer || peer.username == null) return; // not connected to us yet: nothing new
   const before = JSON.stringify([trust(r), r.peerWithoutKey]);
@@ -252,18 +316,12 @@ function learnPeer(r, peer) {
   } else {
     r.peerWithoutKey = false;
     const t = trust(r);
-    if (myKeys && !t?.key) save(trustName(r), { key: peer.publicKey, changed: null, previous: [] });
-    else if (myKeys && t.key !== peer.publicKey && t.changed !== peer.publicKey) save(trustName(r), { ...t, changed: peer.publicKey });
+    if (myKeys && !t) save(trustName(r), { key: peer.publicKey, others: [] });
+    else if (myKeys && t.key !== peer.publicKey && !t.others.includes(peer.publicKey)) {
+      save(trustName(r), { key: t.key, others: [...t.others, peer.publicKey] });
+    }
   }
   if (JSON.stringify([trust(r), r.peerWithoutKey]) !== before) keysChanged(r);
-}
-
-/** The person compared the new safety code: the room is encrypted to the new key. */
-function trustNewKey(r) {
-  const t = trust(r);
-  if (!t?.changed) return;
-  save(trustName(r), { key: t.changed, changed: null, previous: [t.key, ...(t.previous ?? [])] });
-  keysChanged(r);
 }
 
 const roomKeys = new Map();
@@ -273,31 +331,45 @@ function roomKey(r, peerKey) {
   return roomKeys.get(name);
 }
 
-/** What a kept or live message shows: its text (sealed or in clear), or why it cannot. */
+/** Open an envelope of `from` with the room key of `peerKey`: bound to my key if `from`
+ * is one of my public ids, else to the peer's key. */
+async function openWith(r, peerKey, from, envelope) {
+  const sender = isMine(from) ? me.publicKey : peerKey;
+  return e2e.open(await roomKey(r, peerKey), r.roomId, sender, envelope);
+}
+
+/** What a kept or live message shows: its text (sealed or in clear), or why it cannot.
+ * Only the room's own key opens a message for reading. */
 async function decrypt(r, message) {
   if (!e2e.looksSealed(message.message)) return { kind: "clear", text: message.message };
   if (!e2e.isEnvelope(message.message)) return { kind: "failed" };
   const t = trust(r);
-  const candidates = myKeys ? [t?.key, t?.changed, ...(t?.previous ?? [])].filter(Boolean) : [];
-  if (candidates.length === 0) return { kind: "locked" };
-  for (const peerKey of candidates) {
-    try {
-      return { kind: "sealed", text: await e2e.open(await roomKey(r, peerKey), r.roomId, message.from.publicId, message.message) };
-    } catch {
-      // the next candidate, if any
+  if (!myKeys || !t) return { kind: "locked" };
+  try {
+    return { kind: "sealed", text: await openWith(r, t.key, message.from.publicId, message.message) };
+  } catch {
+    // Sealed with a key this room never agreed to? It says so, and shows nothing of it.
+    for (const other of t.others) {
+      try {
+        await openWith(r, other, message.from.publicId, message.message);
+        return { kind: "foreign" };
+      } catch {
+        // the next one, if any
+      }
     }
+    return { kind: "failed" };
   }
-  return { kind: "failed" };
 }
 
-/** Keys learnt, changed or trusted: read again what could not be read, show the room's
- * state, and send what waits in its outbox. */
+/** Keys learnt or changed, or my ids: read again what could not be read, show the
+ * room's state, and send what waits in its outbox (if the room may still be sent to). */
 async function keysChanged(r) {
   for (const message of r.messages.values()) {
     const view = r.views.get(message.id);
     if (view?.kind === "locked" || view?.kind === "failed") r.views.set(message.id, await decrypt(r, message));
   }
   if (r.roomId === openId) {
+    showComposer(r);
     showE2E(r);
     renderMessages(r);
   }
@@ -322,18 +394,17 @@ function enqueue(r, text) {
  * (or in clear, when the person chose to: `clear`, in a room that is not encrypted). */
 async function flush(r, { clear = false } = {}) {
   const state = encryption(r);
-  const allowed = state === "encrypted" ? !trust(r)?.changed : clear && state === "plaintext";
+  const allowed = state === "encrypted" || (clear && state === "plaintext");
   if (!allowed || r.flushing || !r.subscribed || r.closed || outbox(r).length === 0) return;
   r.flushing = true;
   clearTimeout(r.retry);
   try {
     // One page at a time per outbox, when the identity is open in several tabs.
     await exclusively(`${storageKey}:${outboxName(r)}`, async () => {
-      for (let next = outbox(r)[0]; next; next = outbox(r)[0]) {
+      // Each one only while the room is still as it was (not compromised since).
+      for (let next = outbox(r)[0]; next && encryption(r) === state; next = outbox(r)[0]) {
         if (r.roomId === openId) renderMessages(r);
-        const message = state === "encrypted"
-          ? await e2e.seal(await roomKey(r, trust(r).key), r.roomId, me.publicId, next.text)
-          : next.text;
+        const message = state === "encrypted" ? await sealFor(r, next.text) : next.text;
         await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message });
         saveOutbox(r, outbox(r).filter((item) => item.id !== next.id));
       }
@@ -358,15 +429,24 @@ async function flush(r, { clear = false } = {}) {
   }
 }
 
-function exclusively(name, task) {
-  return navigator.locks ? navigator.locks.request(name, task) : task();
+/** `text` sealed to the room's key, bound to my public key. */
+async function sealFor(r, text) {
+  return e2e.seal(await roomKey(r, trust(r).key), r.roomId, me.publicKey, text);
 }
 
-// Another tab of this identity sent from an outbox or trusted a key.
+// Another tab of this identity sent from an outbox, learnt a key, or rotated the public id.
 addEventListener("storage", (event) => {
-  const r = rooms.get(openId);
-  if (!r || !event.key?.startsWith(`${storageKey}:`)) return;
+  if (!event.key?.startsWith(`${storageKey}:`)) return;
   const name = event.key.slice(storageKey.length + 1);
+  if (name === "me") {
+    // (Possibly read already, for a message under the new id.)
+    syncMe();
+    showIdentity();
+    for (const r of rooms.values()) keysChanged(r);
+    return;
+  }
+  const r = rooms.get(openId);
+  if (!r) return;
   if (name === outboxName(r)) renderMessages(r);
   if (name === trustName(r)) keysChanged(r);
 });
@@ -419,10 +499,11 @@ function renderList() {
       item.dataset.encryption = state;
       const lock = document.createElement("span");
       lock.className = "lock";
-      lock.textContent = { encrypted: "🔒", waiting: "⏳", plaintext: "not encrypted", unavailable: "⚠" }[state];
+      lock.textContent = { encrypted: "🔒", waiting: "⏳", compromised: "⚠", plaintext: "not encrypted", unavailable: "⚠" }[state];
       lock.title = {
         encrypted: "end-to-end encrypted",
         waiting: `waiting for ${peerName(r)} to join`,
+        compromised: `${peerName(r)}'s key changed: nothing is sent`,
         plaintext: "not encrypted",
         unavailable: "your key is missing",
       }[state];
@@ -473,21 +554,34 @@ function refreshRooms() {
   return relisting;
 }
 
+/** A realtime event says the list changed (a room offered, a peer joined): ask for it
+ * again, once for any number of hints that come close together. What the event itself
+ * says is never used: anyone who holds the realtime app could have sent it. */
+let hinted = null;
+function hint() {
+  hinted ??= setTimeout(() => {
+    hinted = null;
+    refreshRooms().catch(() => {});
+  }, 200);
+}
+
 async function listRooms() {
   const list = await api("/users/rooms", { privateId: me.privateId });
-  for (const entry of list.rooms) listen(room(entry));
+  for (const entry of list.rooms) {
+    const r = room(entry);
+    listen(r);
+    // The one place where a peer's key (or their lack of one) is learnt.
+    learnPeer(r, entry.peer);
+  }
   if (inboxChannel !== list.inboxChannel) {
     if (inboxChannel) realtime.unsubscribe(inboxChannel);
     inboxChannel = list.inboxChannel;
     realtime.subscribe(inboxChannel, {
       // Each (re)subscription: what was announced while away is in the list.
       subscribed: () => refreshRooms().catch(() => {}),
-      // Someone opened a room with this public id (or connected back to us).
-      room: (offer) => {
-        const known = rooms.get(offer.roomId);
-        listen(room({ ...offer, peer: offer.from, joined: known?.joined ?? false, closed: known?.closed ?? false }));
-        renderList();
-      },
+      // Someone opened a room with this public id (or connected back to us): the list
+      // has it.
+      room: hint,
     });
   }
   renderList();
@@ -502,11 +596,9 @@ function listen(r) {
     r.channel,
     {
       message: (message) => add(r, message),
-      // The peer joined (connected back): their key, if they have one. (This page's own
-      // connects are announced here too.)
-      room: (event) => {
-        if (event?.from && !isMine(event.from.publicId)) learnPeer(r, event.from);
-      },
+      // The peer joined (connected back; this page's own connects are announced here
+      // too): the list says with which key, if any.
+      room: hint,
       "client-typing": () => !r.closed && typing(r),
       "client-here": (data) => !r.closed && here(r, data),
       subscribed: async () => {
@@ -554,7 +646,7 @@ async function add(r, message, { quiet = false } = {}) {
   if (theirs && !r.peer.username) r.peer.username = message.from.username;
   if (message.from.publicId === r.peer.publicId) hideTyping(r);
   // The peer writes, so they joined: the room list says with which key, if any.
-  if (theirs && encryption(r) === "waiting") refreshRooms().catch(() => {});
+  if (theirs && encryption(r) === "waiting") hint();
   if (quiet) return;
   if (r.roomId === openId) {
     renderMessages(r);
@@ -566,6 +658,7 @@ async function add(r, message, { quiet = false } = {}) {
 const UNREADABLE = {
   failed: "This message could not be decrypted: it was altered or not meant for this room.",
   locked: "An encrypted message this browser cannot read: it has no key for it.",
+  foreign: "Not shown: this message was sealed with a key this room never agreed to.",
 };
 
 function bubble(mine, authorName, { sentAt, status } = {}) {
@@ -621,7 +714,8 @@ function messageItem(r, message, state) {
 function pendingItem(r, entry, state, first) {
   const status = {
     waiting: `waiting for ${peerName(r)} to join`,
-    encrypted: trust(r)?.changed ? "waiting for you to trust the new key" : first && r.flushing ? "sending…" : "queued",
+    encrypted: first && r.flushing ? "sending…" : "queued",
+    compromised: "not sent",
     plaintext: "not sent",
     unavailable: "not sent",
   }[state];
@@ -657,11 +751,27 @@ function showOutbox(r) {
   $("outbox-note").dataset.state = state;
   $("outbox-text").textContent = {
     waiting: `${count(n)} will be sent encrypted when ${name} joins.`,
-    encrypted: trust(r)?.changed ? `${count(n)} wait until you trust ${name}'s new key.` : `Sending ${count(n)}, encrypted…`,
+    encrypted: `Sending ${count(n)}, encrypted…`,
+    compromised: `${count(n)} will not be sent: ${name}'s encryption key changed.`,
     plaintext: `${name} joined without encryption: ${count(n)} you wrote to be sent encrypted ${n === 1 ? "was" : "were"} not sent.`,
     unavailable: `${count(n)} cannot be sent: this browser lost your encryption key.`,
   }[state];
-  $("outbox-actions").hidden = state !== "plaintext";
+  $("outbox-actions").hidden = state !== "plaintext" && state !== "compromised";
+  // In clear only to a peer who has no key; never in a compromised room.
+  $("outbox-clear").hidden = state !== "plaintext";
+}
+
+/** Show the safety code of my key and `peerKey` in `element` (once it is computed, if
+ * the element still stands for that pair). */
+function showCode(element, peerKey) {
+  const pair = peerKey ? `${me.publicKey} ${peerKey}` : "";
+  if (element.dataset.pair === pair) return;
+  element.dataset.pair = pair;
+  element.textContent = "";
+  if (!peerKey) return;
+  e2e.safetyCode(me.publicKey, peerKey).then((digits) => {
+    if (element.dataset.pair === pair) element.textContent = digits;
+  });
 }
 
 /** The room's encryption: the label, the safety code, any warning. */
@@ -670,13 +780,14 @@ function showE2E(r) {
   const t = trust(r);
   const name = peerName(r);
   $("chat").dataset.encryption = state;
-  $("chat").dataset.keyChanged = String(Boolean(t?.changed));
+  $("chat").dataset.keyChanged = String(state === "compromised");
   // A name learnt since the room was opened.
   $("peer-name").textContent = r.peer.username ?? "";
   $("e2e").dataset.state = state;
   $("e2e-label").textContent = {
     encrypted: "🔒 End-to-end encrypted · safety code",
     waiting: `⏳ Waiting for ${name} to join: messages will be sent encrypted when ${name} joins`,
+    compromised: `⚠ Not safe: ${name}'s encryption key changed. Nothing more can be sent here`,
     plaintext: myKeys
       ? `Not encrypted: ${name} joined without an encryption key`
       : "Not encrypted: your identity has no encryption key",
@@ -690,42 +801,47 @@ function showE2E(r) {
     waiting: `${name} has not joined yet, so their key is not known. What you write waits in `
       + `this browser (it survives a reload) and is sent encrypted as soon as ${name} joins. `
       + `Up to ${e2e.PLAINTEXT_CAPACITY} bytes of text fit in one message.`,
+    compromised: `A person's key never changes in a room, so a new one means someone may be `
+      + `in between, or the server is broken. What was sealed with the key this room agreed `
+      + `on is still shown; nothing sealed with another key is. To talk to ${name} safely, `
+      + "meet another way and start over with new identities.",
     plaintext: `The server can read what is written here. Up to ${MAX_BYTES} bytes fit in one message.`,
     unavailable: "Start over with a new identity (at the bottom of the page) to chat again.",
   }[state];
-  const peerKey = state === "encrypted" ? t.changed ?? t.key : null;
-  $("safety").hidden = !peerKey;
-  const code = $("safety-code");
-  const pair = peerKey ? `${me.publicKey} ${peerKey}` : "";
-  if (code.dataset.pair !== pair) {
-    code.dataset.pair = pair;
-    code.textContent = "";
-    if (peerKey) {
-      e2e.safetyCode(me.publicKey, peerKey).then((digits) => {
-        if (code.dataset.pair === pair) code.textContent = digits;
-      });
-    }
-  }
+  // The code of the key this room agreed on, whatever was reported since.
+  const agreed = state === "encrypted" || state === "compromised" ? t.key : null;
+  $("safety").hidden = !agreed;
+  showCode($("safety-code"), agreed);
+  // The last key reported since, if any.
+  const changed = state === "compromised" ? t.others[t.others.length - 1] : null;
+  showCode($("key-warning-old"), changed ? t.key : null);
+  showCode($("key-warning-new"), changed);
   let warning = "";
-  if (t?.changed) {
-    warning = `⚠ ${name}'s encryption key changed. Someone may be trying to read this room. Compare the new safety code with ${name} another way before you trust it; until then nothing is sent.`;
+  if (changed) {
+    warning = `⚠ ${name}'s encryption key changed. A key never changes in a room: someone may `
+      + "be trying to read it, or the server is broken. Nothing more is sent here, and messages "
+      + "sealed with the new key are not shown.";
   } else if (state === "encrypted" && r.peerWithoutKey) {
     warning = `⚠ The server now says ${name} has no encryption key. This room stays encrypted to the key you had: nothing is sent in clear.`;
   }
   $("key-warning").hidden = !warning;
   $("key-warning-text").textContent = warning;
-  $("trust-key").hidden = !t?.changed;
-  if (t?.changed) $("e2e").open = true;
-  $("message").placeholder = state === "waiting" ? `Write a message (sent encrypted when ${name} joins)` : "Write a message";
+  $("key-warning-codes").hidden = !changed;
+  if (changed) $("e2e").open = true;
+  $("message").placeholder = {
+    waiting: `Write a message (sent encrypted when ${name} joins)`,
+    compromised: "Nothing can be sent in this room",
+  }[state] ?? "Write a message";
   showOutbox(r);
   updateCounter();
 }
 
 function showComposer(r) {
-  const ready = r.subscribed && !r.closed;
+  // A compromised room takes nothing more, for good.
+  const shut = r.closed || compromised(r);
   $("chat").dataset.joined = String(r.subscribed);
-  $("send").disabled = !ready;
-  $("message").disabled = r.closed;
+  $("send").disabled = !r.subscribed || shut;
+  $("message").disabled = shut;
   $("block").disabled = r.closed;
   $("closed-note").hidden = !r.closed;
 }
@@ -918,8 +1034,8 @@ $("composer").addEventListener("submit", async (event) => {
     showError("This browser lost your encryption key: this room can be neither read nor written here.");
     return;
   }
-  if (trust(r)?.changed) {
-    showError(`${peerName(r)}'s encryption key changed: compare the new safety code and trust it before you write.`);
+  if (state === "compromised") {
+    showError(`${peerName(r)}'s encryption key changed: nothing more can be sent in this room.`);
     return;
   }
   showError("");
@@ -940,9 +1056,7 @@ $("composer").addEventListener("submit", async (event) => {
   }
   $("send").disabled = true;
   try {
-    const message = state === "encrypted"
-      ? await e2e.seal(await roomKey(r, trust(r).key), r.roomId, me.publicId, text)
-      : text;
+    const message = state === "encrypted" ? await sealFor(r, text) : text;
     await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message });
     sent();
   } catch (error) {
@@ -969,10 +1083,12 @@ $("rotate").addEventListener("click", async () => {
   if (!confirm("Get a new public id? Your current one stops working for good: nobody can reach you with it any more. Your rooms stay.")) return;
   try {
     const { publicId } = await api("/users/rotate", { privateId: me.privateId });
+    // Another tab may have rotated it before: its id is a past one too.
+    syncMe();
     // Messages sent under the old id stay mine.
     me.pastIds = [...(me.pastIds ?? []), me.publicId];
     me.publicId = publicId;
-    save("me", me);
+    await saveMe(me);
     showIdentity();
     await refreshRooms();
   } catch (error) {
@@ -997,12 +1113,8 @@ $("reset").addEventListener("click", async () => {
     if (key.startsWith(`${storageKey}:`)) localStorage.removeItem(key);
   }
   await e2e.deleteKeyPair(storageKey);
+  await e2e.forget(identityName);
   location.reload();
-});
-
-$("trust-key").addEventListener("click", () => {
-  const r = rooms.get(openId);
-  if (r && confirm(`Trust ${peerName(r)}'s new key? Do it only if you compared the new safety code with ${peerName(r)} another way.`)) trustNewKey(r);
 });
 
 // The peer joined without a key: what waited to be sent encrypted goes only if the

@@ -8,7 +8,8 @@
 // - Key pair: X25519, from crypto.subtle.generateKey({name: "X25519"}, false,
 //   ["deriveBits"]) when the page creates an identity. The CryptoKeyPair is kept in
 //   IndexedDB (database "secret-rooms", store "keys") under the page's storage key of the
-//   identity; only the public key is exported (raw, 32 bytes, unpadded base64url: 43
+//   identity (beside a copy of the identity itself, which tabs opened at once agree on);
+//   only the public key is exported (raw, 32 bytes, unpadded base64url: 43
 //   characters) and sent once, in POST /users/create {"publicKey"}. An identity made
 //   before encryption (or in a browser without X25519) has no key: a plaintext client.
 // - Room key: X25519 deriveBits(256) of my private key and the peer's public key, then
@@ -16,13 +17,21 @@
 //   AES-GCM 256-bit key. Both members derive the same key, bound to the room.
 // - Envelope: "e2e1." + base64url(iv) + "." + base64url(ciphertext with its 16-byte tag),
 //   unpadded base64url, a fresh random 12-byte IV per message; AES-256-GCM with additional
-//   data roomId + "\n" + the sender's public id (UTF-8). A reader checks it against the
-//   `from.publicId` the server reports, so the server can neither attribute a message to
-//   the other member nor move it to another room. The whole envelope must fit the API's
-//   4096 bytes: PLAINTEXT_CAPACITY (3039) bytes of UTF-8 text do.
+//   data roomId + "\n" + the sender's raw public key as unpadded base64url (UTF-8). A
+//   reader picks that key by the `from.publicId` the server reports: one of its own public
+//   ids (current or from before a rotation) means its own key, any other id the peer's
+//   remembered key. So the server can neither attribute a message to the other member nor
+//   move it to another room, and a public id rotated in another tab (which this tab may
+//   not know yet) changes nothing: a member's key never changes. The whole envelope must
+//   fit the API's 4096 bytes: PLAINTEXT_CAPACITY (3039) bytes of UTF-8 text do.
 // - Safety code: SHA-256 of the two raw public keys, sorted bytewise and concatenated, read
 //   as a big-endian number, modulo 10^60, written as 12 groups of 5 digits: the same on
 //   both sides, for the two people to compare out of band.
+// - Keys come from the API's room list (POST /users/rooms) alone, never from a realtime
+//   event (whoever holds the realtime app can forge those: a `room` event only makes the
+//   page ask for the list again). The first key the list reports for a room's peer is the
+//   room's for good: a different one later marks the room compromised (a warning with both
+//   safety codes, nothing more sent, what opens only with the new key not shown).
 // - What the page does with it (rooms, outbox, trust) is in app.js, section "End-to-end
 //   encryption: what this page knows of each room's keys".
 const VERSION = "e2e1";
@@ -143,6 +152,26 @@ function deleteKeyPair(name) {
   return keyStore("readwrite", (store) => store.delete(name)).catch(() => {});
 }
 
+// Other things the page keeps beside the key pairs (its identity): IndexedDB commits are
+// seen by every tab at once, where localStorage reaches another tab a little later.
+
+/** What was kept under `name`, or null. */
+async function loadKept(name) {
+  try {
+    return (await keyStore("readonly", (store) => store.get(name))) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function keep(name, value) {
+  return keyStore("readwrite", (store) => store.put(value, name));
+}
+
+function forget(name) {
+  return keyStore("readwrite", (store) => store.delete(name)).catch(() => {});
+}
+
 // --- Room keys and envelopes -----------------------------------------------------------
 
 /** The AES-GCM key of `roomId` between my key pair and the peer's public key. */
@@ -159,7 +188,8 @@ async function roomKey(keyPair, peerPublicKey, roomId) {
   );
 }
 
-const additionalData = (roomId, senderPublicId) => encoder.encode(`${roomId}\n${senderPublicId}`);
+/** What an envelope is bound to: its room and its sender's public key (base64url). */
+const additionalData = (roomId, senderPublicKey) => encoder.encode(`${roomId}\n${senderPublicKey}`);
 
 /** Anything that claims to be an envelope, of this version or another. */
 const looksSealed = (message) => /^e2e\d+\./.test(message);
@@ -167,10 +197,10 @@ const looksSealed = (message) => /^e2e\d+\./.test(message);
 /** An envelope of this version, well formed (it may still fail to open). */
 const isEnvelope = (message) => ENVELOPE.test(message);
 
-async function seal(key, roomId, senderPublicId, text) {
+async function seal(key, roomId, senderPublicKey, text) {
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: additionalData(roomId, senderPublicId), tagLength: TAG_BYTES * 8 },
+    { name: "AES-GCM", iv, additionalData: additionalData(roomId, senderPublicKey), tagLength: TAG_BYTES * 8 },
     key,
     encoder.encode(text),
   );
@@ -179,14 +209,14 @@ async function seal(key, roomId, senderPublicId, text) {
 
 /** The text of an envelope, or an error if it was altered, garbled, or sealed for
  * another room, another sender or with another key. */
-async function open(key, roomId, senderPublicId, envelope) {
+async function open(key, roomId, senderPublicKey, envelope) {
   const parts = ENVELOPE.exec(envelope);
   if (!parts) throw new Error("not an envelope");
   const iv = fromBase64url(parts[1]);
   const sealed = fromBase64url(parts[2]);
   if (iv.length !== IV_BYTES || sealed.length <= TAG_BYTES) throw new Error("not an envelope");
   const plain = await crypto.subtle.decrypt(
-    { name: "AES-GCM", iv, additionalData: additionalData(roomId, senderPublicId), tagLength: TAG_BYTES * 8 },
+    { name: "AES-GCM", iv, additionalData: additionalData(roomId, senderPublicKey), tagLength: TAG_BYTES * 8 },
     key,
     sealed,
   );
@@ -217,5 +247,5 @@ function compareBytes(a, b) {
 
 export const e2e = {
   PLAINTEXT_CAPACITY, toBase64url, isPublicKey, supported, generateKeyPair, exportPublicKey,
-  loadKeyPair, saveKeyPair, deleteKeyPair, roomKey, looksSealed, isEnvelope, seal, open, safetyCode,
+  loadKeyPair, saveKeyPair, deleteKeyPair, loadKept, keep, forget, roomKey, looksSealed, isEnvelope, seal, open, safetyCode,
 };
