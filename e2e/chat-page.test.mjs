@@ -97,8 +97,8 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
   await send(alice, "only for Bob");
   await bob.page.locator(".message.theirs .text", { hasText: "only for Bob" }).waitFor();
   // Someone opens a room with Carol's id: its announcement reaches her socket after
-  // anything published to it before. Once her list shows it, a leak of "only for Bob"
-  // would have shown too.
+  // anything published to it before, and makes her page ask for her room list. Once her
+  // list shows it, a leak of "only for Bob" would have shown too.
   const dave = (await api("/users/create", {})).body;
   assert.equal((await api(`/users/${carol.publicId}/connect`, { privateId: dave.privateId })).status, 200);
   await carol.page.locator('#rooms .room[data-joined="false"]', { hasText: dave.username }).waitFor();

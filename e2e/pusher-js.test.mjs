@@ -131,6 +131,7 @@ test("the realtime server refuses a forged channel signature", async () => {
   forged.send_event("pusher:ping", {});
   await pong;
   assert.equal(leaked, false);
+  assert.ok(heard.includes("pusher:pong"), "what the connection received was recorded, the ping's answer included");
   assert.deepEqual(heard.filter((e) => !String(e).startsWith("pusher")), []);
 });
 
