@@ -526,15 +526,13 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", s(now))
             .build()
             .map_err(build_error)?;
-        // ... and offered in the target's inbox (at the latest connect): written alike
-        // whoever holds the target.
-        // (With the joiner's key, when they registered one: the same whoever holds the
-        // target.)
-        let mut offer_set = "SET #type = :type, #room = :room, #from = :from, #opened = :now";
+        // ... and offered in the target's inbox (at the latest connect), with the joiner's
+        // key when they registered one: written alike whoever holds the target.
+        let mut offer_set = "SET #type = :type, #room = :room, #from = :from, #opened = :now"
+            .to_owned();
         let mut offer_write = Update::builder();
         if let Some(public_key) = requester.public_key {
-            offer_set = "SET #type = :type, #room = :room, #from = :from, #opened = :now, \
-                         #key = :key";
+            offer_set.push_str(", #key = :key");
             offer_write = offer_write
                 .expression_attribute_names("#key", attr::PUBLIC_KEY)
                 .expression_attribute_values(":key", s(public_key.to_string()));
