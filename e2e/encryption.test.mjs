@@ -50,8 +50,12 @@ async function person({ keys = true, socket = null } = {}) {
   const context = await browser.newContext(PHONE);
   if (socket) {
     await context.routeWebSocket(/\/app\//, (ws) => {
-      // Everything is relayed both ways, as if the test were not there.
-      ws.connectToServer();
+      // Everything is relayed both ways, as if the test were not there (but what
+      // `socket.drop`, if set, says to leave out of the server's frames).
+      const server = ws.connectToServer();
+      server.onMessage((frame) => {
+        if (!socket.drop?.(String(frame))) ws.send(frame);
+      });
       socket.route = ws;
     });
   }
@@ -430,14 +434,86 @@ test("a peer without a key: the room is marked not encrypted, and the outbox goe
   await bob.page.click("#outbox-clear");
   await bob.page.locator("#outbox-note").waitFor({ state: "hidden" });
   await bob.page.locator(".message.mine:not(.pending) .text", { hasText: "meant to be sealed" }).waitFor();
+  // Each text goes in clear only when Bob says so for it.
   await send(bob, "and a plain reply");
-  await bob.page.locator(".message.mine .text", { hasText: "and a plain reply" }).waitFor();
+  await bob.page.locator(".message.pending .text", { hasText: "and a plain reply" }).waitFor();
+  await bob.page.click("#outbox-clear");
+  await bob.page.locator(".message.mine:not(.pending) .text", { hasText: "and a plain reply" }).waitFor();
   assert.deepEqual((await history(dave.privateId, room.roomId)).map((m) => m.message),
     ["hello from a plain client", "meant to be sealed", "and a plain reply"]);
   // In a room that is not encrypted at all, the page says it once, not on every message.
   assert.equal(await bob.page.locator(".message.clear").count(), 0);
   assert.equal(await bob.page.locator('#rooms .room[data-encryption="plaintext"]').count(), 1);
   assert.deepEqual(bob.problems, [], "no script errors on the page");
+});
+
+test("text typed while waiting is not sent in clear when the peer turns out keyless; consent covers only what was shown", async () => {
+  const bob = await person();
+  const dave = (await api("/users/create", {})).body;
+  await connect(bob, dave.publicId);
+  await bob.page.locator('#chat[data-encryption="waiting"]').waitFor();
+  const room = await openRoom(bob);
+  // Typed while the room waits; Dave joins without a key before Enter.
+  await bob.page.fill("#message", "typed while waiting");
+  assert.equal((await api(`/users/${bob.publicId}/connect`, { privateId: dave.privateId })).status, 200);
+  await bob.page.locator('#chat[data-encryption="plaintext"]').waitFor();
+  await bob.page.press("#message", "Enter");
+  await bob.page.locator(".message.pending .text", { hasText: "typed while waiting" }).waitFor();
+  await bob.page.locator("#outbox-note", { hasText: "joined without encryption" }).waitFor();
+  await bob.page.waitForTimeout(500);
+  assert.deepEqual(await history(dave.privateId, room.roomId), [], "nothing went out in clear");
+  assert.ok(!bob.posts.includes(`/rooms/${room.roomId}/message`), "nothing was posted");
+
+  // A message put in the outbox where Bob cannot see it (as another tab could, just
+  // before the click) is not covered by his say.
+  await bob.page.evaluate((roomId) => {
+    const name = Object.keys(localStorage).find((key) => key.endsWith(`:outbox:${roomId}`));
+    const items = JSON.parse(localStorage.getItem(name));
+    items.push({ id: "unseen-item", text: "never shown", queuedAt: new Date().toISOString() });
+    localStorage.setItem(name, JSON.stringify(items));
+  }, room.roomId);
+  await bob.page.click("#outbox-clear");
+  await bob.page.locator(".message.mine:not(.pending) .text", { hasText: "typed while waiting" }).waitFor();
+  await bob.page.locator(".message.pending .text", { hasText: "never shown" }).waitFor();
+  await bob.page.waitForTimeout(500);
+  assert.deepEqual((await history(dave.privateId, room.roomId)).map((m) => m.message), ["typed while waiting"]);
+  assert.deepEqual(bob.problems, [], "no script errors on the page");
+});
+
+test("forged message events: malformed or from strangers are dropped, never name the peer, and the history wins", async () => {
+  const socket = {};
+  const bob = await person({ socket });
+  const alice = await person();
+  await connect(bob, alice.publicId);
+  await connect(alice, bob.publicId);
+  for (const who of [alice, bob]) await who.page.locator('#chat[data-encryption="encrypted"]').waitFor();
+  const room = await openRoom(bob);
+  const sentAt = new Date().toISOString();
+  // Malformed, and from someone not in the room: dropped.
+  forge(socket, room.channel, "message", { id: 7, sentAt, message: "bad id", from: { publicId: alice.publicId } });
+  forge(socket, room.channel, "message", { id: "x1", sentAt, message: "stranger", from: { publicId: "999-999" } });
+  // From "Alice", with another name: shown (marked as in clear), under the list's name.
+  forge(socket, room.channel, "message", { id: "x2", sentAt, message: "forged hello", from: { publicId: alice.publicId, username: "Mallory" } });
+  await bob.page.locator(".message.theirs .text", { hasText: "forged hello" }).waitFor();
+  assert.equal(await bob.page.locator(".message.theirs .author").first().textContent(), alice.name);
+  assert.equal(await bob.page.locator("#peer-name").textContent(), alice.name);
+  assert.deepEqual(await texts(bob), ["forged hello"]);
+
+  // Alice writes, but the real event does not reach Bob's page: a forged one with the
+  // real message's id does. The history, fetched when the channel is joined again, wins.
+  socket.drop = (frame) => frame.includes('"event":"message"');
+  await send(alice, "the real one");
+  await until(async () => (await history(alice.privateId, room.roomId)).length === 1, "Alice's message kept");
+  const [real] = await history(alice.privateId, room.roomId);
+  forge(socket, room.channel, "message", { id: real.id, sentAt: real.sentAt, message: "a fake one", from: { publicId: alice.publicId } });
+  await bob.page.locator(".message.theirs .text", { hasText: "a fake one" }).waitFor();
+  socket.drop = null;
+  // The connection drops; the page reconnects, joins the channel again, reads the history.
+  socket.route.close();
+  await bob.page.locator(".message.theirs .text", { hasText: "the real one" }).waitFor({ timeout: 20_000 });
+  assert.equal(await bob.page.locator(".message.theirs .text", { hasText: "a fake one" }).count(), 0);
+  assert.equal(await bob.page.locator(`.message[data-id="${real.id}"]`).count(), 1);
+  for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
 });
 
 test("a page without a key pair chats in plaintext with one that has; both rooms say so", async () => {
@@ -453,7 +529,10 @@ test("a page without a key pair chats in plaintext with one that has; both rooms
   await alice.page.locator("#counter", { hasText: "/ 4096" }).waitFor();
   await send(old, "plain from the old page");
   await alice.page.locator(".message.theirs .text", { hasText: "plain from the old page" }).waitFor();
+  // Alice has a key: what she writes to a peer without one waits for her say.
   await send(alice, "plain back");
+  await alice.page.locator(".message.pending .text", { hasText: "plain back" }).waitFor();
+  await alice.page.click("#outbox-clear");
   await old.page.locator(".message.theirs .text", { hasText: "plain back" }).waitFor();
   const room = await openRoom(alice);
   assert.deepEqual((await history(alice.privateId, room.roomId)).map((m) => m.message),

@@ -251,7 +251,8 @@ function room(entry) {
   let r = rooms.get(entry.roomId);
   if (!r) {
     // views: message id -> what it shows (its text, or why it cannot).
-    r = { messages: new Map(), views: new Map(), subscribed: false, peerSeenAt: 0 };
+    // kept: message id -> whether what is shown came from the history (not a live event).
+    r = { messages: new Map(), views: new Map(), kept: new Map(), subscribed: false, peerSeenAt: 0 };
     rooms.set(entry.roomId, r);
   }
   // What the list says wins, but what this page learnt since stays (a name, a join).
@@ -366,7 +367,10 @@ async function decrypt(r, message) {
 async function keysChanged(r) {
   for (const message of r.messages.values()) {
     const view = r.views.get(message.id);
-    if (view?.kind === "locked" || view?.kind === "failed") r.views.set(message.id, await decrypt(r, message));
+    if (view?.kind !== "locked" && view?.kind !== "failed") continue;
+    const opened = await decrypt(r, message);
+    // (Unless the history replaced it meanwhile.)
+    if (r.messages.get(message.id) === message) r.views.set(message.id, opened);
   }
   if (r.roomId === openId) {
     showComposer(r);
@@ -390,19 +394,25 @@ function enqueue(r, text) {
   saveOutbox(r, [...outbox(r), { id, text, queuedAt: new Date().toISOString() }]);
 }
 
-/** Send the outbox in order, sealed, once the room is encrypted and its channel joined
- * (or in clear, when the person chose to: `clear`, in a room that is not encrypted). */
-async function flush(r, { clear = false } = {}) {
+/** Send the outbox in order, sealed, once the room is encrypted and its channel joined;
+ * or in clear, in a room that is not encrypted, the items of `clear` alone: the ids of
+ * the ones the person saw when they said so. That consent is for this attempt only: a
+ * retry after a failure never sends in clear. */
+async function flush(r, { clear = null } = {}) {
   const state = encryption(r);
-  const allowed = state === "encrypted" || (clear && state === "plaintext");
+  const allowed = state === "encrypted" || (clear?.size > 0 && state === "plaintext");
   if (!allowed || r.flushing || !r.subscribed || r.closed || outbox(r).length === 0) return;
+  const sendable = (item) => state === "encrypted" || clear.has(item.id);
+  const nextItem = () => outbox(r).find(sendable);
   r.flushing = true;
   clearTimeout(r.retry);
+  let current = null;
   try {
     // One page at a time per outbox, when the identity is open in several tabs.
     await exclusively(`${storageKey}:${outboxName(r)}`, async () => {
       // Each one only while the room is still as it was (not compromised since).
-      for (let next = outbox(r)[0]; next && encryption(r) === state; next = outbox(r)[0]) {
+      for (let next = nextItem(); next && encryption(r) === state; next = nextItem()) {
+        current = next;
         if (r.roomId === openId) renderMessages(r);
         const message = state === "encrypted" ? await sealFor(r, next.text) : next.text;
         await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message });
@@ -415,9 +425,11 @@ async function flush(r, { clear = false } = {}) {
       closeRoom(r);
     } else if (error.code === "message_too_long" || error.code === "empty_message") {
       // Never sendable: it leaves the outbox, and the person hears why.
-      saveOutbox(r, outbox(r).slice(1));
+      saveOutbox(r, outbox(r).filter((item) => item.id !== current?.id));
     } else {
-      r.retry = setTimeout(() => flush(r, { clear }), error.code === "rate_limited" ? 15_000 : 5_000);
+      // Only what goes sealed is retried by itself; what was to go in clear waits for
+      // the person to say so again.
+      r.retry = setTimeout(() => flush(r), error.code === "rate_limited" ? 15_000 : 5_000);
     }
     if (r.roomId === openId) showError(sendError(error));
   } finally {
@@ -439,6 +451,11 @@ addEventListener("storage", (event) => {
   if (!event.key?.startsWith(`${storageKey}:`)) return;
   const name = event.key.slice(storageKey.length + 1);
   if (name === "me") {
+    // Started over in another tab: this one follows (to the new identity, once made).
+    if (event.newValue === null) {
+      location.reload();
+      return;
+    }
     // (Possibly read already, for a message under the new id.)
     syncMe();
     showIdentity();
@@ -595,7 +612,15 @@ function listen(r) {
   realtime.subscribe(
     r.channel,
     {
-      message: (message) => add(r, message),
+      // Anyone who holds the realtime app could forge one: only a well-formed message
+      // from one of this room's two members is shown, and the history has the last word.
+      message: (message) => {
+        if (!wellFormed(message)) return;
+        if (fromMember(r, message)) add(r, message, { live: true });
+        // From an id this page does not know: the peer may have a new public id. The
+        // room list says so if they do, and the history has the message if it is real.
+        else catchUp(r);
+      },
       // The peer joined (connected back; this page's own connects are announced here
       // too): the list says with which key, if any.
       room: hint,
@@ -634,19 +659,57 @@ async function fetchHistory(r) {
   renderList();
 }
 
-async function add(r, message, { quiet = false } = {}) {
-  if (r.views.has(message.id)) return;
-  r.views.set(message.id, { kind: "opening" });
+/** A realtime `message` event with fields of the right types. */
+function wellFormed(message) {
+  return typeof message?.id === "string" && typeof message.sentAt === "string"
+    && typeof message.message === "string" && typeof message.from?.publicId === "string";
+}
+
+/** From me or from the room's peer. */
+const fromMember = (r, message) => message.from.publicId === r.peer.publicId || isMine(message.from.publicId);
+
+/** The room list, then the room's history, again (once for any number of calls close
+ * together). */
+function catchUp(r) {
+  r.catchingUp ??= setTimeout(async () => {
+    try {
+      await refreshRooms();
+      await fetchHistory(r);
+    } catch {
+      // the next event, or the next subscription, tries again
+    } finally {
+      r.catchingUp = null;
+    }
+  }, 200);
+}
+
+const sameMessage = (a, b) => a.message === b.message && a.sentAt === b.sentAt && a.from.publicId === b.from.publicId;
+
+/** Show a message, from the history or (`live`) from the room's channel. An id is shown
+ * once; but what the history says replaces a live event that differs: a forged event
+ * with a real message's id does not hide it. */
+async function add(r, message, { quiet = false, live = false } = {}) {
+  const seen = r.kept.get(message.id);
+  if (seen !== undefined) {
+    const known = r.messages.get(message.id);
+    if (seen || live || (known && sameMessage(known, message))) {
+      if (!live) r.kept.set(message.id, true);
+      return;
+    }
+  }
+  r.kept.set(message.id, !live);
   let view = await decrypt(r, message);
   // A key learnt while this one was being opened.
   if (view.kind === "locked" && trust(r)?.key) view = await decrypt(r, message);
+  // The history's version came while this live one was being opened: it stays.
+  if (live && r.kept.get(message.id)) return;
   r.views.set(message.id, view);
   r.messages.set(message.id, message);
   const theirs = !isMine(message.from.publicId);
-  if (theirs && !r.peer.username) r.peer.username = message.from.username;
   if (message.from.publicId === r.peer.publicId) hideTyping(r);
-  // The peer writes, so they joined: the room list says with which key, if any.
-  if (theirs && encryption(r) === "waiting") hint();
+  // The peer writes, so they joined: the room list says with which key, if any, and
+  // their name (never taken from a message).
+  if (theirs && (encryption(r) === "waiting" || !r.peer.username)) hint();
   if (quiet) return;
   if (r.roomId === openId) {
     renderMessages(r);
@@ -690,7 +753,8 @@ function messageItem(r, message, state) {
   const view = r.views.get(message.id) ?? { kind: "clear", text: message.message };
   // In a room that is (or is to be) encrypted, a message in clear is marked as such.
   const clearHere = view.kind === "clear" && state !== "plaintext";
-  const item = bubble(isMine(message.from.publicId), message.from.username, {
+  // The peer's name is the room list's, never what a message says.
+  const item = bubble(isMine(message.from.publicId), peerName(r), {
     sentAt: message.sentAt,
     status: clearHere ? "not encrypted" : undefined,
   });
@@ -753,7 +817,8 @@ function showOutbox(r) {
     waiting: `${count(n)} will be sent encrypted when ${name} joins.`,
     encrypted: `Sending ${count(n)}, encrypted…`,
     compromised: `${count(n)} will not be sent: ${name}'s encryption key changed.`,
-    plaintext: `${name} joined without encryption: ${count(n)} you wrote to be sent encrypted ${n === 1 ? "was" : "were"} not sent.`,
+    plaintext: `${name} joined without encryption: ${count(n)} ${n === 1 ? "was" : "were"} not sent. `
+      + "Sent unencrypted, the server can read them.",
     unavailable: `${count(n)} cannot be sent: this browser lost your encryption key.`,
   }[state];
   $("outbox-actions").hidden = state !== "plaintext" && state !== "compromised";
@@ -1046,8 +1111,11 @@ $("composer").addEventListener("submit", async (event) => {
     typedAt = 0;
   };
   // Before the peer's key is known, or behind messages still waiting: the outbox, so
-  // that everything goes out encrypted and in order.
-  if (state === "waiting" || (state === "encrypted" && (r.flushing || outbox(r).length > 0))) {
+  // that everything goes out encrypted and in order. And to a peer without a key while
+  // this identity has one (the room may have turned so while this was typed): the
+  // outbox too, where it goes in clear only when the person says so for it.
+  const clearNeedsSay = state === "plaintext" && myKeys;
+  if (state === "waiting" || clearNeedsSay || (state === "encrypted" && (r.flushing || outbox(r).length > 0))) {
     enqueue(r, text);
     sent();
     renderMessages(r);
@@ -1056,6 +1124,8 @@ $("composer").addEventListener("submit", async (event) => {
   }
   $("send").disabled = true;
   try {
+    // In clear only from an identity without a key (every room of it is in clear).
+    if (state !== "encrypted" && me.publicKey) throw new Error("Not sent: this room is not encrypted.");
     const message = state === "encrypted" ? await sealFor(r, text) : text;
     await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message });
     sent();
@@ -1109,19 +1179,27 @@ $("copy").addEventListener("click", async () => {
 
 $("reset").addEventListener("click", async () => {
   if (!confirm("Forget this identity and create a new one? Your peers will need your new public id.")) return;
-  for (const key of Object.keys(localStorage)) {
-    if (key.startsWith(`${storageKey}:`)) localStorage.removeItem(key);
-  }
-  await e2e.deleteKeyPair(storageKey);
-  await e2e.forget(identityName);
+  // Under the lock identities are made under, the copy in IndexedDB first: a tab that
+  // looks for the identity meanwhile waits, then finds neither copy to bring back.
+  await exclusively(`${storageKey}:identity`, async () => {
+    await e2e.forget(identityName);
+    await e2e.deleteKeyPair(storageKey);
+    for (const key of Object.keys(localStorage)) {
+      if (key.startsWith(`${storageKey}:`)) localStorage.removeItem(key);
+    }
+  });
   location.reload();
 });
 
 // The peer joined without a key: what waited to be sent encrypted goes only if the
 // person says so.
+// Only the messages shown when the person clicked: not one written (in another tab)
+// since.
 $("outbox-clear").addEventListener("click", () => {
   const r = rooms.get(openId);
-  if (r && encryption(r) === "plaintext") flush(r, { clear: true });
+  if (!r || encryption(r) !== "plaintext") return;
+  const shown = new Set([...$("messages").querySelectorAll(".pending[data-pending]")].map((item) => item.dataset.pending));
+  flush(r, { clear: shown });
 });
 
 $("outbox-discard").addEventListener("click", () => {
