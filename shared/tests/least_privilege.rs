@@ -164,9 +164,11 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
     .await;
     assert_eq!(refused.status, 429, "{}", refused.body);
     record(Route::CreateUser);
-    // connect: both sides, an unused id, an unknown private id.
+    // connect: both sides, again (a join again checks the requester's open rooms), an
+    // unused id, an unknown private id.
     let room = f.room(&alice, &bob_pub).await;
     f.room(&bob, &alice_pub).await;
+    f.room(&alice, &bob_pub).await;
     let unused = if alice_pub == "000-000" || bob_pub == "000-000" {
         "000-000-000"
     } else {
