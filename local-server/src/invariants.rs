@@ -154,6 +154,17 @@ pub async fn check(store: &EmbeddedStore) -> anyhow::Result<Report> {
         .filter_map(|room| Some((RoomId::parse(room)?.tag(), *room)))
         .collect();
     for (hash, user) in &users {
+        // Every open room counts among the rooms ever joined, which the cap bounds.
+        if user.rooms.len() > user.joins as usize
+            || user.joins as usize > secret_rooms::domain::rooms::MAX_ROOMS
+        {
+            problems.push(format!(
+                "user {hash:.8}… has {} open rooms and {} joins (at most {})",
+                user.rooms.len(),
+                user.joins,
+                secret_rooms::domain::rooms::MAX_ROOMS
+            ));
+        }
         for tag in &user.rooms {
             let member = tags
                 .get(tag)

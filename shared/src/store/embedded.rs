@@ -484,25 +484,24 @@ impl Store for EmbeddedStore {
                     .map_err(other)?;
                 // Each member's room leaves their open rooms, and their joined entry
                 // says it is closed.
-                // (A member's user item and joined entry exist: both are written with
-                // their side of the room. DynamoDB's conditions refuse the close
-                // otherwise, and so does this.)
+                // A member's user item exists (DynamoDB's condition refuses the close
+                // otherwise, and so does this). Their joined entry too, but in a file
+                // from before v2, whose rooms had none: the room is closed all the same.
                 for pk in users {
-                    let joined_key = keys::storage_key(&pk, &entry);
-                    let (Some(mut user), Some(mut joined)) = (
-                        get_item::<UserItem>(&table, pk.as_str())?,
-                        get_item::<JoinedItem>(&table, joined_key.as_str())?,
-                    ) else {
-                        return Err(other(anyhow::anyhow!("a member without a joined entry")));
+                    let Some(mut user) = get_item::<UserItem>(&table, pk.as_str())? else {
+                        return Err(other(anyhow::anyhow!("a member who is no user")));
                     };
                     user.rooms.remove(&tag);
                     table
                         .insert(pk.as_str(), encode(&user)?.as_slice())
                         .map_err(other)?;
-                    joined.closed_at.get_or_insert_with(|| now.clone());
-                    table
-                        .insert(joined_key.as_str(), encode(&joined)?.as_slice())
-                        .map_err(other)?;
+                    let joined_key = keys::storage_key(&pk, &entry);
+                    if let Some(mut joined) = get_item::<JoinedItem>(&table, joined_key.as_str())? {
+                        joined.closed_at.get_or_insert_with(|| now.clone());
+                        table
+                            .insert(joined_key.as_str(), encode(&joined)?.as_slice())
+                            .map_err(other)?;
+                    }
                 }
             }
             txn.commit().map_err(other)?;
