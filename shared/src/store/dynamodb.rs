@@ -528,8 +528,8 @@ impl Store for DynamoStore {
             .map_err(build_error)?;
         // ... and offered in the target's inbox (at the latest connect), with the joiner's
         // key when they registered one: written alike whoever holds the target.
-        let mut offer_set = "SET #type = :type, #room = :room, #from = :from, #opened = :now"
-            .to_owned();
+        let mut offer_set =
+            "SET #type = :type, #room = :room, #from = :from, #opened = :now".to_owned();
         let mut offer_write = Update::builder();
         if let Some(public_key) = requester.public_key {
             offer_set.push_str(", #key = :key");
