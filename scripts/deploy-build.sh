@@ -19,9 +19,11 @@ die() { printf 'deploy-build.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-functions=(create-user connect send-message channel-auth list-messages block-room list-rooms rotate-id)
+functions=(create-user connect send-message channel-auth list-messages block-room list-rooms rotate-id
+  project-changes)
 logical_ids=(CreateUserFunction ConnectFunction SendMessageFunction ChannelAuthFunction
-  ListMessagesFunction BlockRoomFunction ListRoomsFunction RotateIdFunction)
+  ListMessagesFunction BlockRoomFunction ListRoomsFunction RotateIdFunction
+  ProjectChangesFunction)
 
 ensure_venv
 export PATH="$venv/bin:$PATH"

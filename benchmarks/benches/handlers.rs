@@ -15,9 +15,9 @@ use secret_rooms::http::{Endpoint, Route, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
-    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
-    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
-    UserRecord,
+    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage,
+    LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf,
+    RotateError, Store, StoreError, UserRecord,
 };
 use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
@@ -112,19 +112,46 @@ impl Store for InstantStore {
     ) -> Result<bool, StoreError> {
         Ok(true)
     }
-    async fn rooms_of(&self, _: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError> {
+    async fn rooms_of(&self, _: &PrivateIdHash, _: usize) -> Result<Option<RoomsOf>, StoreError> {
         Ok(None)
     }
-    async fn offers(&self, _: PublicId, _: usize) -> Result<Vec<Offer>, StoreError> {
-        Ok(Vec::new())
+    async fn offer(&self, _: PublicId, _: &RoomId) -> Result<Option<Offer>, StoreError> {
+        Ok(None)
     }
-    async fn last_message_at(
+    async fn audience(&self, _: &RoomId) -> Result<Option<Audience>, StoreError> {
+        Ok(None)
+    }
+    async fn newest_message(&self, _: &RoomId) -> Result<Option<LastMessage>, StoreError> {
+        Ok(None)
+    }
+    async fn note_message(
         &self,
+        _: &PrivateIdHash,
         _: &RoomId,
-        _: &Cursor,
-        _: u64,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(None)
+        _: ListEntry,
+        _: &LastMessage,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn copy_offer(
+        &self,
+        _: &PrivateIdHash,
+        _: PublicId,
+        _: &str,
+        _: &Offer,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn drop_offer(
+        &self,
+        _: &PrivateIdHash,
+        _: PublicId,
+        _: &RoomId,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn drop_offers_to(&self, _: &PrivateIdHash, _: PublicId) -> Result<(), StoreError> {
+        Ok(())
     }
     async fn rotate_public_id(
         &self,

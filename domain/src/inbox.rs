@@ -1,9 +1,8 @@
 //! An identity's rooms: those it joined, and those others opened with its public id
 //! (its inbox), newest activity first.
 
-use crate::history::{Cursor, history_start};
 use crate::ids::{PrivateId, PublicId, PublicKey, RoomId};
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{InboxOffer, LastMessage, Store, StoreError};
 use crate::rooms::RoomKey;
 use crate::time::millis_of;
 use std::collections::BTreeMap;
@@ -31,8 +30,6 @@ pub struct RoomEntry {
     pub last_message_at: Option<String>,
     /// When the room last saw something: its newest message, or its join or offer.
     activity: String,
-    /// Where this identity's history in the room starts.
-    from: Cursor,
 }
 
 /// The list, and the inbox channel that announces new offers live.
@@ -50,9 +47,10 @@ pub enum ListRoomsError {
     Store(#[from] StoreError),
 }
 
-/// Two queries (the identity's partition, its public id's offers), then one query per
-/// listed room for its newest message. Offers from before the identity got its public
-/// id are not shown: they were made to an id nobody held.
+/// One query: the identity's partition, where the projection (see
+/// [`crate::projection`]) keeps the rooms it joined, copies of the rooms offered to its
+/// public id, and each room's newest message. Offers made before the identity got its
+/// public id are not shown: they were made to an id nobody held.
 pub async fn list_rooms<S: Store + ?Sized>(
     store: &S,
     key: &RoomKey,
@@ -60,13 +58,15 @@ pub async fn list_rooms<S: Store + ?Sized>(
     now: SystemTime,
 ) -> Result<RoomList, ListRoomsError> {
     let mine = store
-        .rooms_of(&caller.hash())
+        .rooms_of(&caller.hash(), MAX_OFFERS)
         .await?
         .ok_or(ListRoomsError::UnknownPrivateId)?;
     let me = mine.requester.member.public_id;
     let since = mine.requester.since.clone();
-    let now_millis = millis_of(now);
-    let offers = store.offers(me, MAX_OFFERS).await?;
+    let now_secs = millis_of(now) / 1000;
+    // A message that has expired is not shown; nor, then, is any older one.
+    let shown =
+        |last: Option<LastMessage>| last.filter(|l| l.expires_at > now_secs).map(|l| l.sent_at);
     let mut rooms: BTreeMap<String, RoomEntry> = BTreeMap::new();
     for joined in mine.joined {
         rooms.insert(
@@ -78,19 +78,28 @@ pub async fn list_rooms<S: Store + ?Sized>(
                 peer_username: None,
                 peer_key: None,
                 joined: true,
-                last_message_at: None,
+                last_message_at: shown(joined.last_message),
                 activity: joined.joined_at,
-                // Joined with an earlier public id: the history from back then.
-                from: history_start(joined.since.as_deref(), now_millis),
             },
         );
     }
-    for offer in offers.into_iter().filter(|o| o.opened_at >= since) {
+    let offers = mine
+        .offers
+        .into_iter()
+        .filter(|o| o.to == me && o.offer.opened_at >= since);
+    for InboxOffer {
+        offer,
+        last_message,
+        ..
+    } in offers
+    {
+        let last_message_at = shown(last_message);
         match rooms.get_mut(offer.room.as_str()) {
             Some(entry) if entry.peer == offer.from.public_id => {
                 entry.peer_username = Some(offer.from.username);
                 entry.peer_key = offer.public_key;
                 entry.activity = entry.activity.clone().max(offer.opened_at);
+                entry.last_message_at = entry.last_message_at.clone().max(last_message_at);
             }
             // A room joined with an earlier public id of the peer: not this offer's.
             Some(_) => {}
@@ -104,28 +113,22 @@ pub async fn list_rooms<S: Store + ?Sized>(
                         peer_key: offer.public_key,
                         joined: false,
                         closed: false,
-                        last_message_at: None,
+                        last_message_at,
                         activity: offer.opened_at,
-                        from: history_start(Some(&since), now_millis),
                     },
                 );
             }
         }
     }
-    let now_secs = now_millis / 1000;
-    let mut rooms: Vec<RoomEntry> = rooms.into_values().collect();
-    let latest = futures_util::future::join_all(
-        rooms
-            .iter()
-            .map(|entry| store.last_message_at(&entry.room, &entry.from, now_secs)),
-    )
-    .await;
-    for (entry, latest) in rooms.iter_mut().zip(latest) {
-        if let Some(at) = latest? {
-            entry.activity = entry.activity.clone().max(at.clone());
-            entry.last_message_at = Some(at);
-        }
-    }
+    let mut rooms: Vec<RoomEntry> = rooms
+        .into_values()
+        .map(|mut entry| {
+            if let Some(at) = &entry.last_message_at {
+                entry.activity = entry.activity.clone().max(at.clone());
+            }
+            entry
+        })
+        .collect();
     rooms.sort_by(|a, b| b.activity.cmp(&a.activity));
     Ok(RoomList {
         inbox_channel: key.inbox_channel(me),

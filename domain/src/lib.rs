@@ -15,6 +15,7 @@ pub mod ids;
 pub mod inbox;
 pub mod messages;
 pub mod ports;
+pub mod projection;
 pub mod random;
 pub mod rooms;
 pub mod time;

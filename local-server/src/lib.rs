@@ -133,7 +133,19 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
                     .await
                     .context("creating the DynamoDB table")?;
             }
-            (Arc::new(store), format!("DynamoDB table {table}"))
+            // The room lists' projection, as the project-changes function keeps it on
+            // AWS: here the server reads the table's stream itself.
+            let aws = store
+                .aws_settings()
+                .await
+                .context("the AWS settings for the table's stream")?;
+            let reader = secret_rooms::projector::reader_for(&store, aws)?;
+            let store: Arc<dyn Store> = Arc::new(store);
+            tokio::spawn(reader.follow(store.clone(), Duration::from_millis(200)));
+            (
+                store,
+                format!("DynamoDB table {table}, its stream projected"),
+            )
         }
     };
 

@@ -409,3 +409,64 @@ async fn browser_origins_outside_the_allow_list_are_refused() {
     assert!(tokio_tungstenite::connect_async(request).await.is_ok());
     server.stop().await.unwrap();
 }
+
+/// On DynamoDB (moto here), the server follows the table's stream as the
+/// project-changes function does on AWS: a room opened with a public id, and its
+/// messages, reach the holder's list.
+#[tokio::test]
+async fn on_dynamodb_the_room_list_follows_the_tables_stream() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+    assert!(
+        !endpoint.is_empty(),
+        "AWS_ENDPOINT_URL_DYNAMODB is not set: run ./scripts/test.sh, which starts moto"
+    );
+    let options = Options {
+        store: local_server::options::StoreChoice::DynamoDb {
+            table: format!("local-{}", secret_rooms::http::new_request_id()),
+            create: true,
+            timeouts: secret_rooms::config::dynamodb_timeouts(&secret_rooms::config::process_env)
+                .unwrap(),
+        },
+        ..Options::ephemeral()
+    };
+    let server = start(options).await.unwrap();
+    let base = format!("http://{}", server.addr);
+    let (_, alice) = post(&base, "/users/create", json!({})).await;
+    let (_, bob) = post(&base, "/users/create", json!({})).await;
+    let (status, room) = post(
+        &base,
+        &format!("/users/{}/connect", alice["publicId"].as_str().unwrap()),
+        json!({"privateId": bob["privateId"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{room}");
+    let room_id = room["roomId"].as_str().unwrap();
+    let (status, _) = post(
+        &base,
+        &format!("/rooms/{room_id}/message"),
+        json!({"privateId": bob["privateId"], "message": "are you there?"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    // The stream is read every 200 ms: the offer, with the message noted, shows soon.
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let (status, list) = post(
+            &base,
+            "/users/rooms",
+            json!({"privateId": alice["privateId"]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{list}");
+        listed = list["rooms"][0].clone();
+        if !listed["lastMessageAt"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed["roomId"], room["roomId"], "{listed}");
+    assert_eq!(listed["joined"], false);
+    assert_eq!(listed["peer"]["publicId"], bob["publicId"]);
+    assert!(listed["lastMessageAt"].is_string(), "{listed}");
+    server.stop().await.unwrap();
+}

@@ -7,11 +7,16 @@
 //! - [`http`]: the route table, request parsing, error mapping and the Lambda glue.
 //! - [`config`]: environment variables, validated at start-up.
 //! - [`secrets`]: AWS Secrets Manager, for the deployed functions' secrets.
+//! - [`projector`]: the room lists' projection fed by the table's DynamoDB stream.
+//! - [`aws_json`]: signed calls of AWS's JSON protocol (Secrets Manager, DynamoDB
+//!   Streams).
 
 pub use secret_rooms_domain as domain;
 
+pub mod aws_json;
 pub mod config;
 pub mod http;
+pub mod projector;
 pub mod realtime;
 pub mod secrets;
 pub mod store;

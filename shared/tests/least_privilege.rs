@@ -127,43 +127,50 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
     ];
     let f = Functions::start_with(&pusher.base_url, Arc::new(SystemClock), &extra).await;
     let mut used: BTreeMap<String, Grants> = BTreeMap::new();
-    let mut record = |route: Route| {
-        let name = format!(
+    let mut record = |name: &str| {
+        used.entry(name.to_owned())
+            .or_default()
+            .extend(needed(&proxy.take_exchanges()));
+    };
+    proxy.take_exchanges();
+    let function = |route: Route| {
+        format!(
             "{}Function",
             route
                 .function()
                 .split('-')
                 .map(|w| w[..1].to_uppercase() + &w[1..])
                 .collect::<String>()
-        );
-        used.entry(name)
-            .or_default()
-            .extend(needed(&proxy.take_exchanges()));
+        )
     };
-    proxy.take_exchanges();
+    // The stream's function: what the writes so far make it do (each list settles it
+    // first, and finds nothing left).
+    const PROJECTOR: &str = "ProjectChangesFunction";
 
     for route in Route::ALL {
         f.endpoint(route).warm_up().await;
-        record(route);
+        record(&function(route));
     }
+    f.project_changes.warm_up().await;
+    record(PROJECTOR);
     // create-user: created, then refused past the per-address limit.
     let (alice_pub, alice, _) = f.create().await;
     let (bob_pub, bob, _) = f.create().await;
     let (_, carol, _) = f.create().await;
-    record(Route::CreateUser);
+    record(&function(Route::CreateUser));
     // rotate-id: rotated (the address's fourth id), then refused past the limit, and
     // refused for a stranger.
     assert_eq!(f.rotate(&carol).await.status, 200);
     assert_eq!(f.rotate(&carol).await.status, 429);
     assert_eq!(f.rotate(&"A".repeat(43)).await.status, 401);
-    record(Route::RotateId);
+    record(&function(Route::RotateId));
     let refused = invoke(
         &f.create_user,
         &api_event(Route::CreateUser, "/users/create", None, None),
     )
     .await;
     assert_eq!(refused.status, 429, "{}", refused.body);
-    record(Route::CreateUser);
+    record(&function(Route::CreateUser));
     // connect: both sides, again (a join again checks the requester's open rooms), an
     // unused id, an unknown private id.
     let room = f.room(&alice, &bob_pub).await;
@@ -177,44 +184,49 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
     f.room(&alice, unused).await;
     let stranger = "A".repeat(43);
     assert_eq!(f.connect(&stranger, &bob_pub).await.status, 401);
-    record(Route::Connect);
+    record(&function(Route::Connect));
     // send-message: sent, and refused to a non-member.
     assert_eq!(f.send(&alice, &room, "hi").await.status, 204);
     assert_eq!(f.send(&stranger, &room, "hi").await.status, 404);
-    record(Route::SendMessage);
+    record(&function(Route::SendMessage));
     // channel-auth: a member, and a stranger.
     let channel = format!("private-{room}");
     assert_eq!(f.auth(&alice, "1.1", &channel).await.status, 200);
     assert_eq!(f.auth(&stranger, "1.1", &channel).await.status, 403);
     // ... and on an inbox channel: its holder, and someone else.
-    record(Route::ChannelAuth);
+    record(&function(Route::ChannelAuth));
+    f.settle().await;
+    record(PROJECTOR);
     let inbox = f.rooms(&bob).await.body["inboxChannel"]
         .as_str()
         .unwrap()
         .to_owned();
-    record(Route::ListRooms);
+    record(&function(Route::ListRooms));
     assert_eq!(f.auth(&bob, "1.1", &inbox).await.status, 200);
     assert_eq!(f.auth(&alice, "1.1", &inbox).await.status, 403);
-    record(Route::ChannelAuth);
+    record(&function(Route::ChannelAuth));
     // list-rooms: an identity, and a stranger.
     assert_eq!(f.rooms(&alice).await.status, 200);
     assert_eq!(f.rooms(&stranger).await.status, 401);
-    record(Route::ListRooms);
+    record(&function(Route::ListRooms));
     // list-messages: a member, and a stranger.
     assert_eq!(f.history(&bob, &room, json!({})).await.status, 200);
     assert_eq!(f.history(&stranger, &room, json!({})).await.status, 404);
-    record(Route::ListMessages);
+    record(&function(Route::ListMessages));
     // block-room: a stranger, a member, the same again; then the closed room refuses.
     assert_eq!(f.block(&stranger, &room).await.status, 404);
     assert_eq!(f.block(&bob, &room).await.status, 204);
     assert_eq!(f.block(&alice, &room).await.status, 204);
-    record(Route::BlockRoom);
+    record(&function(Route::BlockRoom));
     assert_eq!(f.send(&alice, &room, "hi").await.status, 410);
-    record(Route::SendMessage);
+    record(&function(Route::SendMessage));
     assert_eq!(f.auth(&alice, "1.1", &channel).await.status, 403);
-    record(Route::ChannelAuth);
+    record(&function(Route::ChannelAuth));
     assert_eq!(f.connect(&alice, &bob_pub).await.status, 410);
-    record(Route::Connect);
+    record(&function(Route::Connect));
+    // The stream's function: the rotation's retired id, the block's deleted offers.
+    f.settle().await;
+    record(PROJECTOR);
 
     let granted = granted();
     assert_eq!(
@@ -284,7 +296,9 @@ fn each_function_may_read_exactly_the_secrets_it_is_given() {
                 .insert(secret.to_owned());
         }
     }
-    assert_eq!(given.len(), Route::ALL.len());
+    // A function per route, and the stream's, which is given none.
+    assert_eq!(given.len(), Route::ALL.len() + 1);
+    assert_eq!(given["ProjectChangesFunction"], BTreeSet::new());
     assert_eq!(
         given, readable,
         "secrets given (left) versus readable (right)"

@@ -77,7 +77,12 @@ fn the_template_gives_each_route_its_own_function() {
         values_of(&template, "Method:"),
         vec!["POST".to_owned(); Route::ALL.len()]
     );
-    let functions: Vec<String> = Route::ALL.iter().map(|r| r.function().to_owned()).collect();
+    // A function per route, then the stream's (not a route).
+    let functions: Vec<String> = Route::ALL
+        .iter()
+        .map(|r| r.function().to_owned())
+        .chain(["project-changes".to_owned()])
+        .collect();
     assert_eq!(values_of(&template, "Binary:"), functions);
     let code: Vec<String> = functions.iter().map(|f| format!("functions/{f}")).collect();
     assert_eq!(values_of(&template, "CodeUri:"), code);

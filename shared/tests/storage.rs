@@ -9,14 +9,17 @@ use secret_rooms::domain::SocketId;
 use secret_rooms::domain::addresses::{AddressLimit, CreateLimit};
 use secret_rooms::domain::channels::{AuthorizeError, authorize_channel};
 use secret_rooms::domain::history::{Cursor, HistoryError, MessageTtl, list_messages};
+use secret_rooms::domain::inbox::{RoomList, list_rooms};
 use secret_rooms::domain::messages::{Message, RateLimit, SendError, send_message};
 use secret_rooms::domain::rooms::{BlockError, ConnectError, RoomKey, Side, block_room, connect};
-use secret_rooms::domain::users::{CreateUserError, CreatedUser, IdPolicy, UserIds, create_user};
+use secret_rooms::domain::users::{
+    CreateUserError, CreatedUser, IdPolicy, UserIds, create_user, rotate_public_id,
+};
 use secret_rooms::domain::{PrivateId, PublicId, PublicKey, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
-    Allowance, InsertUserError, JoinError, KeptMessage, Member, RateWindow, Requester, Store,
-    UserRecord,
+    Allowance, HistoryPage, InsertUserError, JoinError, KeptMessage, Member, RateWindow, Requester,
+    Store, UserRecord,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -50,6 +53,13 @@ fn requester(member: &Member) -> Requester {
         public_key: None,
         rooms: Default::default(),
     }
+}
+
+/// How many rooms are offered to `to` (its partition's `ROOM#` items).
+async fn offers_to(store: &impl Items, to: PublicId) -> usize {
+    let prefix = format!("PUBLIC#{to} ROOM#");
+    let items = store.items().await;
+    items.keys().filter(|k| k.starts_with(&prefix)).count()
 }
 
 async fn new_user(store: &dyn Store) -> CreatedUser {
@@ -1031,13 +1041,26 @@ async fn both_stores_keep_the_same_items() {
     let embedded = secret_rooms::store::EmbeddedStore::in_memory().unwrap();
     scenario(&dynamo).await;
     scenario(&embedded).await;
+    // The embedded store projects as it writes; on DynamoDB, the stream's records.
+    dynamo.settle().await;
     let (on_dynamo, on_embedded) = (dynamo.items().await, embedded.items().await);
     assert_eq!(
         on_dynamo.len(),
-        10,
+        11,
         "counter, 2 users, 2 markers, 1 room, 1 message, 2 joined, 1 offer (the \
-         blocker's left): {on_dynamo:#?}"
+         blocker's left) and its copy in its holder's partition: {on_dynamo:#?}"
     );
+    // Both joined entries and the copy note the message.
+    for (key, item) in &on_dynamo {
+        if key.contains(" ROOM#") && key.starts_with("USER#") || key.contains(" OFFER#") {
+            assert_eq!(
+                item["lastMessageAt"],
+                json!("2026-11-25T00:00:00.000Z"),
+                "{key}"
+            );
+            assert_eq!(item["lastMessageTtl"], json!(1_764_633_600), "{key}");
+        }
+    }
     // The keyed user's key, on their user item and on their offer to the other.
     let key = json!("hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo");
     assert_eq!(
@@ -1488,11 +1511,11 @@ async fn a_block_takes_the_room_out_of_a_peer_who_never_joined<
     let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
-    assert_eq!(store.offers(bob.public_id, 10).await.unwrap().len(), 1);
+    assert_eq!(offers_to(&store, bob.public_id).await, 1);
     block_room(&store, &room, &alice.private_id, now())
         .await
         .unwrap();
-    assert!(store.offers(bob.public_id, 10).await.unwrap().is_empty());
+    assert_eq!(offers_to(&store, bob.public_id).await, 0);
     let again = connect(&store, &key, &bob.private_id, alice.public_id, now()).await;
     assert!(matches!(again, Err(ConnectError::RoomClosed)), "{again:?}");
 
@@ -1500,15 +1523,14 @@ async fn a_block_takes_the_room_out_of_a_peer_who_never_joined<
     block_room(&store, &room, &dave.private_id, now())
         .await
         .unwrap();
-    assert!(store.offers(dave.public_id, 10).await.unwrap().is_empty());
-    let kept = store.offers(carol.public_id, 10).await.unwrap();
+    assert_eq!(offers_to(&store, dave.public_id).await, 0);
     assert_eq!(
-        kept.len(),
+        offers_to(&store, carol.public_id).await,
         1,
         "the peer who joined keeps the blocker's offer"
     );
     let carols = store
-        .rooms_of(&carol.private_id.hash())
+        .rooms_of(&carol.private_id.hash(), 10)
         .await
         .unwrap()
         .unwrap();
@@ -1602,6 +1624,130 @@ async fn a_block_racing_the_peers_join_closes_it_for_both<S: Store + Items + Clo
     }
 }
 
+/// A room list is one query of the lister's own partition, where the projection keeps
+/// the rooms offered to their public id and each room's newest message: offered rooms
+/// with their messages, an expired message left out, the peer's answer noted on both
+/// sides, and a rotation's old offers gone.
+async fn a_room_list_is_one_query_of_the_listers_partition<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob, carol) = (
+        new_user(&store).await,
+        new_user(&store).await,
+        new_user(&store).await,
+    );
+    // Bob opens a room with Alice and writes three messages while she is away; Carol
+    // opens another and writes one that is kept for a second only.
+    let room = connect(&store, &key, &bob.private_id, alice.public_id, now())
+        .await
+        .unwrap();
+    for text in ["one", "two", "three"] {
+        say(&store, &pusher, &room, &bob.private_id, text, now())
+            .await
+            .unwrap();
+    }
+    let brief = connect(&store, &key, &carol.private_id, alice.public_id, now())
+        .await
+        .unwrap();
+    let gone = Message::parse("soon gone".into()).unwrap();
+    let second = MessageTtl(Duration::from_secs(1));
+    send_message(
+        &store,
+        &pusher,
+        ROOMY,
+        second,
+        &brief,
+        &carol.private_id,
+        &gone,
+        now(),
+    )
+    .await
+    .unwrap();
+    store.settle().await;
+    let newest = |page: HistoryPage| page.messages.last().map(|m| m.sent_at.clone());
+    let third = newest(
+        store
+            .list_messages(&room, &Cursor::before(0), 10, 0)
+            .await
+            .unwrap(),
+    );
+    let find = |list: &RoomList, room: &RoomId| {
+        list.rooms
+            .iter()
+            .find(|r| &r.room == room)
+            .cloned()
+            .unwrap_or_else(|| panic!("{room} is not listed: {list:?}"))
+    };
+
+    let mut trips = round_trip_counter(&store);
+    let later = now() + Duration::from_secs(5);
+    let alices = list_rooms(&store, &key, &alice.private_id, later)
+        .await
+        .unwrap();
+    assert_eq!(trips(), 1, "a list is one query");
+    let offered = find(&alices, &room);
+    assert!(!offered.joined);
+    assert_eq!(offered.peer, bob.public_id);
+    assert_eq!(
+        offered.peer_username.as_deref(),
+        Some(bob.username.as_str())
+    );
+    assert_eq!(offered.last_message_at, third, "the newest of Bob's three");
+    assert_eq!(
+        find(&alices, &brief).last_message_at,
+        None,
+        "an expired message is not shown"
+    );
+
+    // Alice joins and answers: both lists note her message.
+    connect(&store, &key, &alice.private_id, bob.public_id, now())
+        .await
+        .unwrap();
+    say(&store, &pusher, &room, &alice.private_id, "four", now())
+        .await
+        .unwrap();
+    store.settle().await;
+    let four = newest(
+        store
+            .list_messages(&room, &Cursor::before(0), 10, 0)
+            .await
+            .unwrap(),
+    );
+    assert_ne!(four, third);
+    trips();
+    for who in [&alice, &bob] {
+        let list = list_rooms(&store, &key, &who.private_id, now())
+            .await
+            .unwrap();
+        assert_eq!(trips(), 1, "a list is one query");
+        let entry = find(&list, &room);
+        assert!(entry.joined);
+        assert_eq!(entry.last_message_at, four);
+    }
+
+    // A rotation: what was offered to the old id leaves the list, and its copies the
+    // partition; the room Alice joined stays.
+    rotate_public_id(&store, IdPolicy::default(), &alice.private_id, None, now())
+        .await
+        .unwrap();
+    store.settle().await;
+    let alices = list_rooms(&store, &key, &alice.private_id, now())
+        .await
+        .unwrap();
+    assert!(alices.rooms.iter().all(|r| r.room != brief), "{alices:?}");
+    assert!(find(&alices, &room).joined);
+    let copies = format!("USER#{} OFFER#", alice.private_id.hash().to_hex());
+    let items = store.items().await;
+    assert_eq!(
+        items.keys().filter(|k| k.starts_with(&copies)).count(),
+        0,
+        "{items:#?}"
+    );
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -1621,6 +1767,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_room_list_is_one_query_of_the_listers_partition,
     a_block_racing_the_peers_join_closes_it_for_both,
     a_block_takes_the_room_out_of_a_peer_who_never_joined,
     a_room_id_is_checked_whole_not_by_its_start,

@@ -61,6 +61,27 @@ pub fn round_trip_counter(store: &dyn Store) -> impl FnMut() -> usize + '_ {
 #[async_trait]
 pub trait Items {
     async fn items(&self) -> BTreeMap<String, Value>;
+
+    /// Let the room lists' projection catch up with every write so far: on DynamoDB,
+    /// read the table's stream from its start and project it (as the `project-changes`
+    /// function does; replaying a change is harmless), through a client of its own, so
+    /// that the store's round trips stay the requests'; the embedded store projects as
+    /// it writes.
+    async fn settle(&self) {}
+}
+
+/// Project `table`'s whole stream (see [`Items::settle`]); how many records stood for a
+/// change.
+pub async fn settle_table(table: &str) -> usize {
+    let aws = secret_rooms::config::aws(&secret_rooms::config::process_env)
+        .expect("the test command sets the AWS settings");
+    let store = reopen(table).await;
+    let reader = secret_rooms::projector::reader_for(&store, aws).expect("a stream reader");
+    reader
+        .settle(&store)
+        .await
+        .unwrap_or_else(|e| panic!("projecting the stream of {table}: {e:#}"))
+        .changes
 }
 
 #[async_trait]
@@ -85,6 +106,10 @@ impl Items for DynamoStore {
                 (keys::storage_key(pk, sk), item_json(item))
             })
             .collect()
+    }
+
+    async fn settle(&self) {
+        settle_table(self.table()).await;
     }
 }
 

@@ -8,7 +8,7 @@ pub mod store;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use realtime::{ChannelSigner, Realtime, RealtimeError};
 pub use store::{
-    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, Joined, KeptMessage, Member,
-    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
-    UserRecord,
+    Allowance, Audience, CreateQuota, HistoryPage, InboxOffer, InsertUserError, JoinError, Joined,
+    KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
+    Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };

@@ -103,14 +103,53 @@ pub struct Joined {
     pub since: Option<String>,
     /// Whether a member blocked the room.
     pub closed: bool,
+    /// The room's newest message since `since`, as the projection last noted it.
+    pub last_message: Option<LastMessage>,
 }
 
-/// An identity's rooms as its own partition holds them.
+/// A room offered to an identity's public id, as the projection copied it into the
+/// identity's own partition (see [`crate::projection`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboxOffer {
+    pub offer: Offer,
+    /// The public id the room was offered to: after a rotation, copies made for the old
+    /// one may linger until the projection drops them, and are not shown.
+    pub to: PublicId,
+    /// The room's newest message since the holder took `to`.
+    pub last_message: Option<LastMessage>,
+}
+
+/// When a room's newest message was sent, and until when it is kept (seconds since the
+/// epoch): a list does not show a message that has expired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastMessage {
+    pub sent_at: String,
+    pub expires_at: u64,
+}
+
+/// Which of an identity's entries for a room: the room it joined, or the room offered
+/// to its public id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListEntry {
+    Joined,
+    Offered,
+}
+
+/// Whom a room's messages concern: its members, and the public ids of its pair (whose
+/// holders, if any, have the room offered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audience {
+    pub members: Vec<PrivateIdHash>,
+    pub pair: Vec<PublicId>,
+}
+
+/// An identity's rooms as its own partition holds them: one query.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoomsOf {
     /// The identity as rooms name it now, and since when it holds that public id.
     pub requester: Requester,
     pub joined: Vec<Joined>,
+    pub offers: Vec<InboxOffer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +172,8 @@ pub enum RotateError {
 pub struct PublicEntry {
     pub owner: PrivateIdHash,
     pub username: String,
+    /// When the holder took the id (their `createdAt`, or the rotation that gave it).
+    pub since: String,
 }
 
 /// One create counted against its source address's limit: at most `limit` per `window`
@@ -252,20 +293,59 @@ pub trait Store: Send + Sync {
         now: &str,
     ) -> Result<(), JoinError>;
 
-    /// The identity's current public id and the rooms it joined; `None` for an unknown
+    /// The identity's current public id, the rooms it joined and up to `max_offers` of
+    /// the rooms offered to it, as the projection copied them; `None` for an unknown
     /// private id. One query (its partition).
-    async fn rooms_of(&self, who: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError>;
-
-    /// Up to `limit` rooms offered to `public_id`. One query (its partition).
-    async fn offers(&self, public_id: PublicId, limit: usize) -> Result<Vec<Offer>, StoreError>;
-
-    /// When the newest message of `room` after `after` was sent, if any. One query.
-    async fn last_message_at(
+    async fn rooms_of(
         &self,
+        who: &PrivateIdHash,
+        max_offers: usize,
+    ) -> Result<Option<RoomsOf>, StoreError>;
+
+    /// The room offered to `to` as `room`, if it still is (the projection). One read.
+    async fn offer(&self, to: PublicId, room: &RoomId) -> Result<Option<Offer>, StoreError>;
+
+    /// Whom `room`'s messages concern; `None` for an unknown room (the projection).
+    /// One read.
+    async fn audience(&self, room: &RoomId) -> Result<Option<Audience>, StoreError>;
+
+    /// The newest message kept in `room`, expired or not (the projection). One query.
+    async fn newest_message(&self, room: &RoomId) -> Result<Option<LastMessage>, StoreError>;
+
+    /// Note `last` on `who`'s `entry` for `room`, unless the entry is missing, already
+    /// notes a message as new or newer, or starts after `last` was sent (the projection).
+    /// One conditional update; idempotent, and order does not matter.
+    async fn note_message(
+        &self,
+        who: &PrivateIdHash,
         room: &RoomId,
-        after: &crate::history::Cursor,
-        now_secs: u64,
-    ) -> Result<Option<String>, StoreError>;
+        entry: ListEntry,
+        last: &LastMessage,
+    ) -> Result<(), StoreError>;
+
+    /// Copy `offer`, made to `to`, into the partition of `holder`, who took `to` at
+    /// `since`; a copy already there keeps the message it notes (the projection). One
+    /// update.
+    async fn copy_offer(
+        &self,
+        holder: &PrivateIdHash,
+        to: PublicId,
+        since: &str,
+        offer: &Offer,
+    ) -> Result<(), StoreError>;
+
+    /// Delete `holder`'s copy of `room` offered to `to`, if it is there (the
+    /// projection). One conditional delete.
+    async fn drop_offer(
+        &self,
+        holder: &PrivateIdHash,
+        to: PublicId,
+        room: &RoomId,
+    ) -> Result<(), StoreError>;
+
+    /// Delete every copy in `holder`'s partition of a room offered to `to` (the
+    /// projection, once `to` is retired). One query, then one delete per copy.
+    async fn drop_offers_to(&self, holder: &PrivateIdHash, to: PublicId) -> Result<(), StoreError>;
 
     /// Give `who` (named `old` until now) the public id `new` in place of `old`'s, which
     /// is retired: its marker

@@ -16,30 +16,34 @@ pub use codec::item_json;
 
 use super::rate;
 use super::schema::{
-    CounterItem, JoinedItem, Kind, MemberEntry, MessageItem, OfferItem, PublicItem, RoomItem,
-    SideEntry, UserItem, attr, corrupt, keys, side_attr,
+    CounterItem, InboxItem, JoinedItem, Kind, MemberEntry, MessageItem, OfferItem, PublicItem,
+    RoomItem, SideEntry, UserItem, attr, corrupt, keys, side_attr,
 };
 use super::{
-    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
-    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
-    UserRecord,
+    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage,
+    LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf,
+    RotateError, Store, StoreError, UserRecord,
 };
 use crate::domain::history::Cursor;
+use crate::domain::rooms::MAX_ROOMS;
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
-    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_smithy_http_client::HttpClientError;
-use codec::{Item, from_item, key, lists_room, n, room_tag, room_tags, s, to_attribute, to_item};
+use codec::{
+    Item, from_item, key, key_at, lists_room, n, room_tag, room_tags, s, to_attribute, to_item,
+};
 use errors::{build_error, cancelled_for, classify, condition_failed_at, conflict, failed_item};
 use rate_slots::{Found, Next};
 use std::sync::Arc;
@@ -50,18 +54,25 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     round_trips: Arc<AtomicUsize>,
+    /// Where the client's credentials come from (the SDK's client no longer says).
+    credentials: Option<SharedCredentialsProvider>,
 }
 
 impl DynamoStore {
     /// Count round trips, then create the client: once, as each creation sets up and
     /// checks the whole SDK runtime (about a third of a function's init).
-    fn build(mut config: aws_sdk_dynamodb::config::Builder, table: impl Into<String>) -> Self {
+    fn build(
+        mut config: aws_sdk_dynamodb::config::Builder,
+        table: impl Into<String>,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Self {
         let round_trips = Arc::new(AtomicUsize::new(0));
         config.push_interceptor(client::round_trip_counter(round_trips.clone()));
         Self {
             client: Client::from_conf(config.build()),
             table: table.into(),
             round_trips,
+            credentials,
         }
     }
 
@@ -81,17 +92,18 @@ impl DynamoStore {
             None,
             "Lambda environment",
         );
+        let provider = SharedCredentialsProvider::new(credentials);
         let mut config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(aws.region))
-            .credentials_provider(credentials)
+            .credentials_provider(provider.clone())
             .retry_config(RetryConfig::standard())
             .timeout_config(client::timeout_config(timeouts));
         if !aws.endpoint.as_deref().is_some_and(client::is_https) {
             config.set_http_client(Some(client::amazon_roots_client()?));
         }
         config.set_endpoint_url(aws.endpoint);
-        Ok(Self::build(config, table))
+        Ok(Self::build(config, table, Some(provider)))
     }
 
     /// A client from the SDK's default configuration chain (credentials from the
@@ -138,19 +150,44 @@ impl DynamoStore {
             }
         }
         let config = loader.load().await;
-        Self::build((&config).into(), table)
+        Self::build((&config).into(), table, config.credentials_provider())
     }
 
     pub fn client(&self) -> &Client {
         &self.client
     }
 
+    /// The region, credentials (as resolved now: temporary ones expire) and endpoint
+    /// override this store's client uses, for a client of another AWS service beside
+    /// it (the local server's stream reader).
+    pub async fn aws_settings(&self) -> anyhow::Result<AwsSettings> {
+        use aws_sdk_dynamodb::config::ProvideCredentials as _;
+        let config = self.client.config();
+        let region = config
+            .region()
+            .map(ToString::to_string)
+            .ok_or_else(|| anyhow::anyhow!("no AWS region is configured"))?;
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no AWS credentials are configured"))?;
+        let credentials = provider.provide_credentials().await?;
+        Ok(AwsSettings {
+            region,
+            access_key_id: credentials.access_key_id().to_owned(),
+            secret_access_key: credentials.secret_access_key().to_owned(),
+            session_token: credentials.session_token().map(str::to_owned),
+            endpoint: crate::config::dynamodb_endpoint(&crate::config::process_env),
+        })
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }
 
-    /// Create the table (on-demand, keys `pk` and `sk`) as the SAM template does; for
-    /// local development and tests.
+    /// Create the table (on-demand, keys `pk` and `sk`, a stream of new and old images
+    /// for the room lists' projection) as the SAM template does; for local development
+    /// and tests.
     pub async fn create_table(&self) -> Result<(), StoreError> {
         let mut request = self.client.create_table().table_name(&self.table);
         for (name, key_type) in [(attr::PK, KeyType::Hash), (attr::SK, KeyType::Range)] {
@@ -166,8 +203,14 @@ impl DynamoStore {
                 .map_err(build_error)?;
             request = request.attribute_definitions(attribute).key_schema(key);
         }
+        let stream = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::NewAndOldImages)
+            .build()
+            .map_err(build_error)?;
         request
             .billing_mode(BillingMode::PayPerRequest)
+            .stream_specification(stream)
             .send()
             .await
             .map_err(|e| classify("CreateTable", e))?;
@@ -207,6 +250,51 @@ impl DynamoStore {
         }
         let out = request.send().await.map_err(|e| classify("GetItem", e))?;
         Ok(out.item)
+    }
+
+    async fn get_item_at(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// Delete the copy of an offer at `sk` in `holder`'s partition if it was made to
+    /// `to` (a copy for another public id of theirs stays).
+    async fn delete_copy(
+        &self,
+        holder: &PrivateIdHash,
+        to: PublicId,
+        sk: String,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_at(keys::user(holder), sk)))
+            .condition_expression("#to = :to")
+            .expression_attribute_names("#to", attr::TO)
+            .expression_attribute_values(":to", s(to.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(DeleteItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("DeleteItem", e)),
+        }
     }
 
     /// The items of partition `pk` (those whose sort key starts with `prefix`, when
@@ -900,16 +988,37 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn rooms_of(&self, who: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError> {
-        // The user item ("_") and the rooms they joined (ROOM#...) share the partition.
+    async fn rooms_of(
+        &self,
+        who: &PrivateIdHash,
+        max_offers: usize,
+    ) -> Result<Option<RoomsOf>, StoreError> {
+        // One query of the partition, newest sort key first: the user item ("_"), the
+        // rooms they joined ("ROOM#", at most MAX_ROOMS), then the copies of offers
+        // ("OFFER#"), so that a flood of offers cannot crowd out the rest.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_values(":pk", s(keys::user(who)))
+            .scan_index_forward(false)
+            .limit(i32::try_from(1 + MAX_ROOMS + max_offers).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
         let mut user = None;
-        let mut joined = Vec::new();
-        for item in self.query_partition(keys::user(who), None, None).await? {
-            let sk = text_of(&item, attr::SK)?;
+        let (mut joined, mut offers) = (Vec::new(), Vec::new());
+        for item in out.items() {
+            let sk = text_of(item, attr::SK)?;
             if sk == keys::ITEM {
-                user = Some(from_item::<UserItem>(&item)?);
+                user = Some(from_item::<UserItem>(item)?);
             } else if sk.starts_with(keys::ROOM_ENTRY_PREFIX) {
-                joined.push(from_item::<JoinedItem>(&item)?.joined()?);
+                joined.push(from_item::<JoinedItem>(item)?.joined()?);
+            } else if sk.starts_with(keys::OFFER_ENTRY_PREFIX) && offers.len() < max_offers {
+                offers.push(from_item::<InboxItem>(item)?.inbox_offer()?);
             }
         }
         let Some(user) = user else {
@@ -918,51 +1027,168 @@ impl Store for DynamoStore {
         Ok(Some(RoomsOf {
             requester: user.requester()?,
             joined,
+            offers,
         }))
     }
 
-    async fn offers(&self, public_id: PublicId, limit: usize) -> Result<Vec<Offer>, StoreError> {
-        self.query_partition(
-            keys::public(public_id),
-            Some(keys::ROOM_ENTRY_PREFIX),
-            Some(limit),
-        )
-        .await?
-        .iter()
-        .map(|item| from_item::<OfferItem>(item)?.offer())
-        .collect()
+    async fn offer(&self, to: PublicId, room: &RoomId) -> Result<Option<Offer>, StoreError> {
+        let key = key_at(keys::public(to), keys::room_entry(room));
+        self.get_item_at(key)
+            .await?
+            .map(|item| from_item::<OfferItem>(&item)?.offer())
+            .transpose()
     }
 
-    async fn last_message_at(
-        &self,
-        room: &RoomId,
-        after: &Cursor,
-        now_secs: u64,
-    ) -> Result<Option<String>, StoreError> {
+    async fn audience(&self, room: &RoomId) -> Result<Option<Audience>, StoreError> {
+        self.get_item(keys::room(room), None)
+            .await?
+            .map(|item| from_item::<RoomItem>(&item)?.audience())
+            .transpose()
+    }
+
+    async fn newest_message(&self, room: &RoomId) -> Result<Option<LastMessage>, StoreError> {
         let out = self
             .client
             .query()
             .table_name(&self.table)
             .consistent_read(true)
-            .key_condition_expression("#pk = :pk AND #sk BETWEEN :after AND :end")
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", attr::PK)
             .expression_attribute_names("#sk", attr::SK)
             .expression_attribute_values(":pk", s(keys::room(room)))
-            .expression_attribute_values(":after", s(keys::message(after)))
-            .expression_attribute_values(":end", s(format!("{}~", keys::MESSAGE_PREFIX)))
+            .expression_attribute_values(":prefix", s(keys::MESSAGE_PREFIX))
             .scan_index_forward(false)
             .limit(1)
             .send()
             .await
             .map_err(|e| classify("Query", e))?;
-        // The newest message: when it has expired, so has every older one.
-        match out.items().first() {
-            Some(item) => {
+        out.items()
+            .first()
+            .map(|item| {
                 let message: MessageItem = from_item(item)?;
-                Ok((message.ttl > now_secs).then_some(message.sent_at))
+                Ok(LastMessage {
+                    sent_at: message.sent_at,
+                    expires_at: message.ttl,
+                })
+            })
+            .transpose()
+    }
+
+    async fn note_message(
+        &self,
+        who: &PrivateIdHash,
+        room: &RoomId,
+        entry: ListEntry,
+        last: &LastMessage,
+    ) -> Result<(), StoreError> {
+        let sk = match entry {
+            ListEntry::Joined => keys::room_entry(room),
+            ListEntry::Offered => keys::offer_entry(room),
+        };
+        // As `LastMessageEntry::takes`: an entry that is there, starts no later than the
+        // message, and notes nothing as new.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_at(keys::user(who), sk)))
+            .update_expression("SET #at = :at, #ttl = :ttl")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#since) OR #since <= :at) \
+                 AND (attribute_not_exists(#at) OR #at < :at)",
+            )
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#since", attr::SINCE)
+            .expression_attribute_names("#at", attr::LAST_MESSAGE_AT)
+            .expression_attribute_names("#ttl", attr::LAST_MESSAGE_TTL)
+            .expression_attribute_values(":at", s(&last.sent_at))
+            .expression_attribute_values(":ttl", n(last.expires_at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
             }
-            None => Ok(None),
+            Err(e) => Err(classify("UpdateItem", e)),
         }
+    }
+
+    async fn copy_offer(
+        &self,
+        holder: &PrivateIdHash,
+        to: PublicId,
+        since: &str,
+        offer: &Offer,
+    ) -> Result<(), StoreError> {
+        // Every attribute of the copy but the message it notes, which stays.
+        let copy = to_item(
+            &keys::user(holder),
+            &keys::offer_entry(&offer.room),
+            &InboxItem::new(to, since, offer),
+        )?;
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_at(
+                keys::user(holder),
+                keys::offer_entry(&offer.room),
+            )));
+        let (mut set, mut remove) = (Vec::new(), vec![format!("#{}", attr::PUBLIC_KEY)]);
+        for (name, value) in copy {
+            if name == attr::PK || name == attr::SK {
+                continue;
+            }
+            if name == attr::PUBLIC_KEY {
+                remove.clear();
+            }
+            set.push(format!("#{name} = :{name}"));
+            request = request
+                .expression_attribute_names(format!("#{name}"), &name)
+                .expression_attribute_values(format!(":{name}"), value);
+        }
+        if !remove.is_empty() {
+            request = request
+                .expression_attribute_names(format!("#{}", attr::PUBLIC_KEY), attr::PUBLIC_KEY);
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        request
+            .update_expression(expression)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn drop_offer(
+        &self,
+        holder: &PrivateIdHash,
+        to: PublicId,
+        room: &RoomId,
+    ) -> Result<(), StoreError> {
+        self.delete_copy(holder, to, keys::offer_entry(room)).await
+    }
+
+    async fn drop_offers_to(&self, holder: &PrivateIdHash, to: PublicId) -> Result<(), StoreError> {
+        let copies = self
+            .query_partition(keys::user(holder), Some(keys::OFFER_ENTRY_PREFIX), None)
+            .await?;
+        for item in copies {
+            if from_item::<InboxItem>(&item)?.to == to.to_string() {
+                self.delete_copy(holder, to, text_of(&item, attr::SK)?)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     async fn rotate_public_id(

@@ -5,15 +5,16 @@
 
 use super::rate;
 use super::schema::{
-    AddressItem, CounterItem, JoinedItem, Kind, MemberEntry, MessageItem, OfferItem, PublicItem,
-    RoomItem, SideEntry, UserItem, keys,
+    AddressItem, CounterItem, InboxItem, JoinedItem, Kind, LastMessageEntry, MemberEntry,
+    MessageItem, OfferItem, PublicItem, RoomItem, SideEntry, UserItem, keys,
 };
 use super::{
-    Allowance, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage, Member,
-    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
-    UserRecord,
+    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage,
+    LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf,
+    RotateError, Store, StoreError, UserRecord,
 };
 use crate::domain::history::Cursor;
+use crate::domain::projection::{self, Change};
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
@@ -293,10 +294,13 @@ impl Store for EmbeddedStore {
                 table
                     .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
                     .map_err(other)?;
-                // The joined entry keeps its first time; the offer says when it was last
-                // made.
-                let joined_at = get_item::<JoinedItem>(&table, joined_key.as_str())?
-                    .map_or(now.clone(), |item| item.joined_at);
+                // The joined entry keeps its first time (and the message the projection
+                // noted); the offer says when it was last made.
+                let (joined_at, last_message) =
+                    match get_item::<JoinedItem>(&table, joined_key.as_str())? {
+                        Some(item) => (item.joined_at, item.last_message),
+                        None => (now.clone(), LastMessageEntry::default()),
+                    };
                 let joined = JoinedItem {
                     kind: Kind::Joined,
                     room_id: room_id.clone(),
@@ -304,6 +308,7 @@ impl Store for EmbeddedStore {
                     joined_at,
                     since: Some(since),
                     closed_at: None,
+                    last_message,
                 };
                 table
                     .insert(joined_key.as_str(), encode(&joined)?.as_slice())
@@ -322,7 +327,19 @@ impl Store for EmbeddedStore {
             txn.commit().map_err(other)?;
             Ok(Ok(()))
         })
-        .await?
+        .await??;
+        self.project(&[
+            Change::Offered {
+                to: target,
+                room: room.clone(),
+            },
+            Change::Joined {
+                who: *joiner,
+                room: room.clone(),
+            },
+        ])
+        .await?;
+        Ok(())
     }
 
     async fn count_message(
@@ -407,6 +424,14 @@ impl Store for EmbeddedStore {
             }
             txn.commit().map_err(other)
         })
+        .await?;
+        self.project(&[Change::MessageKept {
+            room: room.clone(),
+            last: LastMessage {
+                sent_at: message.sent_at.clone(),
+                expires_at,
+            },
+        }])
         .await
     }
 
@@ -463,54 +488,72 @@ impl Store for EmbeddedStore {
             .map(keys::user)
             .collect();
         let (tag, entry, now) = (room.tag(), keys::room_entry(room), now.to_owned());
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(other)?;
-            {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let mut item = match get_item::<RoomItem>(&table, room_pk.as_str())? {
-                    Some(item) => item,
-                    None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
-                };
-                // A peer joined since the caller read the room: they would be left open.
-                if !peer_known && item.low.is_some() && item.high.is_some() {
-                    return Ok(false);
-                }
-                item.closed_at.get_or_insert_with(|| now.clone());
-                for offer_key in &offer_keys {
-                    table.remove(offer_key.as_str()).map_err(other)?;
-                }
-                table
-                    .insert(room_pk.as_str(), encode(&item)?.as_slice())
-                    .map_err(other)?;
-                // Each member's room leaves their open rooms, and their joined entry
-                // says it is closed.
-                // A member's user item exists (DynamoDB's condition refuses the close
-                // otherwise, and so does this). Their joined entry too, but in a file
-                // from before v2, whose rooms had none: the room is closed all the same.
-                for pk in users {
-                    let Some(mut user) = get_item::<UserItem>(&table, pk.as_str())? else {
-                        return Err(other(anyhow::anyhow!("a member who is no user")));
+        let closed = self
+            .run(move |db| {
+                let txn = db.begin_write().map_err(other)?;
+                {
+                    let mut table = txn.open_table(ITEMS).map_err(other)?;
+                    let mut item = match get_item::<RoomItem>(&table, room_pk.as_str())? {
+                        Some(item) => item,
+                        None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
                     };
-                    user.rooms.remove(&tag);
+                    // A peer joined since the caller read the room: they would be left open.
+                    if !peer_known && item.low.is_some() && item.high.is_some() {
+                        return Ok(false);
+                    }
+                    item.closed_at.get_or_insert_with(|| now.clone());
+                    for offer_key in &offer_keys {
+                        table.remove(offer_key.as_str()).map_err(other)?;
+                    }
                     table
-                        .insert(pk.as_str(), encode(&user)?.as_slice())
+                        .insert(room_pk.as_str(), encode(&item)?.as_slice())
                         .map_err(other)?;
-                    let joined_key = keys::storage_key(&pk, &entry);
-                    if let Some(mut joined) = get_item::<JoinedItem>(&table, joined_key.as_str())? {
-                        joined.closed_at.get_or_insert_with(|| now.clone());
+                    // Each member's room leaves their open rooms, and their joined entry
+                    // says it is closed.
+                    // A member's user item exists (DynamoDB's condition refuses the close
+                    // otherwise, and so does this). Their joined entry too, but in a file
+                    // from before v2, whose rooms had none: the room is closed all the same.
+                    for pk in users {
+                        let Some(mut user) = get_item::<UserItem>(&table, pk.as_str())? else {
+                            return Err(other(anyhow::anyhow!("a member who is no user")));
+                        };
+                        user.rooms.remove(&tag);
                         table
-                            .insert(joined_key.as_str(), encode(&joined)?.as_slice())
+                            .insert(pk.as_str(), encode(&user)?.as_slice())
                             .map_err(other)?;
+                        let joined_key = keys::storage_key(&pk, &entry);
+                        if let Some(mut joined) =
+                            get_item::<JoinedItem>(&table, joined_key.as_str())?
+                        {
+                            joined.closed_at.get_or_insert_with(|| now.clone());
+                            table
+                                .insert(joined_key.as_str(), encode(&joined)?.as_slice())
+                                .map_err(other)?;
+                        }
                     }
                 }
-            }
-            txn.commit().map_err(other)?;
-            Ok(true)
-        })
-        .await
+                txn.commit().map_err(other)?;
+                Ok(true)
+            })
+            .await?;
+        if closed {
+            let deleted: Vec<Change> = inboxes
+                .iter()
+                .map(|to| Change::OfferDeleted {
+                    to: *to,
+                    room: room.clone(),
+                })
+                .collect();
+            self.project(&deleted).await?;
+        }
+        Ok(closed)
     }
 
-    async fn rooms_of(&self, who: &PrivateIdHash) -> Result<Option<RoomsOf>, StoreError> {
+    async fn rooms_of(
+        &self,
+        who: &PrivateIdHash,
+        max_offers: usize,
+    ) -> Result<Option<RoomsOf>, StoreError> {
         let pk = keys::user(who);
         self.run(move |db| {
             let txn = db.begin_read().map_err(other)?;
@@ -523,35 +566,40 @@ impl Store for EmbeddedStore {
                     .iter()
                     .map(JoinedItem::joined)
                     .collect::<Result<_, _>>()?;
+            // As the DynamoDB query reads them: newest sort key first.
+            let offers = partition::<InboxItem>(&table, &pk, keys::OFFER_ENTRY_PREFIX, None)?
+                .iter()
+                .rev()
+                .take(max_offers)
+                .map(InboxItem::inbox_offer)
+                .collect::<Result<_, _>>()?;
             Ok(Some(RoomsOf {
                 requester: user.requester()?,
                 joined,
+                offers,
             }))
         })
         .await
     }
 
-    async fn offers(&self, public_id: PublicId, limit: usize) -> Result<Vec<Offer>, StoreError> {
-        let pk = keys::public(public_id);
-        self.run(move |db| {
-            let txn = db.begin_read().map_err(other)?;
-            let table = txn.open_table(ITEMS).map_err(other)?;
-            partition::<OfferItem>(&table, &pk, keys::ROOM_ENTRY_PREFIX, Some(limit))?
-                .iter()
-                .map(OfferItem::offer)
-                .collect()
-        })
-        .await
+    async fn offer(&self, to: PublicId, room: &RoomId) -> Result<Option<Offer>, StoreError> {
+        let key = keys::storage_key(&keys::public(to), &keys::room_entry(room));
+        self.get::<OfferItem>(key)
+            .await?
+            .map(|item| item.offer())
+            .transpose()
     }
 
-    async fn last_message_at(
-        &self,
-        room: &RoomId,
-        after: &Cursor,
-        now_secs: u64,
-    ) -> Result<Option<String>, StoreError> {
+    async fn audience(&self, room: &RoomId) -> Result<Option<Audience>, StoreError> {
+        self.get::<RoomItem>(keys::room(room))
+            .await?
+            .map(|item| item.audience())
+            .transpose()
+    }
+
+    async fn newest_message(&self, room: &RoomId) -> Result<Option<LastMessage>, StoreError> {
         let pk = keys::room(room);
-        let from = keys::storage_key(&pk, &keys::message(after));
+        let from = keys::storage_key(&pk, keys::MESSAGE_PREFIX);
         let end = keys::storage_key(&pk, &format!("{}~", keys::MESSAGE_PREFIX));
         self.run(move |db| {
             let txn = db.begin_read().map_err(other)?;
@@ -562,15 +610,130 @@ impl Store for EmbeddedStore {
                 .next_back()
                 .transpose()
                 .map_err(other)?;
-            let Some((key, value)) = newest else {
+            let Some((_, value)) = newest else {
                 return Ok(None);
             };
-            if key.value() == from {
-                return Ok(None);
-            }
             let message: MessageItem = serde_json::from_slice(value.value()).map_err(other)?;
-            // The newest message: when it has expired, so has every older one.
-            Ok((message.ttl > now_secs).then_some(message.sent_at))
+            Ok(Some(LastMessage {
+                sent_at: message.sent_at,
+                expires_at: message.ttl,
+            }))
+        })
+        .await
+    }
+
+    async fn note_message(
+        &self,
+        who: &PrivateIdHash,
+        room: &RoomId,
+        entry: ListEntry,
+        last: &LastMessage,
+    ) -> Result<(), StoreError> {
+        let pk = keys::user(who);
+        let key = match entry {
+            ListEntry::Joined => keys::storage_key(&pk, &keys::room_entry(room)),
+            ListEntry::Offered => keys::storage_key(&pk, &keys::offer_entry(room)),
+        };
+        let last = last.clone();
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let noted = match entry {
+                    ListEntry::Joined => get_item::<JoinedItem>(&table, &key)?
+                        .filter(|item| item.last_message.takes(item.since.as_deref(), &last))
+                        .map(|mut item| {
+                            item.last_message.set(&last);
+                            encode(&item)
+                        }),
+                    ListEntry::Offered => get_item::<InboxItem>(&table, &key)?
+                        .filter(|item| item.last_message.takes(Some(&item.since), &last))
+                        .map(|mut item| {
+                            item.last_message.set(&last);
+                            encode(&item)
+                        }),
+                };
+                if let Some(value) = noted.transpose()? {
+                    table
+                        .insert(key.as_str(), value.as_slice())
+                        .map_err(other)?;
+                }
+            }
+            txn.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn copy_offer(
+        &self,
+        holder: &PrivateIdHash,
+        to: PublicId,
+        since: &str,
+        offer: &Offer,
+    ) -> Result<(), StoreError> {
+        let key = keys::storage_key(&keys::user(holder), &keys::offer_entry(&offer.room));
+        let mut copy = InboxItem::new(to, since, offer);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                if let Some(old) = get_item::<InboxItem>(&table, &key)? {
+                    copy.last_message = old.last_message;
+                }
+                table
+                    .insert(key.as_str(), encode(&copy)?.as_slice())
+                    .map_err(other)?;
+            }
+            txn.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn drop_offer(
+        &self,
+        holder: &PrivateIdHash,
+        to: PublicId,
+        room: &RoomId,
+    ) -> Result<(), StoreError> {
+        let key = keys::storage_key(&keys::user(holder), &keys::offer_entry(room));
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let made_to_it = get_item::<InboxItem>(&table, &key)?
+                    .is_some_and(|item| item.to == to.to_string());
+                if made_to_it {
+                    table.remove(key.as_str()).map_err(other)?;
+                }
+            }
+            txn.commit().map_err(other)
+        })
+        .await
+    }
+
+    async fn drop_offers_to(&self, holder: &PrivateIdHash, to: PublicId) -> Result<(), StoreError> {
+        let pk = keys::user(holder);
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let to = to.to_string();
+                let stale: Vec<String> =
+                    partition::<InboxItem>(&table, &pk, keys::OFFER_ENTRY_PREFIX, None)?
+                        .into_iter()
+                        .filter(|item| item.to == to)
+                        .map(|item| {
+                            keys::storage_key(
+                                &pk,
+                                &format!("{}{}", keys::OFFER_ENTRY_PREFIX, item.room_id),
+                            )
+                        })
+                        .collect();
+                for key in stale {
+                    table.remove(key.as_str()).map_err(other)?;
+                }
+            }
+            txn.commit().map_err(other)
         })
         .await
     }
@@ -636,7 +799,13 @@ impl Store for EmbeddedStore {
             txn.commit().map_err(other)?;
             Ok(Ok(()))
         })
-        .await?
+        .await??;
+        self.project(&[Change::Retired {
+            id: holder.public_id,
+            holder: *who,
+        }])
+        .await?;
+        Ok(())
     }
 
     fn round_trips(&self) -> usize {
@@ -669,6 +838,20 @@ impl Store for EmbeddedStore {
 }
 
 impl EmbeddedStore {
+    /// Apply the room lists' projection of a write just made, as the DynamoDB stream's
+    /// function does on AWS, but at once. Its transactions are not counted: on AWS they
+    /// are not the request's either.
+    async fn project(&self, changes: &[Change]) -> Result<(), StoreError> {
+        let uncounted = Self {
+            db: self.db.clone(),
+            transactions: Arc::new(AtomicUsize::new(0)),
+        };
+        for change in changes {
+            projection::project(&uncounted, change).await?;
+        }
+        Ok(())
+    }
+
     /// Every item as `(key, JSON)`, in key order (tests and operations; not on a route).
     pub async fn dump(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         self.run(|db| {

@@ -7,7 +7,8 @@
 use crate::domain::RoomId;
 use crate::domain::history::Cursor;
 use crate::domain::ports::{
-    Joined, KeptMessage, Member, Membership, Offer, PublicEntry, Requester, StoreError, UserRecord,
+    Audience, InboxOffer, Joined, KeptMessage, LastMessage, Member, Membership, Offer, PublicEntry,
+    Requester, StoreError, UserRecord,
 };
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, PublicKey};
@@ -27,10 +28,18 @@ pub mod keys {
     /// The sort keys of rooms in a user's partition (joined) and in a public id's
     /// (offered) start so.
     pub const ROOM_ENTRY_PREFIX: &str = "ROOM#";
+    /// The sort keys of the copies of offers in a user's partition start so (they sort
+    /// before the joined rooms, which sort before the user item).
+    pub const OFFER_ENTRY_PREFIX: &str = "OFFER#";
 
     /// A room's entry in a user's or a public id's partition.
     pub fn room_entry(room: &RoomId) -> String {
         format!("{ROOM_ENTRY_PREFIX}{room}")
+    }
+
+    /// The copy of a room's offer in its holder's partition.
+    pub fn offer_entry(room: &RoomId) -> String {
+        format!("{OFFER_ENTRY_PREFIX}{room}")
     }
 
     pub const USER_PREFIX: &str = "USER#";
@@ -122,6 +131,11 @@ pub mod attr {
     pub const OPENED_AT: &str = "openedAt";
     /// The last counting request's token (DynamoDB: no message counted twice on retry).
     pub const RATE_TOKEN: &str = "rt";
+    /// On a room list's entry: when the room's newest message was sent, and its `ttl`.
+    pub const LAST_MESSAGE_AT: &str = "lastMessageAt";
+    pub const LAST_MESSAGE_TTL: &str = "lastMessageTtl";
+    /// On a copy of an offer: the public id it was made to.
+    pub const TO: &str = "to";
 }
 
 /// What kind of item a key holds (the `type` attribute).
@@ -137,6 +151,8 @@ pub enum Kind {
     Joined,
     /// A room in the partition of the public id it was opened with.
     Offer,
+    /// A copy of an offer in its holder's partition (the projection's).
+    Inbox,
 }
 
 /// `USER#<privateIdHash>`: a user, and the rooms they joined.
@@ -272,6 +288,7 @@ impl PublicItem {
         Ok(Some(PublicEntry {
             owner: parse_hash(hash)?,
             username: username.clone(),
+            since: self.created_at.clone(),
         }))
     }
 }
@@ -384,6 +401,24 @@ impl RoomItem {
         sides.chain(v1).collect()
     }
 
+    /// Whom the room's messages concern: its members, and the public ids of its pair
+    /// (each side's, and the one its member connected to).
+    pub fn audience(&self) -> Result<Audience, StoreError> {
+        let mut pair = Vec::new();
+        for side in [&self.low, &self.high].into_iter().flatten() {
+            for id in std::iter::once(&side.public_id).chain(&side.peer) {
+                let id = parse_public_id(id)?;
+                if !pair.contains(&id) {
+                    pair.push(id);
+                }
+            }
+        }
+        Ok(Audience {
+            members: self.members()?.into_iter().map(|(hash, _)| hash).collect(),
+            pair,
+        })
+    }
+
     /// The member entry of `who`, `None` for a non-member.
     pub fn member(&self, who: &PrivateIdHash) -> Result<Option<Member>, StoreError> {
         Ok(self.membership(who)?.map(|m| m.member))
@@ -432,6 +467,8 @@ pub struct JoinedItem {
     /// When a member blocked the room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<String>,
+    #[serde(flatten)]
+    pub last_message: LastMessageEntry,
 }
 
 impl JoinedItem {
@@ -442,6 +479,90 @@ impl JoinedItem {
             joined_at: self.joined_at.clone(),
             since: self.since.clone(),
             closed: self.closed_at.is_some(),
+            last_message: self.last_message.get(),
+        })
+    }
+}
+
+/// The room's newest message as the projection noted it on a list entry (joined, or
+/// a copy of an offer).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastMessageEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message_ttl: Option<u64>,
+}
+
+impl LastMessageEntry {
+    pub fn get(&self) -> Option<LastMessage> {
+        Some(LastMessage {
+            sent_at: self.last_message_at.clone()?,
+            expires_at: self.last_message_ttl?,
+        })
+    }
+
+    /// Whether `last` is to be noted here: the entry starts no later than it was sent
+    /// (`since`), and notes nothing as new.
+    pub fn takes(&self, since: Option<&str>, last: &LastMessage) -> bool {
+        since.is_none_or(|since| since <= last.sent_at.as_str())
+            && self
+                .last_message_at
+                .as_deref()
+                .is_none_or(|at| at < last.sent_at.as_str())
+    }
+
+    pub fn set(&mut self, last: &LastMessage) {
+        self.last_message_at = Some(last.sent_at.clone());
+        self.last_message_ttl = Some(last.expires_at);
+    }
+}
+
+/// `USER#<privateIdHash>` / `OFFER#<roomId>`: a room offered to the user's public id,
+/// copied there by the projection, so that their room list is one query.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxItem {
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    pub room_id: String,
+    /// The public id the room was offered to.
+    pub to: String,
+    /// When the user took `to`: messages from before are not theirs to see.
+    pub since: String,
+    pub from: MemberEntry,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    pub opened_at: String,
+    #[serde(flatten)]
+    pub last_message: LastMessageEntry,
+}
+
+impl InboxItem {
+    pub fn new(to: PublicId, since: &str, offer: &Offer) -> Self {
+        Self {
+            kind: Kind::Inbox,
+            room_id: offer.room.to_string(),
+            to: to.to_string(),
+            since: since.to_owned(),
+            from: MemberEntry::new(&offer.from),
+            public_key: offer.public_key.as_ref().map(ToString::to_string),
+            opened_at: offer.opened_at.clone(),
+            last_message: LastMessageEntry::default(),
+        }
+    }
+
+    pub fn inbox_offer(&self) -> Result<InboxOffer, StoreError> {
+        Ok(InboxOffer {
+            offer: Offer {
+                room: parse_room(&self.room_id)?,
+                from: self.from.member()?,
+                public_key: parse_public_key(self.public_key.as_deref())?,
+                opened_at: self.opened_at.clone(),
+            },
+            to: parse_public_id(&self.to)?,
+            last_message: self.last_message.get(),
         })
     }
 }

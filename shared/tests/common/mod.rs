@@ -50,6 +50,7 @@ pub fn env_map(table: &str, pusher_base: &str) -> HashMap<String, String> {
 }
 
 use secret_rooms::http::{Endpoint, Route};
+use secret_rooms::projector::{Projector, StreamReader};
 use serde_json::{Value, json};
 
 /// The four functions on one fresh table, configured as in production but for the
@@ -64,6 +65,11 @@ pub struct Functions {
     pub block_room: Endpoint,
     pub list_rooms: Endpoint,
     pub rotate_id: Endpoint,
+    /// The stream's function, which keeps the room lists in the listers' partitions.
+    pub project_changes: Projector,
+    /// The table's stream, as Lambda reads it for `project_changes` (straight from the
+    /// test command's server, not through any proxy a test puts before the functions).
+    stream: StreamReader,
 }
 
 impl Functions {
@@ -106,6 +112,33 @@ impl Functions {
             block_room: build(Route::BlockRoom).await,
             list_rooms: build(Route::ListRooms).await,
             rotate_id: build(Route::RotateId).await,
+            project_changes: Projector::from_env(&lookup).expect("valid test configuration"),
+            stream: secret_rooms::projector::reader_for(
+                &store,
+                secret_rooms::config::aws(&secret_rooms::config::process_env)
+                    .expect("the test command sets the AWS settings"),
+            )
+            .expect("a stream reader"),
+        }
+    }
+
+    /// Deliver the table's stream to `project_changes`, as Lambda does, until it is
+    /// read to its end.
+    pub async fn settle(&self) {
+        loop {
+            let records = self.stream.read().await.expect("read the table's stream");
+            if records.is_empty() {
+                return;
+            }
+            let answer = self
+                .project_changes
+                .handle(&json!({ "Records": records }))
+                .await;
+            assert_eq!(
+                answer,
+                json!({"batchItemFailures": []}),
+                "the projection failed"
+            );
         }
     }
 
@@ -218,8 +251,10 @@ impl Functions {
         }
     }
 
-    /// `POST /users/rooms`.
+    /// `POST /users/rooms`, once the projection has caught up (on AWS it trails the
+    /// writes by the stream's delay).
     pub async fn rooms(&self, private_id: &str) -> Reply {
+        self.settle().await;
         let body = json!({"privateId": private_id}).to_string();
         self.call(
             Route::ListRooms,

@@ -79,6 +79,11 @@ pub(super) fn key(pk: impl Into<String>) -> Item {
     ])
 }
 
+/// The key of the item under `pk` and `sk`.
+pub(super) fn key_at(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    Item::from([(attr::PK.to_owned(), s(pk)), (attr::SK.to_owned(), s(sk))])
+}
+
 /// Any serializable value (an item, a member entry) as one attribute value.
 pub(super) fn to_attribute<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
     let json = serde_json::to_value(value).map_err(corrupt)?;
