@@ -126,22 +126,31 @@ client.create_table(
     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
                {"AttributeName": "sk", "KeyType": "RANGE"}])
 PY
-invoke_port=$(free_port)
-say "cargo lambda watch -p create-user on port $invoke_port (log: target/cargo-lambda-watch.log)"
-# (The room-id key also keys the per-address create limit's hashes.)
-TABLE_NAME=$table ROOM_ID_KEY=ac75c63280457cb105f943e391fa046bc9030c7119cc7cda0d949a2017ef689a cargo lambda watch -p create-user --invoke-address 127.0.0.1 \
-  --invoke-port "$invoke_port" --ignore-changes >target/cargo-lambda-watch.log 2>&1 &
-watch_pid=$!
-pids+=("$watch_pid")
-for _ in $(seq 1 600); do
-  "$venv/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $invoke_port), 0.2)" 2>/dev/null && break
-  kill -0 "$watch_pid" 2>/dev/null || { cat target/cargo-lambda-watch.log >&2; die "cargo lambda watch exited at start-up"; }
-  sleep 0.1
-done
+# `cargo lambda watch -p FUNCTION` on a free port (set in watch_port), the table's name
+# set. Not in a subshell: its process joins pids, which the exit trap stops.
+watch_function() {
+  local function=$1 port log
+  port=$(free_port)
+  log="target/cargo-lambda-watch-$function.log"
+  say "cargo lambda watch -p $function on port $port (log: $log)"
+  # (The room-id key also keys the per-address create limit's hashes.)
+  TABLE_NAME=$table ROOM_ID_KEY=ac75c63280457cb105f943e391fa046bc9030c7119cc7cda0d949a2017ef689a cargo lambda watch -p "$function" --invoke-address 127.0.0.1 \
+    --invoke-port "$port" --ignore-changes >"$log" 2>&1 &
+  local watch_pid=$!
+  pids+=("$watch_pid")
+  for _ in $(seq 1 600); do
+    "$venv/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
+    kill -0 "$watch_pid" 2>/dev/null || { cat "$log" >&2; die "cargo lambda watch -p $function exited at start-up"; }
+    sleep 0.1
+  done
+  watch_port=$port
+}
+watch_function create-user
+invoke_port=$watch_port
 # The first invoke waits for the function to compile and start.
 answer=$(cargo lambda invoke create-user --invoke-address 127.0.0.1 --invoke-port "$invoke_port" \
   --data-file events/create-user.json --output-format json) \
-  || { cat target/cargo-lambda-watch.log >&2; die "cargo lambda invoke create-user failed"; }
+  || { cat target/cargo-lambda-watch-create-user.log >&2; die "cargo lambda invoke create-user failed"; }
 "$venv/bin/python" - "$answer" <<'PY' >&2 || die "cargo lambda invoke create-user did not answer 201 with the new user"
 import json, re, sys
 answer = json.loads(sys.argv[1])
@@ -151,4 +160,16 @@ assert re.fullmatch(r"\d{3}-\d{3}(-\d{3})?", body["publicId"]), body["publicId"]
 assert len(body["privateId"]) >= 22 and body["username"], "privateId or username missing"
 print(f"  ok  cargo lambda invoke create-user: {answer['statusCode']}, publicId {body['publicId']}")
 PY
-say "deploy builds: ok ($elf_machine; sam build and cargo lambda build made all ${#functions[@]} functions; cargo lambda invoke answered 201)"
+# The stream's function, with the README's sample batch: projected, nothing failed.
+watch_function project-changes
+stream_port=$watch_port
+answer=$(cargo lambda invoke project-changes --invoke-address 127.0.0.1 --invoke-port "$stream_port" \
+  --data-file events/project-changes.json --output-format json) \
+  || { cat target/cargo-lambda-watch-project-changes.log >&2; die "cargo lambda invoke project-changes failed"; }
+"$venv/bin/python" - "$answer" <<'PY' >&2 || die "cargo lambda invoke project-changes reported failures"
+import json, sys
+answer = json.loads(sys.argv[1])
+assert answer == {"batchItemFailures": []}, answer
+print("  ok  cargo lambda invoke project-changes: no batch item failures")
+PY
+say "deploy builds: ok ($elf_machine; sam build and cargo lambda build made all ${#functions[@]} functions; cargo lambda invoke answered 201, and the stream's function projected its sample)"

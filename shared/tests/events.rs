@@ -123,6 +123,9 @@ const EXPECTED: &[(&str, Route, u16, Option<&str>)] = &[
     ),
 ];
 
+/// The stream's sample: a DynamoDB stream batch, as Lambda gives it to project-changes.
+const STREAM_SAMPLE: &str = "project-changes.json";
+
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
@@ -144,7 +147,11 @@ fn every_event_file_has_an_expectation() {
     let mut found = Vec::new();
     json_files(&events_dir(), "", &mut found);
     found.sort();
-    let mut listed: Vec<String> = EXPECTED.iter().map(|e| e.0.to_owned()).collect();
+    let mut listed: Vec<String> = EXPECTED
+        .iter()
+        .map(|e| e.0.to_owned())
+        .chain([STREAM_SAMPLE.to_owned()])
+        .collect();
     listed.sort();
     assert_eq!(
         found, listed,
@@ -169,4 +176,39 @@ async fn each_event_gets_its_expected_answer() {
         );
     }
     assert!(pusher.published().is_empty());
+}
+
+/// The stream sample: each record stands for its change (an offer, a join, a kept
+/// message, a deleted offer, a retired id), and the function projects the batch on a
+/// fresh table (where it touches nothing) without a failure.
+#[tokio::test]
+async fn the_stream_sample_is_projected() {
+    use secret_rooms::domain::projection::Change;
+    let text = std::fs::read_to_string(events_dir().join(STREAM_SAMPLE)).unwrap();
+    let event: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let changes: Vec<Option<Change>> = event["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(secret_rooms::projector::change_of)
+        .collect();
+    assert!(
+        matches!(
+            changes[..],
+            [
+                Some(Change::Offered { .. }),
+                Some(Change::Joined { .. }),
+                Some(Change::MessageKept { .. }),
+                Some(Change::OfferDeleted { .. }),
+                Some(Change::Retired { .. }),
+            ]
+        ),
+        "{changes:#?}"
+    );
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    assert_eq!(
+        f.project_changes.handle(&event).await,
+        serde_json::json!({"batchItemFailures": []})
+    );
 }
