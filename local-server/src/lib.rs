@@ -111,12 +111,17 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
             Arc::new(EmbeddedStore::in_memory()?),
             "embedded, in memory (lost on exit)".into(),
         ),
-        StoreChoice::File(path) => (
-            Arc::new(
-                EmbeddedStore::open(path).with_context(|| format!("opening {}", path.display()))?,
-            ),
-            format!("embedded, {}", path.display()),
-        ),
+        StoreChoice::File(path) => {
+            let store =
+                EmbeddedStore::open(path).with_context(|| format!("opening {}", path.display()))?;
+            // A file from before the room lists' projection, or whose last projection a
+            // crash cut short, lists every room again.
+            store
+                .reproject()
+                .await
+                .with_context(|| format!("projecting {}", path.display()))?;
+            (Arc::new(store), format!("embedded, {}", path.display()))
+        }
         StoreChoice::DynamoDb {
             table,
             create,

@@ -852,6 +852,54 @@ impl EmbeddedStore {
         Ok(())
     }
 
+    /// Project the whole file again, as if every offer and every joined room had just
+    /// been written, and drop the copies of offers that are gone: for a file from before
+    /// the projection, or one whose last projection a crash cut short (it runs after
+    /// the write's commit). Idempotent; the local server runs it at start-up. How many
+    /// changes it applied.
+    pub async fn reproject(&self) -> Result<usize, StoreError> {
+        let changes = self
+            .run(|db| {
+                let txn = db.begin_read().map_err(other)?;
+                let table = txn.open_table(ITEMS).map_err(other)?;
+                let mut changes = Vec::new();
+                for entry in table.iter().map_err(other)? {
+                    let (key, value) = entry.map_err(other)?;
+                    let Some((pk, sk)) = key.value().split_once(' ') else {
+                        continue;
+                    };
+                    let room = |prefix: &str| sk.strip_prefix(prefix).and_then(RoomId::parse);
+                    if let (Some(id), Some(room)) = (
+                        pk.strip_prefix(keys::PUBLIC_PREFIX)
+                            .and_then(PublicId::parse),
+                        room(keys::ROOM_ENTRY_PREFIX),
+                    ) {
+                        changes.push(Change::Offered { to: id, room });
+                    } else if let (Some(who), Some(room)) = (
+                        pk.strip_prefix(keys::USER_PREFIX)
+                            .and_then(PrivateIdHash::from_hex),
+                        room(keys::ROOM_ENTRY_PREFIX),
+                    ) {
+                        changes.push(Change::Joined { who, room });
+                    } else if let Some(room) = room(keys::OFFER_ENTRY_PREFIX) {
+                        let copy: InboxItem =
+                            serde_json::from_slice(value.value()).map_err(other)?;
+                        let to = PublicId::parse(&copy.to).ok_or_else(|| {
+                            other(anyhow::anyhow!("a copy of an offer to a bad id"))
+                        })?;
+                        let offer = keys::storage_key(&keys::public(to), &keys::room_entry(&room));
+                        if table.get(offer.as_str()).map_err(other)?.is_none() {
+                            changes.push(Change::OfferDeleted { to, room });
+                        }
+                    }
+                }
+                Ok(changes)
+            })
+            .await?;
+        self.project(&changes).await?;
+        Ok(changes.len())
+    }
+
     /// Every item as `(key, JSON)`, in key order (tests and operations; not on a route).
     pub async fn dump(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         self.run(|db| {
@@ -866,5 +914,122 @@ impl EmbeddedStore {
             Ok(out)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rooms::RoomKey;
+
+    fn user(n: u32, hash: &str) -> UserRecord {
+        UserRecord {
+            id: u64::from(n),
+            public_id: PublicId::from_number(n).unwrap(),
+            private_id_hash: PrivateIdHash::from_hex(&hash.repeat(32)).unwrap(),
+            username: format!("User {n}"),
+            created_at: "2026-11-25T00:00:00.000Z".into(),
+            updated_at: "2026-11-25T00:00:00.000Z".into(),
+            public_key: None,
+        }
+    }
+
+    /// Reprojecting a file whose projection is missing (a file from before it) rebuilds
+    /// what the writes had projected, and drops a copy whose offer is gone.
+    #[tokio::test]
+    async fn reprojecting_a_file_rebuilds_its_room_lists() {
+        let store = EmbeddedStore::in_memory().unwrap();
+        let (a, b) = (user(1, "0a"), user(2, "0b"));
+        for u in [&a, &b] {
+            store.insert_user(u, None).await.unwrap();
+        }
+        let key =
+            RoomKey::parse("59830ebc3a4184110566bf1a290d08473dfdcbd492ce498b14cd1a5e2fa2e441")
+                .unwrap();
+        let room = key.room_of(a.public_id, b.public_id);
+        let requester = Requester {
+            member: Member {
+                public_id: a.public_id,
+                username: a.username.clone(),
+            },
+            since: a.created_at.clone(),
+            public_key: None,
+            rooms: Default::default(),
+        };
+        let side = if a.public_id.to_string() < b.public_id.to_string() {
+            Side::Low
+        } else {
+            Side::High
+        };
+        store
+            .join_room(
+                &room,
+                side,
+                &a.private_id_hash,
+                &requester,
+                b.public_id,
+                10,
+                "2026-11-25T00:00:01.000Z",
+            )
+            .await
+            .unwrap();
+        let message = KeptMessage {
+            cursor: Cursor::new(1_764_028_802_000, &"0c".repeat(16)).unwrap(),
+            id: "0c".repeat(16),
+            from: requester.member.clone(),
+            message: "hello".into(),
+            sent_at: "2026-11-25T00:00:02.000Z".into(),
+        };
+        store
+            .keep_message(&room, &message, 1_764_633_600)
+            .await
+            .unwrap();
+        let projected = store.dump().await.unwrap();
+        let copy = keys::storage_key(&keys::user(&b.private_id_hash), &keys::offer_entry(&room));
+        assert!(projected.iter().any(|(k, _)| *k == copy), "{projected:#?}");
+
+        // The file as an earlier version left it: no copies, no noted messages; and a
+        // copy of an offer that is gone.
+        let stale_room = key.room_of(a.public_id, PublicId::from_number(3).unwrap());
+        let stale = keys::storage_key(
+            &keys::user(&b.private_id_hash),
+            &keys::offer_entry(&stale_room),
+        );
+        let db = store.db.clone();
+        let (copy_key, stale_key) = (copy.clone(), stale.clone());
+        let offer = InboxItem::new(
+            b.public_id,
+            &b.created_at,
+            &Offer {
+                room: stale_room,
+                from: requester.member.clone(),
+                public_key: None,
+                opened_at: "2026-11-25T00:00:01.000Z".into(),
+            },
+        );
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write().unwrap();
+            {
+                let mut table = txn.open_table(ITEMS).unwrap();
+                table.remove(copy_key.as_str()).unwrap();
+                let joined =
+                    keys::storage_key(&keys::user(&a.private_id_hash), &keys::room_entry(&room));
+                let mut item: JoinedItem = get_item(&table, &joined).unwrap().unwrap();
+                item.last_message = LastMessageEntry::default();
+                table
+                    .insert(joined.as_str(), encode(&item).unwrap().as_slice())
+                    .unwrap();
+                table
+                    .insert(stale_key.as_str(), encode(&offer).unwrap().as_slice())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        })
+        .await
+        .unwrap();
+        assert_ne!(store.dump().await.unwrap(), projected);
+
+        store.reproject().await.unwrap();
+        assert_eq!(store.dump().await.unwrap(), projected);
     }
 }
