@@ -61,6 +61,12 @@ pub async fn project<S: Store + ?Sized>(store: &S, change: &Change) -> Result<()
             let Some(offer) = store.offer(*to, room).await? else {
                 return Ok(()); // Deleted since; its own change drops any copy.
             };
+            // Made before the holder took the id: a list never shows it.
+            if offer.opened_at < holder.since {
+                return Ok(());
+            }
+            // Refused once the holder no longer holds the id: a rotation's change,
+            // wherever it stands in the stream, then finds no copy left behind.
             store
                 .copy_offer(&holder.owner, *to, &holder.since, &offer)
                 .await?;

@@ -34,6 +34,14 @@ pub struct Running {
     pub store_description: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The room lists' projection: the embedded store's worker, closed on stop; or,
+    /// on DynamoDB, the task that follows the table's stream, stopped on stop.
+    projection: Projection,
+}
+
+enum Projection {
+    Embedded(EmbeddedStore),
+    Stream(tokio::task::JoinHandle<()>),
 }
 
 impl Running {
@@ -43,6 +51,10 @@ impl Running {
             let _ = tx.send(());
         }
         (&mut self.task).await??;
+        match &self.projection {
+            Projection::Embedded(store) => store.close().await?,
+            Projection::Stream(follow) => follow.abort(),
+        }
         Ok(())
     }
 
@@ -106,53 +118,61 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     let addr = listener.local_addr()?;
 
-    let (store, store_description): (Arc<dyn Store>, String) = match &options.store {
-        StoreChoice::Memory => (
-            Arc::new(EmbeddedStore::in_memory()?),
-            "embedded, in memory (lost on exit)".into(),
-        ),
-        StoreChoice::File(path) => {
-            let store =
-                EmbeddedStore::open(path).with_context(|| format!("opening {}", path.display()))?;
-            // A file from before the room lists' projection, or whose last projection a
-            // crash cut short, lists every room again.
-            store
-                .reproject()
-                .await
-                .with_context(|| format!("projecting {}", path.display()))?;
-            (Arc::new(store), format!("embedded, {}", path.display()))
-        }
-        StoreChoice::DynamoDb {
-            table,
-            create,
-            timeouts,
-        } => {
-            let endpoint =
-                secret_rooms::config::dynamodb_endpoint(&secret_rooms::config::process_env);
-            let store =
-                DynamoStore::from_default_chain(table.clone(), *timeouts, endpoint.as_deref())
-                    .await;
-            if *create {
-                store
-                    .create_table()
-                    .await
-                    .context("creating the DynamoDB table")?;
+    let (store, store_description, projection): (Arc<dyn Store>, String, Projection) =
+        match &options.store {
+            StoreChoice::Memory => {
+                let store = EmbeddedStore::in_memory()?;
+                (
+                    Arc::new(store.clone()),
+                    "embedded, in memory (lost on exit)".into(),
+                    Projection::Embedded(store),
+                )
             }
-            // The room lists' projection, as the project-changes function keeps it on
-            // AWS: here the server reads the table's stream itself.
-            let aws = store
-                .aws_settings()
-                .await
-                .context("the AWS settings for the table's stream")?;
-            let reader = secret_rooms::projector::reader_for(&store, aws)?;
-            let store: Arc<dyn Store> = Arc::new(store);
-            tokio::spawn(reader.follow(store.clone(), Duration::from_millis(200)));
-            (
-                store,
-                format!("DynamoDB table {table}, its stream projected"),
-            )
-        }
-    };
+            StoreChoice::File(path) => {
+                let store = EmbeddedStore::open(path)
+                    .with_context(|| format!("opening {}", path.display()))?;
+                // A file from before the room lists' projection, or whose last projection a
+                // crash cut short, lists every room again.
+                store
+                    .reproject()
+                    .await
+                    .with_context(|| format!("projecting {}", path.display()))?;
+                (
+                    Arc::new(store.clone()),
+                    format!("embedded, {}", path.display()),
+                    Projection::Embedded(store),
+                )
+            }
+            StoreChoice::DynamoDb {
+                table,
+                create,
+                timeouts,
+            } => {
+                let endpoint =
+                    secret_rooms::config::dynamodb_endpoint(&secret_rooms::config::process_env);
+                let store =
+                    DynamoStore::from_default_chain(table.clone(), *timeouts, endpoint.as_deref())
+                        .await;
+                if *create {
+                    store
+                        .create_table()
+                        .await
+                        .context("creating the DynamoDB table")?;
+                }
+                // The room lists' projection, as the project-changes function keeps it on
+                // AWS: here the server reads the table's stream itself.
+                let reader = secret_rooms::projector::reader_for(&store)
+                    .await
+                    .context("the table's stream")?;
+                let store: Arc<dyn Store> = Arc::new(store);
+                let follow = tokio::spawn(reader.follow(store.clone(), Duration::from_millis(200)));
+                (
+                    store,
+                    format!("DynamoDB table {table}, its stream projected"),
+                    Projection::Stream(follow),
+                )
+            }
+        };
 
     // The service publishes over HTTP either way, so the production path runs locally.
     let (pusher, extra_routes, page_realtime) = match &options.realtime {
@@ -255,5 +275,6 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         store_description,
         shutdown: Some(shutdown),
         task,
+        projection,
     })
 }

@@ -572,14 +572,30 @@ function refreshRooms() {
 }
 
 /** A realtime event says the list changed (a room offered, a peer joined): ask for it
- * again, once for any number of hints that come close together. What the event itself
- * says is never used: anyone who holds the realtime app could have sent it. */
+ * again, once for any number of hints that come close together, and, while the list
+ * does not show it yet (`shown`), a few times more, further apart: on AWS the list
+ * trails the writes by the table stream's delay. What the event says only tells when to
+ * stop asking: anyone who holds the realtime app could have sent it. */
+const awaited = new Set();
 let hinted = null;
-function hint() {
-  hinted ??= setTimeout(() => {
-    hinted = null;
-    refreshRooms().catch(() => {});
-  }, 200);
+function hint(shown = () => true) {
+  awaited.add(shown);
+  if (hinted) return;
+  let delay = 200;
+  const ask = () => {
+    hinted = setTimeout(async () => {
+      await refreshRooms().catch(() => {});
+      for (const done of [...awaited]) if (done()) awaited.delete(done);
+      if (awaited.size && delay < 3200) {
+        delay *= 2;
+        ask();
+      } else {
+        awaited.clear();
+        hinted = null;
+      }
+    }, delay);
+  };
+  ask();
 }
 
 async function listRooms() {
@@ -597,8 +613,8 @@ async function listRooms() {
       // Each (re)subscription: what was announced while away is in the list.
       subscribed: () => refreshRooms().catch(() => {}),
       // Someone opened a room with this public id (or connected back to us): the list
-      // has it.
-      room: hint,
+      // has it, or soon will.
+      room: (data) => hint(() => typeof data?.roomId !== "string" || rooms.has(data.roomId)),
     });
   }
   renderList();
@@ -622,8 +638,8 @@ function listen(r) {
         else catchUp(r);
       },
       // The peer joined (connected back; this page's own connects are announced here
-      // too): the list says with which key, if any.
-      room: hint,
+      // too): the list says with which key, if any, once it names them.
+      room: (data) => hint(() => isMine(data?.from?.publicId) || r.peer.username != null),
       "client-typing": () => !r.closed && typing(r),
       "client-here": (data) => !r.closed && here(r, data),
       subscribed: async () => {

@@ -7,6 +7,7 @@
 use crate::store::dynamodb::AwsSettings;
 use anyhow::Context as _;
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use serde_json::Value;
@@ -29,7 +30,17 @@ pub struct AwsJsonClient {
     url: String,
     host: String,
     service: Service,
-    aws: AwsSettings,
+    region: String,
+    identity: Identity,
+}
+
+/// Whose credentials sign the calls.
+enum Identity {
+    /// What Lambda sets for a function (or a test's dummy keys).
+    Fixed(Credentials),
+    /// A provider asked before each call (it caches, and renews temporary credentials):
+    /// the local server's, from the SDK's default chain.
+    Provider(SharedCredentialsProvider),
 }
 
 impl std::fmt::Debug for AwsJsonClient {
@@ -45,6 +56,33 @@ impl AwsJsonClient {
     /// A client of `service` at `endpoint` (no trailing path), signing with `aws`'s
     /// region and credentials.
     pub fn new(service: Service, aws: AwsSettings, endpoint: &str) -> anyhow::Result<Self> {
+        let credentials = Credentials::new(
+            aws.access_key_id,
+            aws.secret_access_key,
+            aws.session_token,
+            None,
+            "environment",
+        );
+        Self::build(service, aws.region, Identity::Fixed(credentials), endpoint)
+    }
+
+    /// A client of `service` at `endpoint`, signing in `region` with what `provider`
+    /// gives at each call.
+    pub fn with_provider(
+        service: Service,
+        region: String,
+        provider: SharedCredentialsProvider,
+        endpoint: &str,
+    ) -> anyhow::Result<Self> {
+        Self::build(service, region, Identity::Provider(provider), endpoint)
+    }
+
+    fn build(
+        service: Service,
+        region: String,
+        identity: Identity,
+        endpoint: &str,
+    ) -> anyhow::Result<Self> {
         let url = format!("{}/", endpoint.trim_end_matches('/'));
         let host = url
             .split_once("://")
@@ -60,7 +98,8 @@ impl AwsJsonClient {
             url,
             host,
             service,
-            aws,
+            region,
+            identity,
         })
     }
 
@@ -80,17 +119,17 @@ impl AwsJsonClient {
             ("content-type", content_type),
             ("x-amz-target", target.as_str()),
         ];
-        let identity = Credentials::new(
-            &self.aws.access_key_id,
-            &self.aws.secret_access_key,
-            self.aws.session_token.clone(),
-            None,
-            "environment",
-        )
-        .into();
+        let credentials = match &self.identity {
+            Identity::Fixed(credentials) => credentials.clone(),
+            Identity::Provider(provider) => provider
+                .provide_credentials()
+                .await
+                .with_context(|| format!("{label} {action}: credentials"))?,
+        };
+        let identity = credentials.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
-            .region(&self.aws.region)
+            .region(&self.region)
             .name(signing_name)
             .time(SystemTime::now())
             .settings(SigningSettings::default())

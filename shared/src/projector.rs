@@ -13,11 +13,10 @@ use crate::domain::ports::{LastMessage, Store};
 use crate::domain::projection::{Change, project};
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use crate::store::DynamoStore;
-use crate::store::dynamodb::AwsSettings;
 use crate::store::schema::{attr, keys};
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -193,126 +192,185 @@ const STREAMS: Service = Service {
     label: "DynamoDB Streams",
 };
 
-/// Reads a table's DynamoDB stream from its start through the DynamoDB Streams API, as
-/// Lambda does for the deployed function: for the local server on DynamoDB, and the
-/// tests. Each shard is read in order; shards found later are read from their start.
+/// Reads a table's DynamoDB stream from its start through the DynamoDB Streams API and
+/// hands each batch to a [`Projector`] as Lambda does for the deployed function: for
+/// the local server on DynamoDB, and the tests. A shard's records are delivered in
+/// order; a record the projector reports failed is delivered again, with those after
+/// it, at the next read; shards found later are read from their start.
 pub struct StreamReader {
     client: AwsJsonClient,
-    table: String,
-    state: tokio::sync::Mutex<ReadState>,
+    arn: String,
+    state: tokio::sync::Mutex<BTreeMap<String, Shard>>,
 }
 
 #[derive(Default)]
-struct ReadState {
-    /// The stream's ARN, once found.
-    arn: Option<String>,
-    /// Each shard's next iterator (`None` once a closed shard is read to its end).
-    shards: BTreeMap<String, Option<String>>,
+struct Shard {
+    /// Where the next read starts; `None` once a closed shard is read to its end.
+    iterator: Option<String>,
+    /// Read but not yet projected.
+    pending: VecDeque<Value>,
+    /// The last record projected, to read on from should the iterator expire.
+    last: Option<String>,
 }
 
 impl StreamReader {
-    /// The stream of `table` at `endpoint` (DynamoDB's, or a compatible server's).
-    pub fn new(aws: AwsSettings, endpoint: &str, table: impl Into<String>) -> anyhow::Result<Self> {
-        Ok(Self {
-            client: AwsJsonClient::new(STREAMS, aws, endpoint)?,
-            table: table.into(),
+    /// The stream `arn` at `endpoint` (DynamoDB's, or a compatible server's).
+    pub fn new(client: AwsJsonClient, arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            arn: arn.into(),
             state: Default::default(),
-        })
+        }
     }
 
-    /// The records written since the last read, oldest first per shard.
-    pub async fn read(&self) -> anyhow::Result<Vec<Value>> {
-        let mut state = self.state.lock().await;
-        let ReadState { arn, shards } = &mut *state;
-        if arn.is_none() {
-            let listed = self
-                .client
-                .call("ListStreams", json!({ "TableName": self.table }))
-                .await?;
-            *arn = listed["Streams"][0]["StreamArn"]
-                .as_str()
-                .map(str::to_owned);
-        }
-        let arn = arn
-            .clone()
-            .with_context(|| format!("table {} has no stream", self.table))?;
+    /// Deliver every record written since the last call to `projector`, shard by
+    /// shard, until each is read to its current end; what was delivered.
+    pub async fn settle(&self, projector: &Projector) -> anyhow::Result<Applied> {
+        let mut shards = self.state.lock().await;
         let described = self
             .client
-            .call("DescribeStream", json!({ "StreamArn": arn }))
+            .call("DescribeStream", json!({ "StreamArn": self.arn }))
             .await?;
-        let found = described["StreamDescription"]["Shards"]
+        for shard in described["StreamDescription"]["Shards"]
             .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for shard in found {
-            let Some(id) = shard["ShardId"].as_str() else {
-                continue;
-            };
-            if !shards.contains_key(id) {
-                let iterator = self
-                    .client
-                    .call(
-                        "GetShardIterator",
-                        json!({ "StreamArn": arn, "ShardId": id, "ShardIteratorType": "TRIM_HORIZON" }),
-                    )
-                    .await?;
+            .map_or(&[][..], Vec::as_slice)
+        {
+            if let Some(id) = shard["ShardId"].as_str()
+                && !shards.contains_key(id)
+            {
+                let iterator = self.iterator(id, None).await?;
                 shards.insert(
                     id.to_owned(),
-                    iterator["ShardIterator"].as_str().map(str::to_owned),
+                    Shard {
+                        iterator,
+                        ..Shard::default()
+                    },
                 );
             }
         }
-        let mut records = Vec::new();
-        for iterator in shards.values_mut() {
-            let Some(current) = iterator.clone() else {
-                continue;
-            };
-            let page = self
-                .client
-                .call("GetRecords", json!({ "ShardIterator": current }))
-                .await?;
-            records.extend(page["Records"].as_array().cloned().unwrap_or_default());
-            *iterator = page["NextShardIterator"].as_str().map(str::to_owned);
-        }
-        Ok(records)
-    }
-
-    /// Read and project until a read finds nothing new: the tests' way to let the
-    /// projection catch up before they list rooms.
-    pub async fn settle<S: Store + ?Sized>(&self, store: &S) -> anyhow::Result<Applied> {
         let mut total = Applied::default();
-        loop {
-            let records = self.read().await?;
-            if records.is_empty() {
-                return Ok(total);
+        for (id, shard) in shards.iter_mut() {
+            loop {
+                if shard.pending.is_empty() {
+                    let Some(iterator) = shard.iterator.clone() else {
+                        break;
+                    };
+                    let page = match self
+                        .client
+                        .call("GetRecords", json!({ "ShardIterator": iterator }))
+                        .await
+                    {
+                        Ok(page) => page,
+                        // After a long pause (15 minutes): on from the last record.
+                        Err(e) if format!("{e:#}").contains("ExpiredIteratorException") => {
+                            shard.iterator = self.iterator(id, shard.last.as_deref()).await?;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    shard.iterator = page["NextShardIterator"].as_str().map(str::to_owned);
+                    shard
+                        .pending
+                        .extend(page["Records"].as_array().cloned().unwrap_or_default());
+                    if shard.pending.is_empty() {
+                        break;
+                    }
+                }
+                let batch: Vec<Value> = shard.pending.iter().cloned().collect();
+                let answer = projector.handle(&json!({ "Records": batch })).await;
+                let failed = answer["batchItemFailures"][0]["itemIdentifier"]
+                    .as_str()
+                    .map(str::to_owned);
+                // Projected: every record before the one that failed, if one did.
+                while let Some(record) = shard.pending.front() {
+                    let sequence = record["dynamodb"]["SequenceNumber"].as_str();
+                    if failed.is_some() && sequence == failed.as_deref() {
+                        break;
+                    }
+                    if change_of(record).is_some() {
+                        total.changes += 1;
+                    } else {
+                        total.skipped += 1;
+                    }
+                    shard.last = sequence.map(str::to_owned);
+                    shard.pending.pop_front();
+                }
+                if let Some(at) = failed {
+                    anyhow::bail!("the projection failed at record {at}; it is read again next");
+                }
             }
-            let applied = apply(store, &records).await;
-            if let Some(at) = applied.failed_at {
-                anyhow::bail!("the projection failed at record {at}");
-            }
-            total.changes += applied.changes;
-            total.skipped += applied.skipped;
         }
+        Ok(total)
     }
 
-    /// Project the stream's records as they come, every `every`, until the process
-    /// ends (the local server on DynamoDB). A failed read or projection is logged and
-    /// tried again at the next turn.
+    /// An iterator of shard `id`: from its start, or just after record `after`.
+    async fn iterator(&self, id: &str, after: Option<&str>) -> anyhow::Result<Option<String>> {
+        let request = match after {
+            Some(sequence) => json!({
+                "StreamArn": self.arn, "ShardId": id,
+                "ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": sequence,
+            }),
+            None => json!({
+                "StreamArn": self.arn, "ShardId": id, "ShardIteratorType": "TRIM_HORIZON",
+            }),
+        };
+        let answer = self.client.call("GetShardIterator", request).await?;
+        Ok(answer["ShardIterator"].as_str().map(str::to_owned))
+    }
+
+    /// Project the stream's records as they come, reading every `every`, until the
+    /// task is stopped (the local server on DynamoDB). A failed read or projection is
+    /// logged and tried again, less often while it keeps failing (up to every 30 s).
     pub async fn follow(self, store: Arc<dyn Store>, every: std::time::Duration) {
+        let projector = Projector::new(store);
+        let mut pause = every;
         loop {
-            if let Err(e) = self.settle(store.as_ref()).await {
-                tracing::warn!(error = %format!("{e:#}"), "reading the table's stream");
+            match self.settle(&projector).await {
+                Ok(_) => pause = every,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "reading the table's stream");
+                    pause = (pause * 2).min(std::time::Duration::from_secs(30));
+                }
             }
-            tokio::time::sleep(every).await;
+            tokio::time::sleep(pause).await;
         }
     }
 }
 
-/// A reader of `store`'s table stream, with the settings the store was built from.
-pub fn reader_for(store: &DynamoStore, aws: AwsSettings) -> anyhow::Result<StreamReader> {
-    let endpoint = aws
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://streams.dynamodb.{}.amazonaws.com", aws.region));
-    StreamReader::new(aws, &endpoint, store.table())
+/// A reader of `store`'s table stream (its latest, as `DescribeTable` names it), signed
+/// as `store`'s own requests are, at the endpoint its requests go to
+/// (`AWS_ENDPOINT_URL_DYNAMODB`: moto and DynamoDB Local serve both APIs) or at the
+/// region's DynamoDB Streams endpoint.
+pub async fn reader_for(store: &DynamoStore) -> anyhow::Result<StreamReader> {
+    let table = store
+        .client()
+        .describe_table()
+        .table_name(store.table())
+        .send()
+        .await
+        .with_context(|| format!("describing table {}", store.table()))?;
+    let arn = table
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .with_context(|| {
+            format!(
+                "table {} has no stream: --create-table makes one, or enable its stream \
+                 (new and old images)",
+                store.table()
+            )
+        })?
+        .to_owned();
+    let region = store
+        .client()
+        .config()
+        .region()
+        .map(ToString::to_string)
+        .context("no AWS region is configured")?;
+    let provider = store
+        .credentials_provider()
+        .context("no AWS credentials are configured")?;
+    let endpoint = config::dynamodb_endpoint(&config::process_env)
+        .unwrap_or_else(|| format!("https://streams.dynamodb.{region}.amazonaws.com"));
+    let client = AwsJsonClient::with_provider(STREAMS, region, provider, &endpoint)?;
+    Ok(StreamReader::new(client, arn))
 }

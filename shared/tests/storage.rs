@@ -1041,8 +1041,10 @@ async fn both_stores_keep_the_same_items() {
     let embedded = secret_rooms::store::EmbeddedStore::in_memory().unwrap();
     scenario(&dynamo).await;
     scenario(&embedded).await;
-    // The embedded store projects as it writes; on DynamoDB, the stream's records.
+    // The projection: on DynamoDB, of the stream's records; on the embedded store, of
+    // what its writes queued.
     dynamo.settle().await;
+    Items::settle(&embedded).await;
     let (on_dynamo, on_embedded) = (dynamo.items().await, embedded.items().await);
     assert_eq!(
         on_dynamo.len(),
@@ -1748,6 +1750,39 @@ async fn a_room_list_is_one_query_of_the_listers_partition<S: Store + Items + Cl
     );
 }
 
+/// The projection's copy of an offer is refused once its public id is retired: a
+/// projector that read the holder before a rotation, and writes after the rotation's own
+/// change was applied, leaves nothing behind that no change would ever remove.
+async fn a_copy_is_refused_once_its_public_id_is_retired<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let room = connect(&store, &key, &bob.private_id, alice.public_id, now())
+        .await
+        .unwrap();
+    let offer = store.offer(alice.public_id, &room).await.unwrap().unwrap();
+    let holder = store.get_public(alice.public_id).await.unwrap().unwrap();
+    rotate_public_id(&store, IdPolicy::default(), &alice.private_id, None, now())
+        .await
+        .unwrap();
+    store.settle().await;
+    let copies = format!("USER#{} OFFER#", alice.private_id.hash().to_hex());
+    let count =
+        |items: BTreeMap<String, Value>| items.keys().filter(|k| k.starts_with(&copies)).count();
+    assert_eq!(
+        count(store.items().await),
+        0,
+        "the rotation dropped the copy"
+    );
+
+    store
+        .copy_offer(&holder.owner, alice.public_id, &holder.since, &offer)
+        .await
+        .unwrap();
+    assert_eq!(count(store.items().await), 0, "a late copy is refused");
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -1767,6 +1802,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_copy_is_refused_once_its_public_id_is_retired,
     a_room_list_is_one_query_of_the_listers_partition,
     a_block_racing_the_peers_join_closes_it_for_both,
     a_block_takes_the_room_out_of_a_peer_who_never_joined,

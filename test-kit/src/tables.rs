@@ -65,20 +65,21 @@ pub trait Items {
     /// Let the room lists' projection catch up with every write so far: on DynamoDB,
     /// read the table's stream from its start and project it (as the `project-changes`
     /// function does; replaying a change is harmless), through a client of its own, so
-    /// that the store's round trips stay the requests'; the embedded store projects as
-    /// it writes.
-    async fn settle(&self) {}
+    /// that the store's round trips stay the requests'; on the embedded store, apply
+    /// what its writes queued.
+    async fn settle(&self);
 }
 
 /// Project `table`'s whole stream (see [`Items::settle`]); how many records stood for a
 /// change.
 pub async fn settle_table(table: &str) -> usize {
-    let aws = secret_rooms::config::aws(&secret_rooms::config::process_env)
-        .expect("the test command sets the AWS settings");
     let store = reopen(table).await;
-    let reader = secret_rooms::projector::reader_for(&store, aws).expect("a stream reader");
+    let reader = secret_rooms::projector::reader_for(&store)
+        .await
+        .expect("a stream reader");
+    let projector = secret_rooms::projector::Projector::new(std::sync::Arc::new(store));
     reader
-        .settle(&store)
+        .settle(&projector)
         .await
         .unwrap_or_else(|e| panic!("projecting the stream of {table}: {e:#}"))
         .changes
@@ -115,11 +116,20 @@ impl Items for DynamoStore {
 
 #[async_trait]
 impl Items for EmbeddedStore {
+    /// Once the projection has applied what the writes so far queued: its worker runs
+    /// beside the test, and a comparison must not catch it half-way.
     async fn items(&self) -> BTreeMap<String, Value> {
+        Items::settle(self).await;
         self.dump()
             .await
             .expect("dump the embedded store")
             .into_iter()
             .collect()
+    }
+
+    async fn settle(&self) {
+        EmbeddedStore::settle(self)
+            .await
+            .expect("project the embedded store's queued changes");
     }
 }

@@ -324,8 +324,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Copy `offer`, made to `to`, into the partition of `holder`, who took `to` at
-    /// `since`; a copy already there keeps the message it notes (the projection). One
-    /// update.
+    /// `since`, if `holder` still holds `to`; a copy already there keeps the message it
+    /// notes (the projection). One transaction (the holder's check and the copy).
     async fn copy_offer(
         &self,
         holder: &PrivateIdHash,
@@ -344,7 +344,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Delete every copy in `holder`'s partition of a room offered to `to` (the
-    /// projection, once `to` is retired). One query, then one delete per copy.
+    /// projection, once `to` is retired). A query per page of copies, then one delete
+    /// per copy made to `to`.
     async fn drop_offers_to(&self, holder: &PrivateIdHash, to: PublicId) -> Result<(), StoreError>;
 
     /// Give `who` (named `old` until now) the public id `new` in place of `old`'s, which

@@ -33,7 +33,6 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
@@ -44,7 +43,10 @@ use aws_smithy_http_client::HttpClientError;
 use codec::{
     Item, from_item, key, key_at, lists_room, n, room_tag, room_tags, s, to_attribute, to_item,
 };
-use errors::{build_error, cancelled_for, classify, condition_failed_at, conflict, failed_item};
+use errors::{
+    build_error, cancelled_for, classify, condition_failed_at, conflict, failed_item,
+    unless_condition_failed,
+};
 use rate_slots::{Found, Next};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -157,28 +159,10 @@ impl DynamoStore {
         &self.client
     }
 
-    /// The region, credentials (as resolved now: temporary ones expire) and endpoint
-    /// override this store's client uses, for a client of another AWS service beside
-    /// it (the local server's stream reader).
-    pub async fn aws_settings(&self) -> anyhow::Result<AwsSettings> {
-        use aws_sdk_dynamodb::config::ProvideCredentials as _;
-        let config = self.client.config();
-        let region = config
-            .region()
-            .map(ToString::to_string)
-            .ok_or_else(|| anyhow::anyhow!("no AWS region is configured"))?;
-        let provider = self
-            .credentials
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("no AWS credentials are configured"))?;
-        let credentials = provider.provide_credentials().await?;
-        Ok(AwsSettings {
-            region,
-            access_key_id: credentials.access_key_id().to_owned(),
-            secret_access_key: credentials.secret_access_key().to_owned(),
-            session_token: credentials.session_token().map(str::to_owned),
-            endpoint: crate::config::dynamodb_endpoint(&crate::config::process_env),
-        })
+    /// Where the client's credentials come from, for a client of another AWS service
+    /// beside it (the local server's stream reader).
+    pub fn credentials_provider(&self) -> Option<SharedCredentialsProvider> {
+        self.credentials.clone()
     }
 
     pub fn table(&self) -> &str {
@@ -236,11 +220,20 @@ impl DynamoStore {
         pk: String,
         projection: Option<(&str, &[(&str, &str)])>,
     ) -> Result<Option<Item>, StoreError> {
+        self.get_at(key(pk), projection).await
+    }
+
+    /// The item under `key` (strongly consistent), or the attributes `projection` names.
+    async fn get_at(
+        &self,
+        key: Item,
+        projection: Option<(&str, &[(&str, &str)])>,
+    ) -> Result<Option<Item>, StoreError> {
         let mut request = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(pk)))
+            .set_key(Some(key))
             .consistent_read(true);
         if let Some((expression, names)) = projection {
             request = request.projection_expression(expression);
@@ -252,25 +245,12 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    async fn get_item_at(&self, key: Item) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", e))?;
-        Ok(out.item)
-    }
-
     /// Delete the copy of an offer at `sk` in `holder`'s partition if it was made to
     /// `to` (a copy for another public id of theirs stays).
     async fn delete_copy(
         &self,
         holder: &PrivateIdHash,
-        to: PublicId,
+        to: &str,
         sk: String,
     ) -> Result<(), StoreError> {
         let result = self
@@ -280,51 +260,10 @@ impl DynamoStore {
             .set_key(Some(key_at(keys::user(holder), sk)))
             .condition_expression("#to = :to")
             .expression_attribute_names("#to", attr::TO)
-            .expression_attribute_values(":to", s(to.to_string()))
+            .expression_attribute_values(":to", s(to))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(DeleteItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(classify("DeleteItem", e)),
-        }
-    }
-
-    /// The items of partition `pk` (those whose sort key starts with `prefix`, when
-    /// given), up to `limit`; one query (a partition of this schema fits one page: a
-    /// user's joined rooms are capped, and offers are read up to `limit`).
-    async fn query_partition(
-        &self,
-        pk: String,
-        prefix: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .expression_attribute_names("#pk", attr::PK)
-            .expression_attribute_values(":pk", s(pk));
-        request = match prefix {
-            Some(prefix) => request
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#sk", attr::SK)
-                .expression_attribute_values(":prefix", s(prefix)),
-            None => request.key_condition_expression("#pk = :pk"),
-        };
-        if let Some(limit) = limit {
-            request = request.limit(i32::try_from(limit).unwrap_or(i32::MAX));
-        }
-        let out = request.send().await.map_err(|e| classify("Query", e))?;
-        Ok(out.items.unwrap_or_default())
+        unless_condition_failed("DeleteItem", result)
     }
 
     /// Count one more id taken from `quota`'s address in its window, under its limit.
@@ -1033,7 +972,7 @@ impl Store for DynamoStore {
 
     async fn offer(&self, to: PublicId, room: &RoomId) -> Result<Option<Offer>, StoreError> {
         let key = key_at(keys::public(to), keys::room_entry(room));
-        self.get_item_at(key)
+        self.get_at(key, None)
             .await?
             .map(|item| from_item::<OfferItem>(&item)?.offer())
             .transpose()
@@ -1105,18 +1044,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":ttl", n(last.expires_at))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(classify("UpdateItem", e)),
-        }
+        unless_condition_failed("UpdateItem", result)
     }
 
     async fn copy_offer(
@@ -1126,47 +1054,61 @@ impl Store for DynamoStore {
         since: &str,
         offer: &Offer,
     ) -> Result<(), StoreError> {
-        // Every attribute of the copy but the message it notes, which stays.
+        // Every attribute of the copy but the message it notes, which stays; a key the
+        // offer no longer carries goes.
         let copy = to_item(
             &keys::user(holder),
             &keys::offer_entry(&offer.room),
             &InboxItem::new(to, since, offer),
         )?;
-        let mut request = self
-            .client
-            .update_item()
+        let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key_at(
                 keys::user(holder),
                 keys::offer_entry(&offer.room),
-            )));
-        let (mut set, mut remove) = (Vec::new(), vec![format!("#{}", attr::PUBLIC_KEY)]);
+            )))
+            .expression_attribute_names("#publicKey", attr::PUBLIC_KEY);
+        let mut set = Vec::new();
         for (name, value) in copy {
             if name == attr::PK || name == attr::SK {
                 continue;
             }
-            if name == attr::PUBLIC_KEY {
-                remove.clear();
-            }
             set.push(format!("#{name} = :{name}"));
-            request = request
+            update = update
                 .expression_attribute_names(format!("#{name}"), &name)
                 .expression_attribute_values(format!(":{name}"), value);
         }
-        if !remove.is_empty() {
-            request = request
-                .expression_attribute_names(format!("#{}", attr::PUBLIC_KEY), attr::PUBLIC_KEY);
-        }
         let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        if offer.public_key.is_none() {
+            expression.push_str(" REMOVE #publicKey");
         }
-        request
+        // Only while `holder` holds `to`: a rotation that commits first leaves no copy
+        // for its own change to miss.
+        let held = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::public(to))))
+            .condition_expression("#hash = :holder AND attribute_not_exists(#retired)")
+            .expression_attribute_names("#hash", attr::PRIVATE_ID_HASH)
+            .expression_attribute_names("#retired", attr::RETIRED_AT)
+            .expression_attribute_values(":holder", s(holder.to_hex()))
+            .build()
+            .map_err(build_error)?;
+        let update = update
             .update_expression(expression)
+            .build()
+            .map_err(build_error)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(held).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
-            .await
-            .map_err(|e| classify("UpdateItem", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed_at(&e, 0) => Ok(()),
+            Err(e) => Err(classify("TransactWriteItems", e)),
+        }
     }
 
     async fn drop_offer(
@@ -1175,20 +1117,41 @@ impl Store for DynamoStore {
         to: PublicId,
         room: &RoomId,
     ) -> Result<(), StoreError> {
-        self.delete_copy(holder, to, keys::offer_entry(room)).await
+        self.delete_copy(holder, &to.to_string(), keys::offer_entry(room))
+            .await
     }
 
     async fn drop_offers_to(&self, holder: &PrivateIdHash, to: PublicId) -> Result<(), StoreError> {
-        let copies = self
-            .query_partition(keys::user(holder), Some(keys::OFFER_ENTRY_PREFIX), None)
-            .await?;
-        for item in copies {
-            if from_item::<InboxItem>(&item)?.to == to.to_string() {
-                self.delete_copy(holder, to, text_of(&item, attr::SK)?)
-                    .await?;
+        let to = to.to_string();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .projection_expression("#sk, #to")
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#sk", attr::SK)
+                .expression_attribute_names("#to", attr::TO)
+                .expression_attribute_values(":pk", s(keys::user(holder)))
+                .expression_attribute_values(":prefix", s(keys::OFFER_ENTRY_PREFIX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            for item in out.items() {
+                if item.get(attr::TO).and_then(|v| v.as_s().ok()) == Some(&to) {
+                    self.delete_copy(holder, &to, text_of(item, attr::SK)?)
+                        .await?;
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(()),
             }
         }
-        Ok(())
     }
 
     async fn rotate_public_id(

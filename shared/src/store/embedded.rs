@@ -26,12 +26,141 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+/// The room lists' changes that writes queued, by sequence number, until the projection
+/// has applied them: the embedded counterpart of the DynamoDB stream.
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
     /// Transactions run, the embedded counterpart of DynamoDB round trips.
     transactions: Arc<AtomicUsize>,
+    projection: Arc<Projection>,
+}
+
+/// The room lists' projection, applied off the request path: a write queues its changes
+/// in the outbox within its own transaction, and one worker task applies them in the
+/// order they were committed, as the stream's function does on AWS. So a request's
+/// time never depends on what the projection finds (whether a public id has a holder,
+/// say), a crash loses no change, and changes never race each other.
+#[derive(Default)]
+struct Projection {
+    /// Wakes the worker when a write queued changes.
+    wake: tokio::sync::Notify,
+    /// One drain at a time: the worker's, or a caller's `settle`.
+    draining: tokio::sync::Mutex<()>,
+    started: std::sync::atomic::AtomicBool,
+    /// Set by `close`: the worker ends, and writes no longer start one.
+    closing: std::sync::atomic::AtomicBool,
+    worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// A queued change, as the outbox keeps it.
+#[derive(Serialize, Deserialize)]
+#[serde(
+    tag = "change",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+enum Queued {
+    MessageKept {
+        room: String,
+        sent_at: String,
+        expires_at: u64,
+    },
+    Offered {
+        to: String,
+        room: String,
+    },
+    OfferDeleted {
+        to: String,
+        room: String,
+    },
+    Joined {
+        who: String,
+        room: String,
+    },
+    Retired {
+        id: String,
+        holder: String,
+    },
+}
+
+impl From<&Change> for Queued {
+    fn from(change: &Change) -> Self {
+        match change {
+            Change::MessageKept { room, last } => Self::MessageKept {
+                room: room.to_string(),
+                sent_at: last.sent_at.clone(),
+                expires_at: last.expires_at,
+            },
+            Change::Offered { to, room } => Self::Offered {
+                to: to.to_string(),
+                room: room.to_string(),
+            },
+            Change::OfferDeleted { to, room } => Self::OfferDeleted {
+                to: to.to_string(),
+                room: room.to_string(),
+            },
+            Change::Joined { who, room } => Self::Joined {
+                who: who.to_hex(),
+                room: room.to_string(),
+            },
+            Change::Retired { id, holder } => Self::Retired {
+                id: id.to_string(),
+                holder: holder.to_hex(),
+            },
+        }
+    }
+}
+
+impl Queued {
+    fn change(self) -> Option<Change> {
+        let room = |s: &str| RoomId::parse(s);
+        Some(match self {
+            Self::MessageKept {
+                room: r,
+                sent_at,
+                expires_at,
+            } => Change::MessageKept {
+                room: room(&r)?,
+                last: LastMessage {
+                    sent_at,
+                    expires_at,
+                },
+            },
+            Self::Offered { to, room: r } => Change::Offered {
+                to: PublicId::parse(&to)?,
+                room: room(&r)?,
+            },
+            Self::OfferDeleted { to, room: r } => Change::OfferDeleted {
+                to: PublicId::parse(&to)?,
+                room: room(&r)?,
+            },
+            Self::Joined { who, room: r } => Change::Joined {
+                who: PrivateIdHash::from_hex(&who)?,
+                room: room(&r)?,
+            },
+            Self::Retired { id, holder } => Change::Retired {
+                id: PublicId::parse(&id)?,
+                holder: PrivateIdHash::from_hex(&holder)?,
+            },
+        })
+    }
+}
+
+/// Queue `changes` in the outbox of a write transaction, after those already there.
+fn queue(txn: &redb::WriteTransaction, changes: &[Change]) -> Result<(), StoreError> {
+    let mut outbox = txn.open_table(OUTBOX).map_err(other)?;
+    let next = match outbox.last().map_err(other)? {
+        Some((seq, _)) => seq.value() + 1,
+        None => 0,
+    };
+    for (seq, change) in (next..).zip(changes) {
+        let value = encode(&Queued::from(change))?;
+        outbox.insert(seq, value.as_slice()).map_err(other)?;
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -61,10 +190,12 @@ impl EmbeddedStore {
     fn init(db: Database) -> anyhow::Result<Self> {
         let txn = db.begin_write()?;
         txn.open_table(ITEMS)?;
+        txn.open_table(OUTBOX)?;
         txn.commit()?;
         Ok(Self {
             db: Arc::new(db),
             transactions: Arc::new(AtomicUsize::new(0)),
+            projection: Arc::default(),
         })
     }
 
@@ -250,6 +381,16 @@ impl Store for EmbeddedStore {
         let public_key = requester.public_key.map(|k| k.to_string());
         let since = requester.since.clone();
         let now = now.to_owned();
+        let changes = [
+            Change::Offered {
+                to: target,
+                room: room.clone(),
+            },
+            Change::Joined {
+                who: *joiner,
+                room: room.clone(),
+            },
+        ];
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
@@ -324,21 +465,12 @@ impl Store for EmbeddedStore {
                     .insert(offer_key.as_str(), encode(&offer)?.as_slice())
                     .map_err(other)?;
             }
+            queue(&txn, &changes)?;
             txn.commit().map_err(other)?;
             Ok(Ok(()))
         })
         .await??;
-        self.project(&[
-            Change::Offered {
-                to: target,
-                room: room.clone(),
-            },
-            Change::Joined {
-                who: *joiner,
-                room: room.clone(),
-            },
-        ])
-        .await?;
+        self.kick();
         Ok(())
     }
 
@@ -416,23 +548,25 @@ impl Store for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let key = keys::storage_key(&keys::room(room), &keys::message(&message.cursor));
         let item = encode(&MessageItem::new(message, expires_at))?;
+        let kept = Change::MessageKept {
+            room: room.clone(),
+            last: LastMessage {
+                sent_at: message.sent_at.clone(),
+                expires_at,
+            },
+        };
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
                 table.insert(key.as_str(), item.as_slice()).map_err(other)?;
             }
+            queue(&txn, &[kept])?;
             txn.commit().map_err(other)
         })
         .await?;
-        self.project(&[Change::MessageKept {
-            room: room.clone(),
-            last: LastMessage {
-                sent_at: message.sent_at.clone(),
-                expires_at,
-            },
-        }])
-        .await
+        self.kick();
+        Ok(())
     }
 
     async fn list_messages(
@@ -488,6 +622,13 @@ impl Store for EmbeddedStore {
             .map(keys::user)
             .collect();
         let (tag, entry, now) = (room.tag(), keys::room_entry(room), now.to_owned());
+        let deleted: Vec<Change> = inboxes
+            .iter()
+            .map(|to| Change::OfferDeleted {
+                to: *to,
+                room: room.clone(),
+            })
+            .collect();
         let closed = self
             .run(move |db| {
                 let txn = db.begin_write().map_err(other)?;
@@ -532,19 +673,13 @@ impl Store for EmbeddedStore {
                         }
                     }
                 }
+                queue(&txn, &deleted)?;
                 txn.commit().map_err(other)?;
                 Ok(true)
             })
             .await?;
         if closed {
-            let deleted: Vec<Change> = inboxes
-                .iter()
-                .map(|to| Change::OfferDeleted {
-                    to: *to,
-                    room: room.clone(),
-                })
-                .collect();
-            self.project(&deleted).await?;
+            self.kick();
         }
         Ok(closed)
     }
@@ -673,10 +808,18 @@ impl Store for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let key = keys::storage_key(&keys::user(holder), &keys::offer_entry(&offer.room));
         let mut copy = InboxItem::new(to, since, offer);
+        let (marker, holder) = (keys::public(to), holder.to_hex());
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
+                // As DynamoDB's condition check: only while the holder holds the id.
+                let held = get_item::<PublicItem>(&table, &marker)?.is_some_and(|m| {
+                    m.retired_at.is_none() && m.private_id_hash.as_deref() == Some(&holder)
+                });
+                if !held {
+                    return Ok(());
+                }
                 if let Some(old) = get_item::<InboxItem>(&table, &key)? {
                     copy.last_message = old.last_message;
                 }
@@ -722,12 +865,8 @@ impl Store for EmbeddedStore {
                     partition::<InboxItem>(&table, &pk, keys::OFFER_ENTRY_PREFIX, None)?
                         .into_iter()
                         .filter(|item| item.to == to)
-                        .map(|item| {
-                            keys::storage_key(
-                                &pk,
-                                &format!("{}{}", keys::OFFER_ENTRY_PREFIX, item.room_id),
-                            )
-                        })
+                        .filter_map(|item| RoomId::parse(&item.room_id))
+                        .map(|room| keys::storage_key(&pk, &keys::offer_entry(&room)))
                         .collect();
                 for key in stale {
                     table.remove(key.as_str()).map_err(other)?;
@@ -754,6 +893,10 @@ impl Store for EmbeddedStore {
         let old = holder.public_id.to_string();
         let marker = encode(&PublicItem::held(who, &holder.username, now))?;
         let (quota, now) = (quota.cloned(), now.to_owned());
+        let retired_change = Change::Retired {
+            id: holder.public_id,
+            holder: *who,
+        };
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
@@ -796,15 +939,12 @@ impl Store for EmbeddedStore {
                     .insert(old_pk.as_str(), encode(&retired)?.as_slice())
                     .map_err(other)?;
             }
+            queue(&txn, &[retired_change])?;
             txn.commit().map_err(other)?;
             Ok(Ok(()))
         })
         .await??;
-        self.project(&[Change::Retired {
-            id: holder.public_id,
-            holder: *who,
-        }])
-        .await?;
+        self.kick();
         Ok(())
     }
 
@@ -838,66 +978,173 @@ impl Store for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Apply the room lists' projection of a write just made, as the DynamoDB stream's
-    /// function does on AWS, but at once. Its transactions are not counted: on AWS they
-    /// are not the request's either.
-    async fn project(&self, changes: &[Change]) -> Result<(), StoreError> {
-        let uncounted = Self {
+    /// The same store, with a transaction count of its own: the projection's
+    /// transactions are not a request's (on AWS they are not the function's either).
+    fn uncounted(&self) -> Self {
+        Self {
             db: self.db.clone(),
             transactions: Arc::new(AtomicUsize::new(0)),
-        };
-        for change in changes {
-            projection::project(&uncounted, change).await?;
+            projection: self.projection.clone(),
         }
-        Ok(())
+    }
+
+    /// A write queued changes: wake the worker, starting it on the first write.
+    fn kick(&self) {
+        let projection = &self.projection;
+        if projection.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        if !projection.started.swap(true, Ordering::SeqCst) {
+            let worker = self.uncounted();
+            let handle = tokio::spawn(async move {
+                let closing = || worker.projection.closing.load(Ordering::SeqCst);
+                loop {
+                    worker.projection.wake.notified().await;
+                    while !closing() {
+                        match worker.settle().await {
+                            Ok(_) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "projecting the room lists; trying again");
+                                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                            }
+                        }
+                    }
+                    if closing() {
+                        return;
+                    }
+                }
+            });
+            if let Ok(mut worker) = projection.worker.lock() {
+                *worker = Some(handle);
+            }
+        }
+        projection.wake.notify_one();
+    }
+
+    /// Apply what is queued and end the projection's worker, which holds the database
+    /// open: before the file is opened again in the same process (the local server's
+    /// stop). Changes queued after this are applied by the next `settle`.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.projection.closing.store(true, Ordering::SeqCst);
+        self.projection.wake.notify_one();
+        let worker = self
+            .projection
+            .worker
+            .lock()
+            .ok()
+            .and_then(|mut worker| worker.take());
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        self.settle().await.map(|_| ())
+    }
+
+    /// Apply every queued change, oldest first, each removed once applied; how many.
+    /// The worker does this after each write; tests and start-up call it to wait for
+    /// the room lists to catch up.
+    pub async fn settle(&self) -> Result<usize, StoreError> {
+        let quiet = self.uncounted();
+        let _one = self.projection.draining.lock().await;
+        let mut applied = 0;
+        loop {
+            let batch = quiet
+                .run(|db| {
+                    let txn = db.begin_read().map_err(other)?;
+                    let outbox = txn.open_table(OUTBOX).map_err(other)?;
+                    let mut batch = Vec::new();
+                    for entry in outbox.iter().map_err(other)?.take(64) {
+                        let (seq, value) = entry.map_err(other)?;
+                        let queued: Queued =
+                            serde_json::from_slice(value.value()).map_err(other)?;
+                        batch.push((seq.value(), queued.change()));
+                    }
+                    Ok(batch)
+                })
+                .await?;
+            if batch.is_empty() {
+                return Ok(applied);
+            }
+            for (seq, change) in batch {
+                // A change that no longer parses (a file's ids damaged) is dropped.
+                if let Some(change) = change {
+                    projection::project(&quiet, &change).await?;
+                }
+                quiet
+                    .run(move |db| {
+                        let txn = db.begin_write().map_err(other)?;
+                        txn.open_table(OUTBOX)
+                            .map_err(other)?
+                            .remove(seq)
+                            .map_err(other)?;
+                        txn.commit().map_err(other)
+                    })
+                    .await?;
+                applied += 1;
+            }
+        }
     }
 
     /// Project the whole file again, as if every offer and every joined room had just
-    /// been written, and drop the copies of offers that are gone: for a file from before
-    /// the projection, or one whose last projection a crash cut short (it runs after
-    /// the write's commit). Idempotent; the local server runs it at start-up. How many
-    /// changes it applied.
+    /// been written, and drop the copies of offers that are gone or were made to an id
+    /// the partition's user no longer holds: for a file from before the projection.
+    /// Idempotent; the local server runs it at start-up. How many changes it applied.
     pub async fn reproject(&self) -> Result<usize, StoreError> {
-        let changes = self
+        self.uncounted()
             .run(|db| {
-                let txn = db.begin_read().map_err(other)?;
-                let table = txn.open_table(ITEMS).map_err(other)?;
+                let txn = db.begin_write().map_err(other)?;
                 let mut changes = Vec::new();
-                for entry in table.iter().map_err(other)? {
-                    let (key, value) = entry.map_err(other)?;
-                    let Some((pk, sk)) = key.value().split_once(' ') else {
-                        continue;
-                    };
-                    let room = |prefix: &str| sk.strip_prefix(prefix).and_then(RoomId::parse);
-                    if let (Some(id), Some(room)) = (
-                        pk.strip_prefix(keys::PUBLIC_PREFIX)
-                            .and_then(PublicId::parse),
-                        room(keys::ROOM_ENTRY_PREFIX),
-                    ) {
-                        changes.push(Change::Offered { to: id, room });
-                    } else if let (Some(who), Some(room)) = (
-                        pk.strip_prefix(keys::USER_PREFIX)
-                            .and_then(PrivateIdHash::from_hex),
-                        room(keys::ROOM_ENTRY_PREFIX),
-                    ) {
-                        changes.push(Change::Joined { who, room });
-                    } else if let Some(room) = room(keys::OFFER_ENTRY_PREFIX) {
-                        let copy: InboxItem =
-                            serde_json::from_slice(value.value()).map_err(other)?;
-                        let to = PublicId::parse(&copy.to).ok_or_else(|| {
-                            other(anyhow::anyhow!("a copy of an offer to a bad id"))
-                        })?;
-                        let offer = keys::storage_key(&keys::public(to), &keys::room_entry(&room));
-                        if table.get(offer.as_str()).map_err(other)?.is_none() {
-                            changes.push(Change::OfferDeleted { to, room });
+                {
+                    let table = txn.open_table(ITEMS).map_err(other)?;
+                    for entry in table.iter().map_err(other)? {
+                        let (key, value) = entry.map_err(other)?;
+                        let Some((pk, sk)) = key.value().split_once(' ') else {
+                            continue;
+                        };
+                        let room = |prefix: &str| sk.strip_prefix(prefix).and_then(RoomId::parse);
+                        let user = pk
+                            .strip_prefix(keys::USER_PREFIX)
+                            .and_then(PrivateIdHash::from_hex);
+                        if let (Some(id), Some(room)) = (
+                            pk.strip_prefix(keys::PUBLIC_PREFIX)
+                                .and_then(PublicId::parse),
+                            room(keys::ROOM_ENTRY_PREFIX),
+                        ) {
+                            changes.push(Change::Offered { to: id, room });
+                        } else if let (Some(who), Some(room)) =
+                            (user, room(keys::ROOM_ENTRY_PREFIX))
+                        {
+                            changes.push(Change::Joined { who, room });
+                        } else if let (Some(who), Some(room)) =
+                            (user, room(keys::OFFER_ENTRY_PREFIX))
+                        {
+                            let copy: InboxItem =
+                                serde_json::from_slice(value.value()).map_err(other)?;
+                            let Some(to) = PublicId::parse(&copy.to) else {
+                                continue;
+                            };
+                            let held = get_item::<PublicItem>(&table, &keys::public(to))?
+                                .is_some_and(|m| {
+                                    m.retired_at.is_none()
+                                        && m.private_id_hash.as_deref() == Some(&who.to_hex())
+                                });
+                            let offer =
+                                keys::storage_key(&keys::public(to), &keys::room_entry(&room));
+                            if !held {
+                                changes.push(Change::Retired {
+                                    id: to,
+                                    holder: who,
+                                });
+                            } else if table.get(offer.as_str()).map_err(other)?.is_none() {
+                                changes.push(Change::OfferDeleted { to, room });
+                            }
                         }
                     }
                 }
-                Ok(changes)
+                queue(&txn, &changes)?;
+                txn.commit().map_err(other)
             })
             .await?;
-        self.project(&changes).await?;
-        Ok(changes.len())
+        self.settle().await
     }
 
     /// Every item as `(key, JSON)`, in key order (tests and operations; not on a route).
@@ -984,6 +1231,7 @@ mod tests {
             .keep_message(&room, &message, 1_764_633_600)
             .await
             .unwrap();
+        store.settle().await.unwrap();
         let projected = store.dump().await.unwrap();
         let copy = keys::storage_key(&keys::user(&b.private_id_hash), &keys::offer_entry(&room));
         assert!(projected.iter().any(|(k, _)| *k == copy), "{projected:#?}");

@@ -113,33 +113,19 @@ impl Functions {
             list_rooms: build(Route::ListRooms).await,
             rotate_id: build(Route::RotateId).await,
             project_changes: Projector::from_env(&lookup).expect("valid test configuration"),
-            stream: secret_rooms::projector::reader_for(
-                &store,
-                secret_rooms::config::aws(&secret_rooms::config::process_env)
-                    .expect("the test command sets the AWS settings"),
-            )
-            .expect("a stream reader"),
+            stream: secret_rooms::projector::reader_for(&store)
+                .await
+                .expect("a stream reader"),
         }
     }
 
     /// Deliver the table's stream to `project_changes`, as Lambda does, until it is
-    /// read to its end.
+    /// read to its end; a record it reports failed fails the test.
     pub async fn settle(&self) {
-        loop {
-            let records = self.stream.read().await.expect("read the table's stream");
-            if records.is_empty() {
-                return;
-            }
-            let answer = self
-                .project_changes
-                .handle(&json!({ "Records": records }))
-                .await;
-            assert_eq!(
-                answer,
-                json!({"batchItemFailures": []}),
-                "the projection failed"
-            );
-        }
+        self.stream
+            .settle(&self.project_changes)
+            .await
+            .expect("the stream's function projects every record");
     }
 
     pub fn endpoint(&self, route: Route) -> &Endpoint {

@@ -6,6 +6,22 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::CancellationReason;
 
+/// `Ok` for a write whose condition failed (a write not wanted after all), the store's
+/// error for any other failure.
+pub(super) fn unless_condition_failed<T, E>(
+    operation: &str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<(), StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(()),
+        Err(e) => Err(classify(operation, e)),
+    }
+}
+
 /// Error codes after which a retry later may succeed.
 const TRANSIENT_CODES: &[&str] = &[
     "ThrottlingException",
