@@ -8,6 +8,7 @@ connections are still served concurrently.
 Usage: python scripts/moto_dynamodb.py HOST PORT
 """
 
+import copy
 import sys
 import threading
 
@@ -19,7 +20,24 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, run_simple
 
 
+def _shard_deepcopy(self, memo):
+    """A table's stream as moto's transaction backup copies it: its list of records, not
+    the records, which never change once written. moto deep-copies the whole table before
+    every TransactWriteItems (to roll back a failed one); copying every stream record
+    too made each transaction slower as the table's stream grew, past the tests' time-outs
+    under the concurrency tests. A rolled-back transaction still leaves no record."""
+    clone = copy.copy(self)
+    memo[id(self)] = clone
+    clone.table = copy.deepcopy(self.table, memo)
+    clone.items = list(self.items)
+    return clone
+
+
 def main() -> None:
+    from moto.dynamodb.models.table import StreamShard
+
+    StreamShard.__deepcopy__ = _shard_deepcopy
+
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()

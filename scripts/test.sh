@@ -66,6 +66,25 @@ say "scripts/deploy-build.sh"
 # --- The local server, as `cargo run` starts it but in memory on a free port, and the
 # end-to-end tests with real client libraries against it.
 cargo build --locked -p local-server
+
+# The README's `cargo run -- reproject --dynamodb TABLE`, on a table of moto's (the
+# storage tests check what it does; this, that the command runs as written).
+say "cargo run -- reproject --dynamodb (a moto table)"
+reproject_table="reproject-$$"
+"$venv/bin/python" - "$AWS_ENDPOINT_URL_DYNAMODB" "$reproject_table" <<'PY'
+import os, sys, boto3
+endpoint, table = sys.argv[1:]
+client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=os.environ["AWS_REGION"])
+client.create_table(
+    TableName=table, BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                          {"AttributeName": "sk", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+               {"AttributeName": "sk", "KeyType": "RANGE"}])
+PY
+reprojected=$(cargo run --locked -q -p local-server -- reproject --dynamodb "$reproject_table")
+grep -qF "$reproject_table: room lists rebuilt from 0 items" <<<"$reprojected" \
+  || { printf '%s\n' "$reprojected" >&2; die "cargo run -- reproject did not report its pass"; }
 server_port=$(free_port)
 # The tests below create far more users from 127.0.0.1 than the default 30 an hour.
 CREATE_RATE_LIMIT=1000000 target/debug/secret-rooms-local --memory --addr "127.0.0.1:$server_port" >target/local-server.log 2>&1 &

@@ -98,3 +98,50 @@ async fn note_newest<S: Store + ?Sized>(
         None => Ok(()),
     }
 }
+
+/// An item the room lists derive from, as a pass over a whole table finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// `room` offered to `to`.
+    Offer { to: PublicId, room: RoomId },
+    /// `who`'s entry of a room they joined.
+    Joined { who: PrivateIdHash, room: RoomId },
+    /// `holder`'s copy of `room` offered to `to`.
+    Copy {
+        holder: PrivateIdHash,
+        to: PublicId,
+        room: RoomId,
+    },
+}
+
+/// Project `found` again, as if just written, and drop a copy whose offer is gone or
+/// whose holder no longer holds its public id: a pass over every item rebuilds the room
+/// lists of a table from before the projection, or after changes it lost.
+pub async fn reproject<S: Store + ?Sized>(store: &S, found: &Found) -> Result<(), StoreError> {
+    match found {
+        Found::Offer { to, room } => {
+            let change = Change::Offered {
+                to: *to,
+                room: room.clone(),
+            };
+            project(store, &change).await
+        }
+        Found::Joined { who, room } => {
+            let change = Change::Joined {
+                who: *who,
+                room: room.clone(),
+            };
+            project(store, &change).await
+        }
+        Found::Copy { holder, to, room } => {
+            let held = store
+                .get_public(*to)
+                .await?
+                .is_some_and(|h| h.owner == *holder);
+            if !held || store.offer(*to, room).await?.is_none() {
+                store.drop_offer(holder, *to, room).await?;
+            }
+            Ok(())
+        }
+    }
+}

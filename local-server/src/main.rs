@@ -25,6 +25,26 @@ async fn verify(path: &std::path::Path) -> ExitCode {
     }
 }
 
+async fn reproject(table: &str, timeouts: secret_rooms::store::Timeouts) -> ExitCode {
+    let endpoint = secret_rooms::config::dynamodb_endpoint(&process_env);
+    let store = secret_rooms::store::DynamoStore::from_default_chain(
+        table.to_owned(),
+        timeouts,
+        endpoint.as_deref(),
+    )
+    .await;
+    match secret_rooms::projector::reproject_table(&store).await {
+        Ok(items) => {
+            println!("{table}: room lists rebuilt from {items} items");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("secret-rooms-local reproject: {table}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     secret_rooms::telemetry::init();
@@ -32,6 +52,7 @@ async fn main() -> ExitCode {
     let options = match Options::parse(&args, &process_env) {
         Ok(Parsed::Run(options)) => *options,
         Ok(Parsed::Verify(path)) => return verify(&path).await,
+        Ok(Parsed::Reproject { table, timeouts }) => return reproject(&table, timeouts).await,
         Ok(Parsed::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

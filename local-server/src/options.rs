@@ -13,6 +13,9 @@ secret-rooms-local: the whole secret-rooms backend on one machine.
 
 USAGE: cargo run -- [OPTIONS]
        cargo run -- verify [--data-dir DIR]   check the embedded store's invariants
+       cargo run -- reproject --dynamodb TABLE   rebuild a DynamoDB table's room lists
+                                             from its items (the embedded store does
+                                             this each time it opens)
 
 OPTIONS:
   --addr ADDR          listen address [env SECRET_ROOMS_ADDR, default 127.0.0.1:8080]
@@ -76,6 +79,11 @@ pub struct Options {
 pub enum Parsed {
     Run(Box<Options>),
     Verify(PathBuf),
+    /// Rebuild the room lists of a DynamoDB table.
+    Reproject {
+        table: String,
+        timeouts: secret_rooms::store::Timeouts,
+    },
     Help,
 }
 
@@ -119,7 +127,8 @@ impl Options {
             .map(|list| list.split(',').map(|o| o.trim().to_owned()).collect())
             .unwrap_or_default();
         let verify = args.first().is_some_and(|a| a == "verify");
-        let mut args = args.iter().skip(usize::from(verify));
+        let reproject = args.first().is_some_and(|a| a == "reproject");
+        let mut args = args.iter().skip(usize::from(verify || reproject));
         while let Some(arg) = args.next() {
             let mut value =
                 |name: &str| args.next().cloned().ok_or(format!("{name} needs a value"));
@@ -139,6 +148,12 @@ impl Options {
             return Ok(Parsed::Verify(
                 PathBuf::from(data_dir).join("secret-rooms.redb"),
             ));
+        }
+        if reproject {
+            return Ok(Parsed::Reproject {
+                table: table.ok_or("reproject needs --dynamodb TABLE")?,
+                timeouts: config::dynamodb_timeouts(env).map_err(|e| e.to_string())?,
+            });
         }
         let addr: SocketAddr = addr
             .parse()

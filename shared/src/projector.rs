@@ -9,7 +9,7 @@
 
 use crate::aws_json::{AwsJsonClient, Service};
 use crate::config::{self, ConfigError, Lookup};
-use crate::domain::ports::{LastMessage, Store};
+use crate::domain::ports::{LastMessage, Store, StoreError};
 use crate::domain::projection::{Change, project};
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use crate::store::DynamoStore;
@@ -373,4 +373,16 @@ pub async fn reader_for(store: &DynamoStore) -> anyhow::Result<StreamReader> {
         .unwrap_or_else(|| format!("https://streams.dynamodb.{region}.amazonaws.com"));
     let client = AwsJsonClient::with_provider(STREAMS, region, provider, &endpoint)?;
     Ok(StreamReader::new(client, arn))
+}
+
+/// Rebuild the room lists of `store`'s table from its items (`projection::reproject`):
+/// for a table from before the projection, or one whose stream lost changes (a batch
+/// the stream's function set aside). Idempotent, and safe beside live traffic; one
+/// `Scan` per page, then a few requests per item found. How many items it went through.
+pub async fn reproject_table(store: &DynamoStore) -> Result<usize, StoreError> {
+    let found = store.found_items().await?;
+    for item in &found {
+        crate::domain::projection::reproject(store, item).await?;
+    }
+    Ok(found.len())
 }

@@ -1828,3 +1828,90 @@ on_both_stores!(
     a_member_never_sees_what_was_sent_before_they_existed,
     a_blocked_room_is_closed_for_both,
 );
+
+/// `reproject --dynamodb TABLE`: a table whose stream nobody read (one from before the
+/// projection, or whose stream lost changes) gets its room lists from its items: the
+/// offers with their newest messages, and no copy left for a retired id.
+#[tokio::test]
+async fn dynamodb_reprojecting_rebuilds_the_room_lists_without_the_stream() {
+    let store = common::fresh_store().await;
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob, carol) = (
+        new_user(&store).await,
+        new_user(&store).await,
+        new_user(&store).await,
+    );
+    let room = connect(&store, &key, &bob.private_id, alice.public_id, now())
+        .await
+        .unwrap();
+    say(
+        &store,
+        &pusher,
+        &room,
+        &bob.private_id,
+        "are you there?",
+        now(),
+    )
+    .await
+    .unwrap();
+    // Carol's offer was copied for Alice's first id (a projector ran once), then Alice
+    // rotated, and that change was lost.
+    let old = alice.public_id;
+    let carols = connect(&store, &key, &carol.private_id, old, now())
+        .await
+        .unwrap();
+    let offer = store.offer(old, &carols).await.unwrap().unwrap();
+    let holder = store.get_public(old).await.unwrap().unwrap();
+    store
+        .copy_offer(&holder.owner, old, &holder.since, &offer)
+        .await
+        .unwrap();
+    let listed = list_rooms(&store, &key, &alice.private_id, now())
+        .await
+        .unwrap();
+    assert_eq!(listed.rooms.len(), 1, "only the copy made: {listed:?}");
+    rotate_public_id(&store, IdPolicy::default(), &alice.private_id, None, now())
+        .await
+        .unwrap();
+    // Bob opens a room with Alice's new id, and nothing is projected.
+    let alice_now = store
+        .get_user(&alice.private_id.hash())
+        .await
+        .unwrap()
+        .unwrap()
+        .public_id;
+    let fresh = connect(&store, &key, &bob.private_id, alice_now, now())
+        .await
+        .unwrap();
+
+    let items = secret_rooms::projector::reproject_table(&store)
+        .await
+        .unwrap();
+    assert!(items >= 4, "{items}");
+    let copies = format!("USER#{} OFFER#", alice.private_id.hash().to_hex());
+    let kept: Vec<String> = store
+        .items()
+        .await
+        .into_iter()
+        .filter(|(k, item)| k.starts_with(&copies) && item["to"] == json!(old.to_string()))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(kept.is_empty(), "no copy for the retired id: {kept:?}");
+    let alices = list_rooms(&store, &key, &alice.private_id, now())
+        .await
+        .unwrap();
+    let offered: Vec<&RoomId> = alices.rooms.iter().map(|r| &r.room).collect();
+    assert_eq!(
+        offered,
+        vec![&fresh],
+        "the new id's offer, not the old id's"
+    );
+    let bobs = list_rooms(&store, &key, &bob.private_id, now())
+        .await
+        .unwrap();
+    let entry = bobs.rooms.iter().find(|r| r.room == room).unwrap();
+    assert!(entry.joined);
+    assert!(entry.last_message_at.is_some(), "{entry:?}");
+}

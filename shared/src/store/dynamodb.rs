@@ -25,6 +25,7 @@ use super::{
     RotateError, Store, StoreError, UserRecord,
 };
 use crate::domain::history::Cursor;
+use crate::domain::projection::Found as Derived;
 use crate::domain::rooms::MAX_ROOMS;
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
@@ -163,6 +164,43 @@ impl DynamoStore {
     /// beside it (the local server's stream reader).
     pub fn credentials_provider(&self) -> Option<SharedCredentialsProvider> {
         self.credentials.clone()
+    }
+
+    /// Every item of the table the room lists derive from (`keys::found`): a pass over
+    /// the whole table, a `Scan` per page of keys.
+    pub async fn found_items(&self) -> Result<Vec<Derived>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .projection_expression("#pk, #sk, #to")
+                .filter_expression("begins_with(#sk, :room) OR begins_with(#sk, :offer)")
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#sk", attr::SK)
+                .expression_attribute_names("#to", attr::TO)
+                .expression_attribute_values(":room", s(keys::ROOM_ENTRY_PREFIX))
+                .expression_attribute_values(":offer", s(keys::OFFER_ENTRY_PREFIX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Scan", e))?;
+            for item in out.items() {
+                let to = item.get(attr::TO).and_then(|v| v.as_s().ok());
+                found.extend(keys::found(
+                    &text_of(item, attr::PK)?,
+                    &text_of(item, attr::SK)?,
+                    to.map(String::as_str),
+                ));
+            }
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(found),
+            }
+        }
     }
 
     pub fn table(&self) -> &str {

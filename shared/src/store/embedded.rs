@@ -1086,65 +1086,38 @@ impl EmbeddedStore {
 
     /// Project the whole file again, as if every offer and every joined room had just
     /// been written, and drop the copies of offers that are gone or were made to an id
-    /// the partition's user no longer holds: for a file from before the projection.
-    /// Idempotent; the local server runs it at start-up. How many changes it applied.
+    /// the partition's user no longer holds (`projection::reproject`): for a file from
+    /// before the projection. Idempotent; the local server runs it at start-up. How many
+    /// items it went through.
     pub async fn reproject(&self) -> Result<usize, StoreError> {
-        self.uncounted()
+        let quiet = self.uncounted();
+        quiet.settle().await?;
+        let found = quiet
             .run(|db| {
-                let txn = db.begin_write().map_err(other)?;
-                let mut changes = Vec::new();
-                {
-                    let table = txn.open_table(ITEMS).map_err(other)?;
-                    for entry in table.iter().map_err(other)? {
-                        let (key, value) = entry.map_err(other)?;
-                        let Some((pk, sk)) = key.value().split_once(' ') else {
-                            continue;
-                        };
-                        let room = |prefix: &str| sk.strip_prefix(prefix).and_then(RoomId::parse);
-                        let user = pk
-                            .strip_prefix(keys::USER_PREFIX)
-                            .and_then(PrivateIdHash::from_hex);
-                        if let (Some(id), Some(room)) = (
-                            pk.strip_prefix(keys::PUBLIC_PREFIX)
-                                .and_then(PublicId::parse),
-                            room(keys::ROOM_ENTRY_PREFIX),
-                        ) {
-                            changes.push(Change::Offered { to: id, room });
-                        } else if let (Some(who), Some(room)) =
-                            (user, room(keys::ROOM_ENTRY_PREFIX))
-                        {
-                            changes.push(Change::Joined { who, room });
-                        } else if let (Some(who), Some(room)) =
-                            (user, room(keys::OFFER_ENTRY_PREFIX))
-                        {
-                            let copy: InboxItem =
-                                serde_json::from_slice(value.value()).map_err(other)?;
-                            let Some(to) = PublicId::parse(&copy.to) else {
-                                continue;
-                            };
-                            let held = get_item::<PublicItem>(&table, &keys::public(to))?
-                                .is_some_and(|m| {
-                                    m.retired_at.is_none()
-                                        && m.private_id_hash.as_deref() == Some(&who.to_hex())
-                                });
-                            let offer =
-                                keys::storage_key(&keys::public(to), &keys::room_entry(&room));
-                            if !held {
-                                changes.push(Change::Retired {
-                                    id: to,
-                                    holder: who,
-                                });
-                            } else if table.get(offer.as_str()).map_err(other)?.is_none() {
-                                changes.push(Change::OfferDeleted { to, room });
-                            }
-                        }
-                    }
+                let txn = db.begin_read().map_err(other)?;
+                let table = txn.open_table(ITEMS).map_err(other)?;
+                let mut found = Vec::new();
+                for entry in table.iter().map_err(other)? {
+                    let (key, value) = entry.map_err(other)?;
+                    let Some((pk, sk)) = key.value().split_once(' ') else {
+                        continue;
+                    };
+                    let to = if sk.starts_with(keys::OFFER_ENTRY_PREFIX) {
+                        let copy: InboxItem =
+                            serde_json::from_slice(value.value()).map_err(other)?;
+                        Some(copy.to)
+                    } else {
+                        None
+                    };
+                    found.extend(keys::found(pk, sk, to.as_deref()));
                 }
-                queue(&txn, &changes)?;
-                txn.commit().map_err(other)
+                Ok(found)
             })
             .await?;
-        self.settle().await
+        for item in &found {
+            projection::reproject(&quiet, item).await?;
+        }
+        Ok(found.len())
     }
 
     /// Every item as `(key, JSON)`, in key order (tests and operations; not on a route).

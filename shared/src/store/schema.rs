@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Item keys: the partition key `pk` and the sort key `sk`.
 pub mod keys {
     use crate::domain::history::Cursor;
+    use crate::domain::projection::Found;
     use crate::domain::{PrivateIdHash, PublicId, RoomId};
 
     /// The sort key of an item that stands alone under its partition key (a user, a
@@ -66,6 +67,27 @@ pub mod keys {
     /// A kept message's sort key, in its room's partition: ordered by time, then id.
     pub fn message(cursor: &Cursor) -> String {
         format!("{MESSAGE_PREFIX}{cursor}")
+    }
+
+    /// What the room lists' projection derives from an item with keys `pk` and `sk`
+    /// (and, for a copy of an offer, its `to`), if anything.
+    pub fn found(pk: &str, sk: &str, to: Option<&str>) -> Option<Found> {
+        let room = |prefix: &str| sk.strip_prefix(prefix).and_then(RoomId::parse);
+        if let Some(id) = pk.strip_prefix(PUBLIC_PREFIX) {
+            return Some(Found::Offer {
+                to: PublicId::parse(id)?,
+                room: room(ROOM_ENTRY_PREFIX)?,
+            });
+        }
+        let who = PrivateIdHash::from_hex(pk.strip_prefix(USER_PREFIX)?)?;
+        if let Some(room) = room(ROOM_ENTRY_PREFIX) {
+            return Some(Found::Joined { who, room });
+        }
+        Some(Found::Copy {
+            holder: who,
+            to: PublicId::parse(to?)?,
+            room: room(OFFER_ENTRY_PREFIX)?,
+        })
     }
 
     /// One text for an item's two keys, as the embedded store keys its items and as item
