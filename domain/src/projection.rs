@@ -134,11 +134,16 @@ pub async fn reproject<S: Store + ?Sized>(store: &S, found: &Found) -> Result<()
             project(store, &change).await
         }
         Found::Copy { holder, to, room } => {
-            let held = store
-                .get_public(*to)
-                .await?
-                .is_some_and(|h| h.owner == *holder);
-            if !held || store.offer(*to, room).await?.is_none() {
+            // Kept only while `project` would make it: its holder holds the id, and the
+            // offer is there and not older than the holder's id.
+            let kept = match store.get_public(*to).await? {
+                Some(h) if h.owner == *holder => store
+                    .offer(*to, room)
+                    .await?
+                    .is_some_and(|offer| offer.opened_at >= h.since),
+                _ => false,
+            };
+            if !kept {
                 store.drop_offer(holder, *to, room).await?;
             }
             Ok(())

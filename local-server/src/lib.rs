@@ -50,11 +50,17 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        (&mut self.task).await??;
+        let served = (&mut self.task).await;
+        // Whatever the server's end: the projection's worker holds the file open.
         match &self.projection {
-            Projection::Embedded(store) => store.close().await?,
+            Projection::Embedded(store) => {
+                if let Err(e) = store.close().await {
+                    tracing::warn!(error = %e, "projecting the room lists at stop");
+                }
+            }
             Projection::Stream(follow) => follow.abort(),
         }
+        served??;
         Ok(())
     }
 
@@ -133,10 +139,9 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
                     .with_context(|| format!("opening {}", path.display()))?;
                 // A file from before the room lists' projection, or whose last projection a
                 // crash cut short, lists every room again.
-                store
-                    .reproject()
-                    .await
-                    .with_context(|| format!("projecting {}", path.display()))?;
+                if let Err(e) = store.reproject().await {
+                    tracing::warn!(error = %e, "rebuilding the room lists of {}", path.display());
+                }
                 (
                     Arc::new(store.clone()),
                     format!("embedded, {}", path.display()),

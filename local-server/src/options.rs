@@ -14,8 +14,8 @@ secret-rooms-local: the whole secret-rooms backend on one machine.
 USAGE: cargo run -- [OPTIONS]
        cargo run -- verify [--data-dir DIR]   check the embedded store's invariants
        cargo run -- reproject --dynamodb TABLE   rebuild a DynamoDB table's room lists
-                                             from its items (the embedded store does
-                                             this each time it opens)
+                                             from its items (the local server does
+                                             this for its file at each start)
 
 OPTIONS:
   --addr ADDR          listen address [env SECRET_ROOMS_ADDR, default 127.0.0.1:8080]

@@ -573,20 +573,30 @@ function refreshRooms() {
 
 /** A realtime event says the list changed (a room offered, a peer joined): ask for it
  * again, once for any number of hints that come close together, and, while the list
- * does not show it yet (`shown`), a few times more, further apart: on AWS the list
- * trails the writes by the table stream's delay. What the event says only tells when to
+ * does not show it yet (`shown`), a few times more, further apart: the list trails the
+ * writes by the projection's delay (on AWS, the table stream's). What the event says only tells when to
  * stop asking: anyone who holds the realtime app could have sent it. */
 const awaited = new Set();
 let hinted = null;
+let hintedAgain = false;
 function hint(shown = () => true) {
   awaited.add(shown);
-  if (hinted) return;
+  if (hinted) {
+    hintedAgain = true;
+    return;
+  }
   let delay = 200;
   const ask = () => {
     hinted = setTimeout(async () => {
+      const round = [...awaited];
+      hintedAgain = false;
       await refreshRooms().catch(() => {});
-      for (const done of [...awaited]) if (done()) awaited.delete(done);
-      if (awaited.size && delay < 3200) {
+      for (const done of round) if (done()) awaited.delete(done);
+      if (hintedAgain) {
+        // A hint came while the list was on its way: it gets a list asked for after it.
+        delay = 200;
+        ask();
+      } else if (awaited.size && delay < 3200) {
         delay *= 2;
         ask();
       } else {

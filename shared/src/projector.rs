@@ -211,6 +211,8 @@ struct Shard {
     pending: VecDeque<Value>,
     /// The last record projected, to read on from should the iterator expire.
     last: Option<String>,
+    /// Whether the shard takes no more records (it split): read it to its end.
+    closed: bool,
 }
 
 impl StreamReader {
@@ -227,25 +229,37 @@ impl StreamReader {
     /// shard, until each is read to its current end; what was delivered.
     pub async fn settle(&self, projector: &Projector) -> anyhow::Result<Applied> {
         let mut shards = self.state.lock().await;
-        let described = self
-            .client
-            .call("DescribeStream", json!({ "StreamArn": self.arn }))
-            .await?;
-        for shard in described["StreamDescription"]["Shards"]
-            .as_array()
-            .map_or(&[][..], Vec::as_slice)
-        {
-            if let Some(id) = shard["ShardId"].as_str()
-                && !shards.contains_key(id)
-            {
-                let iterator = self.iterator(id, None).await?;
-                shards.insert(
-                    id.to_owned(),
-                    Shard {
-                        iterator,
-                        ..Shard::default()
-                    },
-                );
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = json!({ "StreamArn": self.arn });
+            if let Some(id) = &after {
+                request["ExclusiveStartShardId"] = json!(id);
+            }
+            let described = self.client.call("DescribeStream", request).await?;
+            let stream = &described["StreamDescription"];
+            for shard in stream["Shards"].as_array().map_or(&[][..], Vec::as_slice) {
+                let Some(id) = shard["ShardId"].as_str() else {
+                    continue;
+                };
+                let closed = shard["SequenceNumberRange"]["EndingSequenceNumber"].is_string();
+                match shards.get_mut(id) {
+                    Some(known) => known.closed = closed,
+                    None => {
+                        let iterator = self.iterator(id, None).await?;
+                        shards.insert(
+                            id.to_owned(),
+                            Shard {
+                                iterator,
+                                closed,
+                                ..Shard::default()
+                            },
+                        );
+                    }
+                }
+            }
+            after = stream["LastEvaluatedShardId"].as_str().map(str::to_owned);
+            if after.is_none() {
+                break;
             }
         }
         let mut total = Applied::default();
@@ -272,8 +286,13 @@ impl StreamReader {
                     shard
                         .pending
                         .extend(page["Records"].as_array().cloned().unwrap_or_default());
-                    if shard.pending.is_empty() {
+                    // An open shard's empty page: read to its end for now. A closed one
+                    // may answer empty pages before its last records: on to its end.
+                    if shard.pending.is_empty() && !shard.closed {
                         break;
+                    }
+                    if shard.pending.is_empty() {
+                        continue;
                     }
                 }
                 let batch: Vec<Value> = shard.pending.iter().cloned().collect();
@@ -281,19 +300,29 @@ impl StreamReader {
                 let failed = answer["batchItemFailures"][0]["itemIdentifier"]
                     .as_str()
                     .map(str::to_owned);
-                // Projected: every record before the one that failed, if one did.
-                while let Some(record) = shard.pending.front() {
-                    let sequence = record["dynamodb"]["SequenceNumber"].as_str();
-                    if failed.is_some() && sequence == failed.as_deref() {
-                        break;
-                    }
-                    if change_of(record).is_some() {
+                let sequence_of = |record: &Value| {
+                    record["dynamodb"]["SequenceNumber"]
+                        .as_str()
+                        .map(str::to_owned)
+                };
+                // Projected: every record before the one that failed, if one did; a
+                // failure that names no record of the batch leaves them all to read again.
+                let projected = match &failed {
+                    None => shard.pending.len(),
+                    Some(at) => shard
+                        .pending
+                        .iter()
+                        .position(|r| sequence_of(r).as_deref() == Some(at))
+                        .unwrap_or(0),
+                };
+                for record in shard.pending.drain(..projected) {
+                    let sequence = sequence_of(&record);
+                    if change_of(&record).is_some() {
                         total.changes += 1;
                     } else {
                         total.skipped += 1;
                     }
-                    shard.last = sequence.map(str::to_owned);
-                    shard.pending.pop_front();
+                    shard.last = sequence;
                 }
                 if let Some(at) = failed {
                     anyhow::bail!("the projection failed at record {at}; it is read again next");

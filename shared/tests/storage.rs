@@ -1042,9 +1042,8 @@ async fn both_stores_keep_the_same_items() {
     scenario(&dynamo).await;
     scenario(&embedded).await;
     // The projection: on DynamoDB, of the stream's records; on the embedded store, of
-    // what its writes queued.
+    // what its writes queued (its `items` waits for that).
     dynamo.settle().await;
-    Items::settle(&embedded).await;
     let (on_dynamo, on_embedded) = (dynamo.items().await, embedded.items().await);
     assert_eq!(
         on_dynamo.len(),
@@ -1763,13 +1762,15 @@ async fn a_copy_is_refused_once_its_public_id_is_retired<S: Store + Items + Clon
         .unwrap();
     let offer = store.offer(alice.public_id, &room).await.unwrap().unwrap();
     let holder = store.get_public(alice.public_id).await.unwrap().unwrap();
+    let copies = format!("USER#{} OFFER#", alice.private_id.hash().to_hex());
+    let count =
+        |items: BTreeMap<String, Value>| items.keys().filter(|k| k.starts_with(&copies)).count();
+    store.settle().await;
+    assert_eq!(count(store.items().await), 1, "the offer's copy");
     rotate_public_id(&store, IdPolicy::default(), &alice.private_id, None, now())
         .await
         .unwrap();
     store.settle().await;
-    let copies = format!("USER#{} OFFER#", alice.private_id.hash().to_hex());
-    let count =
-        |items: BTreeMap<String, Value>| items.keys().filter(|k| k.starts_with(&copies)).count();
     assert_eq!(
         count(store.items().await),
         0,

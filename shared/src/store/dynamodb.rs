@@ -1250,20 +1250,29 @@ impl Store for DynamoStore {
                     .build(),
             );
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .client_request_token(crate::domain::random::hex(16).map_err(StoreError::Other)?)
-            .set_transact_items(Some(writes))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed_at(&e, QUOTA_INDEX) => Err(RotateError::RateLimited),
-            Err(e) if condition_failed_at(&e, 0) => Err(RotateError::Taken),
-            Err(e) if condition_failed_at(&e, 1) => Err(RotateError::NotHolder),
-            Err(e) if cancelled_for(&e, "TransactionConflict") => Err(conflict(&e).into()),
-            Err(e) => Err(classify("TransactWriteItems", e).into()),
+        let mut conflicts = 0;
+        loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .client_request_token(crate::domain::random::hex(16).map_err(StoreError::Other)?)
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if condition_failed_at(&e, QUOTA_INDEX) => Err(RotateError::RateLimited),
+                Err(e) if condition_failed_at(&e, 0) => Err(RotateError::Taken),
+                Err(e) if condition_failed_at(&e, 1) => Err(RotateError::NotHolder),
+                // The projection checking the old id's marker at that moment: once more
+                // (nothing was written).
+                Err(e) if cancelled_for(&e, "TransactionConflict") && conflicts < 1 => {
+                    conflicts += 1;
+                    continue;
+                }
+                Err(e) if cancelled_for(&e, "TransactionConflict") => Err(conflict(&e).into()),
+                Err(e) => Err(classify("TransactWriteItems", e).into()),
+            };
         }
     }
 

@@ -53,6 +53,8 @@ struct Projection {
     /// Set by `close`: the worker ends, and writes no longer start one.
     closing: std::sync::atomic::AtomicBool,
     worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// How many times in a row the oldest queued change failed.
+    failures: AtomicUsize,
 }
 
 /// A queued change, as the outbox keeps it.
@@ -865,8 +867,12 @@ impl Store for EmbeddedStore {
                     partition::<InboxItem>(&table, &pk, keys::OFFER_ENTRY_PREFIX, None)?
                         .into_iter()
                         .filter(|item| item.to == to)
-                        .filter_map(|item| RoomId::parse(&item.room_id))
-                        .map(|room| keys::storage_key(&pk, &keys::offer_entry(&room)))
+                        // The key from the copy's own text, even one that no longer
+                        // parses as a room id.
+                        .map(|item| {
+                            let sk = format!("{}{}", keys::OFFER_ENTRY_PREFIX, item.room_id);
+                            keys::storage_key(&pk, &sk)
+                        })
                         .collect();
                 for key in stale {
                     table.remove(key.as_str()).map_err(other)?;
@@ -1064,22 +1070,46 @@ impl EmbeddedStore {
             if batch.is_empty() {
                 return Ok(applied);
             }
+            let mut done = Vec::new();
+            let mut failed = None;
             for (seq, change) in batch {
                 // A change that no longer parses (a file's ids damaged) is dropped.
-                if let Some(change) = change {
-                    projection::project(&quiet, &change).await?;
+                let result = match &change {
+                    Some(change) => projection::project(&quiet, change).await,
+                    None => Ok(()),
+                };
+                match result {
+                    Ok(()) => done.push(seq),
+                    // Tried over and over, it would hold up every change after it: it
+                    // is dropped (the next start-up's `reproject` mends what it missed).
+                    Err(e) if quiet.projection.failures.fetch_add(1, Ordering::SeqCst) >= 4 => {
+                        tracing::warn!(error = %e, "a room-list change dropped after 5 tries");
+                        done.push(seq);
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
-                quiet
-                    .run(move |db| {
-                        let txn = db.begin_write().map_err(other)?;
-                        txn.open_table(OUTBOX)
-                            .map_err(other)?
-                            .remove(seq)
-                            .map_err(other)?;
-                        txn.commit().map_err(other)
-                    })
-                    .await?;
-                applied += 1;
+                if failed.is_none() {
+                    quiet.projection.failures.store(0, Ordering::SeqCst);
+                }
+            }
+            applied += done.len();
+            quiet
+                .run(move |db| {
+                    let txn = db.begin_write().map_err(other)?;
+                    {
+                        let mut outbox = txn.open_table(OUTBOX).map_err(other)?;
+                        for seq in done {
+                            outbox.remove(seq).map_err(other)?;
+                        }
+                    }
+                    txn.commit().map_err(other)
+                })
+                .await?;
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
     }
