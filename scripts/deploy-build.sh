@@ -115,17 +115,7 @@ for f in "${functions[@]}"; do
 done
 
 table="deploy-build-$$"
-"$venv/bin/python" - "$AWS_ENDPOINT_URL_DYNAMODB" "$table" <<'PY'
-import os, sys, boto3
-endpoint, table = sys.argv[1:]
-client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=os.environ["AWS_REGION"])
-client.create_table(
-    TableName=table, BillingMode="PAY_PER_REQUEST",
-    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                          {"AttributeName": "sk", "AttributeType": "S"}],
-    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-               {"AttributeName": "sk", "KeyType": "RANGE"}])
-PY
+create_plain_table "$table"
 # `cargo lambda watch -p FUNCTION` on a free port (set in watch_port), the table's name
 # set. Not in a subshell: its process joins pids, which the exit trap stops.
 watch_function() {

@@ -83,6 +83,22 @@ start_moto() {
   export DYNAMODB_ATTEMPT_TIMEOUT_MS=20000 DYNAMODB_OPERATION_TIMEOUT_MS=60000
 }
 
+# A table named NAME on moto (start_moto first), with the project's keys and nothing
+# else: for a command run against a table made elsewhere than by the project.
+create_plain_table() {
+  "$venv/bin/python" - "$AWS_ENDPOINT_URL_DYNAMODB" "$1" <<'PY'
+import os, sys, boto3
+endpoint, table = sys.argv[1:]
+client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=os.environ["AWS_REGION"])
+client.create_table(
+    TableName=table, BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                          {"AttributeName": "sk", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+               {"AttributeName": "sk", "KeyType": "RANGE"}])
+PY
+}
+
 # A table of each binary in DIR (the names after it): its size, and the size of the zip a
 # Lambda deployment uploads (the binary as `bootstrap`, deflate level 9).
 package_sizes() {

@@ -71,17 +71,7 @@ cargo build --locked -p local-server
 # storage tests check what it does; this, that the command runs as written).
 say "cargo run -- reproject --dynamodb (a moto table)"
 reproject_table="reproject-$$"
-"$venv/bin/python" - "$AWS_ENDPOINT_URL_DYNAMODB" "$reproject_table" <<'PY'
-import os, sys, boto3
-endpoint, table = sys.argv[1:]
-client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=os.environ["AWS_REGION"])
-client.create_table(
-    TableName=table, BillingMode="PAY_PER_REQUEST",
-    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                          {"AttributeName": "sk", "AttributeType": "S"}],
-    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-               {"AttributeName": "sk", "KeyType": "RANGE"}])
-PY
+create_plain_table "$reproject_table"
 reprojected=$(cargo run --locked -q -p local-server -- reproject --dynamodb "$reproject_table")
 grep -qF "$reproject_table: room lists rebuilt from 0 items" <<<"$reprojected" \
   || { printf '%s\n' "$reprojected" >&2; die "cargo run -- reproject did not report its pass"; }
