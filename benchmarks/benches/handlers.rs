@@ -8,16 +8,16 @@ use secret_rooms::domain::addresses::{AddressKey, AddressLimit, CreateLimit};
 use secret_rooms::domain::history::Cursor;
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::domain::ports::SystemClock;
-use secret_rooms::domain::rooms::{RoomKey, Side};
+use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, RoomId};
 use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, Route, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
-    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage,
-    LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf,
-    RotateError, Store, StoreError, UserRecord,
+    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
+    Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
 use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
@@ -52,18 +52,10 @@ impl Store for InstantStore {
             since: "2026-11-30T00:00:00.000Z".into(),
             public_key: None,
             rooms: Default::default(),
+            connects: None,
         }))
     }
-    async fn join_room(
-        &self,
-        _: &RoomId,
-        _: Side,
-        _: &PrivateIdHash,
-        _: &Requester,
-        _: PublicId,
-        _: usize,
-        _: &str,
-    ) -> Result<(), JoinError> {
+    async fn join_room(&self, _: &Joining<'_>) -> Result<(), JoinError> {
         Ok(())
     }
     async fn count_message(
@@ -139,6 +131,7 @@ impl Store for InstantStore {
         _: PublicId,
         _: &str,
         _: &Offer,
+        _: Option<&LastMessage>,
     ) -> Result<(), StoreError> {
         Ok(())
     }
@@ -225,6 +218,7 @@ fn handlers(c: &mut Criterion) {
         (
             "connect",
             Endpoint::from(routes::Connect {
+                rate: secret_rooms::domain::messages::RateLimit::UNLIMITED,
                 store: store.clone(),
                 realtime: Arc::new(InstantRealtime),
                 room_key: key.clone(),

@@ -137,6 +137,18 @@ impl PrivateIdHash {
         hex::decode_to_slice(s, &mut out).ok()?;
         Some(Self(out))
     }
+
+    /// Where the room lists' projection writes what concerns `id` while nobody holds it
+    /// (never used, or retired): a partition shaped like a user's, which no private id
+    /// hashes to and nobody reads. So the projection does the same writes whether `id`
+    /// has a holder or not, only to another key (see [`crate::projection`]).
+    pub fn unheld(id: PublicId) -> Self {
+        let digest = Sha256::new()
+            .chain_update(b"secret-rooms/v3/unheld\0")
+            .chain_update(id.to_string().as_bytes())
+            .finalize();
+        Self(digest.into())
+    }
 }
 
 impl fmt::Debug for PrivateIdHash {

@@ -90,31 +90,47 @@ pub struct Sender<'a> {
     pub username: &'a str,
 }
 
-/// How many messages one sender may post, to all their rooms together, per fixed window.
+/// How many times one identity may do a thing per fixed window: post messages (to all
+/// their rooms together; [`Self::default`]), or connect ([`Self::CONNECTS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
-    pub messages: u32,
+    pub count: u32,
     pub window_secs: u64,
 }
 
 impl Default for RateLimit {
-    /// Two a second on average, in bursts of up to 30: a brisk chat, not a script.
+    /// Two messages a second on average, in bursts of up to 30: a brisk chat, not a
+    /// script.
     fn default() -> Self {
         Self {
-            messages: 30,
+            count: 30,
             window_secs: 15,
         }
     }
 }
 
 impl RateLimit {
+    /// Connects per identity (first connects and connects again alike): 30 an hour, more
+    /// than a person opens rooms, few enough that one identity cannot flood inboxes, the
+    /// room lists' projection or the Pusher quota.
+    pub const CONNECTS: Self = Self {
+        count: 30,
+        window_secs: 3600,
+    };
+
+    /// No limit a caller can reach (the domain's plain `connect`, for tests and tools).
+    pub const UNLIMITED: Self = Self {
+        count: u32::MAX,
+        window_secs: 86_400,
+    };
+
     /// The window `now` falls in, and the seconds left until the next one.
     pub fn window_at(&self, now: SystemTime) -> (RateWindow, u32) {
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let length = self.window_secs.max(1);
         let window = RateWindow {
             window: secs / length,
-            limit: self.messages,
+            limit: self.count,
         };
         let left = length - secs % length;
         (window, u32::try_from(left).unwrap_or(u32::MAX))
@@ -200,7 +216,7 @@ mod tests {
     #[test]
     fn rate_windows_are_fixed_and_say_when_the_next_starts() {
         let rate = RateLimit {
-            messages: 5,
+            count: 5,
             window_secs: 60,
         };
         let at = |s| UNIX_EPOCH + std::time::Duration::from_secs(s);

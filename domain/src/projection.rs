@@ -6,8 +6,18 @@
 //! may not look up (its writes must not depend on who holds the target). So the room
 //! list cannot be read from one partition unless something copies these facts there
 //! after the fact: on AWS, a function fed by the table's DynamoDB stream; on the
-//! embedded store, the store itself, right after each write. Both apply these
+//! embedded store, a worker fed by an outbox the writes fill. Both apply these
 //! [`Change`]s with [`project`].
+//!
+//! **Holder independence** (SPEC v3, ARCHITECTURE.md): what [`project`] does for a
+//! change caused by one identity's request never depends on whether another public id
+//! has a holder. Each change makes the same calls in the same order with arguments of
+//! the same size whoever holds the public ids it concerns: where a holder's partition
+//! would be written, an id nobody holds (never used, or retired) has its writes go to
+//! [`PrivateIdHash::unheld`], a partition nobody reads. What differs is a key, never
+//! the work, so neither the stream's lag nor the embedded worker's can tell a stranger
+//! whether an id is held. Only a change of the holder's own (joining, rotating) does
+//! work that depends on them.
 //!
 //! Every step is idempotent and converges whatever the order of the changes: a noted
 //! message only ever moves forward, and a change that finds an entry missing (a join or
@@ -15,7 +25,11 @@
 //! notes the room's newest message itself.
 
 use crate::ids::{PrivateIdHash, PublicId, RoomId};
-use crate::ports::store::{LastMessage, ListEntry, Store, StoreError};
+use crate::ports::store::{LastMessage, ListEntry, Listed, Store, StoreError};
+
+/// What a room's start is for an id nobody holds: every message is after it, so that
+/// an unheld id's copy notes what a holder's would.
+pub const UNHELD_SINCE: &str = "1970-01-01T00:00:00.000Z";
 
 /// A write the room lists depend on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +46,18 @@ pub enum Change {
     Retired { id: PublicId, holder: PrivateIdHash },
 }
 
+/// Whose partition lists what is offered to `to`, and since when: its holder's, or
+/// the unheld partition of `to`. One read, whoever holds `to`.
+async fn lister<S: Store + ?Sized>(
+    store: &S,
+    to: PublicId,
+) -> Result<(PrivateIdHash, String), StoreError> {
+    Ok(match store.get_public(to).await? {
+        Some(holder) => (holder.owner, holder.since),
+        None => (PrivateIdHash::unheld(to), UNHELD_SINCE.to_owned()),
+    })
+}
+
 /// Bring the room lists that `change` concerns up to date.
 pub async fn project<S: Store + ?Sized>(store: &S, change: &Change) -> Result<(), StoreError> {
     match change {
@@ -39,43 +65,41 @@ pub async fn project<S: Store + ?Sized>(store: &S, change: &Change) -> Result<()
             let Some(audience) = store.audience(room).await? else {
                 return Ok(());
             };
-            for member in &audience.members {
-                store
-                    .note_message(member, room, ListEntry::Joined, last)
-                    .await?;
-            }
-            // The copies of the room's offers, joined or not: what a list shows does not
-            // depend on which entry noted a message first.
-            for to in &audience.pair {
-                if let Some(holder) = store.get_public(*to).await? {
-                    store
-                        .note_message(&holder.owner, room, ListEntry::Offered, last)
-                        .await?;
+            // One entry per side: its member's, or the offer's in the partition of the
+            // side's public id (at most two writes a message). Which of the two a side
+            // gets changes only when somebody joins it: the holder's own request.
+            for side in &audience.sides {
+                match side {
+                    Listed::Member(member) => {
+                        store
+                            .note_message(member, room, ListEntry::Joined, last)
+                            .await?;
+                    }
+                    Listed::Offered(to) => {
+                        let (owner, _) = lister(store, *to).await?;
+                        store
+                            .note_message(&owner, room, ListEntry::Offered, last)
+                            .await?;
+                    }
                 }
             }
         }
         Change::Offered { to, room } => {
-            let Some(holder) = store.get_public(*to).await? else {
-                return Ok(()); // Nobody holds the id: nobody lists the offer.
-            };
+            let (owner, since) = lister(store, *to).await?;
             let Some(offer) = store.offer(*to, room).await? else {
-                return Ok(()); // Deleted since; its own change drops any copy.
+                return Ok(()); // Deleted since (the opener's block): its change follows.
             };
-            // Made before the holder took the id: a list never shows it.
-            if offer.opened_at < holder.since {
-                return Ok(());
-            }
-            // Refused once the holder no longer holds the id: a rotation's change,
-            // wherever it stands in the stream, then finds no copy left behind.
+            // Copied even when made before the holder took the id (a list does not
+            // show it): whether it is copied must not depend on the holder.
+            let newest = store.newest_message(room).await?;
+            let last = newest.filter(|last| last.sent_at >= since);
             store
-                .copy_offer(&holder.owner, *to, &holder.since, &offer)
+                .copy_offer(&owner, *to, &since, &offer, last.as_ref())
                 .await?;
-            note_newest(store, &holder.owner, room, ListEntry::Offered).await?;
         }
         Change::OfferDeleted { to, room } => {
-            if let Some(holder) = store.get_public(*to).await? {
-                store.drop_offer(&holder.owner, *to, room).await?;
-            }
+            let (owner, _) = lister(store, *to).await?;
+            store.drop_offer(&owner, *to, room).await?;
         }
         Change::Joined { who, room } => {
             note_newest(store, who, room, ListEntry::Joined).await?;
@@ -120,11 +144,19 @@ pub enum Found {
 pub async fn reproject<S: Store + ?Sized>(store: &S, found: &Found) -> Result<(), StoreError> {
     match found {
         Found::Offer { to, room } => {
-            let change = Change::Offered {
-                to: *to,
-                room: room.clone(),
-            };
-            project(store, &change).await
+            // An operator's pass, not a request: it copies an offer only where a list
+            // could show it.
+            if let Some(holder) = store.get_public(*to).await?
+                && let Some(offer) = store.offer(*to, room).await?
+                && offer.opened_at >= holder.since
+            {
+                let newest = store.newest_message(room).await?;
+                let last = newest.filter(|last| last.sent_at >= holder.since);
+                store
+                    .copy_offer(&holder.owner, *to, &holder.since, &offer, last.as_ref())
+                    .await?;
+            }
+            Ok(())
         }
         Found::Joined { who, room } => {
             let change = Change::Joined {
@@ -134,8 +166,9 @@ pub async fn reproject<S: Store + ?Sized>(store: &S, found: &Found) -> Result<()
             project(store, &change).await
         }
         Found::Copy { holder, to, room } => {
-            // Kept only while `project` would make it: its holder holds the id, and the
-            // offer is there and not older than the holder's id.
+            // Kept only where a list could show it: its holder holds the id, and the
+            // offer is there and not older than the holder's id. (Copies in an unheld
+            // id's partition are never read: they go too.)
             let kept = match store.get_public(*to).await? {
                 Some(h) if h.owner == *holder => store
                     .offer(*to, room)

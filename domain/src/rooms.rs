@@ -1,7 +1,8 @@
 //! Rooms: ids derived from the pair of public ids, and joining one.
 
 use crate::ids::{PrivateId, PublicId, RoomId};
-use crate::ports::store::{JoinError, Requester, Store, StoreError};
+use crate::messages::RateLimit;
+use crate::ports::store::{JoinError, Joining, Requester, Store, StoreError};
 use crate::ports::{Realtime, RealtimeError};
 use crate::time::rfc3339;
 use hmac::{Hmac, Mac};
@@ -168,6 +169,9 @@ pub enum ConnectError {
     /// A member blocked the room: it never reopens.
     #[error("the room is closed")]
     RoomClosed,
+    /// The requester connected as often as the window allows; nothing was written.
+    #[error("too many connects; retry in {retry_after} s")]
+    RateLimited { retry_after: u32 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -191,7 +195,20 @@ pub async fn connect<S: Store + ?Sized>(
     target: PublicId,
     now: SystemTime,
 ) -> Result<RoomId, ConnectError> {
-    Ok(join(store, key, requester, target, now).await?.0)
+    connect_limited(store, key, requester, target, RateLimit::UNLIMITED, now).await
+}
+
+/// [`connect`], counted against the requester's `limit` of connects per window (on their
+/// own user item, so the limit is the same whatever the target).
+pub async fn connect_limited<S: Store + ?Sized>(
+    store: &S,
+    key: &RoomKey,
+    requester: &PrivateId,
+    target: PublicId,
+    limit: RateLimit,
+    now: SystemTime,
+) -> Result<RoomId, ConnectError> {
+    Ok(join(store, key, requester, target, limit, now).await?.0)
 }
 
 /// What a connect answers, and whether the live announcement reached the inbox channel
@@ -214,9 +231,10 @@ pub async fn connect_and_announce<S: Store + ?Sized, R: Realtime + ?Sized>(
     key: &RoomKey,
     requester: &PrivateId,
     target: PublicId,
+    limit: RateLimit,
     now: SystemTime,
 ) -> Result<Connected, ConnectError> {
-    let (room, joiner) = join(store, key, requester, target, now).await?;
+    let (room, joiner) = join(store, key, requester, target, limit, now).await?;
     let mut from = serde_json::json!({
         "publicId": joiner.member.public_id.to_string(),
         "username": joiner.member.username,
@@ -246,8 +264,10 @@ async fn join<S: Store + ?Sized>(
     key: &RoomKey,
     requester: &PrivateId,
     target: PublicId,
+    limit: RateLimit,
     now: SystemTime,
 ) -> Result<(RoomId, Requester), ConnectError> {
+    let (window, retry_after) = limit.window_at(now);
     let me = requester.hash();
     let joiner = store
         .member_for_connect(&me)
@@ -259,11 +279,19 @@ async fn join<S: Store + ?Sized>(
     }
     let room = key.room_of(mine, target);
     let side = Side::of(mine, target);
-    match store
-        .join_room(&room, side, &me, &joiner, target, MAX_ROOMS, &rfc3339(now))
-        .await
-    {
+    let joining = Joining {
+        room: &room,
+        side,
+        joiner: &me,
+        requester: &joiner,
+        target,
+        max_rooms: MAX_ROOMS,
+        connects: window,
+        now: &rfc3339(now),
+    };
+    match store.join_room(&joining).await {
         Ok(()) => Ok((room, joiner)),
+        Err(JoinError::RateLimited) => Err(ConnectError::RateLimited { retry_after }),
         Err(JoinError::TooManyRooms) => Err(ConnectError::TooManyRooms),
         Err(JoinError::Closed) => Err(ConnectError::RoomClosed),
         // Connect read the user item just before, and users are never deleted: a broken

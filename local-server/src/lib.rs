@@ -215,6 +215,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         }),
         Endpoint::from(routes::Connect {
             store: store.clone(),
+            rate: options.connect_rate,
             realtime: realtime.clone(),
             room_key: room_key.clone(),
             clock: clock.clone(),

@@ -246,18 +246,23 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
         since: "2026-11-25T00:00:00.000Z".into(),
         public_key: None,
         rooms: Default::default(),
+        connects: None,
     };
     let room = RoomId::parse(&"A".repeat(43)).unwrap();
     store
-        .join_room(
-            &room,
-            Side::High,
-            &alice.private_id_hash,
-            &member("000-002", "Ghost"),
-            PublicId::parse("000-003").unwrap(),
-            10,
-            "2026-11-25T00:00:01.000Z",
-        )
+        .join_room(&secret_rooms::store::Joining {
+            room: &room,
+            side: Side::High,
+            joiner: &alice.private_id_hash,
+            requester: &member("000-002", "Ghost"),
+            target: PublicId::parse("000-003").unwrap(),
+            max_rooms: 10,
+            connects: secret_rooms::store::RateWindow {
+                window: 1,
+                limit: 10,
+            },
+            now: "2026-11-25T00:00:01.000Z",
+        })
         .await
         .unwrap();
     let report = local_server::invariants::check(&store).await.unwrap();

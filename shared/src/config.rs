@@ -23,6 +23,8 @@ pub const WARM_UP_CONNECTIONS: &str = "WARM_UP_CONNECTIONS";
 pub const DYNAMODB_ATTEMPT_TIMEOUT_MS: &str = "DYNAMODB_ATTEMPT_TIMEOUT_MS";
 pub const DYNAMODB_OPERATION_TIMEOUT_MS: &str = "DYNAMODB_OPERATION_TIMEOUT_MS";
 pub const MESSAGE_RATE_WINDOW_SECS: &str = "MESSAGE_RATE_WINDOW_SECS";
+pub const CONNECT_RATE_LIMIT: &str = "CONNECT_RATE_LIMIT";
+pub const CONNECT_RATE_WINDOW_SECS: &str = "CONNECT_RATE_WINDOW_SECS";
 pub const CREATE_RATE_LIMIT: &str = "CREATE_RATE_LIMIT";
 pub const MESSAGE_TTL: &str = "MESSAGE_TTL";
 pub const CREATE_RATE_WINDOW_SECS: &str = "CREATE_RATE_WINDOW_SECS";
@@ -118,9 +120,21 @@ fn number_in<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 pub fn rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
     let default = RateLimit::default();
     Ok(RateLimit {
-        messages: number_in(env, MESSAGE_RATE_LIMIT, 1..=crate::store::rate::MAX_LIMIT)?
-            .unwrap_or(default.messages),
+        count: number_in(env, MESSAGE_RATE_LIMIT, 1..=crate::store::rate::MAX_LIMIT)?
+            .unwrap_or(default.count),
         window_secs: number_in(env, MESSAGE_RATE_WINDOW_SECS, 1..=86_400)?
+            .unwrap_or(default.window_secs),
+    })
+}
+
+/// `CONNECT_RATE_LIMIT` connects per identity (first connects and again alike) in
+/// `CONNECT_RATE_WINDOW_SECS`; both optional (see [`RateLimit::CONNECTS`]).
+pub fn connect_rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
+    let default = RateLimit::CONNECTS;
+    Ok(RateLimit {
+        count: number_in(env, CONNECT_RATE_LIMIT, 1..=crate::store::rate::MAX_LIMIT)?
+            .unwrap_or(default.count),
+        window_secs: number_in(env, CONNECT_RATE_WINDOW_SECS, 1..=86_400)?
             .unwrap_or(default.window_secs),
     })
 }
@@ -496,7 +510,7 @@ mod tests {
                 (MESSAGE_RATE_WINDOW_SECS, "60")
             ])),
             Ok(RateLimit {
-                messages: 5,
+                count: 5,
                 window_secs: 60
             })
         );
@@ -514,7 +528,7 @@ mod tests {
     #[test]
     fn the_rate_window_is_no_shorter_than_dynamodb_operations() {
         let window = |window_secs| RateLimit {
-            messages: 5,
+            count: 5,
             window_secs,
         };
         assert_eq!(check_rate_window(window(5), Timeouts::default()), Ok(()));

@@ -96,6 +96,7 @@ impl Setup {
         })
         .unwrap();
         let connect = Endpoint::from(routes::Connect {
+            rate: secret_rooms::domain::messages::RateLimit::UNLIMITED,
             store: Arc::new(proxied) as Arc<dyn Store>,
             realtime: Arc::new(realtime),
             room_key: RoomKey::parse(ROOM_KEY).unwrap(),

@@ -88,6 +88,7 @@ async fn world() -> World {
             (
                 Route::Connect,
                 Endpoint::from(routes::Connect {
+                    rate: secret_rooms::domain::messages::RateLimit::UNLIMITED,
                     store: store.clone(),
                     realtime: pusher.clone(),
                     room_key: key.clone(),
@@ -100,7 +101,7 @@ async fn world() -> World {
                     store: store.clone(),
                     realtime: pusher,
                     rate: RateLimit {
-                        messages: 1_000_000,
+                        count: 1_000_000,
                         window_secs: 1,
                     },
                     ttl: Default::default(),

@@ -606,6 +606,48 @@ async fn senders_over_the_rate_limit_get_429() {
 }
 
 #[tokio::test]
+async fn connects_over_the_rate_limit_get_429_whatever_the_target() {
+    let day_start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(20_000 * 86_400);
+    let clock = Arc::new(FixedClock(day_start + std::time::Duration::from_secs(100)));
+    let pusher = Receiver::start().await;
+    let limited = [
+        ("CONNECT_RATE_LIMIT", "2"),
+        ("CONNECT_RATE_WINDOW_SECS", "86400"),
+    ];
+    let f = Functions::start_with(&pusher.base_url, clock, &limited).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, bob, _) = f.create().await;
+    f.room(&alice, &bob_pub).await;
+    f.room(&alice, &bob_pub).await;
+    let published = pusher.published().len();
+    let unused = if alice_pub == "000-000" || bob_pub == "000-000" {
+        "000-001"
+    } else {
+        "000-000"
+    };
+    let before = f.snapshot().await;
+    // Held and unused targets alike: refused, and nothing written or published.
+    for target in [bob_pub.as_str(), unused] {
+        let refused = f.connect(&alice, target).await;
+        assert_error(&refused, 429, "rate_limited");
+        let retry_after: u32 = refused.headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(retry_after, 86_300, "the seconds left in the window");
+    }
+    assert_eq!(
+        f.snapshot().await,
+        before,
+        "a refused connect writes nothing"
+    );
+    assert_eq!(pusher.published().len(), published, "nor publishes");
+    // Bob's connects are his own.
+    assert_eq!(f.connect(&bob, &alice_pub).await.status, 200);
+}
+
+#[tokio::test]
 async fn other_methods_are_refused() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;

@@ -11,15 +11,17 @@ use secret_rooms::domain::channels::{AuthorizeError, authorize_channel};
 use secret_rooms::domain::history::{Cursor, HistoryError, MessageTtl, list_messages};
 use secret_rooms::domain::inbox::{RoomList, list_rooms};
 use secret_rooms::domain::messages::{Message, RateLimit, SendError, send_message};
-use secret_rooms::domain::rooms::{BlockError, ConnectError, RoomKey, Side, block_room, connect};
+use secret_rooms::domain::rooms::{
+    BlockError, ConnectError, RoomKey, Side, block_room, connect, connect_limited,
+};
 use secret_rooms::domain::users::{
     CreateUserError, CreatedUser, IdPolicy, UserIds, create_user, rotate_public_id,
 };
-use secret_rooms::domain::{PrivateId, PublicId, PublicKey, RoomId};
+use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, PublicKey, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
-    Allowance, HistoryPage, InsertUserError, JoinError, KeptMessage, Member, RateWindow, Requester,
-    Store, UserRecord,
+    Allowance, HistoryPage, InsertUserError, JoinError, Joining, KeptMessage, Member, RateWindow,
+    Requester, Store, UserRecord,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -52,6 +54,50 @@ fn requester(member: &Member) -> Requester {
         since: "2026-11-24T00:00:00.000Z".into(),
         public_key: None,
         rooms: Default::default(),
+        connects: None,
+    }
+}
+
+/// `Store::join_room` with its fields as arguments, and no connect limit a test reaches.
+#[async_trait::async_trait]
+trait Join {
+    #[allow(clippy::too_many_arguments)]
+    async fn join(
+        &self,
+        room: &RoomId,
+        side: Side,
+        joiner: &PrivateIdHash,
+        requester: &Requester,
+        target: PublicId,
+        max_rooms: usize,
+        now: &str,
+    ) -> Result<(), JoinError>;
+}
+
+#[async_trait::async_trait]
+impl<T: Store + ?Sized> Join for T {
+    async fn join(
+        &self,
+        room: &RoomId,
+        side: Side,
+        joiner: &PrivateIdHash,
+        requester: &Requester,
+        target: PublicId,
+        max_rooms: usize,
+        now: &str,
+    ) -> Result<(), JoinError> {
+        let (connects, _) = RateLimit::UNLIMITED.window_at(SystemTime::now());
+        self.join_room(&Joining {
+            room,
+            side,
+            joiner,
+            requester,
+            target,
+            max_rooms,
+            connects,
+            now,
+        })
+        .await
     }
 }
 
@@ -556,7 +602,7 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
 
     let message = Message::parse("hi".into()).unwrap();
     let rate = RateLimit {
-        messages: 100,
+        count: 100,
         window_secs: 3600,
     };
     let ttl = MessageTtl::default();
@@ -846,6 +892,56 @@ async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static
 
 /// One identity joins at most `max_rooms` rooms, blocked ones included; a refused join
 /// writes nothing, and joining an open room again is always allowed.
+/// SPEC v3 "Bounded by the requester": at most `limit` connects per identity and window,
+/// first connects and connects again alike, whatever the target (held or not); a refused
+/// connect writes nothing, and the next window counts anew.
+async fn connects_are_limited_per_identity<S: Store + Items + Clone + 'static>(store: S) {
+    let key = room_key();
+    let (alice, bob, carol) = (
+        new_user(&store).await,
+        new_user(&store).await,
+        new_user(&store).await,
+    );
+    let unused = free_id(&[alice.public_id, bob.public_id, carol.public_id]);
+    let limit = RateLimit {
+        count: 3,
+        window_secs: 3600,
+    };
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+    let connect_at = |who: &PrivateId, to: PublicId, at: SystemTime| {
+        let (store, key, who) = (store.clone(), key.clone(), who.clone());
+        async move { connect_limited(&store, &key, &who, to, limit, at).await }
+    };
+    // A first connect, the same again, and a first connect to an unused id: three.
+    for to in [bob.public_id, bob.public_id, unused] {
+        connect_at(&alice.private_id, to, at).await.unwrap();
+    }
+    store.settle().await;
+    let before = store.items().await;
+    for to in [bob.public_id, carol.public_id, unused] {
+        match connect_at(&alice.private_id, to, at).await {
+            Err(ConnectError::RateLimited { retry_after }) => {
+                assert_eq!(retry_after, 3600 - 1_795_000_000 % 3600);
+            }
+            other => panic!("the fourth connect (to {to}) was not refused: {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.items().await,
+        before,
+        "a refused connect writes nothing"
+    );
+    // Others are counted on their own items.
+    connect_at(&bob.private_id, alice.public_id, at)
+        .await
+        .unwrap();
+    // The next window counts anew.
+    let later = at + Duration::from_secs(3600);
+    connect_at(&alice.private_id, carol.public_id, later)
+        .await
+        .unwrap();
+}
+
 async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static>(store: S) {
     let alice = new_user(&store).await;
     let a = alice.private_id.hash();
@@ -863,23 +959,23 @@ async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static
     let side = |n: usize| Side::of(alice.public_id, others[n]);
     let now = "2026-11-24T00:00:00Z";
     store
-        .join_room(&rooms[0], side(0), &a, &requester(&me), others[0], 2, now)
+        .join(&rooms[0], side(0), &a, &requester(&me), others[0], 2, now)
         .await
         .unwrap();
     store
-        .join_room(&rooms[1], side(1), &a, &requester(&me), others[1], 2, now)
+        .join(&rooms[1], side(1), &a, &requester(&me), others[1], 2, now)
         .await
         .unwrap();
     let before = store.items().await;
     assert!(matches!(
         store
-            .join_room(&rooms[2], side(2), &a, &requester(&me), others[2], 2, now)
+            .join(&rooms[2], side(2), &a, &requester(&me), others[2], 2, now)
             .await,
         Err(JoinError::TooManyRooms)
     ));
     assert_eq!(store.items().await, before, "a refused join writes nothing");
     store
-        .join_room(&rooms[0], side(0), &a, &requester(&me), others[0], 2, now)
+        .join(&rooms[0], side(0), &a, &requester(&me), others[0], 2, now)
         .await
         .unwrap();
     let w = RateWindow {
@@ -899,7 +995,7 @@ async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static
     let before = store.items().await;
     assert!(matches!(
         store
-            .join_room(&rooms[2], side(2), &a, &requester(&me), others[2], 2, now)
+            .join(&rooms[2], side(2), &a, &requester(&me), others[2], 2, now)
             .await,
         Err(JoinError::TooManyRooms)
     ));
@@ -912,7 +1008,7 @@ async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static
     };
     for asked in [&joined, &requester(&me)] {
         store
-            .join_room(&rooms[0], side(0), &a, asked, others[0], 2, now)
+            .join(&rooms[0], side(0), &a, asked, others[0], 2, now)
             .await
             .unwrap();
     }
@@ -931,7 +1027,7 @@ async fn a_joiner_without_a_user_item_is_refused_and_nothing_is_written<
     let room = room_key().room_of(member.public_id, PublicId::parse("000-002").unwrap());
     let before = store.items().await;
     let joined = store
-        .join_room(
+        .join(
             &room,
             Side::Low,
             &ghost,
@@ -975,7 +1071,7 @@ async fn both_stores_keep_the_same_items() {
         let room = room_key().room_of(a.public_id, b.public_id);
         for (joiner, side) in [(&a, Side::Low), (&b, Side::High)] {
             store
-                .join_room(
+                .join(
                     &room,
                     side,
                     &joiner.private_id_hash,
@@ -984,6 +1080,7 @@ async fn both_stores_keep_the_same_items() {
                         since: joiner.created_at.clone(),
                         public_key: joiner.public_key,
                         rooms: Default::default(),
+                        connects: None,
                     },
                     if side == Side::Low {
                         b.public_id
@@ -1094,7 +1191,7 @@ fn pusher_to(receiver: &Receiver) -> PusherClient {
 }
 
 const ROOMY: RateLimit = RateLimit {
-    messages: 1000,
+    count: 1000,
     window_secs: 3600,
 };
 
@@ -1451,7 +1548,7 @@ async fn dynamodb_a_counted_update_costs_one_write_unit_at_the_room_cap() {
         let other = PublicId::from_number(n).unwrap();
         let room = key.room_of(id, other);
         store
-            .join_room(
+            .join(
                 &room,
                 Side::of(id, other),
                 &hash,
@@ -1749,10 +1846,12 @@ async fn a_room_list_is_one_query_of_the_listers_partition<S: Store + Items + Cl
     );
 }
 
-/// The projection's copy of an offer is refused once its public id is retired: a
-/// projector that read the holder before a rotation, and writes after the rotation's own
-/// change was applied, leaves nothing behind that no change would ever remove.
-async fn a_copy_is_refused_once_its_public_id_is_retired<S: Store + Items + Clone + 'static>(
+/// A copy of an offer made late, after its public id was retired (a projector that read
+/// the holder before a rotation and writes after the rotation's own change was applied)
+/// is never listed: a list shows only copies made to its current public id. (The copy
+/// is written, as it would be for any holder: refusing it would take a condition on the
+/// holder, which would make the projection's work depend on them.)
+async fn a_late_copy_for_a_retired_id_is_never_listed<S: Store + Items + Clone + 'static>(
     store: S,
 ) {
     let key = room_key();
@@ -1778,10 +1877,17 @@ async fn a_copy_is_refused_once_its_public_id_is_retired<S: Store + Items + Clon
     );
 
     store
-        .copy_offer(&holder.owner, alice.public_id, &holder.since, &offer)
+        .copy_offer(&holder.owner, alice.public_id, &holder.since, &offer, None)
         .await
         .unwrap();
-    assert_eq!(count(store.items().await), 0, "a late copy is refused");
+    assert_eq!(count(store.items().await), 1, "the late copy is written");
+    let listed = list_rooms(&store, &key, &alice.private_id, now())
+        .await
+        .unwrap();
+    assert!(
+        listed.rooms.iter().all(|r| r.room != room),
+        "a copy made to a retired id is not listed: {listed:?}"
+    );
 }
 
 /// Each test body above runs on both implementations of the storage contract.
@@ -1803,7 +1909,8 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
-    a_copy_is_refused_once_its_public_id_is_retired,
+    a_late_copy_for_a_retired_id_is_never_listed,
+    connects_are_limited_per_identity,
     a_room_list_is_one_query_of_the_listers_partition,
     a_block_racing_the_peers_join_closes_it_for_both,
     a_block_takes_the_room_out_of_a_peer_who_never_joined,
@@ -1866,7 +1973,7 @@ async fn dynamodb_reprojecting_rebuilds_the_room_lists_without_the_stream() {
     let offer = store.offer(old, &carols).await.unwrap().unwrap();
     let holder = store.get_public(old).await.unwrap().unwrap();
     store
-        .copy_offer(&holder.owner, old, &holder.since, &offer)
+        .copy_offer(&holder.owner, old, &holder.since, &offer, None)
         .await
         .unwrap();
     let listed = list_rooms(&store, &key, &alice.private_id, now())

@@ -5,6 +5,7 @@
 //! - [`pusher_receiver`]: a Pusher REST endpoint that checks every signature;
 //! - [`dynamodb_proxy`]: a DynamoDB stand-in that fails on demand, and a proxy in front
 //!   of a real DynamoDB-compatible server;
+//! - [`recording`]: a store that writes down every call made through it;
 //! - [`refused`]: an address that refuses connections;
 //! - [`tables`]: a fresh table per test on the test command's moto server, and dumps of
 //!   either store's items.
@@ -12,6 +13,7 @@
 pub mod dynamodb_proxy;
 pub mod events;
 pub mod pusher_receiver;
+pub mod recording;
 pub mod refused;
 pub mod tables;
 

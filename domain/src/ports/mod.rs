@@ -9,6 +9,6 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use realtime::{ChannelSigner, Realtime, RealtimeError};
 pub use store::{
     Allowance, Audience, CreateQuota, HistoryPage, InboxOffer, InsertUserError, JoinError, Joined,
-    KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
-    Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
+    Joining, KeptMessage, LastMessage, ListEntry, Listed, Member, Membership, Offer, PublicEntry,
+    RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };

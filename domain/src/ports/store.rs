@@ -40,6 +40,9 @@ pub struct Requester {
     /// The tags (`RoomId::tag`) of the open rooms they joined, as their user item lists
     /// them: whether a connect joins anew (and counts against the cap) or again.
     pub rooms: std::collections::BTreeSet<String>,
+    /// Their connects counted so far, as the store encodes them (its window and count),
+    /// if any: the store picks its counting update by it.
+    pub connects: Option<u64>,
 }
 
 /// What a room knows of one of its members.
@@ -135,12 +138,20 @@ pub enum ListEntry {
     Offered,
 }
 
-/// Whom a room's messages concern: its members, and the public ids of its pair (whose
-/// holders, if any, have the room offered).
+/// Whose room list a room's messages show in: one entry per side of its pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Audience {
-    pub members: Vec<PrivateIdHash>,
-    pub pair: Vec<PublicId>,
+    pub sides: Vec<Listed>,
+}
+
+/// Where one side of a room is listed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listed {
+    /// The member who joined the side: their joined entry.
+    Member(PrivateIdHash),
+    /// Nobody joined the side yet: the room is offered to its public id, and listed by
+    /// whoever holds it (or by nobody: [`PrivateIdHash::unheld`]).
+    Offered(PublicId),
 }
 
 /// An identity's rooms as its own partition holds them: one query.
@@ -235,8 +246,25 @@ pub enum InsertUserError {
     Store(#[from] StoreError),
 }
 
+/// One connect's join, as [`Store::join_room`] records it.
+#[derive(Clone, Debug)]
+pub struct Joining<'a> {
+    pub room: &'a RoomId,
+    pub side: Side,
+    pub joiner: &'a PrivateIdHash,
+    pub requester: &'a Requester,
+    pub target: PublicId,
+    pub max_rooms: usize,
+    /// The window the connect counts in, and the joiner's limit there.
+    pub connects: RateWindow,
+    pub now: &'a str,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
+    /// The joiner connected as often as the window allows. Nothing was written.
+    #[error("too many connects in this window")]
+    RateLimited,
     /// The joiner is in as many rooms as one identity may be. Nothing was written.
     #[error("already in the maximum number of rooms")]
     TooManyRooms,
@@ -274,24 +302,15 @@ pub trait Store: Send + Sync {
         requester: &PrivateIdHash,
     ) -> Result<Option<Requester>, StoreError>;
 
-    /// Record `joiner` as the member holding `side` of `room`, the room among the rooms
-    /// `joiner` may post to and among those they joined (with `target`, the public id
-    /// they connected to), and the room as offered to `target`, all or nothing. Only the
-    /// joiner's items and `target`'s offers are written, so the write is the same
-    /// whoever holds `target`, or whether anybody does. Idempotent: first times are
-    /// kept. A joiner already in `max_rooms` other rooms is refused, and nothing is
-    /// written, and so is a joiner of a closed room.
-    #[allow(clippy::too_many_arguments)]
-    async fn join_room(
-        &self,
-        room: &RoomId,
-        side: Side,
-        joiner: &PrivateIdHash,
-        requester: &Requester,
-        target: PublicId,
-        max_rooms: usize,
-        now: &str,
-    ) -> Result<(), JoinError>;
+    /// Record the joiner as the member holding `side` of `room`, the room among the rooms
+    /// they may post to and among those they joined (with `target`, the public id they
+    /// connected to), and the room as offered to `target`, all or nothing, and count the
+    /// connect in the joiner's `connects` window. Only the joiner's items and `target`'s
+    /// offers are written, so the write is the same whoever holds `target`, or whether
+    /// anybody does. Idempotent: first times are kept. A joiner already in `max_rooms`
+    /// other rooms is refused, and nothing is written, and so is a joiner of a closed
+    /// room, and one who connected `connects.limit` times in the window already.
+    async fn join_room(&self, joining: &Joining<'_>) -> Result<(), JoinError>;
 
     /// The identity's current public id, the rooms it joined and up to `max_offers` of
     /// the rooms offered to it, as the projection copied them; `None` for an unknown
@@ -323,15 +342,18 @@ pub trait Store: Send + Sync {
         last: &LastMessage,
     ) -> Result<(), StoreError>;
 
-    /// Copy `offer`, made to `to`, into the partition of `holder`, who took `to` at
-    /// `since`, if `holder` still holds `to`; a copy already there keeps the message it
-    /// notes (the projection). One transaction (the holder's check and the copy).
+    /// Copy `offer`, made to `to`, into the partition of `owner` (the holder of `to`, who
+    /// took it at `since`, or [`PrivateIdHash::unheld`]), noting `last` when it is newer
+    /// than what a copy already there notes (the projection). One conditional update,
+    /// whatever `owner` is: a copy that outlives its holder's rotation is never listed
+    /// (a list shows only copies made to its current public id).
     async fn copy_offer(
         &self,
-        holder: &PrivateIdHash,
+        owner: &PrivateIdHash,
         to: PublicId,
         since: &str,
         offer: &Offer,
+        last: Option<&LastMessage>,
     ) -> Result<(), StoreError>;
 
     /// Delete `holder`'s copy of `room` offered to `to`, if it is there (the

@@ -147,6 +147,7 @@ where
     fn from(h: routes::Connect<S, R>) -> Self {
         Self::Connect(routes::Connect {
             store: h.store.into_dyn(),
+            rate: h.rate,
             realtime: h.realtime.into_dyn(),
             room_key: h.room_key,
             clock: h.clock,

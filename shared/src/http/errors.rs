@@ -180,6 +180,12 @@ impl From<ConnectError> for ApiError {
                 ),
             ),
             ConnectError::RoomClosed => Self::room_closed(),
+            ConnectError::RateLimited { retry_after } => Self::new(
+                429,
+                "rate_limited",
+                format!("You are connecting too often; try again in {retry_after} s."),
+            )
+            .retry_after(retry_after),
             ConnectError::Store(e) => e.into(),
         }
     }

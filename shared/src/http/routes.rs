@@ -176,6 +176,8 @@ impl<S: ?Sized> CreateUser<S> {
 /// `POST /users/{publicId}/connect`
 pub struct Connect<S: ?Sized, R: ?Sized> {
     pub store: Arc<S>,
+    /// Connects per identity and window (`CONNECT_RATE_LIMIT`, `CONNECT_RATE_WINDOW_SECS`).
+    pub rate: RateLimit,
     /// Announces the room on the target's inbox channel.
     pub realtime: Arc<R>,
     pub room_key: RoomKey,
@@ -286,8 +288,9 @@ async fn handle_connect<S: Store + ?Sized, R: Realtime + ?Sized>(
     let body: ConnectBody = parse_json(req)?;
     let me = parse_private_id(&body.private_id)?;
     let (store, realtime) = (&*handler.store, &*handler.realtime);
+    let key = &handler.room_key;
     let connected =
-        connect_and_announce(store, realtime, &handler.room_key, &me, target, now).await?;
+        connect_and_announce(store, realtime, key, &me, target, handler.rate, now).await?;
     // The room is in the target's inbox either way; the live announcement is a courtesy
     // whose failure the requester need not hear of (nor could tell from an unused id's).
     if let Some(e) = connected.announce_failed {
@@ -603,8 +606,10 @@ impl Connect<DynamoStore, PusherClient> {
         let dynamo = DynamoConfig::read(env)?;
         let room_key = config::room_key(env)?;
         let pusher = config::pusher(env)?;
+        let rate = config::connect_rate_limit(env)?;
         Ok(Self {
             store: dynamo.store(env)?,
+            rate,
             realtime: Arc::new(pusher_client(&pusher)?),
             room_key,
             clock: Arc::new(SystemClock),

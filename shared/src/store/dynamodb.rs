@@ -20,29 +20,30 @@ use super::schema::{
     RoomItem, SideEntry, UserItem, attr, corrupt, keys, side_attr,
 };
 use super::{
-    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage,
-    LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf,
-    RotateError, Store, StoreError, UserRecord,
+    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
+    Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
 use crate::domain::history::Cursor;
 use crate::domain::projection::Found as Derived;
 use crate::domain::rooms::MAX_ROOMS;
-use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata as _;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
-    ReturnValue, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, BillingMode, Delete, KeySchemaElement, KeyType, Put, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_smithy_http_client::HttpClientError;
 use codec::{
-    Item, from_item, key, key_at, lists_room, n, room_tag, room_tags, s, to_attribute, to_item,
+    Item, connect_counter, from_item, key, key_at, lists_room, n, room_tag, room_tags, s,
+    to_attribute, to_item,
 };
 use errors::{
     build_error, cancelled_for, classify, condition_failed_at, conflict, failed_item,
@@ -537,8 +538,9 @@ impl Store for DynamoStore {
             .get_item(
                 keys::user(requester),
                 Some((
-                    "#id, #public, #name, #created, #updated, #since, #key, #rooms",
+                    "#id, #public, #name, #created, #updated, #since, #key, #rooms, #cr",
                     &[
+                        ("#cr", attr::CONNECTS),
                         ("#id", attr::ID),
                         ("#updated", attr::UPDATED_AT),
                         ("#public", attr::PUBLIC_ID),
@@ -559,16 +561,17 @@ impl Store for DynamoStore {
         from_item::<UserItem>(&item)?.requester().map(Some)
     }
 
-    async fn join_room(
-        &self,
-        room: &RoomId,
-        side: Side,
-        joiner: &PrivateIdHash,
-        requester: &Requester,
-        target: PublicId,
-        max_rooms: usize,
-        now: &str,
-    ) -> Result<(), JoinError> {
+    async fn join_room(&self, joining: &Joining<'_>) -> Result<(), JoinError> {
+        let Joining {
+            room,
+            side,
+            joiner,
+            requester,
+            target,
+            max_rooms,
+            connects,
+            now,
+        } = joining.clone();
         let entry = SideEntry::new(joiner, &requester.member, &requester.since, target);
         // The room in the joiner's own list, with the public id they connected to ...
         let joined_write = Update::builder()
@@ -641,53 +644,80 @@ impl Store for DynamoStore {
             .build()
             .map_err(build_error)?;
         // (`REMOVE`: the rate maps rooms held before counts moved to the user item.)
-        // The joiner's own list of open rooms, which their messages are checked against.
-        // A first join adds the room's tag and counts against the cap (blocked rooms
-        // too: `joins` never goes down), conditioned on the tag being new and the count
-        // under the cap; a join again only checks that the tag is still there. A joiner
-        // with no user item fails either condition.
+        // The joiner's own list of open rooms, which their messages are checked against,
+        // and their connect counter. A first join adds the room's tag and counts against
+        // the cap (blocked rooms too: `joins` never goes down), conditioned on the tag
+        // being new and the count under the cap; a join again is conditioned on the tag
+        // being still there. Either counts the connect: on from the counter the joiner's
+        // read found in this window, or anew in a later one, conditioned on the counter
+        // being as read (a concurrent connect's change is read from the refusal). A
+        // joiner with no user item fails every condition.
         let joining_again = requester.rooms.contains(&room.tag());
-        let joiner_write = if joining_again {
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(keys::user(joiner))))
-                .condition_expression("contains(#rooms, :room)")
-                .expression_attribute_names("#rooms", attr::ROOMS)
-                .expression_attribute_values(":room", room_tag(room)?)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_error)?;
-            TransactWriteItem::builder().condition_check(check).build()
-        } else {
-            let update = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(keys::user(joiner))))
-                .update_expression("ADD #rooms :rooms, #joins :one")
-                .condition_expression(
-                    "attribute_exists(#pk) AND NOT contains(#rooms, :room) \
-                     AND (attribute_not_exists(#joins) OR #joins < :max)",
-                )
-                .expression_attribute_names("#pk", attr::PK)
-                .expression_attribute_names("#rooms", attr::ROOMS)
-                .expression_attribute_names("#joins", attr::JOINS)
-                .expression_attribute_values(":rooms", room_tags(room)?)
-                .expression_attribute_values(":room", room_tag(room)?)
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":max", n(max_rooms))
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_error)?;
-            TransactWriteItem::builder().update(update).build()
-        };
-        // Both writes are idempotent, so a transaction cancelled because another one
-        // held an item (the peer connecting at the same moment, the joiner posting)
-        // is tried once more before answering 503.
+        let mut counter = requester.connects;
         let mut conflicts = 0;
         loop {
+            let window = counter
+                .and_then(|c| rate::later_of(connects, c))
+                .unwrap_or(connects);
+            let (start, full) = (rate::start(window), rate::full(window));
+            let current = counter.is_some_and(|c| c >= start);
+            if counter.is_some_and(|c| c >= full) {
+                return Err(JoinError::RateLimited);
+            }
+            let (count_set, count_condition) = if current {
+                ("#cr = #cr + :one", "#cr >= :start AND #cr < :full")
+            } else {
+                (
+                    "#cr = :first",
+                    "(attribute_not_exists(#cr) OR #cr < :start)",
+                )
+            };
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(keys::user(joiner))))
+                .expression_attribute_names("#pk", attr::PK)
+                .expression_attribute_names("#rooms", attr::ROOMS)
+                .expression_attribute_names("#cr", attr::CONNECTS)
+                .expression_attribute_values(":room", room_tag(room)?)
+                .expression_attribute_values(":start", n(start))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+            update = if current {
+                update
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":full", n(full))
+            } else {
+                update.expression_attribute_values(":first", n(start + 1))
+            };
+            update = if joining_again {
+                update
+                    .update_expression(format!("SET {count_set}"))
+                    .condition_expression(format!(
+                        "attribute_exists(#pk) AND contains(#rooms, :room) AND {count_condition}"
+                    ))
+            } else {
+                let update = if current {
+                    update
+                } else {
+                    update.expression_attribute_values(":one", n(1))
+                };
+                update
+                    .update_expression(format!("ADD #rooms :rooms, #joins :one SET {count_set}"))
+                    .condition_expression(format!(
+                        "attribute_exists(#pk) AND NOT contains(#rooms, :room) \
+                         AND (attribute_not_exists(#joins) OR #joins < :max) AND {count_condition}"
+                    ))
+                    .expression_attribute_names("#joins", attr::JOINS)
+                    .expression_attribute_values(":rooms", room_tags(room)?)
+                    .expression_attribute_values(":max", n(max_rooms))
+            };
+            let joiner_write = TransactWriteItem::builder()
+                .update(update.build().map_err(build_error)?)
+                .build();
+            // Every write is idempotent, so a transaction cancelled because another one
+            // held an item (the peer connecting at the same moment, the joiner posting)
+            // is tried once more before answering 503.
             let result = self
                 .client
                 .transact_write_items()
@@ -697,7 +727,7 @@ impl Store for DynamoStore {
                         .update(room_write.clone())
                         .build(),
                 )
-                .transact_items(joiner_write.clone())
+                .transact_items(joiner_write)
                 .transact_items(
                     TransactWriteItem::builder()
                         .update(joined_write.clone())
@@ -713,11 +743,23 @@ impl Store for DynamoStore {
             return match result {
                 Ok(_) => Ok(()),
                 Err(e) if condition_failed_at(&e, 0) => Err(JoinError::Closed),
-                // The joiner's condition: no user at all; joined at the same moment by
-                // another connect of theirs (which wrote what this one would have);
-                // closed in between (the tag of a room joined again is gone); or the cap.
+                // The joiner's condition: no user at all; a counter changed since it was
+                // read (a concurrent connect: counted again from what the refusal shows);
+                // joined at the same moment by another connect of theirs (which wrote
+                // what this one would have); closed in between (the tag of a room joined
+                // again is gone); or the cap.
                 Err(e) if cancelled_for(&e, "ConditionalCheckFailed") => match failed_item(&e, 1) {
                     None => Err(JoinError::NoSuchJoiner),
+                    Some(old) if connect_counter(&old) != counter => {
+                        conflicts += 1;
+                        if conflicts > 3 {
+                            return Err(JoinError::Store(StoreError::Unavailable(
+                                anyhow::anyhow!("the connect counter kept changing"),
+                            )));
+                        }
+                        counter = connect_counter(&old);
+                        continue;
+                    }
                     Some(old) if !joining_again && lists_room(&old, room) => Ok(()),
                     Some(_) if joining_again => Err(JoinError::Closed),
                     Some(_) => Err(JoinError::TooManyRooms),
@@ -1087,65 +1129,62 @@ impl Store for DynamoStore {
 
     async fn copy_offer(
         &self,
-        holder: &PrivateIdHash,
+        owner: &PrivateIdHash,
         to: PublicId,
         since: &str,
         offer: &Offer,
+        last: Option<&LastMessage>,
     ) -> Result<(), StoreError> {
-        // Every attribute of the copy but the message it notes, which stays; a key the
-        // offer no longer carries goes.
-        let copy = to_item(
-            &keys::user(holder),
-            &keys::offer_entry(&offer.room),
-            &InboxItem::new(to, since, offer),
-        )?;
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key_at(
-                keys::user(holder),
-                keys::offer_entry(&offer.room),
-            )))
-            .expression_attribute_names("#publicKey", attr::PUBLIC_KEY);
-        let mut set = Vec::new();
-        for (name, value) in copy {
-            if name == attr::PK || name == attr::SK {
-                continue;
+        let mut copy = InboxItem::new(to, since, offer);
+        if let Some(last) = last {
+            copy.last_message.set(last);
+        }
+        let copy_key = key_at(keys::user(owner), keys::offer_entry(&offer.room));
+        let update = |copy: &InboxItem| -> Result<_, StoreError> {
+            // Every attribute of the copy; a key the offer no longer carries goes. A
+            // noted message moves forward only (the condition; see below).
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(copy_key.clone()))
+                .expression_attribute_names("#publicKey", attr::PUBLIC_KEY);
+            let mut set = Vec::new();
+            // In name order: the same copy asks the same request, byte for byte.
+            let attributes: std::collections::BTreeMap<_, _> =
+                to_item(&keys::user(owner), keys::ITEM, copy)?
+                    .into_iter()
+                    .collect();
+            for (name, value) in attributes {
+                if name == attr::PK || name == attr::SK {
+                    continue;
+                }
+                set.push(format!("#{name} = :{name}"));
+                update = update
+                    .expression_attribute_names(format!("#{name}"), &name)
+                    .expression_attribute_values(format!(":{name}"), value);
             }
-            set.push(format!("#{name} = :{name}"));
-            update = update
-                .expression_attribute_names(format!("#{name}"), &name)
-                .expression_attribute_values(format!(":{name}"), value);
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if offer.public_key.is_none() {
-            expression.push_str(" REMOVE #publicKey");
-        }
-        // Only while `holder` holds `to`: a rotation that commits first leaves no copy
-        // for its own change to miss.
-        let held = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(keys::public(to))))
-            .condition_expression("#hash = :holder AND attribute_not_exists(#retired)")
-            .expression_attribute_names("#hash", attr::PRIVATE_ID_HASH)
-            .expression_attribute_names("#retired", attr::RETIRED_AT)
-            .expression_attribute_values(":holder", s(holder.to_hex()))
-            .build()
-            .map_err(build_error)?;
-        let update = update
-            .update_expression(expression)
-            .build()
-            .map_err(build_error)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(held).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
-        match result {
+            let mut expression = format!("SET {}", set.join(", "));
+            if copy.public_key.is_none() {
+                expression.push_str(" REMOVE #publicKey");
+            }
+            if copy.last_message.last_message_at.is_some() {
+                update = update.condition_expression(format!(
+                    "attribute_not_exists(#{at}) OR #{at} <= :{at}",
+                    at = attr::LAST_MESSAGE_AT
+                ));
+            }
+            Ok(update.update_expression(expression))
+        };
+        match update(&copy)?.send().await {
             Ok(_) => Ok(()),
-            Err(e) if condition_failed_at(&e, 0) => Ok(()),
-            Err(e) => Err(classify("TransactWriteItems", e)),
+            // The copy notes a newer message already (one noted since the newest was
+            // read): the copy without it.
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                copy.last_message = Default::default();
+                unless_condition_failed("UpdateItem", update(&copy)?.send().await)
+            }
+            Err(e) => Err(classify("UpdateItem", e)),
         }
     }
 

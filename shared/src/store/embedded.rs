@@ -9,9 +9,9 @@ use super::schema::{
     MessageItem, OfferItem, PublicItem, RoomItem, SideEntry, UserItem, keys,
 };
 use super::{
-    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, KeptMessage,
-    LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf,
-    RotateError, Store, StoreError, UserRecord,
+    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
+    Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
 use crate::domain::history::Cursor;
 use crate::domain::projection::{self, Change};
@@ -364,16 +364,17 @@ impl Store for EmbeddedStore {
         user.requester().map(Some)
     }
 
-    async fn join_room(
-        &self,
-        room: &RoomId,
-        side: Side,
-        joiner: &PrivateIdHash,
-        requester: &Requester,
-        target: PublicId,
-        max_rooms: usize,
-        now: &str,
-    ) -> Result<(), JoinError> {
+    async fn join_room(&self, joining: &Joining<'_>) -> Result<(), JoinError> {
+        let Joining {
+            room,
+            side,
+            joiner,
+            requester,
+            target,
+            max_rooms,
+            connects,
+            now,
+        } = joining.clone();
         let (room_pk, joiner_pk) = (keys::room(room), keys::user(joiner));
         let joined_key = keys::storage_key(&joiner_pk, &keys::room_entry(room));
         let offer_key = keys::storage_key(&keys::public(target), &keys::room_entry(room));
@@ -417,11 +418,26 @@ impl Store for EmbeddedStore {
                     Some(item) => item,
                     None => return Ok(Err(JoinError::NoSuchJoiner)),
                 };
+                // Every connect counts in its window, as DynamoDB's conditional update.
+                // (A counter already in a later window, of a request that read the clock
+                // after this one: counted there.)
+                let connects = user
+                    .cr
+                    .and_then(|c| rate::later_of(connects, c))
+                    .unwrap_or(connects);
+                let counted = match user.cr {
+                    Some(c) if c >= rate::full(connects) => {
+                        return Ok(Err(JoinError::RateLimited));
+                    }
+                    Some(c) if c >= rate::start(connects) => c + 1,
+                    _ => rate::start(connects) + 1,
+                };
                 // A first join counts against the cap, blocked rooms too.
                 let first = !user.rooms.contains(&tag);
                 if first && user.joins as usize >= max_rooms {
                     return Ok(Err(JoinError::TooManyRooms));
                 }
+                user.cr = Some(counted);
                 match side {
                     Side::Low => item.low = Some(entry),
                     Side::High => item.high = Some(entry),
@@ -803,27 +819,30 @@ impl Store for EmbeddedStore {
 
     async fn copy_offer(
         &self,
-        holder: &PrivateIdHash,
+        owner: &PrivateIdHash,
         to: PublicId,
         since: &str,
         offer: &Offer,
+        last: Option<&LastMessage>,
     ) -> Result<(), StoreError> {
-        let key = keys::storage_key(&keys::user(holder), &keys::offer_entry(&offer.room));
+        let key = keys::storage_key(&keys::user(owner), &keys::offer_entry(&offer.room));
         let mut copy = InboxItem::new(to, since, offer);
-        let (marker, holder) = (keys::public(to), holder.to_hex());
+        let last = last.cloned();
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                // As DynamoDB's condition check: only while the holder holds the id.
-                let held = get_item::<PublicItem>(&table, &marker)?.is_some_and(|m| {
-                    m.retired_at.is_none() && m.private_id_hash.as_deref() == Some(&holder)
-                });
-                if !held {
-                    return Ok(());
-                }
-                if let Some(old) = get_item::<InboxItem>(&table, &key)? {
-                    copy.last_message = old.last_message;
+                // As DynamoDB's conditional update: a noted message moves forward only.
+                let old = get_item::<InboxItem>(&table, &key)?.map(|old| old.last_message);
+                copy.last_message = old.unwrap_or_default();
+                if let Some(last) = last
+                    && copy
+                        .last_message
+                        .last_message_at
+                        .as_deref()
+                        .is_none_or(|at| at <= last.sent_at.as_str())
+                {
+                    copy.last_message.set(&last);
                 }
                 table
                     .insert(key.as_str(), encode(&copy)?.as_slice())
@@ -994,6 +1013,13 @@ impl EmbeddedStore {
         }
     }
 
+    /// The same store, whose queued changes wait for [`Self::settle`] instead of a
+    /// worker (tests that look at the projection's every call).
+    pub fn without_worker(self) -> Self {
+        self.projection.started.store(true, Ordering::SeqCst);
+        self
+    }
+
     /// A write queued changes: wake the worker, starting it on the first write.
     fn kick(&self) {
         let projection = &self.projection;
@@ -1049,6 +1075,15 @@ impl EmbeddedStore {
     /// The worker does this after each write; tests and start-up call it to wait for
     /// the room lists to catch up.
     pub async fn settle(&self) -> Result<usize, StoreError> {
+        self.settle_through(&self.uncounted()).await
+    }
+
+    /// [`Self::settle`], projecting through `through`, a view of this store (the
+    /// holder-independence test records the projection's calls so).
+    pub async fn settle_through<S: Store + ?Sized>(
+        &self,
+        through: &S,
+    ) -> Result<usize, StoreError> {
         let quiet = self.uncounted();
         let _one = self.projection.draining.lock().await;
         let mut applied = 0;
@@ -1075,7 +1110,7 @@ impl EmbeddedStore {
             for (seq, change) in batch {
                 // A change that no longer parses (a file's ids damaged) is dropped.
                 let result = match &change {
-                    Some(change) => projection::project(&quiet, change).await,
+                    Some(change) => projection::project(through, change).await,
                     None => Ok(()),
                 };
                 match result {
@@ -1205,6 +1240,7 @@ mod tests {
             since: a.created_at.clone(),
             public_key: None,
             rooms: Default::default(),
+            connects: None,
         };
         let side = if a.public_id.to_string() < b.public_id.to_string() {
             Side::Low
@@ -1212,15 +1248,19 @@ mod tests {
             Side::High
         };
         store
-            .join_room(
-                &room,
+            .join_room(&Joining {
+                room: &room,
                 side,
-                &a.private_id_hash,
-                &requester,
-                b.public_id,
-                10,
-                "2026-11-25T00:00:01.000Z",
-            )
+                joiner: &a.private_id_hash,
+                requester: &requester,
+                target: b.public_id,
+                max_rooms: 10,
+                connects: RateWindow {
+                    window: 1,
+                    limit: 10,
+                },
+                now: "2026-11-25T00:00:01.000Z",
+            })
             .await
             .unwrap();
         let message = KeptMessage {

@@ -7,8 +7,8 @@
 use crate::domain::RoomId;
 use crate::domain::history::Cursor;
 use crate::domain::ports::{
-    Audience, InboxOffer, Joined, KeptMessage, LastMessage, Member, Membership, Offer, PublicEntry,
-    Requester, StoreError, UserRecord,
+    Audience, InboxOffer, Joined, KeptMessage, LastMessage, Listed, Member, Membership, Offer,
+    PublicEntry, Requester, StoreError, UserRecord,
 };
 use crate::domain::rooms::Side;
 use crate::domain::{PrivateIdHash, PublicId, PublicKey};
@@ -151,6 +151,8 @@ pub mod attr {
     pub const PEER: &str = "peer";
     pub const JOINED_AT: &str = "joinedAt";
     pub const OPENED_AT: &str = "openedAt";
+    /// A user's connect counter (`store::rate`'s encoding).
+    pub const CONNECTS: &str = "cr";
     /// The last counting request's token (DynamoDB: no message counted twice on retry).
     pub const RATE_TOKEN: &str = "rt";
     /// On a room list's entry: when the room's newest message was sent, and its `ttl`.
@@ -208,6 +210,9 @@ pub struct UserItem {
     /// DynamoDB keeps per-window slots instead (`dynamodb::rate_slots`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rl: Option<u64>,
+    /// The connect counter, `window << 20 | count` (`store::rate`), on both stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cr: Option<u64>,
 }
 
 impl UserItem {
@@ -228,6 +233,7 @@ impl UserItem {
             rooms: BTreeSet::new(),
             joins: 0,
             rl: None,
+            cr: None,
         }
     }
 
@@ -241,6 +247,7 @@ impl UserItem {
                 .unwrap_or_else(|| self.created_at.clone()),
             public_key: parse_public_key(self.public_key.as_deref())?,
             rooms: self.rooms.clone(),
+            connects: self.cr,
         })
     }
 
@@ -423,22 +430,25 @@ impl RoomItem {
         sides.chain(v1).collect()
     }
 
-    /// Whom the room's messages concern: its members, and the public ids of its pair
-    /// (each side's, and the one its member connected to).
+    /// Whose room lists the room's messages show in: each side's member, or, for a side
+    /// nobody joined yet, its public id (the joined side's `peer`); and any v1 members.
     pub fn audience(&self) -> Result<Audience, StoreError> {
-        let mut pair = Vec::new();
-        for side in [&self.low, &self.high].into_iter().flatten() {
-            for id in std::iter::once(&side.public_id).chain(&side.peer) {
-                let id = parse_public_id(id)?;
-                if !pair.contains(&id) {
-                    pair.push(id);
+        let mut sides = Vec::new();
+        for (side, other) in [(&self.low, &self.high), (&self.high, &self.low)] {
+            match (side, other) {
+                (Some(side), _) => sides.push(Listed::Member(parse_hash(&side.private_id_hash)?)),
+                (None, Some(other)) => {
+                    if let Some(peer) = &other.peer {
+                        sides.push(Listed::Offered(parse_public_id(peer)?));
+                    }
                 }
+                (None, None) => {}
             }
         }
-        Ok(Audience {
-            members: self.members()?.into_iter().map(|(hash, _)| hash).collect(),
-            pair,
-        })
+        for hash in self.members.keys() {
+            sides.push(Listed::Member(parse_hash(hash)?));
+        }
+        Ok(Audience { sides })
     }
 
     /// The member entry of `who`, `None` for a non-member.

@@ -30,6 +30,9 @@ pub fn env_map(table: &str, pusher_base: &str) -> HashMap<String, String> {
         // A day-long window, so that no test runs across a window's end.
         ("MESSAGE_RATE_LIMIT".into(), RATE_LIMIT.to_string()),
         ("MESSAGE_RATE_WINDOW_SECS".into(), "86400".into()),
+        // Tests connect one identity to more than the 30 rooms an hour of production
+        // (the room cap); the connect limit's own test sets its own.
+        ("CONNECT_RATE_LIMIT".into(), "1000".into()),
     ])
     .into_iter()
     // What Lambda sets (credentials, region) and the test command's moto endpoint and

@@ -71,6 +71,13 @@ pub(super) fn lists_room(item: &Item, room: &RoomId) -> bool {
         .is_some_and(|tags| tags.contains(&tag))
 }
 
+/// A user item's connect counter (`store::rate`'s encoding), if it has one.
+pub(super) fn connect_counter(item: &Item) -> Option<u64> {
+    item.get(attr::CONNECTS)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
 /// The key of the item that stands alone under `pk`.
 pub(super) fn key(pk: impl Into<String>) -> Item {
     Item::from([
@@ -181,6 +188,7 @@ mod tests {
             rooms: BTreeSet::from(["AAECAwQF".to_owned(), "AQIDBAUG".to_owned()]),
             joins: 2,
             rl: None,
+            cr: None,
         };
         let item = to_item("USER#x", "_", &user).unwrap();
         assert_eq!(item[attr::SK], s("_"));
