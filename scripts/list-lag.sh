@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Reproduces the "Room-list lag" table of BENCHMARKS.md: how long a prober's own room
+# list takes to show their message after N connects (default 300) to a held and to a
+# retired target, on the local server with its embedded store in a file, TRIALS times
+# each (default 7). A report, not a pass/fail check; run it on a quiet machine.
+# LIST_LAG_PROFILE=dev builds in debug (the test command's quick run:
+# ./scripts/list-lag.sh 16 1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile=${LIST_LAG_PROFILE:-release}
+cargo build --profile "$profile" --locked -p benchmarks --bin list_lag
+dir=$profile; [ "$profile" = dev ] && dir=debug
+"target/$dir/list_lag" "${1:-300}" "${2:-7}"
