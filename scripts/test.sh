@@ -4,8 +4,8 @@
 #  2. starts moto on a free loopback port and points the AWS SDK at it,
 #  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) into
 #     e2e/node_modules and Debian's chromium (once),
-#  4. runs `cargo test` for the whole workspace, a quick run of
-#     scripts/connect-timing.sh and `cfn-lint template.yaml`,
+#  4. runs `cargo test` for the whole workspace, quick runs of
+#     scripts/connect-timing.sh and scripts/list-lag.sh, and `cfn-lint template.yaml`,
 #     and scripts/deploy-build.sh (sam build, cargo lambda build and invoke),
 #  5. starts the local server and runs the end-to-end tests of e2e/ and schemathesis
 #     (the API contract in openapi.yaml) against it,
@@ -54,6 +54,12 @@ cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"
 say "scripts/connect-timing.sh 20 (debug build; a smoke run)"
 timing=$(CONNECT_TIMING_PROFILE=dev ./scripts/connect-timing.sh 20)
 grep -q "^| used - unused | " <<<"$timing" || { printf '%s\n' "$timing" >&2; die "connect-timing.sh printed no difference"; }
+
+# --- The room-list lag measurement of BENCHMARKS.md (holder independence of the
+# projection's work, in time), as a quick debug run: the script works and prints.
+say "scripts/list-lag.sh 16 1 (debug build; a smoke run)"
+lag=$(LIST_LAG_PROFILE=dev ./scripts/list-lag.sh 16 1)
+grep -q "^| held - retired | " <<<"$lag" || { printf '%s\n' "$lag" >&2; die "list-lag.sh printed no difference"; }
 
 say "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml

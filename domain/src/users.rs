@@ -90,6 +90,16 @@ impl UserIds {
         self.lock().next()
     }
 
+    /// Hand back `id`, which a create took but did not use (refused by its address's
+    /// limit): the next create gets it, so a refused create takes no numeric id. Only
+    /// the latest id taken can go back (another create may have taken the next one).
+    pub fn give_back(&self, id: u64) {
+        let mut free = self.lock();
+        if free.start().checked_sub(1) == Some(id) {
+            *free = id..=*free.end();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, RangeInclusive<u64>> {
         // A panic while holding the lock cannot leave the range half-updated.
         self.free
@@ -164,6 +174,7 @@ pub async fn create_user<S: Store + ?Sized>(
             }
             Err(InsertUserError::Taken) => continue,
             Err(InsertUserError::RateLimited) => {
+                ids.give_back(id);
                 return Err(CreateUserError::RateLimited {
                     retry_after: quota.map_or(1, |q| q.retry_after),
                 });

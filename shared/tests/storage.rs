@@ -327,8 +327,9 @@ async fn creates_are_limited_per_source_address<S: Store + Items + Clone + 'stat
             .await
         }
     };
+    let mut last = 0;
     for _ in 0..3 {
-        create_from(a, 7_200).await.unwrap();
+        last = create_from(a, 7_200).await.unwrap().id;
     }
     let before = store.items().await;
     match create_from(a, 7_300).await {
@@ -340,7 +341,9 @@ async fn creates_are_limited_per_source_address<S: Store + Items + Clone + 'stat
         before,
         "a refused create writes nothing"
     );
-    create_from(b, 7_300).await.unwrap();
+    // Nor takes a numeric id: the next create gets the one after the last created.
+    let next = create_from(b, 7_300).await.unwrap();
+    assert_eq!(next.id, last + 1, "a refused create takes no numeric id");
     // The next window starts afresh.
     create_from(a, 10_800).await.unwrap();
 

@@ -181,7 +181,9 @@ async fn main() -> anyhow::Result<()> {
     }
     server.stop().await?;
     let _ = std::fs::remove_dir_all(&dir);
-    println!("List lag after {n} connects to the target, {trials} trials each (ms, from the post's answer until the prober's own list shows it):");
+    println!(
+        "List lag after {n} connects to the target, {trials} trials each (ms, from the post's answer until the prober's own list shows it):"
+    );
     println!();
     println!("| target | median | min | max |");
     println!("| --- | --- | --- | --- |");
