@@ -94,6 +94,19 @@ impl Store for InstantStore {
             next: None,
         })
     }
+    async fn list_messages_before(
+        &self,
+        _: &RoomId,
+        _: &Cursor,
+        _: Option<&Cursor>,
+        _: usize,
+        _: u64,
+    ) -> Result<HistoryPage, StoreError> {
+        Ok(HistoryPage {
+            messages: Vec::new(),
+            next: None,
+        })
+    }
     async fn close_room(
         &self,
         _: &RoomId,

@@ -127,6 +127,50 @@ pub async fn list_messages<S: Store + ?Sized>(
     Ok(store.list_messages(room, &from, limit, now_secs).await?)
 }
 
+/// Where a page of [`list_messages_newest_first`] starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Before {
+    /// The room's newest message.
+    Newest,
+    /// Just before this cursor (a page's `next`).
+    Cursor(Cursor),
+}
+
+/// One membership read, one query: the page of `room`'s history that `caller` may read,
+/// newest first, from `before`: a client shows the latest page at once and loads older
+/// ones on demand, never the whole room. Nothing from before the member's identity
+/// existed, as [`list_messages`].
+pub async fn list_messages_newest_first<S: Store + ?Sized>(
+    store: &S,
+    room: &RoomId,
+    caller: &PrivateId,
+    before: Before,
+    limit: usize,
+    now: SystemTime,
+) -> Result<HistoryPage, HistoryError> {
+    let membership = store
+        .room_member(room, &caller.hash())
+        .await?
+        .ok_or(HistoryError::RoomNotFound)?;
+    let now_millis = millis_of(now);
+    let floor = history_start(membership.since.as_deref(), now_millis);
+    let before = match before {
+        Before::Newest => None,
+        // Nothing a member may read lies below their history's start.
+        Before::Cursor(c) if c <= floor => {
+            return Ok(HistoryPage {
+                messages: Vec::new(),
+                next: None,
+            });
+        }
+        Before::Cursor(c) => Some(c),
+    };
+    let limit = limit.clamp(1, MAX_PAGE);
+    Ok(store
+        .list_messages_before(room, &floor, before.as_ref(), limit, now_millis / 1000)
+        .await?)
+}
+
 /// Where a member's history starts: at `since` (their identity's, or their public id's,
 /// creation); all of it for rooms joined before rooms recorded it (`None`); and nothing
 /// before now for a value that does not parse (fail closed).

@@ -648,6 +648,52 @@ async fn connects_over_the_rate_limit_get_429_whatever_the_target() {
 }
 
 #[tokio::test]
+async fn history_reads_newest_first_with_before() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, bob, _) = f.create().await;
+    let room = f.room(&alice, &bob_pub).await;
+    f.connect(&bob, &alice_pub).await;
+    for text in ["one", "two", "three"] {
+        assert_eq!(f.send(&alice, &room, text).await.status, 204);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let texts = |reply: &common::Reply| -> Vec<String> {
+        reply.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["message"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let newest = f
+        .history(&bob, &room, json!({"before": "", "limit": 2}))
+        .await;
+    assert_eq!(newest.status, 200, "{}", newest.body);
+    assert_eq!(texts(&newest), ["three", "two"]);
+    let older = f
+        .history(
+            &bob,
+            &room,
+            json!({"before": newest.body["next"], "limit": 2}),
+        )
+        .await;
+    assert_eq!(texts(&older), ["one"]);
+    assert_eq!(older.body["next"], Value::Null);
+    let both = f
+        .history(
+            &bob,
+            &room,
+            json!({"before": "", "after": newest.body["next"]}),
+        )
+        .await;
+    assert_error(&both, 400, "invalid_cursor");
+    let bad = f.history(&bob, &room, json!({"before": "yesterday"})).await;
+    assert_error(&bad, 400, "invalid_cursor");
+}
+
+#[tokio::test]
 async fn other_methods_are_refused() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;

@@ -8,7 +8,9 @@ use common::{Items, ROOM_KEY, now, pusher_receiver::Receiver, round_trip_counter
 use secret_rooms::domain::SocketId;
 use secret_rooms::domain::addresses::{AddressLimit, CreateLimit};
 use secret_rooms::domain::channels::{AuthorizeError, authorize_channel};
-use secret_rooms::domain::history::{Cursor, HistoryError, MessageTtl, list_messages};
+use secret_rooms::domain::history::{
+    Before, Cursor, HistoryError, MessageTtl, list_messages, list_messages_newest_first,
+};
 use secret_rooms::domain::inbox::{RoomList, list_rooms};
 use secret_rooms::domain::messages::{Message, RateLimit, SendError, send_message};
 use secret_rooms::domain::rooms::{
@@ -1289,6 +1291,73 @@ async fn history_is_kept_in_order_and_paged<S: Store + Items + Clone + 'static>(
     ));
 }
 
+/// SPEC v3 "History both ways": `before` lists newest first, from the newest message (or
+/// from just before a cursor), page by page down to the member's history start, expired
+/// messages left out without ending it; a stranger reads nothing.
+async fn history_pages_newest_first<S: Store + Items + Clone + 'static>(store: S) {
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob, room) = joined_pair(&store, &key).await;
+    let t0 = now();
+    let texts = ["one", "two", "three", "four", "five", "six", "seven"];
+    for (i, text) in texts.iter().enumerate() {
+        let from = if i % 2 == 0 { &bob } else { &alice };
+        let at = t0 + Duration::from_millis(i as u64);
+        say(&store, &pusher, &room, &from.private_id, text, at)
+            .await
+            .unwrap();
+    }
+    let page = |before: Before| {
+        let (store, room, who) = (store.clone(), room.clone(), alice.private_id.clone());
+        async move {
+            list_messages_newest_first(&store, &room, &who, before, 3, t0)
+                .await
+                .unwrap()
+        }
+    };
+    let words = |p: &HistoryPage| {
+        p.messages
+            .iter()
+            .map(|m| m.message.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = page(Before::Newest).await;
+    assert_eq!(words(&first), ["seven", "six", "five"]);
+    let second = page(Before::Cursor(first.next.clone().unwrap())).await;
+    assert_eq!(words(&second), ["four", "three", "two"]);
+    let last = page(Before::Cursor(second.next.clone().unwrap())).await;
+    assert_eq!(words(&last), ["one"]);
+    assert_eq!(last.next, None, "the end of the history");
+    // Oldest first and newest first read the same messages.
+    let mut all = [words(&first), words(&second), words(&last)].concat();
+    all.reverse();
+    assert_eq!(all, texts);
+    // Nothing from before the member's history start: a cursor below it reads nothing.
+    let below = Cursor::before(0);
+    assert_eq!(
+        words(&page(Before::Cursor(below)).await),
+        Vec::<String>::new()
+    );
+    let stranger = new_user(&store).await;
+    assert!(matches!(
+        list_messages_newest_first(&store, &room, &stranger.private_id, Before::Newest, 3, t0)
+            .await,
+        Err(HistoryError::RoomNotFound)
+    ));
+    // An hour later every message has expired: none shows, and none ends a page early.
+    let later = t0 + Duration::from_secs(7200);
+    let expired =
+        list_messages_newest_first(&store, &room, &alice.private_id, Before::Newest, 3, later)
+            .await
+            .unwrap();
+    assert!(expired.messages.is_empty());
+    assert!(
+        expired.next.is_some(),
+        "expired messages do not end the history"
+    );
+}
+
 /// Expired messages still in the table (DynamoDB deletes them some time after their
 /// `ttl`) are left out without ending the history: a page of them still says where the
 /// next one starts; and a page that ends at the last message says there is no next.
@@ -1935,6 +2004,7 @@ on_both_stores!(
     joining_rooms_is_capped_per_identity,
     a_joiner_without_a_user_item_is_refused_and_nothing_is_written,
     history_is_kept_in_order_and_paged,
+    history_pages_newest_first,
     expired_messages_neither_show_nor_end_the_history,
     a_member_never_sees_what_was_sent_before_they_existed,
     a_blocked_room_is_closed_for_both,

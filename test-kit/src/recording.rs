@@ -297,6 +297,24 @@ impl<S: Store> Store for Recording<S> {
         r
     }
 
+    async fn list_messages_before(
+        &self,
+        room: &RoomId,
+        floor: &Cursor,
+        before: Option<&Cursor>,
+        limit: usize,
+        now_secs: u64,
+    ) -> Result<HistoryPage, StoreError> {
+        let r = self
+            .inner
+            .list_messages_before(room, floor, before, limit, now_secs)
+            .await;
+        let before = before.map(ToString::to_string).unwrap_or_default();
+        let call = format!("list_messages_before {room} {floor} {before} {limit} {now_secs}");
+        self.note(call, &r);
+        r
+    }
+
     async fn close_room(
         &self,
         room: &RoomId,

@@ -420,6 +420,19 @@ pub trait Store: Send + Sync {
         now_secs: u64,
     ) -> Result<HistoryPage, StoreError>;
 
+    /// `room`'s kept messages newest first, from just before `before` (exclusive; the
+    /// newest when `None`) down to just after `floor` (exclusive): `limit` items read,
+    /// less those that expired by `now_secs`. `next` is then the oldest item read, to
+    /// pass as `before` for the page after. One query.
+    async fn list_messages_before(
+        &self,
+        room: &RoomId,
+        floor: &crate::history::Cursor,
+        before: Option<&crate::history::Cursor>,
+        limit: usize,
+        now_secs: u64,
+    ) -> Result<HistoryPage, StoreError>;
+
     /// Close `room` for good: marked closed, and closed for its members `blocker` and
     /// `peer` (when joined), so that neither may post again; the room leaves the inboxes
     /// of the public ids `inboxes`. One transaction; idempotent. `false` when `peer` is

@@ -10,7 +10,9 @@ use crate::config::{self, ConfigError, Lookup};
 use crate::domain::SocketId;
 use crate::domain::addresses::AddressLimit;
 use crate::domain::channels::{authorize_channel, authorize_inbox};
-use crate::domain::history::{Cursor, DEFAULT_PAGE, MAX_PAGE, MessageTtl, list_messages};
+use crate::domain::history::{
+    Before, Cursor, DEFAULT_PAGE, MAX_PAGE, MessageTtl, list_messages, list_messages_newest_first,
+};
 use crate::domain::inbox::list_rooms;
 use crate::domain::messages::{Message, RateLimit, send_message};
 use crate::domain::ports::{Clock, SystemClock};
@@ -44,6 +46,9 @@ struct HistoryBody {
     private_id: String,
     #[serde(default)]
     after: Option<String>,
+    /// Newest first from here: a cursor, or empty for the newest message.
+    #[serde(default)]
+    before: Option<String>,
     #[serde(default)]
     limit: Option<u64>,
 }
@@ -326,17 +331,26 @@ async fn handle_list_messages<S: Store + ?Sized>(
     let room = parse_room_id(path_param(req, "rooms"))?;
     let body: HistoryBody = parse_json(req)?;
     let caller = parse_private_id(&body.private_id)?;
-    let after = body
-        .after
-        .map(|text| {
-            Cursor::parse(&text).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_cursor",
-                    "after must be a cursor that this route returned as next.",
-                )
-            })
+    let cursor = |name: &str, text: String| {
+        Cursor::parse(&text).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                format!("{name} must be a cursor that this route returned as next."),
+            )
         })
-        .transpose()?;
+    };
+    if body.after.is_some() && body.before.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "Give after (oldest first) or before (newest first), not both.",
+        ));
+    }
+    let before = match body.before {
+        None => None,
+        Some(text) if text.is_empty() => Some(Before::Newest),
+        Some(text) => Some(Before::Cursor(cursor("before", text)?)),
+    };
+    let after = body.after.map(|text| cursor("after", text)).transpose()?;
     let limit = match body.limit {
         None => DEFAULT_PAGE,
         Some(n @ 1..=100) => n as usize,
@@ -347,7 +361,12 @@ async fn handle_list_messages<S: Store + ?Sized>(
             ));
         }
     };
-    let page = list_messages(store, &room, &caller, after, limit, now).await?;
+    let page = match before {
+        Some(before) => {
+            list_messages_newest_first(store, &room, &caller, before, limit, now).await?
+        }
+        None => list_messages(store, &room, &caller, after, limit, now).await?,
+    };
     let next = page.next.map(|cursor| cursor.to_string());
     let messages: Vec<Value> = page
         .messages

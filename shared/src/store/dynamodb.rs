@@ -924,6 +924,45 @@ impl Store for DynamoStore {
         Ok(history_page(read, limit, now_secs))
     }
 
+    async fn list_messages_before(
+        &self,
+        room: &RoomId,
+        floor: &Cursor,
+        before: Option<&Cursor>,
+        limit: usize,
+        now_secs: u64,
+    ) -> Result<HistoryPage, StoreError> {
+        // Newest first, from `before` (read too, as BETWEEN is inclusive, and left out:
+        // one item more read for it) down to just past `floor`.
+        let high = before.map_or(format!("{}~", keys::MESSAGE_PREFIX), keys::message);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :floor AND :before")
+            .expression_attribute_names("#pk", attr::PK)
+            .expression_attribute_names("#sk", attr::SK)
+            .expression_attribute_values(":pk", s(keys::room(room)))
+            .expression_attribute_values(":floor", s(format!("{} ", keys::message(floor))))
+            .expression_attribute_values(":before", s(high))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 2).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        let mut read = Vec::new();
+        for item in out.items() {
+            let sk = text_of(item, attr::SK)?;
+            let message: MessageItem = from_item(item)?;
+            let kept = message.kept(&sk)?;
+            if Some(&kept.cursor) != before && read.len() <= limit {
+                read.push((message.ttl, kept));
+            }
+        }
+        Ok(history_page(read, limit, now_secs))
+    }
+
     async fn close_room(
         &self,
         room: &RoomId,

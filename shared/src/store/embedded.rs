@@ -620,6 +620,54 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn list_messages_before(
+        &self,
+        room: &RoomId,
+        floor: &Cursor,
+        before: Option<&Cursor>,
+        limit: usize,
+        now_secs: u64,
+    ) -> Result<HistoryPage, StoreError> {
+        let pk = keys::room(room);
+        // As the DynamoDB query: newest first, from `before` (left out) down to just
+        // past `floor`.
+        let low = format!("{} ", keys::storage_key(&pk, &keys::message(floor)));
+        let high = before.map_or(
+            keys::storage_key(&pk, &format!("{}~", keys::MESSAGE_PREFIX)),
+            |c| keys::storage_key(&pk, &keys::message(c)),
+        );
+        let before = before.cloned();
+        let prefix = format!("{pk} ");
+        self.run(move |db| {
+            let txn = db.begin_read().map_err(other)?;
+            let table = txn.open_table(ITEMS).map_err(other)?;
+            let mut read = Vec::new();
+            if low > high {
+                return Ok(super::dynamodb::history_page(read, limit, now_secs));
+            }
+            for entry in table
+                .range(low.as_str()..=high.as_str())
+                .map_err(other)?
+                .rev()
+            {
+                let (key, value) = entry.map_err(other)?;
+                let key = key.value();
+                let sk = key.strip_prefix(prefix.as_str()).unwrap_or(key);
+                let item: MessageItem = serde_json::from_slice(value.value()).map_err(other)?;
+                let kept = item.kept(sk)?;
+                if Some(&kept.cursor) == before.as_ref() {
+                    continue;
+                }
+                read.push((item.ttl, kept));
+                if read.len() > limit {
+                    break;
+                }
+            }
+            Ok(super::dynamodb::history_page(read, limit, now_secs))
+        })
+        .await
+    }
+
     async fn close_room(
         &self,
         room: &RoomId,
