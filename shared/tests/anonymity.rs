@@ -44,10 +44,19 @@ struct Observed {
     inbox_item: Value,
 }
 
+/// Without the per-request idempotency token, and without the requester's own connect
+/// count in their user item's read (it grows with every connect, whatever the target).
 fn without_tokens(mut calls: Vec<Exchange>) -> Vec<Exchange> {
     for call in &mut calls {
         if let Some(request) = call.request.as_object_mut() {
             request.remove("ClientRequestToken");
+        }
+        if let Some(item) = call
+            .response
+            .pointer_mut("/Item")
+            .and_then(Value::as_object_mut)
+        {
+            item.remove("cr");
         }
     }
     calls
@@ -281,9 +290,11 @@ async fn no_connect_answer_changes_when_an_unused_id_gets_a_holder() {
             .replace("\"low\"", "\"<side>\"");
         (seen.status, seen.headers.clone(), text)
     };
+    // (The requester's very first connect starts their connect count, which every later
+    // one adds to: that one is compared with none.)
     for observed in [&first_joins, &before] {
-        let first = shape((&targets[0], &observed[0]));
-        for seen in targets.iter().zip(observed) {
+        let first = shape((&targets[1], &observed[1]));
+        for seen in targets.iter().zip(observed).skip(1) {
             assert_eq!(shape(seen), first);
         }
     }
