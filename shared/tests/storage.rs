@@ -1140,7 +1140,14 @@ async fn both_stores_keep_the_same_items() {
             .collect()
     }
     let dynamo = common::fresh_store().await;
-    let embedded = secret_rooms::store::EmbeddedStore::in_memory().unwrap();
+    // Projected after the scenario on both, as the test reads DynamoDB's stream: a copy
+    // of an offer notes the room's newest message when it is made, and later messages
+    // note the joined entry of a side its holder joined, not the copy (one entry a
+    // side), so the copy's noted message depends on when it was made (the list shows
+    // the joined entry's, which is never older).
+    let embedded = secret_rooms::store::EmbeddedStore::in_memory()
+        .unwrap()
+        .without_worker();
     scenario(&dynamo).await;
     scenario(&embedded).await;
     // The projection: on DynamoDB, of the stream's records; on the embedded store, of
