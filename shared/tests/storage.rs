@@ -1482,6 +1482,80 @@ async fn a_member_never_sees_what_was_sent_before_they_existed<
 
 /// A block closes the room for good, for both: no posts, no subscriptions, no rejoin;
 /// blocking again changes nothing, and a stranger's block is refused without a trace.
+/// SPEC v3: the holder blocks a room only offered to them, without joining it: it leaves
+/// their list, takes no place under their room cap, and is closed for its opener as any
+/// block (posts 410, the opener's list says closed, a reconnect is refused).
+async fn an_offered_room_is_blocked_without_joining<S: Store + Items + Clone + 'static>(store: S) {
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let room = connect(&store, &key, &bob.private_id, alice.public_id, now())
+        .await
+        .unwrap();
+    store.settle().await;
+    let listed = |who: PrivateId| {
+        let (store, key) = (store.clone(), key.clone());
+        async move {
+            store.settle().await;
+            list_rooms(&store, &key, &who, now()).await.unwrap()
+        }
+    };
+    assert!(
+        listed(alice.private_id.clone())
+            .await
+            .rooms
+            .iter()
+            .any(|r| r.room == room)
+    );
+    block_room(&store, &room, &alice.private_id, now())
+        .await
+        .unwrap();
+    let alices = listed(alice.private_id.clone()).await;
+    assert!(
+        alices.rooms.iter().all(|r| r.room != room),
+        "the offer left the blocker's list: {alices:?}"
+    );
+    let alice_user =
+        store.items().await[&format!("USER#{}", alice.private_id.hash().to_hex())].clone();
+    assert_eq!(
+        alice_user.get("joins"),
+        None,
+        "no place taken under the cap"
+    );
+    assert!(
+        store
+            .room_member(&room, &alice.private_id.hash())
+            .await
+            .unwrap()
+            .is_none(),
+        "not joined"
+    );
+    let bobs = listed(bob.private_id.clone()).await;
+    assert!(
+        bobs.rooms.iter().any(|r| r.room == room && r.closed),
+        "the opener's list says closed: {bobs:?}"
+    );
+    assert!(matches!(
+        say(&store, &pusher, &room, &bob.private_id, "hello?", now()).await,
+        Err(SendError::RoomClosed)
+    ));
+    assert!(matches!(
+        connect(&store, &key, &bob.private_id, alice.public_id, now()).await,
+        Err(ConnectError::RoomClosed)
+    ));
+    // Alice cannot reopen it by connecting back either; a stranger's block finds nothing.
+    assert!(matches!(
+        connect(&store, &key, &alice.private_id, bob.public_id, now()).await,
+        Err(ConnectError::RoomClosed)
+    ));
+    let stranger = new_user(&store).await;
+    assert!(matches!(
+        block_room(&store, &room, &stranger.private_id, now()).await,
+        Err(BlockError::RoomNotFound)
+    ));
+}
+
 async fn a_blocked_room_is_closed_for_both<S: Store + Items + Clone + 'static>(store: S) {
     let receiver = Receiver::start().await;
     let pusher = pusher_to(&receiver);
@@ -2015,6 +2089,7 @@ on_both_stores!(
     expired_messages_neither_show_nor_end_the_history,
     a_member_never_sees_what_was_sent_before_they_existed,
     a_blocked_room_is_closed_for_both,
+    an_offered_room_is_blocked_without_joining,
 );
 
 /// `reproject --dynamodb TABLE`: a table whose stream nobody read (one from before the
