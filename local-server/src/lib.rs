@@ -37,6 +37,35 @@ pub struct Running {
     /// The room lists' projection: the embedded store's worker, closed on stop; or,
     /// on DynamoDB, the task that follows the table's stream, stopped on stop.
     projection: Projection,
+    /// The embedded store's sweep of what expired (DynamoDB's TTL on AWS), stopped on
+    /// stop.
+    sweeper: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often the local server sweeps its embedded store of what has expired.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// Sweep `store` now and every [`SWEEP_EVERY`], by the system clock.
+fn sweep_forever(store: EmbeddedStore) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let now_secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            match store.sweep(now_secs).await {
+                Ok(swept) if swept != Default::default() => {
+                    tracing::info!(
+                        messages = swept.messages,
+                        address_counts = swept.addresses,
+                        "swept what expired"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweeping what expired"),
+            }
+            tokio::time::sleep(SWEEP_EVERY).await;
+        }
+    })
 }
 
 enum Projection {
@@ -51,6 +80,10 @@ impl Running {
             let _ = tx.send(());
         }
         let served = (&mut self.task).await;
+        if let Some(sweeper) = self.sweeper.take() {
+            sweeper.abort();
+            let _ = sweeper.await;
+        }
         // Whatever the server's end: the projection's worker holds the file open.
         match &self.projection {
             Projection::Embedded(store) => {
@@ -275,6 +308,10 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         })
         .await
     });
+    let sweeper = match &projection {
+        Projection::Embedded(store) => Some(sweep_forever(store.clone())),
+        Projection::Stream(_) => None,
+    };
     Ok(Running {
         addr,
         pusher_key: pusher.credentials.key.clone(),
@@ -282,5 +319,6 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         shutdown: Some(shutdown),
         task,
         projection,
+        sweeper,
     })
 }

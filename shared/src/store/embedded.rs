@@ -30,6 +30,13 @@ const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 /// has applied them: the embedded counterpart of the DynamoDB stream.
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 
+/// What [`EmbeddedStore::sweep`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub messages: usize,
+    pub addresses: usize,
+}
+
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -1233,6 +1240,78 @@ impl EmbeddedStore {
         Ok(found.len())
     }
 
+    /// Delete what has expired by `now_secs` (seconds since the epoch): kept messages
+    /// past their `ttl`, and per-address create counts past their window. On AWS,
+    /// DynamoDB's TTL does this; here the local server sweeps at start-up and every few
+    /// minutes, so that the file does not grow with time alone. Read first, then deleted
+    /// in transactions of at most [`Self::SWEEP_BATCH`] items, so that the writer is
+    /// never held long. What it removed.
+    pub async fn sweep(&self, now_secs: u64) -> Result<Swept, StoreError> {
+        #[derive(Deserialize)]
+        struct Expiring {
+            ttl: Option<u64>,
+        }
+        let quiet = self.uncounted();
+        let expired = quiet
+            .run(move |db| {
+                let txn = db.begin_read().map_err(other)?;
+                let table = txn.open_table(ITEMS).map_err(other)?;
+                let mut expired = Vec::new();
+                for entry in table.iter().map_err(other)? {
+                    let (key, value) = entry.map_err(other)?;
+                    let key = key.value();
+                    let message = key
+                        .split_once(' ')
+                        .is_some_and(|(_, sk)| sk.starts_with(keys::MESSAGE_PREFIX));
+                    let address = key.starts_with(keys::ADDRESS_PREFIX);
+                    if !message && !address {
+                        continue;
+                    }
+                    let item: Expiring = serde_json::from_slice(value.value()).map_err(other)?;
+                    if item.ttl.is_some_and(|ttl| ttl <= now_secs) {
+                        expired.push((key.to_owned(), message));
+                    }
+                }
+                Ok(expired)
+            })
+            .await?;
+        let mut swept = Swept::default();
+        for batch in expired.chunks(Self::SWEEP_BATCH) {
+            let batch = batch.to_vec();
+            let removed = quiet
+                .run(move |db| {
+                    let txn = db.begin_write().map_err(other)?;
+                    let mut removed = Swept::default();
+                    {
+                        let mut table = txn.open_table(ITEMS).map_err(other)?;
+                        for (key, message) in &batch {
+                            // Only what is still there and still expired (a key is never
+                            // written again with a later ttl, but check anyway).
+                            let still = get_item::<Expiring>(&table, key)?
+                                .is_some_and(|item| item.ttl.is_some_and(|t| t <= now_secs));
+                            if still {
+                                table.remove(key.as_str()).map_err(other)?;
+                                if *message {
+                                    removed.messages += 1;
+                                } else {
+                                    removed.addresses += 1;
+                                }
+                            }
+                        }
+                    }
+                    txn.commit().map_err(other)?;
+                    Ok(removed)
+                })
+                .await?;
+            swept.messages += removed.messages;
+            swept.addresses += removed.addresses;
+        }
+        Ok(swept)
+    }
+
+    /// Items a sweep deletes per transaction.
+    pub const SWEEP_BATCH: usize = 1000;
+
     /// Every item as `(key, JSON)`, in key order (tests and operations; not on a route).
     pub async fn dump(&self) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
         self.run(|db| {
@@ -1265,6 +1344,86 @@ mod tests {
             updated_at: "2026-11-25T00:00:00.000Z".into(),
             public_key: None,
         }
+    }
+
+    /// The sweep deletes kept messages and address counts once their `ttl` has passed
+    /// (a fixed clock: seconds given, not read), and nothing else.
+    #[tokio::test]
+    async fn a_sweep_deletes_what_has_expired_and_nothing_else() {
+        let store = EmbeddedStore::in_memory().unwrap();
+        let (a, b) = (user(1, "0a"), user(2, "0b"));
+        let quota = |address: &str, expires_at| CreateQuota {
+            address: address.into(),
+            window: 1,
+            limit: 5,
+            expires_at,
+            retry_after: 1,
+        };
+        store
+            .insert_user(&a, Some(&quota("early", 1_000)))
+            .await
+            .unwrap();
+        store
+            .insert_user(&b, Some(&quota("late", 2_000)))
+            .await
+            .unwrap();
+        let key =
+            RoomKey::parse("59830ebc3a4184110566bf1a290d08473dfdcbd492ce498b14cd1a5e2fa2e441")
+                .unwrap();
+        let room = key.room_of(a.public_id, b.public_id);
+        let member = Member {
+            public_id: a.public_id,
+            username: a.username.clone(),
+        };
+        for (n, ttl) in [(1u64, 900), (2, 1_000), (3, 1_001)] {
+            let id = format!("{n:032x}");
+            let message = KeptMessage {
+                cursor: Cursor::new(n, &id).unwrap(),
+                id,
+                from: member.clone(),
+                message: format!("m{n}"),
+                sent_at: "2026-11-25T00:00:00.000Z".into(),
+            };
+            store.keep_message(&room, &message, ttl).await.unwrap();
+        }
+        let before = store.dump().await.unwrap();
+        assert_eq!(
+            store.sweep(899).await.unwrap(),
+            Swept::default(),
+            "nothing expired yet"
+        );
+        assert_eq!(store.dump().await.unwrap(), before);
+        let swept = store.sweep(1_000).await.unwrap();
+        assert_eq!(
+            swept,
+            Swept {
+                messages: 2,
+                addresses: 1
+            }
+        );
+        let after: Vec<String> = store
+            .dump()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let gone: Vec<&String> = before
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| !after.contains(k))
+            .collect();
+        assert_eq!(gone.len(), 3, "{gone:?}");
+        assert!(gone.iter().all(|k| k.contains(" MSG#") || k.starts_with("ADDR#early")));
+        // The message of ttl 1001 is still kept, and still listed.
+        let page = store
+            .list_messages(&room, &Cursor::before(0), 10, 1_000)
+            .await
+            .unwrap();
+        let texts: Vec<&str> = page.messages.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(texts, ["m3"]);
+        assert!(after.iter().any(|k| k.starts_with("ADDR#late")));
+        assert_eq!(store.sweep(1_000).await.unwrap(), Swept::default());
     }
 
     /// Reprojecting a file whose projection is missing (a file from before it) rebuilds

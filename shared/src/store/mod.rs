@@ -12,4 +12,4 @@ pub mod schema;
 pub use crate::domain::ports::store::*;
 pub use dynamodb::{DynamoStore, Timeouts};
 #[cfg(feature = "embedded")]
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedStore, Swept};
