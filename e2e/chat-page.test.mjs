@@ -147,6 +147,53 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
   for (const who of [alice, bob, carol]) assert.deepEqual(who.problems, [], "no script errors on the page");
 });
 
+test("a room of thousands of messages shows its newest page at once, older ones on demand", async () => {
+  const alice = await person();
+  // Bob, a keyless API client, writes 3000 messages to Alice before she joins.
+  const bob = (await api("/users/create", {})).body;
+  const opened = await api(`/users/${alice.publicId}/connect`, { privateId: bob.privateId });
+  assert.equal(opened.status, 200);
+  const room = opened.body.roomId;
+  let next = 0;
+  const writer = async () => {
+    for (let n = next++; n < 3000; n = next++) {
+      const sent = await api(`/rooms/${room}/message`, { privateId: bob.privateId, message: `m${n}` });
+      assert.equal(sent.status, 204, JSON.stringify(sent.body));
+    }
+  };
+  await Promise.all([writer(), writer(), writer(), writer()]);
+  const page = async (before) => (await api(`/rooms/${room}/messages`, { privateId: bob.privateId, before, limit: 100 })).body;
+  const newest = await page("");
+  const older = await page(newest.next);
+  const chronological = (p) => p.messages.map((m) => m.message).reverse();
+  // The server's room lists catch up with the 3000 messages (Bob's list shows the last),
+  // so that the tests after this one do not wait behind them.
+  for (;;) {
+    const listed = (await api("/users/rooms", { privateId: bob.privateId })).body;
+    if (listed.rooms.find((r) => r.roomId === room)?.lastMessageAt === newest.messages[0].sentAt) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  const reads = [];
+  alice.page.on("request", (request) => {
+    if (request.url().endsWith(`/rooms/${room}/messages`)) reads.push(JSON.parse(request.postData()));
+  });
+  await connect(alice, bob.publicId);
+  await alice.page.locator("#messages .message .text", { hasText: chronological(newest).at(-1) }).waitFor();
+  assert.deepEqual(await texts(alice), chronological(newest), "the newest page, oldest of it first");
+  assert.equal(reads.length, 1, "one page read, not the whole room");
+  assert.equal(reads[0].before, "");
+  await alice.page.locator("#older:not([hidden])").waitFor();
+
+  await alice.page.click("#older");
+  await alice.page.locator("#messages .message .text", { hasText: new RegExp(`^${chronological(older)[0]}$`) }).waitFor();
+  assert.deepEqual(await texts(alice), [...chronological(older), ...chronological(newest)]);
+  assert.equal(reads.length, 2);
+  assert.equal(reads[1].before, newest.next);
+  assert.deepEqual(alice.problems, []);
+  await alice.context.close();
+});
+
 test("the page reports a realtime server that goes away", async () => {
   const someone = await person();
   // Point this page's realtime at a port where nothing listens: it must say so, not hang.

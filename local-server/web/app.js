@@ -667,14 +667,24 @@ function listen(r) {
   );
 }
 
+/** The room's history, newest first: the newest page at once, and, on a later visit,
+ * back to what this page already read (what came while it was away), never the whole
+ * room; older pages wait for "Load older messages" (`r.older`, their cursor). */
 async function fetchHistory(r) {
-  let after = null;
+  const first = r.older === undefined;
+  let before = "";
   try {
-    do {
-      const page = await api(`/rooms/${r.roomId}/messages`, { privateId: me.privateId, after, limit: 100 });
-      for (const message of page.messages) await add(r, message, { quiet: true });
-      after = page.next;
-    } while (after);
+    for (;;) {
+      const page = await api(`/rooms/${r.roomId}/messages`, { privateId: me.privateId, before, limit: 100 });
+      let known = false;
+      for (const message of page.messages) {
+        if (r.kept.get(message.id) === true) known = true;
+        await add(r, message, { quiet: true });
+      }
+      if (first) r.older = page.next;
+      if (first || known || !page.next) break;
+      before = page.next;
+    }
   } catch (error) {
     if (error.code !== "room_not_found") throw error;
   }
@@ -819,7 +829,26 @@ function pendingItem(r, entry, state, first) {
   return item;
 }
 
-function renderMessages(r) {
+/** The page of the open room's history before the oldest one shown. */
+async function loadOlder() {
+  const r = rooms.get(openId);
+  if (!r?.older) return;
+  $("older").disabled = true;
+  try {
+    const page = await api(`/rooms/${r.roomId}/messages`, { privateId: me.privateId, before: r.older, limit: 100 });
+    for (const message of page.messages) await add(r, message, { quiet: true });
+    r.older = page.next;
+  } catch (error) {
+    showError(`Could not load older messages: ${error.message}`);
+  } finally {
+    $("older").disabled = false;
+  }
+  if (r.roomId === openId) renderMessages(r, { keepScroll: true });
+}
+
+$("older").addEventListener("click", loadOlder);
+
+function renderMessages(r, { keepScroll = false } = {}) {
   const state = encryption(r);
   const ordered = [...r.messages.values()].sort((a, b) => a.sentAt.localeCompare(b.sentAt) || a.id.localeCompare(b.id));
   const waiting = r.closed ? [] : outbox(r);
@@ -827,7 +856,8 @@ function renderMessages(r) {
     ...ordered.map((message) => messageItem(r, message, state)),
     ...waiting.map((entry, index) => pendingItem(r, entry, state, index === 0)),
   );
-  $("messages").lastElementChild?.scrollIntoView({ block: "end" });
+  $("older").hidden = !r.older;
+  if (!keepScroll) $("messages").lastElementChild?.scrollIntoView({ block: "end" });
   showOutbox(r);
 }
 
