@@ -213,7 +213,11 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
     assert_eq!(f.history(&bob, &room, json!({})).await.status, 200);
     assert_eq!(f.history(&stranger, &room, json!({})).await.status, 404);
     record(&function(Route::ListMessages));
-    // block-room: a stranger, a member, the same again; then the closed room refuses.
+    // block-room: a room only offered to its blocker (who reads their own user item and
+    // the offer), a stranger, a member, the same again; then the closed room refuses.
+    let offered = f.room(&carol, &bob_pub).await;
+    record(&function(Route::Connect));
+    assert_eq!(f.block(&bob, &offered).await.status, 204);
     assert_eq!(f.block(&stranger, &room).await.status, 404);
     assert_eq!(f.block(&bob, &room).await.status, 204);
     assert_eq!(f.block(&alice, &room).await.status, 204);

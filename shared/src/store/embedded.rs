@@ -1414,7 +1414,10 @@ mod tests {
             .filter(|k| !after.contains(k))
             .collect();
         assert_eq!(gone.len(), 3, "{gone:?}");
-        assert!(gone.iter().all(|k| k.contains(" MSG#") || k.starts_with("ADDR#early")));
+        assert!(
+            gone.iter()
+                .all(|k| k.contains(" MSG#") || k.starts_with("ADDR#early"))
+        );
         // The message of ttl 1001 is still kept, and still listed.
         let page = store
             .list_messages(&room, &Cursor::before(0), 10, 1_000)
