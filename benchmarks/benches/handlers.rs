@@ -15,7 +15,7 @@ use secret_rooms::http::{Endpoint, Route, lambda};
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
-    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
     KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
     Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
@@ -53,10 +53,11 @@ impl Store for InstantStore {
             public_key: None,
             rooms: Default::default(),
             connects: None,
+            announced: Default::default(),
         }))
     }
-    async fn join_room(&self, _: &Joining<'_>) -> Result<(), JoinError> {
-        Ok(())
+    async fn join_room(&self, _: &Joining<'_>) -> Result<Announce, JoinError> {
+        Ok(Announce::Now)
     }
     async fn count_message(
         &self,
@@ -133,7 +134,7 @@ impl Store for InstantStore {
         &self,
         _: &PrivateIdHash,
         _: &RoomId,
-        _: ListEntry,
+        _: ListEntry<'_>,
         _: &LastMessage,
     ) -> Result<(), StoreError> {
         Ok(())
@@ -153,6 +154,7 @@ impl Store for InstantStore {
         _: &PrivateIdHash,
         _: PublicId,
         _: &RoomId,
+        _: &str,
     ) -> Result<(), StoreError> {
         Ok(())
     }
@@ -231,7 +233,7 @@ fn handlers(c: &mut Criterion) {
         (
             "connect",
             Endpoint::from(routes::Connect {
-                rate: secret_rooms::domain::messages::RateLimit::UNLIMITED,
+                limits: secret_rooms::domain::rooms::ConnectLimits::UNLIMITED,
                 store: store.clone(),
                 realtime: Arc::new(InstantRealtime),
                 room_key: key.clone(),

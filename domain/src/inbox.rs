@@ -8,8 +8,9 @@ use crate::time::millis_of;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-/// How many offered rooms a list shows at most: a flood of connects to one public id
-/// cannot grow the list (nor the query behind it) without bound.
+/// How many offered rooms a list shows at most, the newest (by their latest connect)
+/// first: a flood of connects to one public id cannot grow the list (nor the query
+/// behind it) without bound, nor hide a new offer behind old ones.
 pub const MAX_OFFERS: usize = 100;
 
 /// One room of the list.
@@ -50,7 +51,8 @@ pub enum ListRoomsError {
 /// One query: the identity's partition, where the projection (see
 /// [`crate::projection`]) keeps the rooms it joined, copies of the rooms offered to its
 /// public id, and each room's newest message. Offers made before the identity got its
-/// public id are not shown: they were made to an id nobody held.
+/// public id are not shown: they were made to an id nobody held; nor are offers past
+/// their `OFFER_TTL` (the table's TTL deletes them some time after).
 pub async fn list_rooms<S: Store + ?Sized>(
     store: &S,
     key: &RoomKey,
@@ -86,7 +88,8 @@ pub async fn list_rooms<S: Store + ?Sized>(
     let offers = mine
         .offers
         .into_iter()
-        .filter(|o| o.to == me && o.offer.opened_at >= since);
+        .filter(|o| o.to == me && o.offer.opened_at >= since)
+        .filter(|o| o.offer.expires_at.is_none_or(|at| at > now_secs));
     for InboxOffer {
         offer,
         last_message,

@@ -36,10 +36,20 @@ pub const UNHELD_SINCE: &str = "1970-01-01T00:00:00.000Z";
 pub enum Change {
     /// A message was kept in `room`.
     MessageKept { room: RoomId, last: LastMessage },
-    /// `room` was offered to `to` (first, or again: the offer was rewritten).
-    Offered { to: PublicId, room: RoomId },
-    /// The offer of `room` to `to` was deleted (a block).
-    OfferDeleted { to: PublicId, room: RoomId },
+    /// `room` was offered to `to` (first, or again: the offer was rewritten, and
+    /// `replaced` is when it was made before, whose copy goes).
+    Offered {
+        to: PublicId,
+        room: RoomId,
+        replaced: Option<String>,
+    },
+    /// The offer of `room` to `to`, made at `opened_at`, was deleted (a block, or it
+    /// expired).
+    OfferDeleted {
+        to: PublicId,
+        room: RoomId,
+        opened_at: String,
+    },
     /// `who` joined `room`.
     Joined { who: PrivateIdHash, room: RoomId },
     /// The public id `id`, which `holder` held, was retired (a rotation).
@@ -75,17 +85,24 @@ pub async fn project<S: Store + ?Sized>(store: &S, change: &Change) -> Result<()
                             .note_message(member, room, ListEntry::Joined, last)
                             .await?;
                     }
-                    Listed::Offered(to) => {
+                    Listed::Offered { to, opened_at } => {
                         let (owner, _) = lister(store, *to).await?;
-                        store
-                            .note_message(&owner, room, ListEntry::Offered, last)
-                            .await?;
+                        // (A room from before offers were keyed by time: its copy is
+                        // made again by a reprojection, which notes the message.)
+                        let Some(opened_at) = opened_at else { continue };
+                        let entry = ListEntry::Offered { opened_at };
+                        store.note_message(&owner, room, entry, last).await?;
                     }
                 }
             }
         }
-        Change::Offered { to, room } => {
+        Change::Offered { to, room, replaced } => {
             let (owner, since) = lister(store, *to).await?;
+            // The copy of the offer as it was goes first, whatever comes next: its key
+            // is its time, so the list reads the newest offers first.
+            if let Some(replaced) = replaced {
+                store.drop_offer(&owner, *to, room, replaced).await?;
+            }
             let Some(offer) = store.offer(*to, room).await? else {
                 return Ok(()); // Deleted since (the opener's block): its change follows.
             };
@@ -97,9 +114,13 @@ pub async fn project<S: Store + ?Sized>(store: &S, change: &Change) -> Result<()
                 .copy_offer(&owner, *to, &since, &offer, last.as_ref())
                 .await?;
         }
-        Change::OfferDeleted { to, room } => {
+        Change::OfferDeleted {
+            to,
+            room,
+            opened_at,
+        } => {
             let (owner, _) = lister(store, *to).await?;
-            store.drop_offer(&owner, *to, room).await?;
+            store.drop_offer(&owner, *to, room, opened_at).await?;
         }
         Change::Joined { who, room } => {
             note_newest(store, who, room, ListEntry::Joined).await?;
@@ -115,7 +136,7 @@ async fn note_newest<S: Store + ?Sized>(
     store: &S,
     who: &PrivateIdHash,
     room: &RoomId,
-    entry: ListEntry,
+    entry: ListEntry<'_>,
 ) -> Result<(), StoreError> {
     match store.newest_message(room).await? {
         Some(last) => store.note_message(who, room, entry, &last).await,
@@ -130,11 +151,13 @@ pub enum Found {
     Offer { to: PublicId, room: RoomId },
     /// `who`'s entry of a room they joined.
     Joined { who: PrivateIdHash, room: RoomId },
-    /// `holder`'s copy of `room` offered to `to`.
+    /// `holder`'s copy of `room` offered to `to` at `opened_at` (empty for a copy from
+    /// before copies were keyed by time).
     Copy {
         holder: PrivateIdHash,
         to: PublicId,
         room: RoomId,
+        opened_at: String,
     },
 }
 
@@ -165,19 +188,26 @@ pub async fn reproject<S: Store + ?Sized>(store: &S, found: &Found) -> Result<()
             };
             project(store, &change).await
         }
-        Found::Copy { holder, to, room } => {
+        Found::Copy {
+            holder,
+            to,
+            room,
+            opened_at,
+        } => {
             // Kept only where a list could show it: its holder holds the id, and the
-            // offer is there and not older than the holder's id. (Copies in an unheld
-            // id's partition are never read: they go too.)
+            // offer is there as copied and not older than the holder's id. (Copies in an
+            // unheld id's partition are never read: they go too, and so do copies of an
+            // offer made again since.)
             let kept = match store.get_public(*to).await? {
-                Some(h) if h.owner == *holder => store
-                    .offer(*to, room)
-                    .await?
-                    .is_some_and(|offer| offer.opened_at >= h.since),
+                Some(h) if h.owner == *holder => {
+                    store.offer(*to, room).await?.is_some_and(|offer| {
+                        offer.opened_at >= h.since && offer.opened_at == *opened_at
+                    })
+                }
                 _ => false,
             };
             if !kept {
-                store.drop_offer(holder, *to, room).await?;
+                store.drop_offer(holder, *to, room, opened_at).await?;
             }
             Ok(())
         }

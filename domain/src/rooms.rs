@@ -2,13 +2,14 @@
 
 use crate::ids::{PrivateId, PublicId, RoomId};
 use crate::messages::RateLimit;
-use crate::ports::store::{JoinError, Joining, Requester, Store, StoreError};
+use crate::ports::store::{Announce, JoinError, Joining, Requester, Store, StoreError};
 use crate::ports::{Realtime, RealtimeError};
 use crate::time::rfc3339;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::BTreeSet;
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -181,6 +182,71 @@ pub enum ConnectError {
 /// by trying public ids; a new identity is one request away.
 pub const MAX_ROOMS: usize = 100;
 
+/// How often, and for how long, one identity's connects count: its rate limit, and how
+/// long an offer it makes stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectLimits {
+    /// Connects per identity per window (`CONNECT_RATE_LIMIT`, `CONNECT_RATE_WINDOW_SECS`).
+    pub rate: RateLimit,
+    /// How long an offer stands after its latest connect (`OFFER_TTL`).
+    pub offer_ttl: Duration,
+}
+
+impl ConnectLimits {
+    /// An offer stands 30 days after its latest connect by default: long enough for a
+    /// friend to come back to it, short enough that junk goes by itself.
+    pub const DEFAULT_OFFER_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+    /// No limit on connects (operations and tests), offers standing the default time.
+    pub const UNLIMITED: Self = Self {
+        rate: RateLimit::UNLIMITED,
+        offer_ttl: Self::DEFAULT_OFFER_TTL,
+    };
+}
+
+impl Default for ConnectLimits {
+    fn default() -> Self {
+        Self {
+            rate: RateLimit::CONNECTS,
+            offer_ttl: Self::DEFAULT_OFFER_TTL,
+        }
+    }
+}
+
+/// How many rooms' announcements one window's record on the user item holds. The item is
+/// rewritten by every message and must stay under one write unit at the room cap: 16
+/// marks of 3 characters do. Past them, a join again is not announced in that window.
+pub const MAX_ANNOUNCED: usize = 16;
+
+/// A room's mark in its joiner's record of announcements: the first 3 characters (18
+/// bits) of its tag. Two rooms sharing a mark in one window (about 1 in 16,000 with the
+/// record full) cost the second a live announcement, never a join or an offer.
+pub fn announce_mark(room: &RoomId) -> String {
+    room.tag()[..3].to_owned()
+}
+
+/// Whether a connect announces `room`, given the marks `announced` recorded in the
+/// window it counts in (none when it starts a window) and whether it is the joiner's
+/// `first` join of the room; and the mark to record, if any. A first join is always
+/// announced; a join again only when the room is not marked yet and the record has room.
+/// Everything here is the joiner's own state: alike whoever holds the target.
+pub fn announcing(
+    announced: &BTreeSet<String>,
+    room: &RoomId,
+    first: bool,
+) -> (Announce, Option<String>) {
+    let mark = announce_mark(room);
+    let marked = announced.contains(&mark);
+    let room_left = announced.len() < MAX_ANNOUNCED;
+    let record = (!marked && room_left).then_some(mark);
+    let announce = if first || record.is_some() {
+        Announce::Now
+    } else {
+        Announce::Skip
+    };
+    (announce, record)
+}
+
 /// Join the holder of `requester` to the room of their public id and `target`.
 ///
 /// Two round trips, the same whoever holds `target` or whether anybody does: one read of
@@ -195,20 +261,20 @@ pub async fn connect<S: Store + ?Sized>(
     target: PublicId,
     now: SystemTime,
 ) -> Result<RoomId, ConnectError> {
-    connect_limited(store, key, requester, target, RateLimit::UNLIMITED, now).await
+    connect_limited(store, key, requester, target, ConnectLimits::UNLIMITED, now).await
 }
 
-/// [`connect`], counted against the requester's `limit` of connects per window (on their
-/// own user item, so the limit is the same whatever the target).
+/// [`connect`], counted against the requester's `limits` of connects per window (on
+/// their own user item, so the limit is the same whatever the target).
 pub async fn connect_limited<S: Store + ?Sized>(
     store: &S,
     key: &RoomKey,
     requester: &PrivateId,
     target: PublicId,
-    limit: RateLimit,
+    limits: ConnectLimits,
     now: SystemTime,
 ) -> Result<RoomId, ConnectError> {
-    Ok(join(store, key, requester, target, limit, now).await?.0)
+    Ok(join(store, key, requester, target, limits, now).await?.room)
 }
 
 /// What a connect answers, and whether the live announcement reached the inbox channel
@@ -216,25 +282,39 @@ pub async fn connect_limited<S: Store + ?Sized>(
 #[derive(Debug)]
 pub struct Connected {
     pub room: RoomId,
+    /// Whether the room was announced (see [`announcing`]).
+    pub announced: bool,
     pub announce_failed: Option<RealtimeError>,
 }
 
-/// [`connect`], then one publish of event [`ROOM_EVENT`] on `target`'s inbox channel and
-/// the room's channel, `{"roomId","channel","from":{"publicId","username","publicKey"?}}`
-/// (the key when the requester registered one), for used and unused ids alike. The
-/// target (present or future holder) learns the opener's key from the inbox; a peer who
-/// joined before learns it on the room's channel: a member's key reaches the other only
-/// once they have joined, and nothing of it depends on who holds `target`.
+/// [`connect`], then, when [`announcing`] says so, one publish of event [`ROOM_EVENT`]
+/// on `target`'s inbox channel and the room's channel,
+/// `{"roomId","channel","from":{"publicId","username","publicKey"?}}` (the key when the
+/// requester registered one), for used and unused ids alike. The target (present or
+/// future holder) learns the opener's key from the inbox; a peer who joined before
+/// learns it on the room's channel: a member's key reaches the other only once they have
+/// joined, and nothing of it depends on who holds `target`.
 pub async fn connect_and_announce<S: Store + ?Sized, R: Realtime + ?Sized>(
     store: &S,
     realtime: &R,
     key: &RoomKey,
     requester: &PrivateId,
     target: PublicId,
-    limit: RateLimit,
+    limits: ConnectLimits,
     now: SystemTime,
 ) -> Result<Connected, ConnectError> {
-    let (room, joiner) = join(store, key, requester, target, limit, now).await?;
+    let Join {
+        room,
+        joiner,
+        announce,
+    } = join(store, key, requester, target, limits, now).await?;
+    if announce == Announce::Skip {
+        return Ok(Connected {
+            room,
+            announced: false,
+            announce_failed: None,
+        });
+    }
     let mut from = serde_json::json!({
         "publicId": joiner.member.public_id.to_string(),
         "username": joiner.member.username,
@@ -255,8 +335,15 @@ pub async fn connect_and_announce<S: Store + ?Sized, R: Realtime + ?Sized>(
         .err();
     Ok(Connected {
         room,
+        announced: true,
         announce_failed,
     })
+}
+
+struct Join {
+    room: RoomId,
+    joiner: Requester,
+    announce: Announce,
 }
 
 async fn join<S: Store + ?Sized>(
@@ -264,10 +351,10 @@ async fn join<S: Store + ?Sized>(
     key: &RoomKey,
     requester: &PrivateId,
     target: PublicId,
-    limit: RateLimit,
+    limits: ConnectLimits,
     now: SystemTime,
-) -> Result<(RoomId, Requester), ConnectError> {
-    let (window, retry_after) = limit.window_at(now);
+) -> Result<Join, ConnectError> {
+    let (window, retry_after) = limits.rate.window_at(now);
     let me = requester.hash();
     let joiner = store
         .member_for_connect(&me)
@@ -279,6 +366,7 @@ async fn join<S: Store + ?Sized>(
     }
     let room = key.room_of(mine, target);
     let side = Side::of(mine, target);
+    let now_secs = crate::time::millis_of(now) / 1000;
     let joining = Joining {
         room: &room,
         side,
@@ -287,10 +375,15 @@ async fn join<S: Store + ?Sized>(
         target,
         max_rooms: MAX_ROOMS,
         connects: window,
+        offer_expires_at: now_secs.saturating_add(limits.offer_ttl.as_secs()),
         now: &rfc3339(now),
     };
     match store.join_room(&joining).await {
-        Ok(()) => Ok((room, joiner)),
+        Ok(announce) => Ok(Join {
+            room,
+            joiner,
+            announce,
+        }),
         Err(JoinError::RateLimited) => Err(ConnectError::RateLimited { retry_after }),
         Err(JoinError::TooManyRooms) => Err(ConnectError::TooManyRooms),
         Err(JoinError::Closed) => Err(ConnectError::RoomClosed),
@@ -471,6 +564,28 @@ mod tests {
     }
 
     const ROOM_VECTOR: &str = "Adtcmr4yLOwccuZ1BwrtHui730ZnWToYzz9twf00xtI";
+
+    #[test]
+    fn a_room_is_announced_again_once_a_window_while_the_record_has_room() {
+        let room = key().room_of(id("123-456"), id("654-321"));
+        let none = BTreeSet::new();
+        assert_eq!(
+            announcing(&none, &room, true),
+            (Announce::Now, Some(announce_mark(&room)))
+        );
+        assert_eq!(
+            announcing(&none, &room, false),
+            (Announce::Now, Some(announce_mark(&room)))
+        );
+        let marked = BTreeSet::from([announce_mark(&room)]);
+        assert_eq!(announcing(&marked, &room, false), (Announce::Skip, None));
+        // A first join is announced whatever the record says.
+        assert_eq!(announcing(&marked, &room, true), (Announce::Now, None));
+        let full: BTreeSet<String> = (0..MAX_ANNOUNCED).map(|n| format!("{n:03}")).collect();
+        assert_eq!(announcing(&full, &room, false), (Announce::Skip, None));
+        assert_eq!(announcing(&full, &room, true), (Announce::Now, None));
+        assert_eq!(announce_mark(&room).len(), 3);
+    }
 
     #[test]
     fn sides_follow_the_text_order() {

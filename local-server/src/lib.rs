@@ -248,7 +248,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
         }),
         Endpoint::from(routes::Connect {
             store: store.clone(),
-            rate: options.connect_rate,
+            limits: options.connect,
             realtime: realtime.clone(),
             room_key: room_key.clone(),
             clock: clock.clone(),

@@ -4,6 +4,7 @@ use secret_rooms::config;
 use secret_rooms::domain::addresses::CreateLimit;
 use secret_rooms::domain::history::MessageTtl;
 use secret_rooms::domain::messages::RateLimit;
+use secret_rooms::domain::rooms::ConnectLimits;
 use secret_rooms::realtime::pusher::PusherConfig;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,8 @@ OPTIONS:
 ROOM_ID_KEY sets the room-id key; without it one is kept in the data directory.
 MESSAGE_RATE_LIMIT and MESSAGE_RATE_WINDOW_SECS set the per-sender message rate limit,
 CONNECT_RATE_LIMIT and CONNECT_RATE_WINDOW_SECS the connects per identity (default 30 an
-hour), CREATE_RATE_LIMIT and CREATE_RATE_WINDOW_SECS the users created per client address
+hour), OFFER_TTL how long an offer stands (seconds; default 2592000, 30 days),
+CREATE_RATE_LIMIT and CREATE_RATE_WINDOW_SECS the users created per client address
 (default 30 an hour; 0 turns it off), MESSAGE_TTL how long rooms keep their messages
 (seconds; default 604800, seven days).";
 
@@ -68,8 +70,8 @@ pub struct Options {
     pub realtime: RealtimeChoice,
     pub room_id_key: Option<String>,
     pub rate: RateLimit,
-    /// Connects per identity and window.
-    pub connect_rate: RateLimit,
+    /// Connects per identity and window, and how long offers stand.
+    pub connect: ConnectLimits,
     /// How long rooms keep their messages.
     pub ttl: MessageTtl,
     /// Creates per source address (the TCP peer); `None`: unlimited.
@@ -99,7 +101,7 @@ impl Options {
             realtime: RealtimeChoice::Embedded,
             room_id_key: None,
             rate: RateLimit::default(),
-            connect_rate: RateLimit::CONNECTS,
+            connect: ConnectLimits::default(),
             ttl: MessageTtl::default(),
             create_limit: None,
             allowed_origins: Vec::new(),
@@ -192,7 +194,7 @@ impl Options {
             realtime,
             room_id_key: env(config::ROOM_ID_KEY),
             rate,
-            connect_rate: config::connect_rate_limit(env).map_err(|e| e.to_string())?,
+            connect: config::connect_limits(env).map_err(|e| e.to_string())?,
             ttl: config::message_ttl(env).map_err(|e| e.to_string())?,
             create_limit: config::create_rate(env).map_err(|e| e.to_string())?,
             allowed_origins: origins

@@ -247,6 +247,7 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
         public_key: None,
         rooms: Default::default(),
         connects: None,
+        announced: Default::default(),
     };
     let room = RoomId::parse(&"A".repeat(43)).unwrap();
     store
@@ -261,6 +262,7 @@ async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
                 window: 1,
                 limit: 10,
             },
+            offer_expires_at: 1_800_000_000,
             now: "2026-11-25T00:00:01.000Z",
         })
         .await

@@ -4,7 +4,7 @@
 use crate::domain::addresses::{AddressLimit, CreateLimit};
 use crate::domain::history::MessageTtl;
 use crate::domain::messages::RateLimit;
-use crate::domain::rooms::RoomKey;
+use crate::domain::rooms::{ConnectLimits, RoomKey};
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
 use crate::store::dynamodb::AwsSettings;
 use crate::store::{DynamoStore, Timeouts};
@@ -25,6 +25,7 @@ pub const DYNAMODB_OPERATION_TIMEOUT_MS: &str = "DYNAMODB_OPERATION_TIMEOUT_MS";
 pub const MESSAGE_RATE_WINDOW_SECS: &str = "MESSAGE_RATE_WINDOW_SECS";
 pub const CONNECT_RATE_LIMIT: &str = "CONNECT_RATE_LIMIT";
 pub const CONNECT_RATE_WINDOW_SECS: &str = "CONNECT_RATE_WINDOW_SECS";
+pub const OFFER_TTL: &str = "OFFER_TTL";
 pub const CREATE_RATE_LIMIT: &str = "CREATE_RATE_LIMIT";
 pub const MESSAGE_TTL: &str = "MESSAGE_TTL";
 pub const CREATE_RATE_WINDOW_SECS: &str = "CREATE_RATE_WINDOW_SECS";
@@ -136,6 +137,17 @@ pub fn connect_rate_limit(env: Lookup) -> Result<RateLimit, ConfigError> {
             .unwrap_or(default.count),
         window_secs: number_in(env, CONNECT_RATE_WINDOW_SECS, 1..=86_400)?
             .unwrap_or(default.window_secs),
+    })
+}
+
+/// [`connect_rate_limit`], and `OFFER_TTL`: how long an offer stands after its latest
+/// connect, in seconds (one hour to 365 days; default 30 days).
+pub fn connect_limits(env: Lookup) -> Result<ConnectLimits, ConfigError> {
+    let offer_ttl = number_in(env, OFFER_TTL, 3_600..=365 * 86_400)?
+        .map_or(ConnectLimits::DEFAULT_OFFER_TTL, Duration::from_secs);
+    Ok(ConnectLimits {
+        rate: connect_rate_limit(env)?,
+        offer_ttl,
     })
 }
 

@@ -44,9 +44,21 @@ pub fn change_of(record: &Value) -> Option<Change> {
         let to = PublicId::parse(id)?;
         if let Some(room) = sk.strip_prefix(keys::ROOM_ENTRY_PREFIX) {
             let room = RoomId::parse(room)?;
+            // The copy is keyed by when the offer was made: the old image names the copy
+            // that goes.
+            let old = text("OldImage", attr::OPENED_AT).map(str::to_owned);
             return Some(match event {
-                "REMOVE" => Change::OfferDeleted { to, room },
-                _ => Change::Offered { to, room },
+                "REMOVE" => Change::OfferDeleted {
+                    to,
+                    room,
+                    opened_at: old.unwrap_or_default(),
+                },
+                _ => Change::Offered {
+                    to,
+                    room,
+                    replaced: old
+                        .filter(|old| Some(old.as_str()) != text("NewImage", attr::OPENED_AT)),
+                },
             });
         }
         // The marker of a public id that a rotation just retired.

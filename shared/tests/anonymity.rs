@@ -105,7 +105,7 @@ impl Setup {
         })
         .unwrap();
         let connect = Endpoint::from(routes::Connect {
-            rate: secret_rooms::domain::messages::RateLimit::UNLIMITED,
+            limits: secret_rooms::domain::rooms::ConnectLimits::UNLIMITED,
             store: Arc::new(proxied) as Arc<dyn Store>,
             realtime: Arc::new(realtime),
             room_key: RoomKey::parse(ROOM_KEY).unwrap(),

@@ -54,7 +54,7 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
         (
             Route::Connect,
             Endpoint::from(routes::Connect {
-                rate: secret_rooms::domain::messages::RateLimit::UNLIMITED,
+                limits: secret_rooms::domain::rooms::ConnectLimits::UNLIMITED,
                 store: store.clone(),
                 realtime: pusher.clone(),
                 room_key: RoomKey::parse(common::ROOM_KEY).unwrap(),

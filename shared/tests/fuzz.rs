@@ -88,7 +88,7 @@ async fn world() -> World {
             (
                 Route::Connect,
                 Endpoint::from(routes::Connect {
-                    rate: secret_rooms::domain::messages::RateLimit::UNLIMITED,
+                    limits: secret_rooms::domain::rooms::ConnectLimits::UNLIMITED,
                     store: store.clone(),
                     realtime: pusher.clone(),
                     room_key: key.clone(),

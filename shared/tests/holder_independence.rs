@@ -23,7 +23,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::domain::ports::{Clock, FixedClock, Store};
-use secret_rooms::domain::rooms::RoomKey;
+use secret_rooms::domain::rooms::{ConnectLimits, RoomKey};
 use secret_rooms::domain::users::{IdPolicy, UserIds};
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId};
 use secret_rooms::http::{Endpoint, Route, routes};
@@ -190,7 +190,7 @@ impl Run {
             create_other: create(IdPolicy::default(), &others),
             connect: Endpoint::from(routes::Connect {
                 store: store.clone(),
-                rate: RateLimit::CONNECTS,
+                limits: ConnectLimits::default(),
                 realtime: realtime.clone(),
                 room_key: key.clone(),
                 clock: clock.clone(),
@@ -429,6 +429,9 @@ async fn observe(dynamo: bool, target: Target, actions: &[Action]) -> Observed {
         names.push((room.to_string(), format!("<room {n}>")));
         names.push((tag, format!("<room {n} tag>")));
         names.push((tag_bytes, format!("<room {n} tag>")));
+        // A room's announcement mark is 3 characters: named only as a whole JSON string.
+        let mark = secret_rooms::domain::rooms::announce_mark(&room);
+        names.push((format!("\"{mark}\""), format!("\"<room {n} mark>\"")));
         names.push((id.to_string(), format!("<requester's id {n}>")));
         names.push((key.inbox_channel(*id), format!("<requester's inbox {n}>")));
     }

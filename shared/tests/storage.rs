@@ -11,10 +11,11 @@ use secret_rooms::domain::channels::{AuthorizeError, authorize_channel};
 use secret_rooms::domain::history::{
     Before, Cursor, HistoryError, MessageTtl, list_messages, list_messages_newest_first,
 };
-use secret_rooms::domain::inbox::{RoomList, list_rooms};
+use secret_rooms::domain::inbox::{MAX_OFFERS, RoomList, list_rooms};
 use secret_rooms::domain::messages::{Message, RateLimit, SendError, send_message};
 use secret_rooms::domain::rooms::{
-    BlockError, ConnectError, RoomKey, Side, block_room, connect, connect_limited,
+    BlockError, ConnectError, ConnectLimits, ROOM_EVENT, RoomKey, Side, block_room, connect,
+    connect_and_announce, connect_limited,
 };
 use secret_rooms::domain::users::{
     CreateUserError, CreatedUser, IdPolicy, UserIds, create_user, rotate_public_id,
@@ -22,8 +23,8 @@ use secret_rooms::domain::users::{
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, PublicKey, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
-    Allowance, HistoryPage, InsertUserError, JoinError, Joining, KeptMessage, Member, RateWindow,
-    Requester, Store, UserRecord,
+    Allowance, Announce, HistoryPage, InsertUserError, JoinError, Joining, KeptMessage, Member,
+    RateWindow, Requester, Store, UserRecord,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -57,6 +58,7 @@ fn requester(member: &Member) -> Requester {
         public_key: None,
         rooms: Default::default(),
         connects: None,
+        announced: Default::default(),
     }
 }
 
@@ -73,7 +75,7 @@ trait Join {
         target: PublicId,
         max_rooms: usize,
         now: &str,
-    ) -> Result<(), JoinError>;
+    ) -> Result<Announce, JoinError>;
 }
 
 #[async_trait::async_trait]
@@ -87,7 +89,7 @@ impl<T: Store + ?Sized> Join for T {
         target: PublicId,
         max_rooms: usize,
         now: &str,
-    ) -> Result<(), JoinError> {
+    ) -> Result<Announce, JoinError> {
         let (connects, _) = RateLimit::UNLIMITED.window_at(SystemTime::now());
         self.join_room(&Joining {
             room,
@@ -97,6 +99,7 @@ impl<T: Store + ?Sized> Join for T {
             target,
             max_rooms,
             connects,
+            offer_expires_at: 1_900_000_000,
             now,
         })
         .await
@@ -915,7 +918,11 @@ async fn connects_are_limited_per_identity<S: Store + Items + Clone + 'static>(s
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
     let connect_at = |who: &PrivateId, to: PublicId, at: SystemTime| {
         let (store, key, who) = (store.clone(), key.clone(), who.clone());
-        async move { connect_limited(&store, &key, &who, to, limit, at).await }
+        let limits = ConnectLimits {
+            rate: limit,
+            ..ConnectLimits::default()
+        };
+        async move { connect_limited(&store, &key, &who, to, limits, at).await }
     };
     // A first connect, the same again, and a first connect to an unused id: three.
     for to in [bob.public_id, bob.public_id, unused] {
@@ -1086,6 +1093,7 @@ async fn both_stores_keep_the_same_items() {
                         public_key: joiner.public_key,
                         rooms: Default::default(),
                         connects: None,
+                        announced: Default::default(),
                     },
                     if side == Side::Low {
                         b.public_id
@@ -1741,6 +1749,12 @@ async fn dynamodb_a_counted_update_costs_one_write_unit_at_the_room_cap() {
         .unwrap()
         .item
         .unwrap();
+    let marks = item["ra"].as_ss().map(Vec::len);
+    assert_eq!(
+        marks,
+        Ok(secret_rooms::domain::rooms::MAX_ANNOUNCED),
+        "a full record of announcements"
+    );
     let slots = item.keys().filter(|k| k.starts_with("rl")).count();
     assert_eq!(slots, 2, "{:?}", item.keys());
     assert!(item.contains_key("publicIdSince"));
@@ -2043,6 +2057,142 @@ async fn a_late_copy_for_a_retired_id_is_never_listed<S: Store + Items + Clone +
     );
 }
 
+/// SPEC v3, an inbox nobody can flood: a list shows the newest offers (by their latest
+/// connect), at most [`MAX_OFFERS`], so 150 strangers' offers never hide a friend's new
+/// one; a reconnect moves its offer up, and the lister's partition keeps one copy of it.
+async fn a_flood_of_offers_never_hides_a_friends_new_one<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let key = room_key();
+    let victim = new_user(&store).await;
+    let start = now() + Duration::from_secs(1);
+    let mut strangers = Vec::new();
+    for n in 0..150 {
+        let stranger = new_user(&store).await;
+        let at = start + Duration::from_millis(n);
+        connect(&store, &key, &stranger.private_id, victim.public_id, at)
+            .await
+            .unwrap();
+        strangers.push(stranger);
+    }
+    let friend = new_user(&store).await;
+    let at = start + Duration::from_secs(1);
+    let friends = connect(&store, &key, &friend.private_id, victim.public_id, at)
+        .await
+        .unwrap();
+    // The first stranger comes back: their offer moves up, its old copy goes.
+    let at = start + Duration::from_secs(2);
+    let back = connect(&store, &key, &strangers[0].private_id, victim.public_id, at)
+        .await
+        .unwrap();
+    store.settle().await;
+    let list = list_rooms(&store, &key, &victim.private_id, at)
+        .await
+        .unwrap();
+    let peers: Vec<PublicId> = list.rooms.iter().map(|r| r.peer).collect();
+    let mut newest = vec![strangers[0].public_id, friend.public_id];
+    newest.extend(strangers[1..].iter().rev().map(|s| s.public_id));
+    newest.truncate(MAX_OFFERS);
+    assert_eq!(
+        peers, newest,
+        "the {MAX_OFFERS} newest offers, newest first"
+    );
+    assert_eq!(
+        (&list.rooms[0].room, &list.rooms[1].room),
+        (&back, &friends)
+    );
+    let copies = format!("USER#{} OFFER#", victim.private_id.hash().to_hex());
+    let items = store.items().await;
+    let copies: Vec<&String> = items.keys().filter(|k| k.starts_with(&copies)).collect();
+    assert_eq!(copies.len(), 151, "one copy per offer");
+    assert_eq!(
+        copies.iter().filter(|k| k.ends_with(back.as_str())).count(),
+        1
+    );
+}
+
+/// SPEC v3: an offer older than `OFFER_TTL` is gone from its target's list, and a
+/// connect again makes it stand anew; the offer and its copy carry the table's TTL.
+async fn an_offer_stands_for_its_offer_ttl<S: Store + Items + Clone + 'static>(store: S) {
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let hour = ConnectLimits {
+        rate: RateLimit::UNLIMITED,
+        offer_ttl: Duration::from_secs(3600),
+    };
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000);
+    let connect_at = |at| connect_limited(&store, &key, &bob.private_id, alice.public_id, hour, at);
+    let room = connect_at(at).await.unwrap();
+    store.settle().await;
+    let shown = |at: SystemTime| {
+        let (store, key, room) = (store.clone(), key.clone(), room.clone());
+        let alice = alice.private_id.clone();
+        async move {
+            let list = list_rooms(&store, &key, &alice, at).await.unwrap();
+            list.rooms.iter().any(|r| r.room == room)
+        }
+    };
+    assert!(shown(at + Duration::from_secs(3599)).await);
+    assert!(!shown(at + Duration::from_secs(3600)).await, "expired");
+    let items = store.items().await;
+    let offer = &items[&format!("PUBLIC#{} ROOM#{room}", alice.public_id)];
+    assert_eq!(offer["ttl"], 1_900_003_600);
+    let copies = format!("USER#{} OFFER#", alice.private_id.hash().to_hex());
+    let copy = items
+        .iter()
+        .find(|(k, _)| k.starts_with(&copies))
+        .unwrap()
+        .1;
+    assert_eq!(copy["ttl"], 1_900_003_600);
+
+    connect_at(at + Duration::from_secs(3601)).await.unwrap();
+    store.settle().await;
+    assert!(shown(at + Duration::from_secs(7200)).await, "made again");
+    assert!(!shown(at + Duration::from_secs(7201)).await);
+}
+
+/// SPEC v3: a reconnect re-announces its room on the target's inbox channel at most once
+/// per window of connects, by the requester's own record, so alike for a held and an
+/// unused target; a first join is always announced.
+async fn a_room_is_announced_again_at_most_once_a_window<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let unused = free_id(&[alice.public_id, bob.public_id]);
+    let limits = ConnectLimits {
+        rate: RateLimit {
+            count: 100,
+            window_secs: 3600,
+        },
+        ..ConnectLimits::default()
+    };
+    // 10 s into a window.
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_900_000_000 / 3600 * 3600 + 10);
+    let mut announced = Vec::new();
+    for secs in [0, 1, 2, 3600, 3601] {
+        for target in [bob.public_id, unused] {
+            let at = start + Duration::from_secs(secs);
+            let connected =
+                connect_and_announce(&store, &pusher, &key, &alice.private_id, target, limits, at)
+                    .await
+                    .unwrap();
+            announced.push(connected.announced);
+        }
+    }
+    let (yes, no) = (true, false);
+    assert_eq!(announced, [yes, yes, no, no, no, no, yes, yes, no, no]);
+    let calls: HashSet<usize> = receiver
+        .published()
+        .iter()
+        .filter(|p| p.event == ROOM_EVENT)
+        .map(|p| p.call)
+        .collect();
+    assert_eq!(calls.len(), 4, "one publish per announcement");
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -2062,6 +2212,9 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_flood_of_offers_never_hides_a_friends_new_one,
+    an_offer_stands_for_its_offer_ttl,
+    a_room_is_announced_again_at_most_once_a_window,
     a_late_copy_for_a_retired_id_is_never_listed,
     connects_are_limited_per_identity,
     a_room_list_is_one_query_of_the_listers_partition,

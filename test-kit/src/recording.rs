@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use secret_rooms::domain::history::Cursor;
 use secret_rooms::domain::ports::{
-    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
     KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
     Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
@@ -55,21 +55,23 @@ fn requester(r: &Requester) -> String {
     let key = r.public_key.map(|k| k.to_string()).unwrap_or_default();
     let rooms: Vec<&str> = r.rooms.iter().map(String::as_str).collect();
     format!(
-        "{} since {} key {key} rooms [{}] connects {:?}",
+        "{} since {} key {key} rooms [{}] connects {:?} announced {}",
         member(&r.member),
         r.since,
         rooms.join(","),
-        r.connects
+        r.connects,
+        r.announced.len()
     )
 }
 
 fn offer(o: &Offer) -> String {
     let key = o.public_key.map(|k| k.to_string()).unwrap_or_default();
     format!(
-        "{} from {} key {key} at {}",
+        "{} from {} key {key} at {} until {:?}",
         o.room,
         member(&o.from),
-        o.opened_at
+        o.opened_at,
+        o.expires_at
     )
 }
 
@@ -131,10 +133,10 @@ impl<S: Store> Store for Recording<S> {
         r
     }
 
-    async fn join_room(&self, j: &Joining<'_>) -> Result<(), JoinError> {
+    async fn join_room(&self, j: &Joining<'_>) -> Result<Announce, JoinError> {
         let r = self.inner.join_room(j).await;
         let call = format!(
-            "join_room {} {:?} {} {} {} {} w{} l{} {}",
+            "join_room {} {:?} {} {} {} {} w{} l{} e{} {} -> {:?}",
             j.room,
             j.side,
             hash(j.joiner),
@@ -143,7 +145,9 @@ impl<S: Store> Store for Recording<S> {
             j.max_rooms,
             j.connects.window,
             j.connects.limit,
-            j.now
+            j.offer_expires_at,
+            j.now,
+            r.as_ref().ok()
         );
         self.note(call, &r);
         r
@@ -181,7 +185,7 @@ impl<S: Store> Store for Recording<S> {
         &self,
         who: &PrivateIdHash,
         room: &RoomId,
-        entry: ListEntry,
+        entry: ListEntry<'_>,
         l: &LastMessage,
     ) -> Result<(), StoreError> {
         let r = self.inner.note_message(who, room, entry, l).await;
@@ -214,9 +218,11 @@ impl<S: Store> Store for Recording<S> {
         owner: &PrivateIdHash,
         to: PublicId,
         room: &RoomId,
+        opened_at: &str,
     ) -> Result<(), StoreError> {
-        let r = self.inner.drop_offer(owner, to, room).await;
-        self.note(format!("drop_offer {} {to} {room}", hash(owner)), &r);
+        let r = self.inner.drop_offer(owner, to, room, opened_at).await;
+        let call = format!("drop_offer {} {to} {room} {opened_at}", hash(owner));
+        self.note(call, &r);
         r
     }
 

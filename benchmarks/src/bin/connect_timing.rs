@@ -156,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
         timeout: std::time::Duration::from_secs(3),
     })?;
     let connect = Endpoint::from(routes::Connect {
-        rate: secret_rooms::domain::messages::RateLimit::UNLIMITED,
+        limits: secret_rooms::domain::rooms::ConnectLimits::UNLIMITED,
         store: store.clone() as Arc<dyn Store>,
         realtime: Arc::new(pusher),
         room_key: RoomKey::parse(ROOM_KEY)?,

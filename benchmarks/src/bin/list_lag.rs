@@ -16,6 +16,7 @@
 
 use local_server::options::Options;
 use secret_rooms::domain::messages::RateLimit;
+use secret_rooms::domain::rooms::ConnectLimits;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -155,9 +156,12 @@ async fn main() -> anyhow::Result<()> {
     ));
     let options = Options {
         // The prober connects N times: more than an identity may in an hour.
-        connect_rate: RateLimit {
-            count: 1_000_000,
-            window_secs: 86_400,
+        connect: ConnectLimits {
+            rate: RateLimit {
+                count: 1_000_000,
+                window_secs: 86_400,
+            },
+            ..ConnectLimits::default()
         },
         ..Options::in_dir(&dir)
     };

@@ -8,7 +8,7 @@ pub mod store;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use realtime::{ChannelSigner, Realtime, RealtimeError};
 pub use store::{
-    Allowance, Audience, CreateQuota, HistoryPage, InboxOffer, InsertUserError, JoinError, Joined,
-    Joining, KeptMessage, LastMessage, ListEntry, Listed, Member, Membership, Offer, PublicEntry,
-    RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
+    Allowance, Announce, Audience, CreateQuota, HistoryPage, InboxOffer, InsertUserError,
+    JoinError, Joined, Joining, KeptMessage, LastMessage, ListEntry, Listed, Member, Membership,
+    Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };

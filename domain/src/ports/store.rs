@@ -43,6 +43,9 @@ pub struct Requester {
     /// Their connects counted so far, as the store encodes them (its window and count),
     /// if any: the store picks its counting update by it.
     pub connects: Option<u64>,
+    /// The marks ([`crate::rooms::announce_mark`]) of the rooms announced in the window
+    /// of `connects`: a reconnect announces a room at most once per window.
+    pub announced: std::collections::BTreeSet<String>,
 }
 
 /// What a room knows of one of its members.
@@ -92,6 +95,9 @@ pub struct Offer {
     pub public_key: Option<PublicKey>,
     /// When they last did.
     pub opened_at: String,
+    /// Until when the offer stands (seconds since the epoch; `OFFER_TTL` after
+    /// `opened_at`); `None` for an offer made before offers expired.
+    pub expires_at: Option<u64>,
 }
 
 /// A room an identity joined.
@@ -130,12 +136,13 @@ pub struct LastMessage {
     pub expires_at: u64,
 }
 
-/// Which of an identity's entries for a room: the room it joined, or the room offered
-/// to its public id.
+/// Which of an identity's entries for a room: the room it joined, or the copy of the
+/// room's offer to its public id (keyed by when the offer was made, so that a list reads
+/// the newest offers first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ListEntry {
+pub enum ListEntry<'a> {
     Joined,
-    Offered,
+    Offered { opened_at: &'a str },
 }
 
 /// Whose room list a room's messages show in: one entry per side of its pair.
@@ -149,9 +156,13 @@ pub struct Audience {
 pub enum Listed {
     /// The member who joined the side: their joined entry.
     Member(PrivateIdHash),
-    /// Nobody joined the side yet: the room is offered to its public id, and listed by
-    /// whoever holds it (or by nobody: [`PrivateIdHash::unheld`]).
-    Offered(PublicId),
+    /// Nobody joined the side yet: the room is offered to its public id `to` (last at
+    /// `opened_at`, when the room recorded it), and listed by whoever holds it (or by
+    /// nobody: [`PrivateIdHash::unheld`]).
+    Offered {
+        to: PublicId,
+        opened_at: Option<String>,
+    },
 }
 
 /// An identity's rooms as its own partition holds them: one query.
@@ -257,7 +268,19 @@ pub struct Joining<'a> {
     pub max_rooms: usize,
     /// The window the connect counts in, and the joiner's limit there.
     pub connects: RateWindow,
+    /// Until when the offer to `target` stands (seconds since the epoch).
+    pub offer_expires_at: u64,
     pub now: &'a str,
+}
+
+/// Whether a connect announces its room on the target's inbox channel: always a first
+/// join; a join again at most once per room per window of connects (decided by the
+/// joiner's own user item, so alike whoever holds the target).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Announce {
+    Now,
+    /// Announced in this window already (or the window's record is full).
+    Skip,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,8 +332,10 @@ pub trait Store: Send + Sync {
     /// offers are written, so the write is the same whoever holds `target`, or whether
     /// anybody does. Idempotent: first times are kept. A joiner already in `max_rooms`
     /// other rooms is refused, and nothing is written, and so is a joiner of a closed
-    /// room, and one who connected `connects.limit` times in the window already.
-    async fn join_room(&self, joining: &Joining<'_>) -> Result<(), JoinError>;
+    /// room, and one who connected `connects.limit` times in the window already. Records
+    /// the announcement when [`crate::rooms::announcing`] says one is due, and answers
+    /// whether it is.
+    async fn join_room(&self, joining: &Joining<'_>) -> Result<Announce, JoinError>;
 
     /// The identity's current public id, the rooms it joined and up to `max_offers` of
     /// the rooms offered to it, as the projection copied them; `None` for an unknown
@@ -338,15 +363,16 @@ pub trait Store: Send + Sync {
         &self,
         who: &PrivateIdHash,
         room: &RoomId,
-        entry: ListEntry,
+        entry: ListEntry<'_>,
         last: &LastMessage,
     ) -> Result<(), StoreError>;
 
     /// Copy `offer`, made to `to`, into the partition of `owner` (the holder of `to`, who
-    /// took it at `since`, or [`PrivateIdHash::unheld`]), noting `last` when it is newer
-    /// than what a copy already there notes (the projection). One conditional update,
-    /// whatever `owner` is: a copy that outlives its holder's rotation is never listed
-    /// (a list shows only copies made to its current public id).
+    /// took it at `since`, or [`PrivateIdHash::unheld`]), keyed by its `opened_at` and
+    /// expiring with it, noting `last` when it is newer than what a copy already there
+    /// notes (the projection). One conditional update, whatever `owner` is: a copy that
+    /// outlives its holder's rotation is never listed (a list shows only copies made to
+    /// its current public id).
     async fn copy_offer(
         &self,
         owner: &PrivateIdHash,
@@ -356,13 +382,15 @@ pub trait Store: Send + Sync {
         last: Option<&LastMessage>,
     ) -> Result<(), StoreError>;
 
-    /// Delete `holder`'s copy of `room` offered to `to`, if it is there (the
-    /// projection). One conditional delete.
+    /// Delete `holder`'s copy of `room` offered to `to` at `opened_at`, if it is there
+    /// (the projection; an empty `opened_at` names a copy made before copies were keyed
+    /// by time). One conditional delete.
     async fn drop_offer(
         &self,
         holder: &PrivateIdHash,
         to: PublicId,
         room: &RoomId,
+        opened_at: &str,
     ) -> Result<(), StoreError>;
 
     /// Delete every copy in `holder`'s partition of a room offered to `to` (the

@@ -147,7 +147,7 @@ where
     fn from(h: routes::Connect<S, R>) -> Self {
         Self::Connect(routes::Connect {
             store: h.store.into_dyn(),
-            rate: h.rate,
+            limits: h.limits,
             realtime: h.realtime.into_dyn(),
             room_key: h.room_key,
             clock: h.clock,

@@ -16,7 +16,9 @@ use crate::domain::history::{
 use crate::domain::inbox::list_rooms;
 use crate::domain::messages::{Message, RateLimit, send_message};
 use crate::domain::ports::{Clock, SystemClock};
-use crate::domain::rooms::{INBOX_PREFIX, RoomKey, block_room, connect_and_announce};
+use crate::domain::rooms::{
+    ConnectLimits, INBOX_PREFIX, RoomKey, block_room, connect_and_announce,
+};
 use crate::domain::users::{IdPolicy, UserIds, create_user, rotate_public_id};
 use crate::domain::{PublicKey, RoomId};
 use crate::realtime::Realtime;
@@ -181,8 +183,9 @@ impl<S: ?Sized> CreateUser<S> {
 /// `POST /users/{publicId}/connect`
 pub struct Connect<S: ?Sized, R: ?Sized> {
     pub store: Arc<S>,
-    /// Connects per identity and window (`CONNECT_RATE_LIMIT`, `CONNECT_RATE_WINDOW_SECS`).
-    pub rate: RateLimit,
+    /// Connects per identity and window (`CONNECT_RATE_LIMIT`, `CONNECT_RATE_WINDOW_SECS`),
+    /// and how long offers stand (`OFFER_TTL`).
+    pub limits: ConnectLimits,
     /// Announces the room on the target's inbox channel.
     pub realtime: Arc<R>,
     pub room_key: RoomKey,
@@ -295,7 +298,7 @@ async fn handle_connect<S: Store + ?Sized, R: Realtime + ?Sized>(
     let (store, realtime) = (&*handler.store, &*handler.realtime);
     let key = &handler.room_key;
     let connected =
-        connect_and_announce(store, realtime, key, &me, target, handler.rate, now).await?;
+        connect_and_announce(store, realtime, key, &me, target, handler.limits, now).await?;
     // The room is in the target's inbox either way; the live announcement is a courtesy
     // whose failure the requester need not hear of (nor could tell from an unused id's).
     if let Some(e) = connected.announce_failed {
@@ -625,10 +628,10 @@ impl Connect<DynamoStore, PusherClient> {
         let dynamo = DynamoConfig::read(env)?;
         let room_key = config::room_key(env)?;
         let pusher = config::pusher(env)?;
-        let rate = config::connect_rate_limit(env)?;
+        let limits = config::connect_limits(env)?;
         Ok(Self {
             store: dynamo.store(env)?,
-            rate,
+            limits,
             realtime: Arc::new(pusher_client(&pusher)?),
             room_key,
             clock: Arc::new(SystemClock),

@@ -20,7 +20,7 @@ use super::schema::{
     RoomItem, SideEntry, UserItem, attr, corrupt, keys, side_attr,
 };
 use super::{
-    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
     KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
     Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
@@ -42,14 +42,15 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_smithy_http_client::HttpClientError;
 use codec::{
-    Item, connect_counter, from_item, key, key_at, lists_room, n, room_tag, room_tags, s,
-    to_attribute, to_item,
+    Item, announced_marks, connect_counter, from_item, key, key_at, lists_room, n, room_tag,
+    room_tags, s, to_attribute, to_item,
 };
 use errors::{
     build_error, cancelled_for, classify, condition_failed_at, conflict, failed_item,
     unless_condition_failed,
 };
 use rate_slots::{Found, Next};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -538,9 +539,10 @@ impl Store for DynamoStore {
             .get_item(
                 keys::user(requester),
                 Some((
-                    "#id, #public, #name, #created, #updated, #since, #key, #rooms, #cr",
+                    "#id, #public, #name, #created, #updated, #since, #key, #rooms, #cr, #ra",
                     &[
                         ("#cr", attr::CONNECTS),
+                        ("#ra", attr::ANNOUNCED),
                         ("#id", attr::ID),
                         ("#updated", attr::UPDATED_AT),
                         ("#public", attr::PUBLIC_ID),
@@ -561,7 +563,7 @@ impl Store for DynamoStore {
         from_item::<UserItem>(&item)?.requester().map(Some)
     }
 
-    async fn join_room(&self, joining: &Joining<'_>) -> Result<(), JoinError> {
+    async fn join_room(&self, joining: &Joining<'_>) -> Result<Announce, JoinError> {
         let Joining {
             room,
             side,
@@ -570,9 +572,10 @@ impl Store for DynamoStore {
             target,
             max_rooms,
             connects,
+            offer_expires_at: _,
             now,
         } = joining.clone();
-        let entry = SideEntry::new(joiner, &requester.member, &requester.since, target);
+        let entry = SideEntry::new(joiner, &requester.member, &requester.since, target, now);
         // The room in the joiner's own list, with the public id they connected to ...
         let joined_write = Update::builder()
             .table_name(&self.table)
@@ -597,7 +600,8 @@ impl Store for DynamoStore {
         // ... and offered in the target's inbox (at the latest connect), with the joiner's
         // key when they registered one: written alike whoever holds the target.
         let mut offer_set =
-            "SET #type = :type, #room = :room, #from = :from, #opened = :now".to_owned();
+            "SET #type = :type, #room = :room, #from = :from, #opened = :now, #ttl = :ttl"
+                .to_owned();
         let mut offer_write = Update::builder();
         if let Some(public_key) = requester.public_key {
             offer_set.push_str(", #key = :key");
@@ -614,6 +618,8 @@ impl Store for DynamoStore {
             .expression_attribute_names("#room", attr::ROOM_ID)
             .expression_attribute_names("#from", attr::FROM)
             .expression_attribute_names("#opened", attr::OPENED_AT)
+            .expression_attribute_names("#ttl", attr::TTL)
+            .expression_attribute_values(":ttl", n(joining.offer_expires_at))
             .expression_attribute_values(":type", to_attribute(&Kind::Offer)?)
             .expression_attribute_values(":room", s(room.as_str()))
             .expression_attribute_values(
@@ -654,6 +660,7 @@ impl Store for DynamoStore {
         // joiner with no user item fails every condition.
         let joining_again = requester.rooms.contains(&room.tag());
         let mut counter = requester.connects;
+        let mut announced = requester.announced.clone();
         let mut conflicts = 0;
         loop {
             let window = counter
@@ -664,17 +671,35 @@ impl Store for DynamoStore {
             if counter.is_some_and(|c| c >= full) {
                 return Err(JoinError::RateLimited);
             }
-            let (count_set, count_condition) = if current {
-                ("#cr = #cr + :one", "#cr >= :start AND #cr < :full")
+            // The announcement, by the marks of this window (none in a new one).
+            let none = BTreeSet::new();
+            let marks = if current { &announced } else { &none };
+            let (announce, mark) = crate::domain::rooms::announcing(marks, room, !joining_again);
+            let mut sets = Vec::new();
+            let mut adds = Vec::new();
+            let count_condition = if current {
+                sets.push("#cr = #cr + :one");
+                "#cr >= :start AND #cr < :full"
             } else {
-                (
-                    "#cr = :first",
-                    "(attribute_not_exists(#cr) OR #cr < :start)",
-                )
+                sets.push("#cr = :first");
+                "(attribute_not_exists(#cr) OR #cr < :start)"
             };
+            match (&mark, current) {
+                (Some(_), true) => adds.push("#ra :mark"),
+                (Some(_), false) => sets.push("#ra = :mark"),
+                (None, _) => {}
+            }
+            if !joining_again {
+                adds.extend(["#rooms :rooms", "#joins :one"]);
+            }
+            let mut expression = format!("SET {}", sets.join(", "));
+            if !adds.is_empty() {
+                expression = format!("ADD {} {expression}", adds.join(", "));
+            }
             let mut update = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(key(keys::user(joiner))))
+                .update_expression(expression)
                 .expression_attribute_names("#pk", attr::PK)
                 .expression_attribute_names("#rooms", attr::ROOMS)
                 .expression_attribute_names("#cr", attr::CONNECTS)
@@ -683,27 +708,28 @@ impl Store for DynamoStore {
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 );
+            if let Some(mark) = &mark {
+                update = update
+                    .expression_attribute_names("#ra", attr::ANNOUNCED)
+                    .expression_attribute_values(
+                        ":mark",
+                        aws_sdk_dynamodb::types::AttributeValue::Ss(vec![mark.clone()]),
+                    );
+            }
+            if current || !joining_again {
+                update = update.expression_attribute_values(":one", n(1));
+            }
             update = if current {
-                update
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":full", n(full))
+                update.expression_attribute_values(":full", n(full))
             } else {
                 update.expression_attribute_values(":first", n(start + 1))
             };
             update = if joining_again {
-                update
-                    .update_expression(format!("SET {count_set}"))
-                    .condition_expression(format!(
-                        "attribute_exists(#pk) AND contains(#rooms, :room) AND {count_condition}"
-                    ))
+                update.condition_expression(format!(
+                    "attribute_exists(#pk) AND contains(#rooms, :room) AND {count_condition}"
+                ))
             } else {
-                let update = if current {
-                    update
-                } else {
-                    update.expression_attribute_values(":one", n(1))
-                };
                 update
-                    .update_expression(format!("ADD #rooms :rooms, #joins :one SET {count_set}"))
                     .condition_expression(format!(
                         "attribute_exists(#pk) AND NOT contains(#rooms, :room) \
                          AND (attribute_not_exists(#joins) OR #joins < :max) AND {count_condition}"
@@ -741,7 +767,7 @@ impl Store for DynamoStore {
                 .send()
                 .await;
             return match result {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(announce),
                 Err(e) if condition_failed_at(&e, 0) => Err(JoinError::Closed),
                 // The joiner's condition: no user at all; a counter changed since it was
                 // read (a concurrent connect: counted again from what the refusal shows);
@@ -758,9 +784,11 @@ impl Store for DynamoStore {
                             )));
                         }
                         counter = connect_counter(&old);
+                        announced = announced_marks(&old);
                         continue;
                     }
-                    Some(old) if !joining_again && lists_room(&old, room) => Ok(()),
+                    // (That connect announced the room.)
+                    Some(old) if !joining_again && lists_room(&old, room) => Ok(Announce::Skip),
                     Some(_) if joining_again => Err(JoinError::Closed),
                     Some(_) => Err(JoinError::TooManyRooms),
                 },
@@ -1136,12 +1164,12 @@ impl Store for DynamoStore {
         &self,
         who: &PrivateIdHash,
         room: &RoomId,
-        entry: ListEntry,
+        entry: ListEntry<'_>,
         last: &LastMessage,
     ) -> Result<(), StoreError> {
         let sk = match entry {
             ListEntry::Joined => keys::room_entry(room),
-            ListEntry::Offered => keys::offer_entry(room),
+            ListEntry::Offered { opened_at } => keys::offer_entry(opened_at, room),
         };
         // As `LastMessageEntry::takes`: an entry that is there, starts no later than the
         // message, and notes nothing as new.
@@ -1178,7 +1206,10 @@ impl Store for DynamoStore {
         if let Some(last) = last {
             copy.last_message.set(last);
         }
-        let copy_key = key_at(keys::user(owner), keys::offer_entry(&offer.room));
+        let copy_key = key_at(
+            keys::user(owner),
+            keys::offer_entry(&offer.opened_at, &offer.room),
+        );
         let update = |copy: &InboxItem| -> Result<_, StoreError> {
             // Every attribute of the copy; a key the offer no longer carries goes. A
             // noted message moves forward only (the condition; see below).
@@ -1232,8 +1263,9 @@ impl Store for DynamoStore {
         holder: &PrivateIdHash,
         to: PublicId,
         room: &RoomId,
+        opened_at: &str,
     ) -> Result<(), StoreError> {
-        self.delete_copy(holder, &to.to_string(), keys::offer_entry(room))
+        self.delete_copy(holder, &to.to_string(), keys::offer_entry(opened_at, room))
             .await
     }
 

@@ -9,7 +9,7 @@ use super::schema::{
     MessageItem, OfferItem, PublicItem, RoomItem, SideEntry, UserItem, keys,
 };
 use super::{
-    Allowance, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
     KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
     Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
@@ -35,6 +35,16 @@ const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 pub struct Swept {
     pub messages: usize,
     pub addresses: usize,
+    /// Offers past their `OFFER_TTL`, and the projection's copies of them.
+    pub offers: usize,
+}
+
+/// What a swept item was.
+#[derive(Clone, Copy)]
+enum Expires {
+    Message,
+    Address,
+    Offer,
 }
 
 #[derive(Clone)]
@@ -80,10 +90,14 @@ enum Queued {
     Offered {
         to: String,
         room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaced: Option<String>,
     },
     OfferDeleted {
         to: String,
         room: String,
+        #[serde(default)]
+        opened_at: String,
     },
     Joined {
         who: String,
@@ -103,13 +117,19 @@ impl From<&Change> for Queued {
                 sent_at: last.sent_at.clone(),
                 expires_at: last.expires_at,
             },
-            Change::Offered { to, room } => Self::Offered {
+            Change::Offered { to, room, replaced } => Self::Offered {
                 to: to.to_string(),
                 room: room.to_string(),
+                replaced: replaced.clone(),
             },
-            Change::OfferDeleted { to, room } => Self::OfferDeleted {
+            Change::OfferDeleted {
+                to,
+                room,
+                opened_at,
+            } => Self::OfferDeleted {
                 to: to.to_string(),
                 room: room.to_string(),
+                opened_at: opened_at.clone(),
             },
             Change::Joined { who, room } => Self::Joined {
                 who: who.to_hex(),
@@ -138,13 +158,23 @@ impl Queued {
                     expires_at,
                 },
             },
-            Self::Offered { to, room: r } => Change::Offered {
+            Self::Offered {
+                to,
+                room: r,
+                replaced,
+            } => Change::Offered {
                 to: PublicId::parse(&to)?,
                 room: room(&r)?,
+                replaced,
             },
-            Self::OfferDeleted { to, room: r } => Change::OfferDeleted {
+            Self::OfferDeleted {
+                to,
+                room: r,
+                opened_at,
+            } => Change::OfferDeleted {
                 to: PublicId::parse(&to)?,
                 room: room(&r)?,
+                opened_at,
             },
             Self::Joined { who, room: r } => Change::Joined {
                 who: PrivateIdHash::from_hex(&who)?,
@@ -267,6 +297,37 @@ fn partition<T: for<'de> Deserialize<'de>>(
     Ok(out)
 }
 
+/// Up to `limit` items of `pk`'s partition whose sort key starts with `prefix` (which
+/// ends in `#`), with their keys, newest sort key first, as a DynamoDB query reading
+/// backwards: only what it returns is read.
+fn partition_newest<T: for<'de> Deserialize<'de>>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    pk: &str,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<(String, T)>, StoreError> {
+    let from = keys::storage_key(pk, prefix);
+    let Some(stem) = from.strip_suffix('#') else {
+        return Err(other(anyhow::anyhow!("a prefix that does not end in #")));
+    };
+    // '$' follows '#': every key of the prefix sorts before this one.
+    let to = format!("{stem}$");
+    let mut out = Vec::new();
+    for entry in table
+        .range(from.as_str()..to.as_str())
+        .map_err(other)?
+        .rev()
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, value) = entry.map_err(other)?;
+        let item = serde_json::from_slice(value.value()).map_err(other)?;
+        out.push((key.value().to_owned(), item));
+    }
+    Ok(out)
+}
+
 /// Count one more id taken from `quota`'s address in its window: `false`, and nothing
 /// written, when the window's limit is reached.
 fn count_create(
@@ -371,7 +432,7 @@ impl Store for EmbeddedStore {
         user.requester().map(Some)
     }
 
-    async fn join_room(&self, joining: &Joining<'_>) -> Result<(), JoinError> {
+    async fn join_room(&self, joining: &Joining<'_>) -> Result<Announce, JoinError> {
         let Joining {
             room,
             side,
@@ -380,123 +441,145 @@ impl Store for EmbeddedStore {
             target,
             max_rooms,
             connects,
+            offer_expires_at,
             now,
         } = joining.clone();
         let (room_pk, joiner_pk) = (keys::room(room), keys::user(joiner));
         let joined_key = keys::storage_key(&joiner_pk, &keys::room_entry(room));
         let offer_key = keys::storage_key(&keys::public(target), &keys::room_entry(room));
         let (room_id, tag) = (room.to_string(), room.tag());
-        let entry = SideEntry::new(joiner, &requester.member, &requester.since, target);
+        let entry = SideEntry::new(joiner, &requester.member, &requester.since, target, now);
         let from = MemberEntry::new(&requester.member);
         let public_key = requester.public_key.map(|k| k.to_string());
         let since = requester.since.clone();
         let now = now.to_owned();
-        let changes = [
-            Change::Offered {
-                to: target,
-                room: room.clone(),
-            },
-            Change::Joined {
-                who: *joiner,
-                room: room.clone(),
-            },
-        ];
-        self.run(move |db| {
-            let txn = db.begin_write().map_err(other)?;
-            {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
-                // In DynamoDB's order: a closed room first, then the joiner's item.
-                let mut item = match get_item::<RoomItem>(&table, room_pk.as_str())? {
-                    Some(item) => item,
-                    None => RoomItem {
-                        kind: Kind::Room,
-                        low: None,
-                        high: None,
-                        members: BTreeMap::new(),
-                        created_at: now.clone(),
-                        updated_at: now.clone(),
-                        closed_at: None,
+        let (room, joiner) = (room.clone(), *joiner);
+        let announce = self
+            .run(move |db| {
+                let mut changes = [
+                    Change::Offered {
+                        to: target,
+                        room: room.clone(),
+                        replaced: None,
                     },
-                };
-                if item.closed_at.is_some() {
-                    return Ok(Err(JoinError::Closed));
-                }
-                let mut user = match get_item::<UserItem>(&table, joiner_pk.as_str())? {
-                    Some(item) => item,
-                    None => return Ok(Err(JoinError::NoSuchJoiner)),
-                };
-                // Every connect counts in its window, as DynamoDB's conditional update.
-                // (A counter already in a later window, of a request that read the clock
-                // after this one: counted there.)
-                let connects = user
-                    .cr
-                    .and_then(|c| rate::later_of(connects, c))
-                    .unwrap_or(connects);
-                let counted = match user.cr {
-                    Some(c) if c >= rate::full(connects) => {
-                        return Ok(Err(JoinError::RateLimited));
-                    }
-                    Some(c) if c >= rate::start(connects) => c + 1,
-                    _ => rate::start(connects) + 1,
-                };
-                // A first join counts against the cap, blocked rooms too.
-                let first = !user.rooms.contains(&tag);
-                if first && user.joins as usize >= max_rooms {
-                    return Ok(Err(JoinError::TooManyRooms));
-                }
-                user.cr = Some(counted);
-                match side {
-                    Side::Low => item.low = Some(entry),
-                    Side::High => item.high = Some(entry),
-                }
-                item.updated_at = now.clone();
-                table
-                    .insert(room_pk.as_str(), encode(&item)?.as_slice())
-                    .map_err(other)?;
-                if first {
-                    user.joins += 1;
-                    user.rooms.insert(tag);
-                }
-                table
-                    .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
-                    .map_err(other)?;
-                // The joined entry keeps its first time (and the message the projection
-                // noted); the offer says when it was last made.
-                let (joined_at, last_message) =
-                    match get_item::<JoinedItem>(&table, joined_key.as_str())? {
-                        Some(item) => (item.joined_at, item.last_message),
-                        None => (now.clone(), LastMessageEntry::default()),
+                    Change::Joined {
+                        who: joiner,
+                        room: room.clone(),
+                    },
+                ];
+                let txn = db.begin_write().map_err(other)?;
+                let announce;
+                {
+                    let mut table = txn.open_table(ITEMS).map_err(other)?;
+                    // In DynamoDB's order: a closed room first, then the joiner's item.
+                    let mut item = match get_item::<RoomItem>(&table, room_pk.as_str())? {
+                        Some(item) => item,
+                        None => RoomItem {
+                            kind: Kind::Room,
+                            low: None,
+                            high: None,
+                            members: BTreeMap::new(),
+                            created_at: now.clone(),
+                            updated_at: now.clone(),
+                            closed_at: None,
+                        },
                     };
-                let joined = JoinedItem {
-                    kind: Kind::Joined,
-                    room_id: room_id.clone(),
-                    peer: target.to_string(),
-                    joined_at,
-                    since: Some(since),
-                    closed_at: None,
-                    last_message,
-                };
-                table
-                    .insert(joined_key.as_str(), encode(&joined)?.as_slice())
-                    .map_err(other)?;
-                let offer = OfferItem {
-                    kind: Kind::Offer,
-                    room_id,
-                    from,
-                    public_key,
-                    opened_at: now.clone(),
-                };
-                table
-                    .insert(offer_key.as_str(), encode(&offer)?.as_slice())
-                    .map_err(other)?;
-            }
-            queue(&txn, &changes)?;
-            txn.commit().map_err(other)?;
-            Ok(Ok(()))
-        })
-        .await??;
+                    if item.closed_at.is_some() {
+                        return Ok(Err(JoinError::Closed));
+                    }
+                    let mut user = match get_item::<UserItem>(&table, joiner_pk.as_str())? {
+                        Some(item) => item,
+                        None => return Ok(Err(JoinError::NoSuchJoiner)),
+                    };
+                    // Every connect counts in its window, as DynamoDB's conditional update.
+                    // (A counter already in a later window, of a request that read the clock
+                    // after this one: counted there.)
+                    let connects = user
+                        .cr
+                        .and_then(|c| rate::later_of(connects, c))
+                        .unwrap_or(connects);
+                    let (counted, current) = match user.cr {
+                        Some(c) if c >= rate::full(connects) => {
+                            return Ok(Err(JoinError::RateLimited));
+                        }
+                        Some(c) if c >= rate::start(connects) => (c + 1, true),
+                        _ => (rate::start(connects) + 1, false),
+                    };
+                    // A first join counts against the cap, blocked rooms too.
+                    let first = !user.rooms.contains(&tag);
+                    if first && user.joins as usize >= max_rooms {
+                        return Ok(Err(JoinError::TooManyRooms));
+                    }
+                    user.cr = Some(counted);
+                    if !current {
+                        user.ra.clear();
+                    }
+                    let mark;
+                    (announce, mark) = crate::domain::rooms::announcing(&user.ra, &room, first);
+                    user.ra.extend(mark);
+                    match side {
+                        Side::Low => item.low = Some(entry),
+                        Side::High => item.high = Some(entry),
+                    }
+                    item.updated_at = now.clone();
+                    table
+                        .insert(room_pk.as_str(), encode(&item)?.as_slice())
+                        .map_err(other)?;
+                    if first {
+                        user.joins += 1;
+                        user.rooms.insert(tag);
+                    }
+                    table
+                        .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
+                        .map_err(other)?;
+                    // The joined entry keeps its first time (and the message the projection
+                    // noted); the offer says when it was last made.
+                    let (joined_at, last_message) =
+                        match get_item::<JoinedItem>(&table, joined_key.as_str())? {
+                            Some(item) => (item.joined_at, item.last_message),
+                            None => (now.clone(), LastMessageEntry::default()),
+                        };
+                    let joined = JoinedItem {
+                        kind: Kind::Joined,
+                        room_id: room_id.clone(),
+                        peer: target.to_string(),
+                        joined_at,
+                        since: Some(since),
+                        closed_at: None,
+                        last_message,
+                    };
+                    table
+                        .insert(joined_key.as_str(), encode(&joined)?.as_slice())
+                        .map_err(other)?;
+                    let offer = OfferItem {
+                        kind: Kind::Offer,
+                        room_id,
+                        from,
+                        public_key,
+                        opened_at: now.clone(),
+                        ttl: Some(offer_expires_at),
+                    };
+                    let replaced = table
+                        .insert(offer_key.as_str(), encode(&offer)?.as_slice())
+                        .map_err(other)?
+                        .map(|old| serde_json::from_slice::<OfferItem>(old.value()))
+                        .transpose()
+                        .map_err(other)?
+                        .map(|old| old.opened_at)
+                        .filter(|old| *old != now);
+                    changes[0] = Change::Offered {
+                        to: target,
+                        room: room.clone(),
+                        replaced,
+                    };
+                }
+                queue(&txn, &changes)?;
+                txn.commit().map_err(other)?;
+                Ok(Ok(announce))
+            })
+            .await??;
         self.kick();
-        Ok(())
+        Ok(announce)
     }
 
     async fn count_message(
@@ -695,15 +778,10 @@ impl Store for EmbeddedStore {
             .map(keys::user)
             .collect();
         let (tag, entry, now) = (room.tag(), keys::room_entry(room), now.to_owned());
-        let deleted: Vec<Change> = inboxes
-            .iter()
-            .map(|to| Change::OfferDeleted {
-                to: *to,
-                room: room.clone(),
-            })
-            .collect();
+        let (room, inboxes) = (room.clone(), inboxes.to_vec());
         let closed = self
             .run(move |db| {
+                let mut deleted = Vec::new();
                 let txn = db.begin_write().map_err(other)?;
                 {
                     let mut table = txn.open_table(ITEMS).map_err(other)?;
@@ -716,8 +794,18 @@ impl Store for EmbeddedStore {
                         return Ok(false);
                     }
                     item.closed_at.get_or_insert_with(|| now.clone());
-                    for offer_key in &offer_keys {
-                        table.remove(offer_key.as_str()).map_err(other)?;
+                    // As DynamoDB's stream: a change for each offer there was.
+                    for (offer_key, to) in offer_keys.iter().zip(&inboxes) {
+                        let removed = table.remove(offer_key.as_str()).map_err(other)?;
+                        if let Some(old) = removed {
+                            let old: OfferItem =
+                                serde_json::from_slice(old.value()).map_err(other)?;
+                            deleted.push(Change::OfferDeleted {
+                                to: *to,
+                                room: room.clone(),
+                                opened_at: old.opened_at,
+                            });
+                        }
                     }
                     table
                         .insert(room_pk.as_str(), encode(&item)?.as_slice())
@@ -775,12 +863,11 @@ impl Store for EmbeddedStore {
                     .map(JoinedItem::joined)
                     .collect::<Result<_, _>>()?;
             // As the DynamoDB query reads them: newest sort key first.
-            let offers = partition::<InboxItem>(&table, &pk, keys::OFFER_ENTRY_PREFIX, None)?
-                .iter()
-                .rev()
-                .take(max_offers)
-                .map(InboxItem::inbox_offer)
-                .collect::<Result<_, _>>()?;
+            let offers =
+                partition_newest::<InboxItem>(&table, &pk, keys::OFFER_ENTRY_PREFIX, max_offers)?
+                    .iter()
+                    .map(|(_, copy)| copy.inbox_offer())
+                    .collect::<Result<_, _>>()?;
             Ok(Some(RoomsOf {
                 requester: user.requester()?,
                 joined,
@@ -834,27 +921,30 @@ impl Store for EmbeddedStore {
         &self,
         who: &PrivateIdHash,
         room: &RoomId,
-        entry: ListEntry,
+        entry: ListEntry<'_>,
         last: &LastMessage,
     ) -> Result<(), StoreError> {
         let pk = keys::user(who);
-        let key = match entry {
-            ListEntry::Joined => keys::storage_key(&pk, &keys::room_entry(room)),
-            ListEntry::Offered => keys::storage_key(&pk, &keys::offer_entry(room)),
+        let (key, joined) = match entry {
+            ListEntry::Joined => (keys::storage_key(&pk, &keys::room_entry(room)), true),
+            ListEntry::Offered { opened_at } => (
+                keys::storage_key(&pk, &keys::offer_entry(opened_at, room)),
+                false,
+            ),
         };
         let last = last.clone();
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let noted = match entry {
-                    ListEntry::Joined => get_item::<JoinedItem>(&table, &key)?
+                let noted = match joined {
+                    true => get_item::<JoinedItem>(&table, &key)?
                         .filter(|item| item.last_message.takes(item.since.as_deref(), &last))
                         .map(|mut item| {
                             item.last_message.set(&last);
                             encode(&item)
                         }),
-                    ListEntry::Offered => get_item::<InboxItem>(&table, &key)?
+                    false => get_item::<InboxItem>(&table, &key)?
                         .filter(|item| item.last_message.takes(Some(&item.since), &last))
                         .map(|mut item| {
                             item.last_message.set(&last);
@@ -880,7 +970,10 @@ impl Store for EmbeddedStore {
         offer: &Offer,
         last: Option<&LastMessage>,
     ) -> Result<(), StoreError> {
-        let key = keys::storage_key(&keys::user(owner), &keys::offer_entry(&offer.room));
+        let key = keys::storage_key(
+            &keys::user(owner),
+            &keys::offer_entry(&offer.opened_at, &offer.room),
+        );
         let mut copy = InboxItem::new(to, since, offer);
         let last = last.cloned();
         self.run(move |db| {
@@ -913,8 +1006,9 @@ impl Store for EmbeddedStore {
         holder: &PrivateIdHash,
         to: PublicId,
         room: &RoomId,
+        opened_at: &str,
     ) -> Result<(), StoreError> {
-        let key = keys::storage_key(&keys::user(holder), &keys::offer_entry(room));
+        let key = keys::storage_key(&keys::user(holder), &keys::offer_entry(opened_at, room));
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
@@ -937,17 +1031,16 @@ impl Store for EmbeddedStore {
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
                 let to = to.to_string();
-                let stale: Vec<String> =
-                    partition::<InboxItem>(&table, &pk, keys::OFFER_ENTRY_PREFIX, None)?
-                        .into_iter()
-                        .filter(|item| item.to == to)
-                        // The key from the copy's own text, even one that no longer
-                        // parses as a room id.
-                        .map(|item| {
-                            let sk = format!("{}{}", keys::OFFER_ENTRY_PREFIX, item.room_id);
-                            keys::storage_key(&pk, &sk)
-                        })
-                        .collect();
+                let stale: Vec<String> = partition_newest::<InboxItem>(
+                    &table,
+                    &pk,
+                    keys::OFFER_ENTRY_PREFIX,
+                    usize::MAX,
+                )?
+                .into_iter()
+                .filter(|(_, item)| item.to == to)
+                .map(|(key, _)| key)
+                .collect();
                 for key in stale {
                     table.remove(key.as_str()).map_err(other)?;
                 }
@@ -1241,7 +1334,8 @@ impl EmbeddedStore {
     }
 
     /// Delete what has expired by `now_secs` (seconds since the epoch): kept messages
-    /// past their `ttl`, and per-address create counts past their window. On AWS,
+    /// past their `ttl`, per-address create counts past their window, and offers (with
+    /// the projection's copies, in every partition alike) past their `OFFER_TTL`. On AWS,
     /// DynamoDB's TTL does this; here the local server sweeps at start-up and every few
     /// minutes, so that the file does not grow with time alone. Read first, then deleted
     /// in transactions of at most [`Self::SWEEP_BATCH`] items, so that the writer is
@@ -1260,16 +1354,21 @@ impl EmbeddedStore {
                 for entry in table.iter().map_err(other)? {
                     let (key, value) = entry.map_err(other)?;
                     let key = key.value();
-                    let message = key
-                        .split_once(' ')
-                        .is_some_and(|(_, sk)| sk.starts_with(keys::MESSAGE_PREFIX));
-                    let address = key.starts_with(keys::ADDRESS_PREFIX);
-                    if !message && !address {
-                        continue;
-                    }
+                    let kind = match key.split_once(' ') {
+                        Some((_, sk)) if sk.starts_with(keys::MESSAGE_PREFIX) => Expires::Message,
+                        Some((pk, sk))
+                            if pk.starts_with(keys::PUBLIC_PREFIX)
+                                && sk.starts_with(keys::ROOM_ENTRY_PREFIX) =>
+                        {
+                            Expires::Offer
+                        }
+                        Some((_, sk)) if sk.starts_with(keys::OFFER_ENTRY_PREFIX) => Expires::Offer,
+                        None if key.starts_with(keys::ADDRESS_PREFIX) => Expires::Address,
+                        _ => continue,
+                    };
                     let item: Expiring = serde_json::from_slice(value.value()).map_err(other)?;
                     if item.ttl.is_some_and(|ttl| ttl <= now_secs) {
-                        expired.push((key.to_owned(), message));
+                        expired.push((key.to_owned(), kind));
                     }
                 }
                 Ok(expired)
@@ -1284,17 +1383,17 @@ impl EmbeddedStore {
                     let mut removed = Swept::default();
                     {
                         let mut table = txn.open_table(ITEMS).map_err(other)?;
-                        for (key, message) in &batch {
-                            // Only what is still there and still expired (a key is never
-                            // written again with a later ttl, but check anyway).
+                        for (key, kind) in &batch {
+                            // Only what is still there and still expired (an offer made
+                            // again since has a later ttl).
                             let still = get_item::<Expiring>(&table, key)?
                                 .is_some_and(|item| item.ttl.is_some_and(|t| t <= now_secs));
                             if still {
                                 table.remove(key.as_str()).map_err(other)?;
-                                if *message {
-                                    removed.messages += 1;
-                                } else {
-                                    removed.addresses += 1;
+                                match kind {
+                                    Expires::Message => removed.messages += 1,
+                                    Expires::Address => removed.addresses += 1,
+                                    Expires::Offer => removed.offers += 1,
                                 }
                             }
                         }
@@ -1305,6 +1404,7 @@ impl EmbeddedStore {
                 .await?;
             swept.messages += removed.messages;
             swept.addresses += removed.addresses;
+            swept.offers += removed.offers;
         }
         Ok(swept)
     }
@@ -1398,7 +1498,8 @@ mod tests {
             swept,
             Swept {
                 messages: 2,
-                addresses: 1
+                addresses: 1,
+                offers: 0
             }
         );
         let after: Vec<String> = store
@@ -1427,10 +1528,65 @@ mod tests {
         assert_eq!(texts, ["m3"]);
         assert!(after.iter().any(|k| k.starts_with("ADDR#late")));
         assert_eq!(store.sweep(1_000).await.unwrap(), Swept::default());
+
+        // An offer past its OFFER_TTL goes, and so does its copy in the holder's list.
+        let requester = Requester {
+            member: member.clone(),
+            since: a.created_at.clone(),
+            public_key: None,
+            rooms: Default::default(),
+            connects: None,
+            announced: Default::default(),
+        };
+        store
+            .join_room(&Joining {
+                room: &room,
+                side: Side::of(a.public_id, b.public_id),
+                joiner: &a.private_id_hash,
+                requester: &requester,
+                target: b.public_id,
+                max_rooms: 10,
+                connects: RateWindow {
+                    window: 1,
+                    limit: 10,
+                },
+                offer_expires_at: 2_000,
+                now: "2026-11-25T00:00:01.000Z",
+            })
+            .await
+            .unwrap();
+        store.settle().await.unwrap();
+        let offers = |items: Vec<(String, serde_json::Value)>| {
+            items
+                .into_iter()
+                .filter(|(k, _)| {
+                    k.starts_with("PUBLIC#") && k.contains(" ROOM#") || k.contains(" OFFER#")
+                })
+                .count()
+        };
+        assert_eq!(
+            offers(store.dump().await.unwrap()),
+            2,
+            "the offer and its copy"
+        );
+        assert_eq!(store.sweep(1_999).await.unwrap().offers, 0, "not yet");
+        let swept = store.sweep(2_000).await.unwrap();
+        assert_eq!(swept.offers, 2, "{swept:?}");
+        assert_eq!(offers(store.dump().await.unwrap()), 0);
+        // The room and the joined entry stay: only the offer expires.
+        assert!(
+            store
+                .room_member(&room, &a.private_id_hash)
+                .await
+                .unwrap()
+                .is_some()
+        );
     }
 
     /// Reprojecting a file whose projection is missing (a file from before it) rebuilds
     /// what the writes had projected, and drops a copy whose offer is gone.
+    const OPENED: &str = "2026-11-25T00:00:01.000Z";
+
     #[tokio::test]
     async fn reprojecting_a_file_rebuilds_its_room_lists() {
         let store = EmbeddedStore::in_memory().unwrap();
@@ -1451,6 +1607,7 @@ mod tests {
             public_key: None,
             rooms: Default::default(),
             connects: None,
+            announced: Default::default(),
         };
         let side = if a.public_id.to_string() < b.public_id.to_string() {
             Side::Low
@@ -1469,6 +1626,7 @@ mod tests {
                     window: 1,
                     limit: 10,
                 },
+                offer_expires_at: 1_766_620_801,
                 now: "2026-11-25T00:00:01.000Z",
             })
             .await
@@ -1486,7 +1644,10 @@ mod tests {
             .unwrap();
         store.settle().await.unwrap();
         let projected = store.dump().await.unwrap();
-        let copy = keys::storage_key(&keys::user(&b.private_id_hash), &keys::offer_entry(&room));
+        let copy = keys::storage_key(
+            &keys::user(&b.private_id_hash),
+            &keys::offer_entry(OPENED, &room),
+        );
         assert!(projected.iter().any(|(k, _)| *k == copy), "{projected:#?}");
 
         // The file as an earlier version left it: no copies, no noted messages; and a
@@ -1494,7 +1655,7 @@ mod tests {
         let stale_room = key.room_of(a.public_id, PublicId::from_number(3).unwrap());
         let stale = keys::storage_key(
             &keys::user(&b.private_id_hash),
-            &keys::offer_entry(&stale_room),
+            &keys::offer_entry(OPENED, &stale_room),
         );
         let db = store.db.clone();
         let (copy_key, stale_key) = (copy.clone(), stale.clone());
@@ -1505,7 +1666,8 @@ mod tests {
                 room: stale_room,
                 from: requester.member.clone(),
                 public_key: None,
-                opened_at: "2026-11-25T00:00:01.000Z".into(),
+                opened_at: OPENED.into(),
+                expires_at: Some(1_766_620_801),
             },
         );
         tokio::task::spawn_blocking(move || {

@@ -38,9 +38,25 @@ pub mod keys {
         format!("{ROOM_ENTRY_PREFIX}{room}")
     }
 
-    /// The copy of a room's offer in its holder's partition.
-    pub fn offer_entry(room: &RoomId) -> String {
-        format!("{OFFER_ENTRY_PREFIX}{room}")
+    /// The copy of a room's offer, made at `opened_at`, in its holder's partition: by
+    /// time, so that a list reads the newest first. (An empty `opened_at` names a copy
+    /// from before copies were keyed by time, `OFFER#<roomId>`.)
+    pub fn offer_entry(opened_at: &str, room: &RoomId) -> String {
+        if opened_at.is_empty() {
+            format!("{OFFER_ENTRY_PREFIX}{room}")
+        } else {
+            format!("{OFFER_ENTRY_PREFIX}{opened_at}#{room}")
+        }
+    }
+
+    /// When a copy's offer was made, and its room, from the copy's sort key (see
+    /// [`offer_entry`]).
+    pub fn parse_offer_entry(sk: &str) -> Option<(String, RoomId)> {
+        let rest = sk.strip_prefix(OFFER_ENTRY_PREFIX)?;
+        match rest.rsplit_once('#') {
+            Some((opened_at, room)) => Some((opened_at.to_owned(), RoomId::parse(room)?)),
+            None => Some((String::new(), RoomId::parse(rest)?)),
+        }
     }
 
     pub const USER_PREFIX: &str = "USER#";
@@ -83,10 +99,12 @@ pub mod keys {
         if let Some(room) = room(ROOM_ENTRY_PREFIX) {
             return Some(Found::Joined { who, room });
         }
+        let (opened_at, room) = parse_offer_entry(sk)?;
         Some(Found::Copy {
             holder: who,
             to: PublicId::parse(to?)?,
-            room: room(OFFER_ENTRY_PREFIX)?,
+            room,
+            opened_at,
         })
     }
 
@@ -153,6 +171,10 @@ pub mod attr {
     pub const OPENED_AT: &str = "openedAt";
     /// A user's connect counter (`store::rate`'s encoding).
     pub const CONNECTS: &str = "cr";
+    /// The marks of the rooms a user's connects announced in the counter's window.
+    pub const ANNOUNCED: &str = "ra";
+    /// On a room's side: when the side's member last offered the room to their peer.
+    pub const OFFERED_AT: &str = "offeredAt";
     /// The last counting request's token (DynamoDB: no message counted twice on retry).
     pub const RATE_TOKEN: &str = "rt";
     /// On a room list's entry: when the room's newest message was sent, and its `ttl`.
@@ -213,6 +235,10 @@ pub struct UserItem {
     /// The connect counter, `window << 20 | count` (`store::rate`), on both stores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cr: Option<u64>,
+    /// The marks (`rooms::announce_mark`) of the rooms announced by connects counted in
+    /// `cr`'s window, at most `rooms::MAX_ANNOUNCED` (a string set on DynamoDB).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub ra: BTreeSet<String>,
 }
 
 impl UserItem {
@@ -234,6 +260,7 @@ impl UserItem {
             joins: 0,
             rl: None,
             cr: None,
+            ra: BTreeSet::new(),
         }
     }
 
@@ -248,6 +275,7 @@ impl UserItem {
             public_key: parse_public_key(self.public_key.as_deref())?,
             rooms: self.rooms.clone(),
             connects: self.cr,
+            announced: self.ra.clone(),
         })
     }
 
@@ -359,16 +387,27 @@ pub struct SideEntry {
     /// The public id the member connected to: the pair's other one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<String>,
+    /// When the member last offered the room to `peer` (their latest connect): the key
+    /// of the offer's copy, which the room's messages are noted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_at: Option<String>,
 }
 
 impl SideEntry {
-    pub fn new(hash: &PrivateIdHash, member: &Member, since: &str, peer: PublicId) -> Self {
+    pub fn new(
+        hash: &PrivateIdHash,
+        member: &Member,
+        since: &str,
+        peer: PublicId,
+        offered_at: &str,
+    ) -> Self {
         Self {
             private_id_hash: hash.to_hex(),
             public_id: member.public_id.to_string(),
             username: member.username.clone(),
             since: Some(since.to_owned()),
             peer: Some(peer.to_string()),
+            offered_at: Some(offered_at.to_owned()),
         }
     }
 
@@ -439,7 +478,10 @@ impl RoomItem {
                 (Some(side), _) => sides.push(Listed::Member(parse_hash(&side.private_id_hash)?)),
                 (None, Some(other)) => {
                     if let Some(peer) = &other.peer {
-                        sides.push(Listed::Offered(parse_public_id(peer)?));
+                        sides.push(Listed::Offered {
+                            to: parse_public_id(peer)?,
+                            opened_at: other.offered_at.clone(),
+                        });
                     }
                 }
                 (None, None) => {}
@@ -567,6 +609,9 @@ pub struct InboxItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
     pub opened_at: String,
+    /// The offer's expiry (the table's TTL attribute): the copy goes with the offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
     #[serde(flatten)]
     pub last_message: LastMessageEntry,
 }
@@ -581,6 +626,7 @@ impl InboxItem {
             from: MemberEntry::new(&offer.from),
             public_key: offer.public_key.as_ref().map(ToString::to_string),
             opened_at: offer.opened_at.clone(),
+            ttl: offer.expires_at,
             last_message: LastMessageEntry::default(),
         }
     }
@@ -592,6 +638,7 @@ impl InboxItem {
                 from: self.from.member()?,
                 public_key: parse_public_key(self.public_key.as_deref())?,
                 opened_at: self.opened_at.clone(),
+                expires_at: self.ttl,
             },
             to: parse_public_id(&self.to)?,
             last_message: self.last_message.get(),
@@ -612,6 +659,10 @@ pub struct OfferItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
     pub opened_at: String,
+    /// `OFFER_TTL` after `opened_at` (the table's TTL attribute); absent on offers made
+    /// before offers expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
 }
 
 impl OfferItem {
@@ -621,6 +672,7 @@ impl OfferItem {
             from: self.from.member()?,
             public_key: parse_public_key(self.public_key.as_deref())?,
             opened_at: self.opened_at.clone(),
+            expires_at: self.ttl,
         })
     }
 }
@@ -738,6 +790,7 @@ mod tests {
         };
         let mut item = UserItem::new(&user);
         item.rooms.insert("r".into());
+        item.ra.insert("abc".into());
         assert_eq!(
             names(&item),
             set(&[
@@ -748,7 +801,8 @@ mod tests {
                 attr::CREATED_AT,
                 attr::UPDATED_AT,
                 attr::PUBLIC_KEY,
-                attr::ROOMS
+                attr::ROOMS,
+                attr::ANNOUNCED
             ])
         );
         assert_eq!(
@@ -769,6 +823,7 @@ mod tests {
             &member,
             &user.created_at,
             PublicId::parse("000-001").unwrap(),
+            &user.created_at,
         );
         let room = RoomItem {
             kind: Kind::Room,
@@ -798,7 +853,8 @@ mod tests {
                 attr::PUBLIC_ID,
                 attr::USERNAME,
                 attr::SINCE,
-                attr::PEER
+                attr::PEER,
+                attr::OFFERED_AT
             ])
         );
         let kept = KeptMessage {

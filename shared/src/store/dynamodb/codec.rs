@@ -78,6 +78,14 @@ pub(super) fn connect_counter(item: &Item) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// A user item's marks of the rooms announced in its connect counter's window.
+pub(super) fn announced_marks(item: &Item) -> std::collections::BTreeSet<String> {
+    item.get(attr::ANNOUNCED)
+        .and_then(|v| v.as_ss().ok())
+        .map(|marks| marks.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
 /// The key of the item that stands alone under `pk`.
 pub(super) fn key(pk: impl Into<String>) -> Item {
     Item::from([
@@ -189,6 +197,7 @@ mod tests {
             joins: 2,
             rl: None,
             cr: None,
+            ra: BTreeSet::from(["AAE".to_owned()]),
         };
         let item = to_item("USER#x", "_", &user).unwrap();
         assert_eq!(item[attr::SK], s("_"));
@@ -204,6 +213,11 @@ mod tests {
         tags.sort();
         assert_eq!(tags, [&[0, 1, 2, 3, 4, 5][..], &[1, 2, 3, 4, 5, 6]]);
         assert!(!item.contains_key("rl"), "absent fields stay absent");
+        // Announcement marks: a string set, which `ADD` extends.
+        assert_eq!(
+            item[attr::ANNOUNCED],
+            AttributeValue::Ss(vec!["AAE".into()])
+        );
         assert_eq!(from_item::<UserItem>(&item).unwrap(), user);
 
         let room = RoomItem {
@@ -214,6 +228,7 @@ mod tests {
                 username: "B".into(),
                 since: None,
                 peer: None,
+                offered_at: None,
             }),
             high: None,
             members: BTreeMap::from([(
