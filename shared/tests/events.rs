@@ -179,16 +179,19 @@ async fn each_event_gets_its_expected_answer() {
 }
 
 /// The stream sample: each record stands for its change (an offer, a join, a kept
-/// message, a deleted offer, a retired id), and the function projects the batch on a
-/// fresh table (where it touches nothing) without a failure.
+/// message, a deleted offer, a retired id), and the function projects the batch: on a
+/// table holding what those writes left (the joined entry, the kept message, a copy of
+/// an offer to the id the rotation retired), the join notes the message and the
+/// retirement drops the copy.
 #[tokio::test]
 async fn the_stream_sample_is_projected() {
+    use aws_sdk_dynamodb::types::AttributeValue;
     use secret_rooms::domain::projection::Change;
+    use serde_json::{Value, json};
     let text = std::fs::read_to_string(events_dir().join(STREAM_SAMPLE)).unwrap();
-    let event: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let changes: Vec<Option<Change>> = event["Records"]
-        .as_array()
-        .unwrap()
+    let event: Value = serde_json::from_str(&text).unwrap();
+    let records = event["Records"].as_array().unwrap();
+    let changes: Vec<Option<Change>> = records
         .iter()
         .map(secret_rooms::projector::change_of)
         .collect();
@@ -205,10 +208,82 @@ async fn the_stream_sample_is_projected() {
         ),
         "{changes:#?}"
     );
+    // DynamoDB JSON (strings, numbers, maps: what the sample holds) as attribute values.
+    fn attribute(value: &Value) -> AttributeValue {
+        let (kind, inner) = value.as_object().unwrap().iter().next().unwrap();
+        match kind.as_str() {
+            "S" => AttributeValue::S(inner.as_str().unwrap().into()),
+            "N" => AttributeValue::N(inner.as_str().unwrap().into()),
+            "M" => AttributeValue::M(
+                inner
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), attribute(v)))
+                    .collect(),
+            ),
+            other => panic!("no {other} in the sample"),
+        }
+    }
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
+    let store = secret_rooms_test_kit::tables::reopen(&f.table).await;
+    let put = |image: &Value| {
+        let item = image
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), attribute(v)))
+            .collect();
+        store
+            .client()
+            .put_item()
+            .table_name(&f.table)
+            .set_item(Some(item))
+            .send()
+    };
+    let joined = &records[1]["dynamodb"]["NewImage"];
+    let kept = &records[2]["dynamodb"]["NewImage"];
+    put(joined).await.unwrap();
+    put(kept).await.unwrap();
+    let holder = records[4]["dynamodb"]["OldImage"]["privateIdHash"]["S"]
+        .as_str()
+        .unwrap();
+    let copy_key = format!("OFFER#2026-11-29T20:00:00.000Z#{}", "Y".repeat(43));
+    let copy = json!({
+        "pk": {"S": format!("USER#{holder}")}, "sk": {"S": copy_key},
+        "type": {"S": "inbox"}, "roomId": {"S": "Y".repeat(43)}, "to": {"S": "310-554"},
+        "since": {"S": "2026-11-29T18:00:00.000Z"},
+        "from": {"M": {"publicId": {"S": "123-999"}, "username": {"S": "Shy Lynx"}}},
+        "openedAt": {"S": "2026-11-29T20:00:00.000Z"}
+    });
+    put(&copy).await.unwrap();
+
     assert_eq!(
         f.project_changes.handle(&event).await,
-        serde_json::json!({"batchItemFailures": []})
+        json!({"batchItemFailures": []})
     );
+    let get = |pk: String, sk: String| {
+        store
+            .client()
+            .get_item()
+            .table_name(&f.table)
+            .key("pk", AttributeValue::S(pk))
+            .key("sk", AttributeValue::S(sk))
+            .consistent_read(true)
+            .send()
+    };
+    let text = |v: &Value| v["S"].as_str().unwrap().to_owned();
+    let entry = get(text(&joined["pk"]), text(&joined["sk"]))
+        .await
+        .unwrap()
+        .item
+        .expect("the joined entry");
+    assert_eq!(
+        entry.get("lastMessageAt").and_then(|v| v.as_s().ok()),
+        Some(&text(&kept["sentAt"])),
+        "the join noted the room's newest message: {entry:?}"
+    );
+    let gone = get(format!("USER#{holder}"), copy_key).await.unwrap().item;
+    assert!(gone.is_none(), "the retirement dropped the copy: {gone:?}");
 }

@@ -1169,15 +1169,24 @@ async fn both_stores_keep_the_same_items() {
          blocker's left) and its copy in its holder's partition: {on_dynamo:#?}"
     );
     // Both joined entries and the copy note the message.
-    for (key, item) in &on_dynamo {
-        if key.contains(" ROOM#") && key.starts_with("USER#") || key.contains(" OFFER#") {
-            assert_eq!(
-                item["lastMessageAt"],
-                json!("2026-11-25T00:00:00.000Z"),
-                "{key}"
-            );
-            assert_eq!(item["lastMessageTtl"], json!(1_764_633_600), "{key}");
-        }
+    let noting: Vec<(&String, &Value)> = on_dynamo
+        .iter()
+        .filter(|(key, _)| {
+            key.contains(" ROOM#") && key.starts_with("USER#") || key.contains(" OFFER#")
+        })
+        .collect();
+    assert_eq!(
+        noting.len(),
+        3,
+        "two joined entries and a copy: {noting:#?}"
+    );
+    for (key, item) in noting {
+        assert_eq!(
+            item["lastMessageAt"],
+            json!("2026-11-25T00:00:00.000Z"),
+            "{key}"
+        );
+        assert_eq!(item["lastMessageTtl"], json!(1_764_633_600), "{key}");
     }
     // The keyed user's key, on their user item and on their offer to the other.
     let key = json!("hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo");
@@ -1591,6 +1600,11 @@ async fn a_blocked_room_is_closed_for_both<S: Store + Items + Clone + 'static>(s
     block_room(&store, &room, &alice.private_id, now())
         .await
         .unwrap();
+    assert_eq!(
+        store.items().await,
+        closed,
+        "blocking again changes nothing"
+    );
     // The store's own close is idempotent too (the domain stops before it above).
     store
         .close_room(
@@ -1603,11 +1617,6 @@ async fn a_blocked_room_is_closed_for_both<S: Store + Items + Clone + 'static>(s
         .await
         .unwrap();
     assert_eq!(store.items().await, closed, "closing again changes nothing");
-    assert_eq!(
-        store.items().await,
-        closed,
-        "blocking again changes nothing"
-    );
     for who in [&alice, &bob] {
         let sent = say(
             &store,
@@ -1776,19 +1785,37 @@ async fn a_block_takes_the_room_out_of_a_peer_who_never_joined<
     let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
         .await
         .unwrap();
+    store.settle().await;
     assert_eq!(offers_to(&store, bob.public_id).await, 1);
+    assert_eq!(copies_in(&store, &bob).await, 1, "the projection's copy");
+    assert!(lists(&store, &key, &bob, &room).await, "offered to Bob");
     block_room(&store, &room, &alice.private_id, now())
         .await
         .unwrap();
+    store.settle().await;
     assert_eq!(offers_to(&store, bob.public_id).await, 0);
+    assert_eq!(
+        copies_in(&store, &bob).await,
+        0,
+        "the copy went with the offer"
+    );
+    assert!(!lists(&store, &key, &bob, &room).await, "out of Bob's list");
     let again = connect(&store, &key, &bob.private_id, alice.public_id, now()).await;
     assert!(matches!(again, Err(ConnectError::RoomClosed)), "{again:?}");
 
     let (carol, dave, room) = joined_pair(&store, &key).await;
+    store.settle().await;
+    assert_eq!(copies_in(&store, &dave).await, 1, "Carol's offer, copied");
     block_room(&store, &room, &dave.private_id, now())
         .await
         .unwrap();
+    store.settle().await;
     assert_eq!(offers_to(&store, dave.public_id).await, 0);
+    assert_eq!(
+        copies_in(&store, &dave).await,
+        0,
+        "out of the blocker's inbox"
+    );
     assert_eq!(
         offers_to(&store, carol.public_id).await,
         1,
@@ -1799,7 +1826,31 @@ async fn a_block_takes_the_room_out_of_a_peer_who_never_joined<
         .await
         .unwrap()
         .unwrap();
-    assert!(carols.joined.iter().all(|j| j.closed), "{carols:?}");
+    assert_eq!(carols.joined.len(), 1, "{carols:?}");
+    assert!(carols.joined[0].closed, "{carols:?}");
+    // Both lists show the room, closed (it is still a room each of them joined).
+    for who in [&carol, &dave] {
+        let list = list_rooms(&store, &key, &who.private_id, now())
+            .await
+            .unwrap();
+        let entry = list.rooms.iter().find(|r| r.room == room);
+        assert!(entry.is_some_and(|r| r.joined && r.closed), "{list:?}");
+    }
+}
+
+/// How many copies of offers `who`'s partition holds (what their room list reads).
+async fn copies_in(store: &impl Items, who: &CreatedUser) -> usize {
+    let prefix = format!("USER#{} OFFER#", who.private_id.hash().to_hex());
+    let items = store.items().await;
+    items.keys().filter(|k| k.starts_with(&prefix)).count()
+}
+
+/// Whether `who`'s room list shows `room`.
+async fn lists(store: &dyn Store, key: &RoomKey, who: &CreatedUser, room: &RoomId) -> bool {
+    let list = list_rooms(store, key, &who.private_id, now())
+        .await
+        .unwrap();
+    list.rooms.iter().any(|r| &r.room == room)
 }
 
 /// Membership is checked against the whole room id: an id made up from a member's room
