@@ -558,11 +558,16 @@ async fn creates_past_the_per_address_limit_get_429_and_write_nothing() {
         before,
         "a refused create writes nothing"
     );
-    // Another address, and an IPv6 one (counted by its /64), are their own.
+    // Another address is its own; IPv6 addresses count by their /64: two in one /64
+    // take its two creates, a third anywhere in it is refused, another /64 is its own.
     for address in ["198.51.100.8", "2001:db8:1:2::1", "2001:db8:1:2::2"] {
         let created = invoke(&f.create_user, &from(address)).await;
         assert_eq!(created.status, 201, "{address}: {}", created.body);
     }
+    let same_64 = invoke(&f.create_user, &from("2001:db8:1:2:ffff:ffff:ffff:3")).await;
+    assert_error(&same_64, 429, "rate_limited");
+    let other_64 = invoke(&f.create_user, &from("2001:db8:1:3::1")).await;
+    assert_eq!(other_64.status, 201, "{}", other_64.body);
     let items = serde_json::to_string(&f.snapshot().await).unwrap();
     assert!(!items.contains("198.51.100") && !items.contains("2001:db8"));
 }
@@ -705,7 +710,8 @@ async fn other_methods_are_refused() {
 
 /// SPEC v2 Inbox: a connect offers the room in the target's inbox and announces it on
 /// the target's inbox channel; the list shows joined and offered rooms with their peer;
-/// a block takes the room out of the blocker's inbox; a rotation retires the old id.
+/// a block of an offered room takes it out of the blocker's inbox and closes it for its
+/// opener; a rotation retires the old id.
 #[tokio::test]
 async fn the_inbox_lists_offered_and_joined_rooms_and_rotation_retires_the_old_id() {
     let pusher = Receiver::start().await;
@@ -765,6 +771,39 @@ async fn the_inbox_lists_offered_and_joined_rooms_and_rotation_retires_the_old_i
     assert_eq!(
         bobs.body["rooms"][0]["peer"],
         json!({"publicId": alice_pub, "username": alice_name})
+    );
+
+    // Dave opens a room with Alice; she blocks it without joining: it leaves her list,
+    // and Dave's shows it closed.
+    let (_, dave, _) = f.create().await;
+    let daves = f.room(&dave, &alice_pub).await;
+    let shows = |list: &Value, room: &str| {
+        list["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["roomId"] == json!(room))
+            .cloned()
+    };
+    assert!(
+        shows(&f.rooms(&alice).await.body, &daves).is_some(),
+        "offered"
+    );
+    assert_eq!(f.block(&alice, &daves).await.status, 204);
+    assert_eq!(
+        shows(&f.rooms(&alice).await.body, &daves),
+        None,
+        "out of her inbox"
+    );
+    assert_eq!(
+        shows(&f.rooms(&alice).await.body, &room).map(|r| r["closed"].clone()),
+        Some(json!(false)),
+        "her other room stays open"
+    );
+    let closed = shows(&f.rooms(&dave).await.body, &daves).unwrap();
+    assert_eq!(
+        (&closed["joined"], &closed["closed"]),
+        (&json!(true), &json!(true))
     );
 
     // Alice rotates: a fresh id, her rooms stay, the old id names nobody.
