@@ -10,8 +10,8 @@
 #  5. `cargo lambda deploy --dry` for each function (all but the upload);
 #  6. the Docker-free invoke path: `cargo lambda watch` runs create-user against moto's
 #     DynamoDB, and `cargo lambda invoke --data-file events/create-user.json` must answer 201.
-# When the aarch64 target cannot be installed, everything is built for x86_64 instead
-# (template parameter Architecture=x86_64, no --arm64), and that is said loudly.
+# The deployed functions are arm64: when the Rust target aarch64-unknown-linux-gnu cannot
+# be installed, the script fails, naming it (an x86_64 build would not prove the deploy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
@@ -30,23 +30,14 @@ export PATH="$venv/bin:$PATH"
 command -v sam >/dev/null || die "sam is missing from .venv: delete .venv and retry"
 command -v cargo-lambda >/dev/null || die "cargo-lambda is missing from .venv: delete .venv and retry"
 
-arch=arm64
 if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
   say "adding the Rust target aarch64-unknown-linux-gnu"
-  rustup target add aarch64-unknown-linux-gnu >&2 || arch=x86_64
+  rustup target add aarch64-unknown-linux-gnu >&2 \
+    || die "the Rust target aarch64-unknown-linux-gnu could not be installed (rustup target add aarch64-unknown-linux-gnu): the deploy build needs it"
 fi
-if [ "$arch" = x86_64 ]; then
-  printf '\n!!! %s\n!!! %s\n\n' \
-    "the Rust target aarch64-unknown-linux-gnu could not be installed: building x86_64 instead" \
-    "(sam build --parameter-overrides Architecture=x86_64; cargo lambda build without --arm64)" >&2
-  sam_args=(--parameter-overrides Architecture=x86_64)
-  arch_args=()
-  elf_machine=x86-64
-else
-  sam_args=()
-  arch_args=(--arm64)
-  elf_machine=aarch64
-fi
+sam_args=()
+arch_args=(--arm64)
+elf_machine=aarch64
 
 # The ELF header's e_machine of FILE (the `file` command is not on every machine).
 elf_arch() {
