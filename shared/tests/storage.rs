@@ -18,13 +18,13 @@ use secret_rooms::domain::rooms::{
     connect_and_announce, connect_limited,
 };
 use secret_rooms::domain::users::{
-    CreateUserError, CreatedUser, IdPolicy, UserIds, create_user, rotate_public_id,
+    CreateUserError, CreatedUser, IdPolicy, RotateIdError, UserIds, create_user, rotate_public_id,
 };
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, PublicKey, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
-    Allowance, Announce, HistoryPage, InsertUserError, JoinError, Joining, KeptMessage, Member,
-    RateWindow, Requester, Store, UserRecord,
+    Allowance, Announce, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    KeptMessage, Member, RateWindow, Requester, Store, UserRecord,
 };
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -2244,6 +2244,205 @@ async fn a_room_is_announced_again_at_most_once_a_window<S: Store + Items + Clon
     assert_eq!(calls.len(), 4, "one publish per announcement");
 }
 
+/// SPEC v2: a holder's list shows only rooms opened after their identity existed: an
+/// offer made to an id before anybody held it stays hidden (it was made to nobody) until
+/// its opener connects again.
+async fn offers_made_before_the_holder_took_the_id_are_hidden<
+    S: Store + Items + Clone + 'static,
+>(
+    store: S,
+) {
+    let key = room_key();
+    let alice = new_user(&store).await;
+    let unused = free_id(&[alice.public_id]);
+    let t0 = now() + Duration::from_secs(1);
+    let room = connect(&store, &key, &alice.private_id, unused, t0)
+        .await
+        .unwrap();
+    let holder = PrivateId::generate().unwrap();
+    let since = secret_rooms::domain::time::rfc3339(t0 + Duration::from_secs(1));
+    let record = UserRecord {
+        id: store.reserve_user_ids(1).await.unwrap(),
+        public_id: unused,
+        private_id_hash: holder.hash(),
+        username: "Late Heron".into(),
+        created_at: since.clone(),
+        updated_at: since,
+        public_key: None,
+    };
+    store.insert_user(&record, None).await.unwrap();
+    store.settle().await;
+    let shows = |at: SystemTime| {
+        let (store, key, holder, room) = (store.clone(), key.clone(), holder.clone(), room.clone());
+        async move {
+            let list = list_rooms(&store, &key, &holder, at).await.unwrap();
+            list.rooms.iter().any(|r| r.room == room)
+        }
+    };
+    assert!(!shows(t0 + Duration::from_secs(2)).await, "made to nobody");
+    connect(
+        &store,
+        &key,
+        &alice.private_id,
+        unused,
+        t0 + Duration::from_secs(3),
+    )
+    .await
+    .unwrap();
+    store.settle().await;
+    assert!(
+        shows(t0 + Duration::from_secs(4)).await,
+        "made again, to the holder"
+    );
+}
+
+/// A rotation retires the old id for good: neither a rotation nor a create hands it out
+/// again; a rotation refused (no free id, or the address's limit) writes nothing; the
+/// username and the rooms joined survive it.
+async fn a_retired_id_is_never_given_out_again<S: Store + Items + Clone + 'static>(store: S) {
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, now())
+        .await
+        .unwrap();
+    // A nine-digit space of two ids: the first rotation takes one, the second the other.
+    let two = IdPolicy {
+        long_space: 2,
+        attempts: 64,
+        ..IdPolicy::default()
+    };
+    let first = rotate_public_id(&store, two, &alice.private_id, None, now())
+        .await
+        .unwrap();
+    let second = rotate_public_id(&store, two, &alice.private_id, None, now())
+        .await
+        .unwrap();
+    assert_ne!(first, second);
+    let before = store.items().await;
+    let third = rotate_public_id(&store, two, &alice.private_id, None, now()).await;
+    assert!(
+        matches!(third, Err(RotateIdError::IdSpaceExhausted(_))),
+        "{third:?}: the retired id is not handed out again"
+    );
+    assert_eq!(
+        store.items().await,
+        before,
+        "a refused rotation writes nothing"
+    );
+    let long_only = IdPolicy {
+        short_space: 0,
+        long_space: 2,
+        attempts: 64,
+    };
+    let created = create(&store, long_only).await;
+    assert!(
+        matches!(created, Err(CreateUserError::IdSpaceExhausted(_))),
+        "{created:?}: nor by a create"
+    );
+    let retired = store.get_public(first).await.unwrap();
+    assert_eq!(retired, None, "the retired id names nobody");
+    // The address's limit refuses a rotation, and nothing is written.
+    let quota = CreateQuota {
+        address: "a-hashed-address".into(),
+        window: 1,
+        limit: 1,
+        expires_at: 4_000_000_000,
+        retry_after: 60,
+    };
+    rotate_public_id(
+        &store,
+        IdPolicy::default(),
+        &bob.private_id,
+        Some(&quota),
+        now(),
+    )
+    .await
+    .unwrap();
+    let before = store.items().await;
+    let refused = rotate_public_id(
+        &store,
+        IdPolicy::default(),
+        &bob.private_id,
+        Some(&quota),
+        now(),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(RotateIdError::RateLimited { retry_after: 60 })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.items().await,
+        before,
+        "a refused rotation writes nothing"
+    );
+    // What survives: the username, the rooms joined.
+    let user = store
+        .get_user(&alice.private_id.hash())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((user.public_id, &user.username), (second, &alice.username));
+    assert!(
+        store
+            .room_member(&room, &alice.private_id.hash())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// SPEC v2: a member's history starts when they got the public id they joined with: a
+/// message sent to a room of an id before the member rotated into it is not theirs.
+async fn history_starts_at_the_rotation_that_gave_the_id<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, carol) = (new_user(&store).await, new_user(&store).await);
+    // The nine-digit space of one id: Alice's rotation can only take it.
+    let one = IdPolicy {
+        long_space: 1,
+        attempts: 64,
+        ..IdPolicy::default()
+    };
+    let only = PublicId::long_from_number(0).unwrap();
+    let t0 = now() + Duration::from_secs(1);
+    let room = connect(&store, &key, &carol.private_id, only, t0)
+        .await
+        .unwrap();
+    say(&store, &pusher, &room, &carol.private_id, "early", t0)
+        .await
+        .unwrap();
+    let rotated = rotate_public_id(
+        &store,
+        one,
+        &alice.private_id,
+        None,
+        t0 + Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rotated, only);
+    let t2 = t0 + Duration::from_secs(2);
+    say(&store, &pusher, &room, &carol.private_id, "late", t2)
+        .await
+        .unwrap();
+    assert_eq!(
+        connect(&store, &key, &alice.private_id, carol.public_id, t2)
+            .await
+            .unwrap(),
+        room
+    );
+    let t3 = t0 + Duration::from_secs(3);
+    assert_eq!(texts(&store, &room, &alice.private_id, t3).await, ["late"]);
+    assert_eq!(
+        texts(&store, &room, &carol.private_id, t3).await,
+        ["early", "late"]
+    );
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -2263,6 +2462,9 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    offers_made_before_the_holder_took_the_id_are_hidden,
+    a_retired_id_is_never_given_out_again,
+    history_starts_at_the_rotation_that_gave_the_id,
     a_flood_of_offers_never_hides_a_friends_new_one,
     an_offer_stands_for_its_offer_ttl,
     a_room_is_announced_again_at_most_once_a_window,
