@@ -566,6 +566,20 @@ mod tests {
     const ROOM_VECTOR: &str = "Adtcmr4yLOwccuZ1BwrtHui730ZnWToYzz9twf00xtI";
 
     #[test]
+    fn inbox_channel_matches_an_independent_hmac() {
+        // Computed with Python: "private-inbox-" + base64url without padding of
+        // hmac.new(key, b"secret-rooms/v2/inbox\0" + b"123-456", sha256).
+        assert_eq!(
+            key().inbox_channel(id("123-456")),
+            "private-inbox-pMlwQ552H2S1uy7FN-t__lJMvz7V_xtEvq6Kh0VT8BY"
+        );
+        assert_ne!(
+            key().inbox_channel(id("123-457")),
+            key().inbox_channel(id("123-456"))
+        );
+    }
+
+    #[test]
     fn a_room_is_announced_again_once_a_window_while_the_record_has_room() {
         let room = key().room_of(id("123-456"), id("654-321"));
         let none = BTreeSet::new();
