@@ -79,3 +79,110 @@ async fn no_secret_reaches_a_log_line() {
         assert!(!text.contains(secret), "{what} reached the logs");
     }
 }
+
+/// The log lines the README documents, field by field: one per request (`request_id`,
+/// `route`, `status`, `latency_ms`, and `error_code` for an error, with `error` for a 5xx),
+/// the warning of a connect whose announcement failed, and the stream function's line per
+/// batch (`route`, `records`, `changes`, `skipped`, `failed`, `latency_ms`).
+#[tokio::test(flavor = "current_thread")]
+async fn log_lines_carry_their_documented_fields() {
+    use serde_json::{Value, json};
+    let logs = Buffer::default();
+    let _guard = tracing::subscriber::set_default(subscriber(EnvFilter::new("info"), logs.clone()));
+    let lines = |logs: &Buffer| -> Vec<Value> {
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        logs.0.lock().unwrap().clear();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, _, _) = f.create().await;
+    lines(&logs);
+
+    // A success, a client error, a 5xx: one line each.
+    let room = f.room(&alice, &bob_pub).await;
+    assert_eq!(f.connect(&alice, &alice_pub).await.status, 400);
+    pusher.force_status(500);
+    assert_eq!(f.send(&alice, &room, "hi").await.status, 502);
+    // Each request line names its route by API Gateway's route key.
+    let connect = "POST /users/{publicId}/connect";
+    let send = "POST /rooms/{roomId}/message";
+    let requests: Vec<Value> = lines(&logs)
+        .into_iter()
+        .filter(|l| l["message"] == "request")
+        .collect();
+    assert_eq!(requests.len(), 3, "{requests:#?}");
+    for line in &requests {
+        assert!(line["request_id"].is_string(), "{line}");
+        assert!(
+            line["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{line}"
+        );
+    }
+    let fields = |l: &Value| {
+        (
+            l["route"].clone(),
+            l["status"].clone(),
+            l["error_code"].clone(),
+            l["level"].clone(),
+        )
+    };
+    assert_eq!(
+        requests.iter().map(fields).collect::<Vec<_>>(),
+        [
+            (json!(connect), json!(200), Value::Null, json!("INFO")),
+            (
+                json!(connect),
+                json!(400),
+                json!("cannot_connect_to_self"),
+                json!("INFO")
+            ),
+            (
+                json!(send),
+                json!(502),
+                json!("realtime_unavailable"),
+                json!("ERROR")
+            ),
+        ]
+    );
+    assert!(requests[2]["error"].is_string(), "a 5xx logs its cause");
+
+    // A connect whose announcement failed answers 200 and warns (Pusher still fails).
+    let (carol_pub, _, _) = f.create().await;
+    lines(&logs);
+    assert_eq!(f.connect(&alice, &carol_pub).await.status, 200);
+    let logged = lines(&logs);
+    let warning = logged
+        .iter()
+        .find(|l| l["message"] == "inbox announcement failed")
+        .unwrap_or_else(|| panic!("no warning: {logged:#?}"));
+    assert_eq!(warning["level"], "WARN");
+    assert!(warning["error"].is_string(), "{warning}");
+
+    // The stream function: one line per batch.
+    let sample =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/project-changes.json");
+    let batch: Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
+    f.project_changes.handle(&batch).await;
+    let logged = lines(&logs);
+    let projected: Vec<&Value> = logged
+        .iter()
+        .filter(|l| l["route"] == "project-changes")
+        .collect();
+    assert_eq!(projected.len(), 1, "{logged:#?}");
+    let line = projected[0];
+    assert_eq!(
+        (
+            &line["records"],
+            &line["changes"],
+            &line["skipped"],
+            &line["failed"]
+        ),
+        (&json!(5), &json!(5), &json!(0), &json!(false)),
+        "{line}"
+    );
+    assert!(line["latency_ms"].as_f64().is_some(), "{line}");
+}
