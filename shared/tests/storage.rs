@@ -2584,3 +2584,72 @@ async fn dynamodb_reprojecting_rebuilds_the_room_lists_without_the_stream() {
     assert!(entry.joined);
     assert!(entry.last_message_at.is_some(), "{entry:?}");
 }
+
+/// The embedded store's projection worker: a change that fails is tried again, and
+/// applied once the fault clears; one that fails five times running is dropped (with a
+/// warning: the next start-up's reprojection mends it), so that it cannot hold up the
+/// changes after it.
+#[tokio::test]
+async fn embedded_projection_retries_a_failing_change_then_drops_it() {
+    use secret_rooms_test_kit::recording::Recording;
+    let store = secret_rooms::store::EmbeddedStore::in_memory()
+        .unwrap()
+        .without_worker();
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, _, room) = joined_pair(&store, &key).await;
+    store.settle().await.unwrap();
+    let t0 = now() + Duration::from_secs(1);
+    let noted = |at: SystemTime| {
+        let (store, key, alice) = (store.clone(), key.clone(), alice.private_id.clone());
+        async move {
+            let list = list_rooms(&store, &key, &alice, at).await.unwrap();
+            list.rooms[0].last_message_at.clone()
+        }
+    };
+    let later = t0 + Duration::from_secs(10);
+    let failing = Recording::new(store.clone());
+
+    say(&store, &pusher, &room, &alice.private_id, "one", t0)
+        .await
+        .unwrap();
+    failing.fail_audience(2);
+    for _ in 0..2 {
+        assert!(store.settle_through(&failing).await.is_err(), "it failed");
+    }
+    assert_eq!(noted(later).await, None, "not noted while it fails");
+    assert_eq!(
+        store.settle_through(&failing).await.unwrap(),
+        1,
+        "tried again"
+    );
+    let one = Some(secret_rooms::domain::time::rfc3339(t0));
+    assert_eq!(noted(later).await, one);
+
+    let t1 = t0 + Duration::from_secs(1);
+    say(&store, &pusher, &room, &alice.private_id, "two", t1)
+        .await
+        .unwrap();
+    failing.fail_audience(usize::MAX);
+    for _ in 0..4 {
+        assert!(store.settle_through(&failing).await.is_err());
+    }
+    assert_eq!(
+        store.settle_through(&failing).await.unwrap(),
+        1,
+        "the fifth failure drops it"
+    );
+    assert_eq!(noted(later).await, one, "dropped, not noted");
+    failing.fail_audience(0);
+    let t2 = t0 + Duration::from_secs(2);
+    say(&store, &pusher, &room, &alice.private_id, "three", t2)
+        .await
+        .unwrap();
+    assert_eq!(store.settle_through(&failing).await.unwrap(), 1);
+    assert_eq!(
+        noted(later).await,
+        Some(secret_rooms::domain::time::rfc3339(t2)),
+        "the changes after it are applied"
+    );
+}

@@ -14,11 +14,14 @@ use secret_rooms::domain::ports::{
 use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
 use std::sync::{Arc, Mutex};
 
-/// `inner`, with a log of the calls made through it.
+/// `inner`, with a log of the calls made through it; it can also be told to fail a
+/// room's audience read, for the faults of the projection no real store gives on demand.
 #[derive(Clone)]
 pub struct Recording<S> {
     pub inner: S,
     log: Arc<Mutex<Vec<String>>>,
+    /// How many `audience` reads still fail (the projection's first step of a message).
+    audience_faults: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl<S> Recording<S> {
@@ -26,7 +29,14 @@ impl<S> Recording<S> {
         Self {
             inner,
             log: Arc::default(),
+            audience_faults: Arc::default(),
         }
+    }
+
+    /// Make the next `times` `audience` reads fail as an unavailable store would.
+    pub fn fail_audience(&self, times: usize) {
+        self.audience_faults
+            .store(times, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The calls recorded since the last take, oldest first.
@@ -170,7 +180,18 @@ impl<S: Store> Store for Recording<S> {
     }
 
     async fn audience(&self, room: &RoomId) -> Result<Option<Audience>, StoreError> {
-        let r = self.inner.audience(room).await;
+        use std::sync::atomic::Ordering::SeqCst;
+        let faulty = self
+            .audience_faults
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let r = if faulty {
+            Err(StoreError::Unavailable(anyhow::anyhow!(
+                "an injected fault"
+            )))
+        } else {
+            self.inner.audience(room).await
+        };
         self.note(format!("audience {room}"), &r);
         r
     }

@@ -1587,6 +1587,67 @@ mod tests {
     /// what the writes had projected, and drops a copy whose offer is gone.
     const OPENED: &str = "2026-11-25T00:00:01.000Z";
 
+    /// No request waits for the projection: while its worker cannot drain the outbox
+    /// (here: the drain is held), writes still commit and answer, their changes queued;
+    /// once it can, they are applied.
+    #[tokio::test]
+    async fn requests_never_wait_for_the_projection() {
+        use redb::ReadableTableMetadata as _;
+        let store = EmbeddedStore::in_memory().unwrap();
+        let (a, b) = (user(1, "0a"), user(2, "0b"));
+        let held = store.projection.draining.lock().await;
+        let key =
+            RoomKey::parse("59830ebc3a4184110566bf1a290d08473dfdcbd492ce498b14cd1a5e2fa2e441")
+                .unwrap();
+        let room = key.room_of(a.public_id, b.public_id);
+        let writes = async {
+            for u in [&a, &b] {
+                store.insert_user(u, None).await.unwrap();
+            }
+            let member = Member {
+                public_id: a.public_id,
+                username: a.username.clone(),
+            };
+            for n in 1..=3u64 {
+                let id = format!("{n:032x}");
+                let message = KeptMessage {
+                    cursor: Cursor::new(n, &id).unwrap(),
+                    id,
+                    from: member.clone(),
+                    message: format!("m{n}"),
+                    sent_at: OPENED.into(),
+                };
+                store
+                    .keep_message(&room, &message, 9_999_999_999)
+                    .await
+                    .unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), writes)
+            .await
+            .expect("the writes answered while the projection was held");
+        let queued = store
+            .run(|db| {
+                let txn = db.begin_read().map_err(other)?;
+                let outbox = txn.open_table(OUTBOX).map_err(other)?;
+                outbox.len().map_err(other)
+            })
+            .await
+            .unwrap();
+        assert_eq!(queued, 3, "each kept message queued its change");
+        drop(held);
+        store.settle().await.unwrap();
+        let left = store
+            .run(|db| {
+                let txn = db.begin_read().map_err(other)?;
+                let outbox = txn.open_table(OUTBOX).map_err(other)?;
+                outbox.len().map_err(other)
+            })
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "applied once it could drain");
+    }
+
     #[tokio::test]
     async fn reprojecting_a_file_rebuilds_its_room_lists() {
         let store = EmbeddedStore::in_memory().unwrap();
