@@ -255,6 +255,24 @@ test("two pages chat encrypted both ways, through the outbox while the peer is a
   for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
 });
 
+/** Resolves once every request `who`'s page made so far has been seen by the test: the
+ * page fetches itself, and requests are reported in the order they were made. A POST
+ * the page made before (a message sent in clear, say) is in `who.posts` by then. */
+async function requestsSoFar(who) {
+  const marker = `/?barrier=${Math.random()}`;
+  const seen = new Promise((resolve) => {
+    const onRequest = (request) => {
+      if (request.url().endsWith(marker)) {
+        who.page.off("request", onRequest);
+        resolve();
+      }
+    };
+    who.page.on("request", onRequest);
+  });
+  await who.page.evaluate((url) => fetch(url, { cache: "no-store" }).then((r) => r.text()), marker);
+  await seen;
+}
+
 /** `data` as event `event` on `channel`, added to the page's socket as if its realtime
  * server had sent it: what a publish through the realtime server's REST API delivers
  * when whoever holds the app's secret (the Pusher account, or anyone who has its
@@ -288,13 +306,12 @@ test("a peer's key comes from the room list only: forged room events neither pic
   ];
   for (const [channel, data] of forgeries) {
     const before = lists();
-    const listed = bob.page.waitForResponse((response) => response.url().endsWith("/users/rooms"));
     forge(socket, channel, "room", data);
     // The page heard it (it is a hint: it asks the server for the room list again), and
-    // the list, which has no key for Alice, is all it goes by.
+    // the list, which has no key for Alice, is all it goes by: once the page has applied
+    // every list it asked for, the forged key or its absence would have shown.
     await until(() => lists() > before, `a room list asked for after the forged event on ${channel}`);
-    await listed;
-    await bob.page.waitForTimeout(300);
+    await bob.page.waitForFunction((asked) => Number(document.body.dataset.lists ?? 0) >= asked, lists());
     assert.equal(await bob.page.locator("#chat").getAttribute("data-encryption"), "waiting");
   }
   await bob.page.locator("#e2e-label", { hasText: "Waiting for" }).waitFor();
@@ -460,7 +477,7 @@ test("text typed while waiting is not sent in clear when the peer turns out keyl
   await bob.page.press("#message", "Enter");
   await bob.page.locator(".message.pending .text", { hasText: "typed while waiting" }).waitFor();
   await bob.page.locator("#outbox-note", { hasText: "joined without encryption" }).waitFor();
-  await bob.page.waitForTimeout(500);
+  await requestsSoFar(bob);
   assert.deepEqual(await history(dave.privateId, room.roomId), [], "nothing went out in clear");
   assert.ok(!bob.posts.includes(`/rooms/${room.roomId}/message`), "nothing was posted");
 
@@ -475,7 +492,7 @@ test("text typed while waiting is not sent in clear when the peer turns out keyl
   await bob.page.click("#outbox-clear");
   await bob.page.locator(".message.mine:not(.pending) .text", { hasText: "typed while waiting" }).waitFor();
   await bob.page.locator(".message.pending .text", { hasText: "never shown" }).waitFor();
-  await bob.page.waitForTimeout(500);
+  await requestsSoFar(bob);
   assert.deepEqual((await history(dave.privateId, room.roomId)).map((m) => m.message), ["typed while waiting"]);
   assert.deepEqual(bob.problems, [], "no script errors on the page");
 });

@@ -210,15 +210,19 @@ test("client events: only from a subscriber, at most 10 a second per connection"
   await barrier(b);
   assert.equal(heard, 0, "nothing from a socket that is not subscribed");
   // Subscribed, 25 events at once: 10 a second are relayed, the rest refused with code
-  // 4301 (the burst may straddle a second boundary: 20 at most pass in two).
+  // 4301. However the server's seconds fall across the burst, at most 10 pass in each
+  // second it spans: the bound follows from how long the burst took to send (a busy
+  // machine may stretch it), never from a guess about the server's clock.
   const aliceSub = await subscribe(a, room.channel);
   const limited = [];
   a.connection.bind("error", (e) => e.data?.code === 4301 && limited.push(e));
+  const started = Date.now();
   for (let n = 0; n < 25; n += 1) aliceSub.channel.trigger("client-typing", { n });
   await barrier(a);
+  const spanned = Math.floor((Date.now() - started) / 1000) + 2;
   await barrier(b);
-  assert.ok(heard >= 10 && heard <= 20, `relayed ${heard}`);
-  assert.ok(limited.length >= 5, `refused ${limited.length}`);
+  assert.ok(heard >= 10, `relayed ${heard}: the first 10 of a second pass`);
+  assert.ok(heard <= 10 * spanned, `relayed ${heard} in at most ${spanned} seconds`);
   assert.equal(heard + limited.length, 25, "each event relayed or refused");
 });
 

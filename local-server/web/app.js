@@ -628,6 +628,9 @@ async function listRooms() {
     });
   }
   renderList();
+  // How many lists the page has applied: a barrier for tests ("the page has taken in
+  // every list it asked for"), never a state the page reads.
+  document.body.dataset.lists = String(Number(document.body.dataset.lists ?? 0) + 1);
 }
 
 /** Subscribe to a joined room's channel: live messages, typing, presence; and, each
