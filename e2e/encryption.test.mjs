@@ -173,6 +173,15 @@ async function until(condition, what, ms = 10_000) {
   }
 }
 
+/** The safety code of two raw X25519 public keys (base64url): SHA-256 of both, sorted
+ * bytewise and concatenated, as a big-endian number modulo 10^60, in 12 groups of 5. */
+function independentSafetyCode(a, b) {
+  const [low, high] = [Buffer.from(a, "base64url"), Buffer.from(b, "base64url")].sort(Buffer.compare);
+  const digest = crypto.createHash("sha256").update(Buffer.concat([low, high])).digest("hex");
+  const digits = (BigInt(`0x${digest}`) % 10n ** 60n).toString().padStart(60, "0");
+  return digits.match(/.{5}/g).join(" ");
+}
+
 async function safetyCode(who) {
   await who.page.click("#e2e-label");
   const code = who.page.locator("#safety-code", { hasText: SAFETY_CODE });
@@ -229,9 +238,13 @@ test("two pages chat encrypted both ways, through the outbox while the peer is a
   assert.deepEqual(await texts(bob), plaintexts);
   assert.deepEqual(await texts(alice), plaintexts);
 
-  // The same safety code on both sides.
+  // The same safety code on both sides, and the one computed here from the two keys the
+  // server's room lists name, as the README describes it (not with the page's code).
   const code = await safetyCode(alice);
   assert.equal(await safetyCode(bob), code);
+  const keyOf = async (lister) =>
+    (await api("/users/rooms", { privateId: lister.privateId })).body.rooms[0].peer.publicKey;
+  assert.equal(code, independentSafetyCode(await keyOf(alice), await keyOf(bob)));
 
   // Nothing in clear reached the realtime server or the history.
   await until(() => heard.messages.length === 4, "four relayed messages");
