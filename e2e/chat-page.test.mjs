@@ -235,6 +235,30 @@ async function victimWithARoom() {
 
 const HIJACK = `${BASE}/?api=${encodeURIComponent(BASE)}&key=local-key&wsHost=evil.test&wsPort=6001&forceTLS=false`;
 
+test("an identity stored under the API alone (before v2) moves to the page's own configuration, never to a link's", async () => {
+  const stored = (await api("/users/create", {})).body;
+  const context = await browser.newContext(PHONE);
+  const legacy = `secret-rooms:${BASE}:me`;
+  await context.addInitScript(([name, me]) => {
+    if (!sessionStorage.getItem("seeded")) {
+      localStorage.setItem(name, JSON.stringify(me));
+      sessionStorage.setItem("seeded", "yes");
+    }
+  }, [legacy, { publicId: stored.publicId, privateId: stored.privateId, username: stored.username }]);
+  const page = await context.newPage();
+  // A link that names its own realtime settings: a fresh identity, and the stored one
+  // stays where it was, for the page's own configuration.
+  await page.goto(HIJACK);
+  await page.locator("#my-public-id", { hasText: /^\d{3}-\d{3}(-\d{3})?$/ }).waitFor();
+  assert.notEqual(await page.locator("#my-public-id").textContent(), stored.publicId);
+  assert.notEqual(await page.evaluate((name) => localStorage.getItem(name), legacy), null, "not moved to a link's");
+  // The page's own configuration takes it, and the old entry goes.
+  await page.goto(BASE);
+  await page.locator("#my-public-id", { hasText: stored.publicId }).waitFor();
+  assert.equal(await page.evaluate((name) => localStorage.getItem(name), legacy), null, "moved");
+  await context.close();
+});
+
 test("a hijack link gets a fresh identity, never the stored one's rooms or private id", async () => {
   const { victim, bob, privateId, channel } = await victimWithARoom();
   const page = await victim.context.newPage();
