@@ -378,6 +378,31 @@ test("a public id rotated in another tab: what each tab seals opens for the peer
   for (const who of [alice, bob, tab]) assert.deepEqual(who.problems, [], "no script errors on the page");
 });
 
+test("an outbox two tabs share goes out once: one tab at a time sends it (a Web Lock)", async () => {
+  const bob = await person();
+  const alice = await person();
+  await connect(bob, alice.publicId);
+  await bob.page.locator('#chat[data-encryption="waiting"]').waitFor();
+  const tab = { page: await bob.context.newPage(), problems: [] };
+  tab.page.on("pageerror", (error) => tab.problems.push(error.message));
+  await tab.page.goto(BASE);
+  await tab.page.locator('#chat[data-encryption="waiting"]').waitFor();
+  for (const text of ["one", "two", "three"]) await send(bob, text);
+  await tab.page.locator(".message.pending .text", { hasText: "three" }).waitFor();
+  // Alice joins: both tabs learn her key at once, and both would flush what they share.
+  await connect(alice, bob.publicId);
+  await alice.page.locator(".message.theirs .text", { hasText: "three" }).waitFor();
+  for (const page of [bob.page, tab.page]) {
+    await until(async () => (await page.locator(".message.pending").count()) === 0, "the outbox sent");
+  }
+  await requestsSoFar(bob);
+  await requestsSoFar(tab);
+  const room = await openRoom(bob);
+  const kept = await history(alice.privateId, room.roomId);
+  assert.equal(kept.length, 3, `each message once: ${kept.length} kept`);
+  assert.deepEqual(tab.problems, [], "no script errors on the page");
+});
+
 test("tabs that open at once make one identity, whose key pair is the one kept", async () => {
   const context = await browser.newContext(PHONE);
   // A slow create: both tabs are making their identity at the same time.
