@@ -10,6 +10,9 @@
 #  5. starts the local server and runs the end-to-end tests of e2e/ and schemathesis
 #     (the API contract in openapi.yaml) against it,
 #  6. stops everything it started, also when a test fails.
+# `./scripts/test.sh --rust` does steps 1, 2 and the `cargo test` of 4 only (the Rust
+# tests, with moto); arguments after it (or after none) go to `cargo test`, as in
+# `./scripts/test.sh --rust --test storage -- flood`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
@@ -19,18 +22,24 @@ die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
 
 command -v cargo >/dev/null || die "cargo is missing: install Rust (https://rustup.rs) first"
 
+rust_only=false
+if [ "${1:-}" = "--rust" ]; then
+  rust_only=true
+  shift
+fi
+
 ensure_venv
-ensure_node_packages
+$rust_only || ensure_node_packages
 
 # --- Headless Chromium for the chat page test (Debian's package; Playwright drives it).
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
-if [ ! -x "$chromium" ] || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; then
+if ! $rust_only && { [ ! -x "$chromium" ] || ! dpkg -s fonts-noto-color-emoji >/dev/null 2>&1; }; then
   say "installing Debian's chromium and fonts-noto-color-emoji"
   command -v apt-get >/dev/null || die "chromium is missing at $chromium and apt-get is not available: install Chromium and set CHROMIUM_PATH"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null \
     || die "apt-get could not install chromium"
 fi
-[ -x "$chromium" ] || die "chromium is missing at $chromium"
+$rust_only || [ -x "$chromium" ] || die "chromium is missing at $chromium"
 export CHROMIUM_PATH="$chromium"
 
 start_moto
@@ -44,10 +53,17 @@ domain_deps=$(cargo tree --locked -p secret-rooms-domain -e normal --prefix none
 if grep -E "$forbidden" <<<"$domain_deps"; then
   die "the domain crate (domain/) depends on the crates above; adapters belong in shared/"
 fi
+# Nor does any of its modules import, through others, one that imports it.
+"$venv/bin/python" scripts/module-cycles.py domain/src || die "an import cycle in domain/ (above)"
 
 say "cargo test --workspace"
 log=target/test-output.log
 cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"
+if $rust_only; then
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+       END { printf "rust tests: %d passed, %d failed\n", p, f }' "$log"
+  exit 0
+fi
 
 # --- The connect timing measurement of BENCHMARKS.md, as a quick debug run: the script
 # works and prints its figures (they are measured in release, on a quiet machine).

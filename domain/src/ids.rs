@@ -263,6 +263,24 @@ impl SocketId {
     }
 }
 
+/// Which of a room's two public ids a member holds: the lower or the higher by text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Low,
+    High,
+}
+
+impl Side {
+    /// The side of `me` in the room of `me` and `peer` (two different ids).
+    pub fn of(me: PublicId, peer: PublicId) -> Self {
+        if me.to_string() <= peer.to_string() {
+            Side::Low
+        } else {
+            Side::High
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,10 @@
 //! Lambda, AWS or Pusher.
 //!
 //! - [`ids`]: public, private and room ids, parsed at the edge and valid by construction.
-//! - [`users`], [`rooms`], [`messages`], [`channels`]: the four operations.
+//! - [`users`], [`rooms`], [`messages`], [`channels`], [`history`], [`inbox`]: the eight
+//!   operations (create and rotate, connect and block, message, channel auth, history,
+//!   room list).
+//! - [`projection`]: what keeps the room lists one query.
 //! - [`ports`]: what the operations need from outside (a store, a realtime publisher, a
 //!   channel signer, a clock), implemented by adapters elsewhere.
 //! - [`addresses`]: the per-source-address limit on creating users.
@@ -10,6 +13,7 @@
 
 pub mod addresses;
 pub mod channels;
+pub mod cursor;
 pub mod history;
 pub mod ids;
 pub mod inbox;

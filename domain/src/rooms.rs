@@ -128,32 +128,16 @@ impl fmt::Debug for RoomKey {
     }
 }
 
-/// Which of a room's two public ids a member holds: the lower or the higher by text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    Low,
-    High,
-}
+pub use crate::ids::Side;
 
 struct Pair;
 
 impl Pair {
     fn sorted(a: PublicId, b: PublicId) -> (PublicId, PublicId) {
-        if a.to_string() <= b.to_string() {
+        if Side::of(a, b) == Side::Low {
             (a, b)
         } else {
             (b, a)
-        }
-    }
-}
-
-impl Side {
-    /// The side of `me` in the room of `me` and `peer` (two different ids).
-    pub fn of(me: PublicId, peer: PublicId) -> Self {
-        if Pair::sorted(me, peer).0 == me {
-            Side::Low
-        } else {
-            Side::High
         }
     }
 }

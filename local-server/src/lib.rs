@@ -1,4 +1,4 @@
-//! The whole service on one machine: the four routes at API Gateway's paths, served by
+//! The whole service on one machine: the eight routes at API Gateway's paths, served by
 //! the same library code the Lambda functions run, an embedded store, and a
 //! Pusher-protocol realtime server on the same port.
 

@@ -1,7 +1,7 @@
 //! secret-rooms: the adapters and the edge around the domain crate
 //! (`secret-rooms-domain`, re-exported as [`domain`]).
 //!
-//! - [`domain`]: identifiers, room-id derivation, the four operations and their ports.
+//! - [`domain`]: identifiers, room-id derivation, the eight operations and their ports.
 //! - [`store`]: the `Store` port on DynamoDB (and, with `embedded`, on a redb file).
 //! - [`realtime`]: the `Realtime` and `ChannelSigner` ports on Pusher Channels.
 //! - [`http`]: the route table, request parsing, error mapping and the Lambda glue.

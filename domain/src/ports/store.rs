@@ -3,8 +3,8 @@
 //! connect 2, message 1, auth 1) can be read off the domain functions and counted in
 //! tests.
 
-use crate::ids::{PrivateIdHash, PublicId, PublicKey, RoomId};
-use crate::rooms::Side;
+use crate::cursor::Cursor;
+use crate::ids::{PrivateIdHash, PublicId, PublicKey, RoomId, Side};
 use async_trait::async_trait;
 
 /// A user: the store keeps it under its private-id hash, with a marker for its public id.
@@ -68,7 +68,7 @@ pub struct Membership {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeptMessage {
     /// Where it stands in the room's history (time, then id): also the list's cursor.
-    pub cursor: crate::history::Cursor,
+    pub cursor: Cursor,
     pub id: String,
     pub from: Member,
     pub message: String,
@@ -82,7 +82,7 @@ pub struct HistoryPage {
     /// Where the next page starts when more messages follow: the last item read, which
     /// may be an expired message left out of `messages` (so that a page of expired
     /// messages does not end the history early).
-    pub next: Option<crate::history::Cursor>,
+    pub next: Option<Cursor>,
 }
 
 /// A room offered to a public id: its holder (present or future) may join it.
@@ -443,7 +443,7 @@ pub trait Store: Send + Sync {
     async fn list_messages(
         &self,
         room: &RoomId,
-        after: &crate::history::Cursor,
+        after: &Cursor,
         limit: usize,
         now_secs: u64,
     ) -> Result<HistoryPage, StoreError>;
@@ -455,8 +455,8 @@ pub trait Store: Send + Sync {
     async fn list_messages_before(
         &self,
         room: &RoomId,
-        floor: &crate::history::Cursor,
-        before: Option<&crate::history::Cursor>,
+        floor: &Cursor,
+        before: Option<&Cursor>,
         limit: usize,
         now_secs: u64,
     ) -> Result<HistoryPage, StoreError>;

@@ -1,4 +1,4 @@
-//! The route table and the four routes' handlers, each generic over its store (and
+//! The route table and the eight routes' handlers, each generic over its store (and
 //! publisher): a Lambda function instantiates its one route with the concrete DynamoDB
 //! store and Pusher client.
 
