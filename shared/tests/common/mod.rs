@@ -56,7 +56,7 @@ use secret_rooms::http::{Endpoint, Route};
 use secret_rooms::projector::{Projector, StreamReader};
 use serde_json::{Value, json};
 
-/// The four functions on one fresh table, configured as in production but for the
+/// The eight route functions and the stream's on one fresh table, configured as in production but for the
 /// endpoints: moto for DynamoDB, the receiver for Pusher.
 pub struct Functions {
     pub table: String,
@@ -80,12 +80,12 @@ impl Functions {
         Self::start_with_clock(pusher_base, Arc::new(SystemClock)).await
     }
 
-    /// The four functions, reading the time from `clock`.
+    /// The functions, reading the time from `clock`.
     pub async fn start_with_clock(pusher_base: &str, clock: Arc<dyn Clock>) -> Self {
         Self::start_with(pusher_base, clock, &[]).await
     }
 
-    /// The four functions, with `extra` variables over the test settings.
+    /// The functions, with `extra` variables over the test settings.
     pub async fn start_with(
         pusher_base: &str,
         clock: Arc<dyn Clock>,
