@@ -13,7 +13,7 @@ use options::{Options, RealtimeChoice, StoreChoice};
 use secret_rooms::domain::addresses::AddressLimit;
 use secret_rooms::domain::ports::{Clock, SystemClock};
 use secret_rooms::domain::rooms::RoomKey;
-use secret_rooms::http::{Endpoint, routes};
+use secret_rooms::http::{Endpoint, Wiring};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{DynamoStore, EmbeddedStore, Store};
 use std::net::SocketAddr;
@@ -241,50 +241,19 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let room_key = room_key(&options)?;
     let realtime = Arc::new(PusherClient::new(&pusher)?);
-    let endpoints = vec![
-        Endpoint::from(routes::CreateUser {
-            limit: create_limit(&options, &room_key),
-            ..routes::CreateUser::new(store.clone(), clock.clone())
-        }),
-        Endpoint::from(routes::Connect {
-            store: store.clone(),
-            limits: options.connect,
-            realtime: realtime.clone(),
-            room_key: room_key.clone(),
-            clock: clock.clone(),
-        }),
-        Endpoint::from(routes::SendMessage {
-            store: store.clone(),
-            realtime,
-            rate: options.rate,
-            ttl: options.ttl,
-            clock: clock.clone(),
-        }),
-        Endpoint::from(routes::ChannelAuth {
-            store: store.clone(),
-            credentials: pusher.credentials.clone(),
-            room_key: room_key.clone(),
-        }),
-        Endpoint::from(routes::ListMessages {
-            store: store.clone(),
-            clock: clock.clone(),
-        }),
-        Endpoint::from(routes::BlockRoom {
-            store: store.clone(),
-            clock: clock.clone(),
-        }),
-        Endpoint::from(routes::ListRooms {
-            store: store.clone(),
-            room_key: room_key.clone(),
-            clock: clock.clone(),
-        }),
-        Endpoint::from(routes::RotateId {
-            store,
-            ids: Default::default(),
-            limit: create_limit(&options, &room_key),
-            clock,
-        }),
-    ];
+    let create_limit = create_limit(&options, &room_key);
+    let endpoints = Endpoint::all(Wiring {
+        store,
+        realtime,
+        credentials: pusher.credentials.clone(),
+        room_key,
+        clock,
+        rate: options.rate,
+        ttl: options.ttl,
+        connect: options.connect,
+        create_limit,
+        ids: Default::default(),
+    });
     let page_config = serde_json::json!({"apiBase": "", "pusher": page_realtime});
     let mut router = api::router(endpoints).merge(web::router(page_config));
     if let Some(routes) = extra_routes {

@@ -14,7 +14,7 @@ use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::users::IdPolicy;
 use secret_rooms::http::routes;
-use secret_rooms::http::{Endpoint, Route};
+use secret_rooms::http::{Endpoint, Handler as _, Route, Wiring};
 use secret_rooms::store::DynamoStore;
 use serde_json::json;
 use std::sync::Arc;
@@ -49,120 +49,52 @@ async fn all_routes(store: Arc<DynamoStore>) -> Vec<(Route, Endpoint, serde_json
         },
     )
     .unwrap();
-    let pusher = Arc::new(pusher);
-    vec![
-        (
-            Route::CreateUser,
-            Endpoint::from(routes::CreateUser::new(
-                store.clone(),
-                Arc::new(SystemClock),
-            )),
-            api_event(Route::CreateUser, "/users/create", None, Some("{}")),
-        ),
-        (
-            Route::Connect,
-            Endpoint::from(routes::Connect {
-                limits: secret_rooms::domain::rooms::ConnectLimits::UNLIMITED,
-                store: store.clone(),
-                realtime: pusher.clone(),
-                room_key: RoomKey::parse(common::ROOM_KEY).unwrap(),
-                clock: Arc::new(SystemClock),
-            }),
-            api_event(
-                Route::Connect,
-                "/users/123-456/connect",
-                None,
-                Some(&json!({"privateId": private}).to_string()),
-            ),
-        ),
-        (
-            Route::SendMessage,
-            Endpoint::from(routes::SendMessage {
-                store: store.clone(),
-                realtime: pusher,
-                rate: Default::default(),
-                ttl: Default::default(),
-                clock: Arc::new(SystemClock),
-            }),
-            api_event(
-                Route::SendMessage,
-                &format!("/rooms/{room}/message"),
-                None,
-                Some(&json!({"privateId": private, "message": "hi"}).to_string()),
-            ),
-        ),
-        (
-            Route::ListMessages,
-            Endpoint::from(routes::ListMessages {
-                store: store.clone(),
-                clock: Arc::new(SystemClock),
-            }),
-            api_event(
-                Route::ListMessages,
-                &format!("/rooms/{room}/messages"),
-                None,
-                Some(&json!({"privateId": private}).to_string()),
-            ),
-        ),
-        (
-            Route::BlockRoom,
-            Endpoint::from(routes::BlockRoom {
-                store: store.clone(),
-                clock: Arc::new(SystemClock),
-            }),
-            api_event(
-                Route::BlockRoom,
-                &format!("/rooms/{room}/block"),
-                None,
-                Some(&json!({"privateId": private}).to_string()),
-            ),
-        ),
-        (
-            Route::ListRooms,
-            Endpoint::from(routes::ListRooms {
-                store: store.clone(),
-                room_key: RoomKey::parse(common::ROOM_KEY).unwrap(),
-                clock: Arc::new(SystemClock),
-            }),
-            api_event(
-                Route::ListRooms,
-                "/users/rooms",
-                None,
-                Some(&json!({"privateId": private}).to_string()),
-            ),
-        ),
-        (
-            Route::RotateId,
-            Endpoint::from(routes::RotateId {
-                store: store.clone(),
-                ids: IdPolicy::default(),
-                limit: None,
-                clock: Arc::new(SystemClock),
-            }),
-            api_event(
-                Route::RotateId,
-                "/users/rotate",
-                None,
-                Some(&json!({"privateId": private}).to_string()),
-            ),
-        ),
-        (
-            Route::ChannelAuth,
-            Endpoint::from(routes::ChannelAuth {
-                store,
-                credentials: secret_rooms::realtime::pusher::PusherCredentials::new("k", "s"),
-                room_key: RoomKey::parse(common::ROOM_KEY).unwrap(),
-            }),
-            api_event(
-                Route::ChannelAuth,
-                "/pusher/auth",
-                Some("application/x-www-form-urlencoded"),
-                Some(&format!(
-                    "socket_id=1.2&channel_name=private-{room}&privateId={private}"
-                )),
-            ),
-        ),
-    ]
+    let endpoints = Endpoint::all(Wiring {
+        store,
+        realtime: Arc::new(pusher),
+        credentials: secret_rooms::realtime::pusher::PusherCredentials::new("k", "s"),
+        room_key: RoomKey::parse(common::ROOM_KEY).unwrap(),
+        clock: Arc::new(SystemClock),
+        rate: Default::default(),
+        ttl: Default::default(),
+        connect: secret_rooms::domain::rooms::ConnectLimits::UNLIMITED,
+        create_limit: None,
+        ids: IdPolicy::default(),
+    });
+    let body = json!({"privateId": private}).to_string();
+    endpoints
+        .into_iter()
+        .map(|endpoint| {
+            let route = endpoint.route();
+            let event = match route {
+                Route::CreateUser => api_event(route, "/users/create", None, Some("{}")),
+                Route::Connect => api_event(route, "/users/123-456/connect", None, Some(&body)),
+                Route::SendMessage => api_event(
+                    route,
+                    &format!("/rooms/{room}/message"),
+                    None,
+                    Some(&json!({"privateId": private, "message": "hi"}).to_string()),
+                ),
+                Route::ChannelAuth => api_event(
+                    route,
+                    "/pusher/auth",
+                    Some("application/x-www-form-urlencoded"),
+                    Some(&format!(
+                        "socket_id=1.2&channel_name=private-{room}&privateId={private}"
+                    )),
+                ),
+                Route::ListMessages => {
+                    api_event(route, &format!("/rooms/{room}/messages"), None, Some(&body))
+                }
+                Route::BlockRoom => {
+                    api_event(route, &format!("/rooms/{room}/block"), None, Some(&body))
+                }
+                Route::ListRooms => api_event(route, "/users/rooms", None, Some(&body)),
+                Route::RotateId => api_event(route, "/users/rotate", None, Some(&body)),
+            };
+            (route, endpoint, event)
+        })
+        .collect()
 }
 
 fn assert_storage_unavailable(route: Route, reply: &Reply) {
@@ -221,17 +153,18 @@ async fn dynamodb_throttling_is_retried_then_answered_503() {
     every_route_answers_503(&fake.endpoint).await;
     let calls = fake.calls();
     // The SDK's standard mode retries a throttled read or write: 3 attempts for each
-    // route's first call (the counter, the requester's read, the message count, the
-    // room's read for history and for a block, the lister's query, the rotator's read,
-    // the membership), then for the stream function's first (the holder's marker).
+    // route's first call, in `Route::ALL`'s order (the counter, the requester's read, the
+    // message count, the membership, the room's read for history and for a block, the
+    // lister's query, the rotator's read), then for the stream function's first (the
+    // holder's marker).
     let expected: Vec<String> = [
         "UpdateItem",
         "GetItem",
         "UpdateItem",
         "GetItem",
         "GetItem",
-        "Query",
         "GetItem",
+        "Query",
         "GetItem",
         "GetItem",
     ]

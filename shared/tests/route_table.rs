@@ -104,3 +104,36 @@ fn each_function_crate_and_sample_event_serves_its_route() {
         assert_eq!(event["requestContext"]["routeKey"], name.as_str());
     }
 }
+
+/// `Endpoint::all` builds each route once, in the table's order: what the local server
+/// serves and the fault tests exercise is every route, none wired by hand.
+#[test]
+fn endpoint_all_builds_every_route_once_in_order() {
+    use secret_rooms::domain::ports::SystemClock;
+    use secret_rooms::domain::rooms::{ConnectLimits, RoomKey};
+    use secret_rooms::http::{Endpoint, Handler as _, Wiring};
+    use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
+    use std::sync::Arc;
+    let credentials = PusherCredentials::new("key", "secret");
+    let pusher = PusherClient::new(&PusherConfig {
+        app_id: "1".into(),
+        credentials: credentials.clone(),
+        base_url: "http://127.0.0.1:9".into(),
+        timeout: std::time::Duration::from_secs(1),
+    })
+    .unwrap();
+    let endpoints = Endpoint::all(Wiring {
+        store: Arc::new(secret_rooms::store::EmbeddedStore::in_memory().unwrap()),
+        realtime: Arc::new(pusher),
+        credentials,
+        room_key: RoomKey::new(vec![7u8; 32]).unwrap(),
+        clock: Arc::new(SystemClock),
+        rate: Default::default(),
+        ttl: Default::default(),
+        connect: ConnectLimits::default(),
+        create_limit: None,
+        ids: Default::default(),
+    });
+    let routes: Vec<Route> = endpoints.iter().map(|e| e.route()).collect();
+    assert_eq!(routes, Route::ALL);
+}

@@ -4,8 +4,14 @@
 use super::routes::{self, Route};
 use super::{ApiError, ApiRequest, ApiResponse, Handler};
 use crate::config::{ConfigError, Lookup};
+use crate::domain::addresses::AddressLimit;
+use crate::domain::history::MessageTtl;
+use crate::domain::messages::RateLimit;
 use crate::domain::ports::Clock;
+use crate::domain::rooms::{ConnectLimits, RoomKey};
+use crate::domain::users::IdPolicy;
 use crate::realtime::Realtime;
+use crate::realtime::pusher::PusherCredentials;
 use crate::store::Store;
 use std::sync::Arc;
 
@@ -82,6 +88,72 @@ impl Endpoint {
         self
     }
 
+    /// Every route's endpoint over the same ports and settings, in [`Route::ALL`]'s
+    /// order: what a server of all of them (the local server, the tests) builds, so
+    /// that none is wired by hand twice.
+    pub fn all(w: Wiring) -> Vec<Self> {
+        let Wiring {
+            store,
+            realtime,
+            credentials,
+            room_key,
+            clock,
+            rate,
+            ttl,
+            connect,
+            create_limit,
+            ids,
+        } = w;
+        Route::ALL
+            .iter()
+            .map(|route| match route {
+                Route::CreateUser => Self::from(routes::CreateUser {
+                    ids,
+                    limit: create_limit.clone(),
+                    ..routes::CreateUser::new(store.clone(), clock.clone())
+                }),
+                Route::Connect => Self::from(routes::Connect {
+                    store: store.clone(),
+                    limits: connect,
+                    realtime: realtime.clone(),
+                    room_key: room_key.clone(),
+                    clock: clock.clone(),
+                }),
+                Route::SendMessage => Self::from(routes::SendMessage {
+                    store: store.clone(),
+                    realtime: realtime.clone(),
+                    rate,
+                    ttl,
+                    clock: clock.clone(),
+                }),
+                Route::ChannelAuth => Self::from(routes::ChannelAuth {
+                    store: store.clone(),
+                    credentials: credentials.clone(),
+                    room_key: room_key.clone(),
+                }),
+                Route::ListMessages => Self::from(routes::ListMessages {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                }),
+                Route::BlockRoom => Self::from(routes::BlockRoom {
+                    store: store.clone(),
+                    clock: clock.clone(),
+                }),
+                Route::ListRooms => Self::from(routes::ListRooms {
+                    store: store.clone(),
+                    room_key: room_key.clone(),
+                    clock: clock.clone(),
+                }),
+                Route::RotateId => Self::from(routes::RotateId {
+                    store: store.clone(),
+                    ids,
+                    limit: create_limit.clone(),
+                    clock: clock.clone(),
+                }),
+            })
+            .collect()
+    }
+
     /// Build a route's handler from configuration, as its Lambda function does.
     pub async fn from_env(route: Route, env: Lookup<'_>) -> Result<Self, ConfigError> {
         Ok(match route {
@@ -95,6 +167,26 @@ impl Endpoint {
             Route::RotateId => routes::RotateId::from_env(env).await?.into(),
         })
     }
+}
+
+/// What [`Endpoint::all`] builds every route from: the ports once, and the settings
+/// each route takes (as the functions read them from their variables).
+pub struct Wiring {
+    pub store: Arc<dyn Store>,
+    pub realtime: Arc<dyn Realtime>,
+    /// Signs channel subscriptions.
+    pub credentials: PusherCredentials,
+    pub room_key: RoomKey,
+    pub clock: Arc<dyn Clock>,
+    /// Messages per sender and window.
+    pub rate: RateLimit,
+    /// How long messages are kept.
+    pub ttl: MessageTtl,
+    /// Connects per identity and window, and how long offers stand.
+    pub connect: ConnectLimits,
+    /// Public ids taken per source address (creates and rotations); `None`: unlimited.
+    pub create_limit: Option<AddressLimit>,
+    pub ids: IdPolicy,
 }
 
 /// A store or publisher behind an `Arc`, concrete or already `dyn`, as the `dyn` the

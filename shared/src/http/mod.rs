@@ -7,7 +7,7 @@ pub mod lambda;
 pub mod routes;
 
 use crate::domain::{PrivateId, PublicId, RoomId};
-pub use endpoint::Endpoint;
+pub use endpoint::{Endpoint, Wiring};
 pub use errors::ApiError;
 pub use routes::Route;
 use serde::de::DeserializeOwned;
