@@ -2653,3 +2653,79 @@ async fn embedded_projection_retries_a_failing_change_then_drops_it() {
         "the changes after it are applied"
     );
 }
+
+/// SPEC v3 budget: the projection writes at most 2 items for a connect (a connect again
+/// moves its copy: one delete, one write) and at most 2 for a message (one entry per
+/// side), counted on the calls it makes.
+#[tokio::test]
+async fn the_projection_writes_at_most_two_items_a_connect_and_a_message() {
+    use secret_rooms_test_kit::recording::Recording;
+    let store = secret_rooms::store::EmbeddedStore::in_memory()
+        .unwrap()
+        .without_worker();
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let recording = Recording::new(store.clone());
+    let writes = |calls: Vec<String>| {
+        calls
+            .iter()
+            .filter(|c| {
+                ["copy_offer", "drop_offer", "note_message", "drop_offers_to"]
+                    .iter()
+                    .any(|w| c.starts_with(w))
+            })
+            .count()
+    };
+    let t0 = now() + Duration::from_secs(1);
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, t0)
+        .await
+        .unwrap();
+    store.settle_through(&recording).await.unwrap();
+    assert!(writes(recording.take()) <= 2, "a first connect");
+    connect(
+        &store,
+        &key,
+        &alice.private_id,
+        bob.public_id,
+        t0 + Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    store.settle_through(&recording).await.unwrap();
+    let calls = recording.take();
+    assert_eq!(
+        writes(calls.clone()),
+        2,
+        "a connect again moves the copy: {calls:#?}"
+    );
+    say(
+        &store,
+        &pusher,
+        &room,
+        &alice.private_id,
+        "hi",
+        t0 + Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    store.settle_through(&recording).await.unwrap();
+    let calls = recording.take();
+    assert_eq!(
+        writes(calls.clone()),
+        2,
+        "a message notes both sides: {calls:#?}"
+    );
+    let t3 = t0 + Duration::from_secs(3);
+    connect(&store, &key, &alice.private_id, bob.public_id, t3)
+        .await
+        .unwrap();
+    store.settle_through(&recording).await.unwrap();
+    let calls = recording.take();
+    assert_eq!(
+        writes(calls.clone()),
+        2,
+        "a connect again after a message: {calls:#?}"
+    );
+}

@@ -456,17 +456,11 @@ impl Store for EmbeddedStore {
         let (room, joiner) = (room.clone(), *joiner);
         let announce = self
             .run(move |db| {
-                let mut changes = [
-                    Change::Offered {
-                        to: target,
-                        room: room.clone(),
-                        replaced: None,
-                    },
-                    Change::Joined {
-                        who: joiner,
-                        room: room.clone(),
-                    },
-                ];
+                let mut changes = vec![Change::Offered {
+                    to: target,
+                    room: room.clone(),
+                    replaced: None,
+                }];
                 let txn = db.begin_write().map_err(other)?;
                 let announce;
                 {
@@ -534,10 +528,18 @@ impl Store for EmbeddedStore {
                         .map_err(other)?;
                     // The joined entry keeps its first time (and the message the projection
                     // noted); the offer says when it was last made.
+                    // As DynamoDB's stream, which has a join's change when the entry is
+                    // inserted, not when a join again rewrites it.
                     let (joined_at, last_message) =
                         match get_item::<JoinedItem>(&table, joined_key.as_str())? {
                             Some(item) => (item.joined_at, item.last_message),
-                            None => (now.clone(), LastMessageEntry::default()),
+                            None => {
+                                changes.push(Change::Joined {
+                                    who: joiner,
+                                    room: room.clone(),
+                                });
+                                (now.clone(), LastMessageEntry::default())
+                            }
                         };
                     let joined = JoinedItem {
                         kind: Kind::Joined,
