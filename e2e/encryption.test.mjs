@@ -239,7 +239,7 @@ test("two pages chat encrypted both ways, through the outbox while the peer is a
   assert.deepEqual(await texts(alice), plaintexts);
 
   // The same safety code on both sides, and the one computed here from the two keys the
-  // server's room lists name, as the README describes it (not with the page's code).
+  // server's room lists name, as docs/chat-page.md describes it (not with the page's code).
   const code = await safetyCode(alice);
   assert.equal(await safetyCode(bob), code);
   const keyOf = async (lister) =>

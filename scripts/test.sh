@@ -112,6 +112,19 @@ for _ in $(seq 1 100); do
 done
 grep -qF "Chat page http://127.0.0.1:$server_port/" target/local-server.log \
   || { cat target/local-server.log >&2; die "the local server did not print its Chat page line"; }
+# The README's quick start, as written but for the port: its curl commands read back
+# the message they sent.
+say "the README's quick start (curl) against http://127.0.0.1:$server_port"
+if ! command -v jq >/dev/null; then
+  say "jq missing: installing Debian's jq"
+  { apt-get update -qq && apt-get install -y -qq jq >/dev/null; } || die "jq is missing and apt-get could not install it"
+fi
+quick=$(awk '/^## Quick start with curl/ { f = 1 } f && /^```sh/ { g = 1; next } g && /^```/ { exit } g { print }' README.md \
+  | sed "s|^api=.*|api=http://127.0.0.1:$server_port|")
+[ -n "$quick" ] || die "README.md has no quick start block"
+quick_out=$(bash -euo pipefail -c "$quick")
+grep -q '"message":"hello"' <<<"$quick_out" || { printf '%s\n' "$quick_out" >&2; die "the README's quick start did not read back its message"; }
+
 say "node --test e2e/ against http://127.0.0.1:$server_port (log: target/local-server.log)"
 e2e_log=target/e2e-output.log
 (cd e2e && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \

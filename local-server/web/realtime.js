@@ -1,7 +1,7 @@
 // A small client of the Pusher Channels protocol (version 7), enough for private
 // channels: connect, authorize and subscribe, receive events, keep alive, reconnect.
 // It speaks to Pusher itself or to any Pusher-protocol server (the local server's
-// embedded one, soketi, sockudo). See the README for why the page carries its own.
+// embedded one, soketi, sockudo). See docs/chat-page.md for why the page carries its own.
 
 const PROTOCOL = 7;
 

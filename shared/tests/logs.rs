@@ -80,7 +80,7 @@ async fn no_secret_reaches_a_log_line() {
     }
 }
 
-/// The log lines the README documents, field by field: one per request (`request_id`,
+/// The log lines docs/security.md documents, field by field: one per request (`request_id`,
 /// `route`, `status`, `latency_ms`, and `error_code` for an error, with `error` for a 5xx),
 /// the warning of a connect whose announcement failed, and the stream function's line per
 /// batch (`route`, `records`, `changes`, `skipped`, `failed`, `latency_ms`).
