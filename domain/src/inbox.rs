@@ -90,12 +90,18 @@ pub async fn list_rooms<S: Store + ?Sized>(
         .into_iter()
         .filter(|o| o.to == me && o.offer.opened_at >= since)
         .filter(|o| o.offer.expires_at.is_none_or(|at| at > now_secs));
+    // Copies come newest first; a room copied twice (a copy a lost change left behind)
+    // is shown as its newest copy says.
+    let mut seen = std::collections::BTreeSet::new();
     for InboxOffer {
         offer,
         last_message,
         ..
     } in offers
     {
+        if !seen.insert(offer.room.to_string()) {
+            continue;
+        }
         let last_message_at = shown(last_message);
         match rooms.get_mut(offer.room.as_str()) {
             Some(entry) if entry.peer == offer.from.public_id => {

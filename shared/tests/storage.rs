@@ -2443,6 +2443,37 @@ async fn history_starts_at_the_rotation_that_gave_the_id<S: Store + Items + Clon
     );
 }
 
+/// A room copied twice into a list's partition (a copy a lost change left behind) shows
+/// once, as its newest copy says.
+async fn a_room_copied_twice_shows_as_its_newest_copy<S: Store + Items + Clone + 'static>(
+    store: S,
+) {
+    let key = room_key();
+    let (alice, bob) = (new_user(&store).await, new_user(&store).await);
+    let t1 = now() + Duration::from_secs(2);
+    let room = connect(&store, &key, &bob.private_id, alice.public_id, t1)
+        .await
+        .unwrap();
+    store.settle().await;
+    let holder = store.get_public(alice.public_id).await.unwrap().unwrap();
+    let mut older = store.offer(alice.public_id, &room).await.unwrap().unwrap();
+    older.opened_at = secret_rooms::domain::time::rfc3339(t1 - Duration::from_secs(1));
+    older.from.username = "Old Name".into();
+    store
+        .copy_offer(&holder.owner, alice.public_id, &holder.since, &older, None)
+        .await
+        .unwrap();
+    let list = list_rooms(&store, &key, &alice.private_id, t1)
+        .await
+        .unwrap();
+    let shown: Vec<_> = list.rooms.iter().filter(|r| r.room == room).collect();
+    assert_eq!(shown.len(), 1, "{list:?}");
+    assert_eq!(
+        shown[0].peer_username.as_deref(),
+        Some(bob.username.as_str())
+    );
+}
+
 /// Each test body above runs on both implementations of the storage contract.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -2462,6 +2493,7 @@ macro_rules! on_both_stores {
 }
 
 on_both_stores!(
+    a_room_copied_twice_shows_as_its_newest_copy,
     offers_made_before_the_holder_took_the_id_are_hidden,
     a_retired_id_is_never_given_out_again,
     history_starts_at_the_rotation_that_gave_the_id,
@@ -2554,11 +2586,68 @@ async fn dynamodb_reprojecting_rebuilds_the_room_lists_without_the_stream() {
     let fresh = connect(&store, &key, &bob.private_id, alice_now, now())
         .await
         .unwrap();
+    // And a copy of it under its v2 key, `OFFER#<roomId>` (a table from before v3).
+    let v2_key = format!("OFFER#{fresh}");
+    let alice_pk = format!("USER#{}", alice.private_id.hash().to_hex());
+    let v2_copy = [
+        ("pk", AttributeValue::S(alice_pk.clone())),
+        ("sk", AttributeValue::S(v2_key.clone())),
+        ("type", AttributeValue::S("inbox".into())),
+        ("roomId", AttributeValue::S(fresh.to_string())),
+        ("to", AttributeValue::S(alice_now.to_string())),
+        (
+            "since",
+            AttributeValue::S("2026-01-01T00:00:00.000Z".into()),
+        ),
+        (
+            "openedAt",
+            AttributeValue::S("2026-01-01T00:00:00.000Z".into()),
+        ),
+        (
+            "from",
+            AttributeValue::M(
+                [
+                    (
+                        "publicId".to_owned(),
+                        AttributeValue::S(bob.public_id.to_string()),
+                    ),
+                    (
+                        "username".to_owned(),
+                        AttributeValue::S(bob.username.clone()),
+                    ),
+                ]
+                .into(),
+            ),
+        ),
+    ];
+    store
+        .client()
+        .put_item()
+        .table_name(store.table())
+        .set_item(Some(
+            v2_copy
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
 
     let items = secret_rooms::projector::reproject_table(&store)
         .await
         .unwrap();
     assert!(items >= 4, "{items}");
+    let after = store.items().await;
+    assert!(
+        !after.contains_key(&format!("{alice_pk} {v2_key}")),
+        "the v2 copy is dropped"
+    );
+    let v3_copies = after
+        .keys()
+        .filter(|k| k.starts_with(&format!("{alice_pk} OFFER#")) && k.ends_with(fresh.as_str()))
+        .count();
+    assert_eq!(v3_copies, 1, "and the offer copied under its v3 key");
     let copies = format!("USER#{} OFFER#", alice.private_id.hash().to_hex());
     let kept: Vec<String> = store
         .items()
