@@ -4,7 +4,7 @@
 //! never answer 5xx; every error has the SPEC's shape.
 //!
 //! The test command runs 1024 cases across the routes; a long run is
-//! `PROPTEST_CASES=100000 ./scripts/test.sh --test fuzz`.
+//! `PROPTEST_CASES=200000 ./scripts/test.sh --test fuzz` (200 000 cases took 76 s here).
 
 mod common;
 
