@@ -2767,54 +2767,32 @@ async fn the_projection_writes_at_most_two_items_a_connect_and_a_message() {
             })
             .count()
     };
+    // The projection's writes since the last look, with the calls for a failure's message.
+    let projected = || async {
+        store.settle_through(&recording).await.unwrap();
+        let calls = recording.take();
+        (writes(calls.clone()), calls)
+    };
     let t0 = now() + Duration::from_secs(1);
-    let room = connect(&store, &key, &alice.private_id, bob.public_id, t0)
+    let at = |secs| t0 + Duration::from_secs(secs);
+    let room = connect(&store, &key, &alice.private_id, bob.public_id, at(0))
         .await
         .unwrap();
-    store.settle_through(&recording).await.unwrap();
-    assert!(writes(recording.take()) <= 2, "a first connect");
-    connect(
-        &store,
-        &key,
-        &alice.private_id,
-        bob.public_id,
-        t0 + Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
-    store.settle_through(&recording).await.unwrap();
-    let calls = recording.take();
-    assert_eq!(
-        writes(calls.clone()),
-        2,
-        "a connect again moves the copy: {calls:#?}"
-    );
-    say(
-        &store,
-        &pusher,
-        &room,
-        &alice.private_id,
-        "hi",
-        t0 + Duration::from_secs(2),
-    )
-    .await
-    .unwrap();
-    store.settle_through(&recording).await.unwrap();
-    let calls = recording.take();
-    assert_eq!(
-        writes(calls.clone()),
-        2,
-        "a message notes both sides: {calls:#?}"
-    );
-    let t3 = t0 + Duration::from_secs(3);
-    connect(&store, &key, &alice.private_id, bob.public_id, t3)
+    let (n, calls) = projected().await;
+    assert!(n <= 2, "a first connect: {calls:#?}");
+    connect(&store, &key, &alice.private_id, bob.public_id, at(1))
         .await
         .unwrap();
-    store.settle_through(&recording).await.unwrap();
-    let calls = recording.take();
-    assert_eq!(
-        writes(calls.clone()),
-        2,
-        "a connect again after a message: {calls:#?}"
-    );
+    let (n, calls) = projected().await;
+    assert_eq!(n, 2, "a connect again moves the copy: {calls:#?}");
+    say(&store, &pusher, &room, &alice.private_id, "hi", at(2))
+        .await
+        .unwrap();
+    let (n, calls) = projected().await;
+    assert_eq!(n, 2, "a message notes both sides: {calls:#?}");
+    connect(&store, &key, &alice.private_id, bob.public_id, at(3))
+        .await
+        .unwrap();
+    let (n, calls) = projected().await;
+    assert_eq!(n, 2, "a connect again after a message: {calls:#?}");
 }

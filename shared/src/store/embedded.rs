@@ -1589,12 +1589,24 @@ mod tests {
     /// what the writes had projected, and drops a copy whose offer is gone.
     const OPENED: &str = "2026-11-25T00:00:01.000Z";
 
+    /// How many changes the outbox holds.
+    async fn outbox_len(store: &EmbeddedStore) -> u64 {
+        use redb::ReadableTableMetadata as _;
+        store
+            .run(|db| {
+                let txn = db.begin_read().map_err(other)?;
+                let outbox = txn.open_table(OUTBOX).map_err(other)?;
+                outbox.len().map_err(other)
+            })
+            .await
+            .unwrap()
+    }
+
     /// No request waits for the projection: while its worker cannot drain the outbox
     /// (here: the drain is held), writes still commit and answer, their changes queued;
     /// once it can, they are applied.
     #[tokio::test]
     async fn requests_never_wait_for_the_projection() {
-        use redb::ReadableTableMetadata as _;
         let store = EmbeddedStore::in_memory().unwrap();
         let (a, b) = (user(1, "0a"), user(2, "0b"));
         let held = store.projection.draining.lock().await;
@@ -1628,25 +1640,11 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(60), writes)
             .await
             .expect("the writes answered while the projection was held");
-        let queued = store
-            .run(|db| {
-                let txn = db.begin_read().map_err(other)?;
-                let outbox = txn.open_table(OUTBOX).map_err(other)?;
-                outbox.len().map_err(other)
-            })
-            .await
-            .unwrap();
+        let queued = outbox_len(&store).await;
         assert_eq!(queued, 3, "each kept message queued its change");
         drop(held);
         store.settle().await.unwrap();
-        let left = store
-            .run(|db| {
-                let txn = db.begin_read().map_err(other)?;
-                let outbox = txn.open_table(OUTBOX).map_err(other)?;
-                outbox.len().map_err(other)
-            })
-            .await
-            .unwrap();
+        let left = outbox_len(&store).await;
         assert_eq!(left, 0, "applied once it could drain");
     }
 
