@@ -9,6 +9,7 @@ use secret_rooms::domain::history::Cursor;
 use secret_rooms::domain::messages::RateLimit;
 use secret_rooms::domain::ports::SystemClock;
 use secret_rooms::domain::rooms::RoomKey;
+use secret_rooms::domain::sent::LastSent;
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, RoomId};
 use secret_rooms::http::routes;
 use secret_rooms::http::{Endpoint, Route, lambda};
@@ -64,8 +65,17 @@ impl Store for InstantStore {
         _: &RoomId,
         _: &PrivateIdHash,
         _: RateWindow,
+        _: &LastSent,
     ) -> Result<Allowance, StoreError> {
         Ok(Allowance::Allowed(member()))
+    }
+    async fn republish(
+        &self,
+        _: &PrivateIdHash,
+        _: &LastSent,
+        _: &LastSent,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
     }
     async fn room_member(
         &self,

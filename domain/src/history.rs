@@ -4,6 +4,7 @@
 pub use crate::cursor::Cursor;
 use crate::ids::{PrivateId, RoomId};
 use crate::ports::store::{HistoryPage, Store, StoreError};
+use crate::sent::MessageId;
 use crate::time::{millis_of, parse_rfc3339_millis};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -121,9 +122,10 @@ pub fn history_start(since: Option<&str>, now_millis: u64) -> Cursor {
     }
 }
 
-/// A kept message's id and place, from the time it was sent.
-pub fn kept(id: String, sent: SystemTime) -> Result<Cursor, anyhow::Error> {
-    Cursor::new(millis_of(sent), &id).ok_or_else(|| anyhow::anyhow!("a message id is 32 hex"))
+/// A kept message's place, from its id and the time it was first sent.
+pub fn kept(id: &MessageId, sent: SystemTime) -> Result<Cursor, anyhow::Error> {
+    Cursor::new(millis_of(sent), &id.cursor_part())
+        .ok_or_else(|| anyhow::anyhow!("a cursor's id part is 32 hex"))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod ports;
 pub mod projection;
 pub mod random;
 pub mod rooms;
+pub mod sent;
 pub mod time;
 pub mod users;
 

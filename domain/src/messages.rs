@@ -4,6 +4,7 @@ use crate::history::{self, MessageTtl};
 use crate::ids::{PrivateId, RoomId};
 use crate::ports::store::{Allowance, KeptMessage, RateWindow, Store, StoreError};
 use crate::ports::{Realtime, RealtimeError};
+use crate::sent::{LastSent, MessageId};
 use crate::time::rfc3339;
 use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -148,6 +149,9 @@ pub enum SendError {
     /// Over the rate limit; nothing was published.
     #[error("too many messages; retry in {retry_after} s")]
     RateLimited { retry_after: u32 },
+    /// The sender's last message has this id and another text.
+    #[error("the message id is taken by another message")]
+    IdConflict,
     #[error(transparent)]
     Realtime(#[from] RealtimeError),
     #[error(transparent)]
@@ -160,6 +164,13 @@ pub enum SendError {
 /// publish and the history write side by side, so that keeping the message adds no
 /// latency. The message is accepted only when both succeed: none is ever answered 204
 /// and then missing from the history or the channel.
+///
+/// Exactly once (SPEC v3): the message is kept and published under `id` (a fresh one
+/// when `None`). When the sender's last message had `id` and the same text, this is a
+/// retry: nothing is counted, the message is kept again under its first place (a write
+/// that changes nothing, or the one a failed first attempt missed) and published again
+/// under the same id, at most [`LastSent::MAX_REPUBLISHED`] times (one more update
+/// each); the same `id` with another text is [`SendError::IdConflict`].
 #[allow(clippy::too_many_arguments)]
 pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     store: &S,
@@ -169,19 +180,33 @@ pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     room: &RoomId,
     sender: &PrivateId,
     message: &Message,
+    id: Option<MessageId>,
     now: SystemTime,
 ) -> Result<(), SendError> {
     let (window, retry_after) = rate.window_at(now);
-    let member = match store.count_message(room, &sender.hash(), window).await? {
-        Allowance::Allowed(member) => member,
+    let id = match id {
+        Some(id) => id,
+        None => MessageId::random()?,
+    };
+    let this = LastSent::of(&id, message.as_str(), now);
+    let who = sender.hash();
+    let (member, sent, publish) = match store.count_message(room, &who, window, &this).await? {
+        Allowance::Allowed(member) => (member, now, true),
+        Allowance::SentBefore { first, .. } if !first.same_text(&this) => {
+            return Err(SendError::IdConflict);
+        }
+        Allowance::SentBefore { member, first } => {
+            let publish = first.republished() < LastSent::MAX_REPUBLISHED
+                && store.republish(&who, &first, &first.republishing()).await?;
+            (member, first.sent_at(), publish)
+        }
         Allowance::Limited => return Err(SendError::RateLimited { retry_after }),
         Allowance::NotMember => return Err(SendError::RoomNotFound),
         Allowance::Closed => return Err(SendError::RoomClosed),
     };
-    let id = crate::random::hex(16)?;
-    let sent_at = rfc3339(now);
+    let sent_at = rfc3339(sent);
     let event = MessageEvent {
-        id: id.clone(),
+        id: id.as_str().to_owned(),
         room_id: room.as_str(),
         from: Sender {
             public_id: member.public_id.to_string(),
@@ -192,16 +217,23 @@ pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     };
     let data = serde_json::to_string(&event).map_err(anyhow::Error::from)?;
     let kept = KeptMessage {
-        cursor: history::kept(id.clone(), now)?,
-        id,
+        cursor: history::kept(&id, sent)?,
+        id: id.as_str().to_owned(),
         from: member,
         message: message.as_str().to_owned(),
         sent_at,
     };
     let channel = room.channel();
+    let publishing = async {
+        if publish {
+            realtime.publish(&[&channel], MESSAGE_EVENT, &data).await
+        } else {
+            Ok(())
+        }
+    };
     let (published, stored) = futures_util::future::join(
-        realtime.publish(&[&channel], MESSAGE_EVENT, &data),
-        store.keep_message(room, &kept, ttl.expires_at(now)),
+        publishing,
+        store.keep_message(room, &kept, ttl.expires_at(sent)),
     )
     .await;
     published?;
@@ -295,7 +327,7 @@ mod tests {
         let text = format!("{}{}", "\u{1}".repeat(1621), "a".repeat(2));
         let message = Message::parse(text).unwrap();
         let event = MessageEvent {
-            id: "f".repeat(32),
+            id: "f".repeat(MessageId::MAX_LEN),
             room_id: &"R".repeat(43),
             from: Sender {
                 public_id: "999-999-999".into(),

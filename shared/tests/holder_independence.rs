@@ -446,6 +446,13 @@ fn renamed(observed: &Observed) -> String {
     for (id, name) in &observed.names {
         text = text.replace(id.as_str(), name);
     }
+    // What a counting update remembers of the sender's last message: fingerprints of a
+    // random message id.
+    let last_message =
+        regex::Regex::new(r#"("(?::sent|:sent_id|lm)": \{\s*"S": ")[A-Za-z0-9_-]+(")"#).unwrap();
+    let text = last_message
+        .replace_all(&text, "${1}<last message>${2}")
+        .into_owned();
     // The side a room's member holds follows the ids' text order, kept alike above.
     // Times too: a holder's `since` is theirs, an unheld id's is another of the same size.
     let random = regex::Regex::new(concat!(

@@ -610,6 +610,69 @@ async fn senders_over_the_rate_limit_get_429() {
     assert_eq!(f.send(&bob, &room, "my turn").await.status, 204);
 }
 
+/// SPEC v3 exactly once, through the route: `id` is optional, checked, kept and
+/// published; a retry under it is a 204 that keeps nothing twice, another text 409.
+#[tokio::test]
+async fn a_message_sent_again_under_its_id_answers_204_and_is_kept_once() {
+    let pusher = Receiver::start().await;
+    let f = Functions::start(&pusher.base_url).await;
+    let (alice_pub, alice, _) = f.create().await;
+    let (bob_pub, bob, _) = f.create().await;
+    let room = f.room(&alice, &bob_pub).await;
+    f.connect(&bob, &alice_pub).await;
+    let send = |body: Value| {
+        let (f, room) = (&f, &room);
+        async move {
+            let body = body.to_string();
+            let path = format!("/rooms/{room}/message");
+            f.call(
+                Route::SendMessage,
+                &path,
+                Some("application/json"),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let id = "m-1_".repeat(6);
+    let hello = json!({"privateId": alice, "message": "hello", "id": id});
+    assert_eq!(send(hello.clone()).await.status, 204);
+    let again = send(hello).await;
+    assert_eq!(again.status, 204, "{}", again.body);
+    let conflict = send(json!({"privateId": alice, "message": "hullo", "id": id})).await;
+    assert_error(&conflict, 409, "id_conflict");
+    let snapshot = f.snapshot().await;
+    for bad in [
+        json!("short"),
+        json!("x".repeat(65)),
+        json!("a/".repeat(11)),
+        json!(7),
+    ] {
+        let refused = send(json!({"privateId": alice, "message": "hi", "id": bad})).await;
+        let code = if bad.is_string() {
+            "invalid_message_id"
+        } else {
+            "malformed_body"
+        };
+        assert_error(&refused, 400, code);
+    }
+    assert_eq!(f.snapshot().await, snapshot, "refused ids write nothing");
+    let history = f.history(&bob, &room, json!({})).await;
+    let kept = history.body["messages"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{}", history.body);
+    assert_eq!(kept[0]["id"], json!(id));
+    let published: Vec<Value> = pusher
+        .messages()
+        .iter()
+        .map(|p| p.data["id"].clone())
+        .collect();
+    assert_eq!(
+        published,
+        [json!(id), json!(id)],
+        "published again under its id"
+    );
+}
+
 #[tokio::test]
 async fn connects_over_the_rate_limit_get_429_whatever_the_target() {
     let day_start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(20_000 * 86_400);

@@ -622,6 +622,7 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
         &room,
         &bob.private_id,
         &message,
+        None,
         now(),
     )
     .await
@@ -639,6 +640,7 @@ async fn round_trips_stay_within_the_spec_budget<S: Store + Items + Clone + 'sta
         &room,
         &bob.private_id,
         &message,
+        None,
         now(),
     )
     .await
@@ -679,7 +681,7 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
     };
     assert_eq!(
         store
-            .count_message(&room, &bob.private_id.hash(), w)
+            .count_message(&room, &bob.private_id.hash(), w, &common::sent())
             .await
             .unwrap(),
         Allowance::NotMember
@@ -689,18 +691,28 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
         .unwrap();
     let (a, b) = (alice.private_id.hash(), bob.private_id.hash());
     for n in 1..=3 {
-        match store.count_message(&room, &a, w).await.unwrap() {
+        match store
+            .count_message(&room, &a, w, &common::sent())
+            .await
+            .unwrap()
+        {
             Allowance::Allowed(member) => assert_eq!(member.public_id, alice.public_id),
             other => panic!("message {n} of 3 must pass: {other:?}"),
         }
     }
     assert_eq!(
-        store.count_message(&room, &a, w).await.unwrap(),
+        store
+            .count_message(&room, &a, w, &common::sent())
+            .await
+            .unwrap(),
         Allowance::Limited
     );
     // Each sender has their own count.
     assert!(matches!(
-        store.count_message(&room, &b, w).await.unwrap(),
+        store
+            .count_message(&room, &b, w, &common::sent())
+            .await
+            .unwrap(),
         Allowance::Allowed(_)
     ));
     // Reconnecting does not reset it.
@@ -708,24 +720,36 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
         .await
         .unwrap();
     assert_eq!(
-        store.count_message(&room, &a, w).await.unwrap(),
+        store
+            .count_message(&room, &a, w, &common::sent())
+            .await
+            .unwrap(),
         Allowance::Limited
     );
     // The next window starts afresh.
     let next = RateWindow { window: 1001, ..w };
     assert!(matches!(
-        store.count_message(&room, &a, next).await.unwrap(),
+        store
+            .count_message(&room, &a, next, &common::sent())
+            .await
+            .unwrap(),
         Allowance::Allowed(_)
     ));
     // Strangers and unknown rooms are told apart from neither.
     let stranger = PrivateId::generate().unwrap().hash();
     assert_eq!(
-        store.count_message(&room, &stranger, w).await.unwrap(),
+        store
+            .count_message(&room, &stranger, w, &common::sent())
+            .await
+            .unwrap(),
         Allowance::NotMember
     );
     let nowhere = key.room_of(free_id(&[]), free_id(&[free_id(&[])]));
     assert_eq!(
-        store.count_message(&nowhere, &a, w).await.unwrap(),
+        store
+            .count_message(&nowhere, &a, w, &common::sent())
+            .await
+            .unwrap(),
         Allowance::NotMember
     );
 
@@ -738,7 +762,9 @@ async fn messages_are_counted_per_sender_and_window<S: Store + Items + Clone + '
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let (store, room) = (store.clone(), room.clone());
-            tokio::spawn(async move { store.count_message(&room, &b, burst).await })
+            tokio::spawn(
+                async move { store.count_message(&room, &b, burst, &common::sent()).await },
+            )
         })
         .collect();
     let mut allowed = 0;
@@ -778,7 +804,10 @@ async fn message_counts_cost(store: &dyn Store, stale_slot: usize) {
     let mut trips = round_trip_counter(store);
     let mut send = async |window: u64| {
         let w = RateWindow { window, limit: 2 };
-        let allowance = store.count_message(&room, &a, w).await.unwrap();
+        let allowance = store
+            .count_message(&room, &a, w, &common::sent())
+            .await
+            .unwrap();
         (allowance, trips())
     };
     for window in [10, 11, 13, 100] {
@@ -840,7 +869,10 @@ async fn dynamodb_rate_slots_do_not_pile_up() {
     let slots_after = async |window: u64| {
         let w = RateWindow { window, limit: 5 };
         assert!(matches!(
-            store.count_message(&room, &a, w).await.unwrap(),
+            store
+                .count_message(&room, &a, w, &common::sent())
+                .await
+                .unwrap(),
             Allowance::Allowed(_)
         ));
         let items = store.items().await;
@@ -886,13 +918,19 @@ async fn the_rate_limit_spans_a_senders_rooms<S: Store + Items + Clone + 'static
     };
     for room in [&real, &unused, &real] {
         assert!(matches!(
-            store.count_message(room, &a, w).await.unwrap(),
+            store
+                .count_message(room, &a, w, &common::sent())
+                .await
+                .unwrap(),
             Allowance::Allowed(_)
         ));
     }
     for room in [&real, &unused] {
         assert_eq!(
-            store.count_message(room, &a, w).await.unwrap(),
+            store
+                .count_message(room, &a, w, &common::sent())
+                .await
+                .unwrap(),
             Allowance::Limited
         );
     }
@@ -995,7 +1033,10 @@ async fn joining_rooms_is_capped_per_identity<S: Store + Items + Clone + 'static
         limit: 5,
     };
     assert_eq!(
-        store.count_message(&rooms[2], &a, w).await.unwrap(),
+        store
+            .count_message(&rooms[2], &a, w, &common::sent())
+            .await
+            .unwrap(),
         Allowance::NotMember
     );
     // A blocked room leaves the open rooms but still counts: blocking does not buy a
@@ -1110,7 +1151,9 @@ async fn both_stores_keep_the_same_items() {
             window: 7,
             limit: 5,
         };
-        let counted = store.count_message(&room, &a.private_id_hash, w).await;
+        let counted = store
+            .count_message(&room, &a.private_id_hash, w, &common::sent())
+            .await;
         assert_eq!(counted.unwrap(), Allowance::Allowed(member(&a)));
         let kept = KeptMessage {
             cursor: Cursor::new(1_764_028_800_000, &"0c".repeat(16)).unwrap(),
@@ -1234,7 +1277,7 @@ async fn say(
 ) -> Result<(), SendError> {
     let message = Message::parse(text.into()).unwrap();
     let ttl = MessageTtl(Duration::from_secs(3600));
-    send_message(store, pusher, ROOMY, ttl, room, who, &message, at).await
+    send_message(store, pusher, ROOMY, ttl, room, who, &message, None, at).await
 }
 
 async fn texts(store: &dyn Store, room: &RoomId, who: &PrivateId, at: SystemTime) -> Vec<String> {
@@ -1260,6 +1303,160 @@ async fn joined_pair(store: &dyn Store, key: &RoomKey) -> (CreatedUser, CreatedU
         .await
         .unwrap();
     (alice, bob, room)
+}
+
+/// SPEC v3 exactly once: a message sent under an id is kept and published under it; a
+/// retry with the same id and text (after a history write that failed behind the
+/// publish, or an answer lost on the way back) is accepted, kept once at its first time
+/// and not counted again, and publishes again under the same id, at most
+/// `MAX_REPUBLISHED` times; another text under the id is refused and changes nothing.
+async fn a_message_sent_again_under_its_id_is_kept_and_counted_once<
+    S: Store + Items + Clone + 'static,
+>(
+    store: S,
+) {
+    use secret_rooms::domain::sent::{LastSent, MessageId};
+    use secret_rooms_test_kit::recording::Recording;
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob, room) = joined_pair(&store, &key).await;
+    let failing = Recording::new(store.clone());
+    let rate = RateLimit {
+        count: 3,
+        window_secs: 3600,
+    };
+    let ttl = MessageTtl(Duration::from_secs(3600));
+    let t0 = now();
+    let at = |secs| t0 + Duration::from_secs(secs);
+    let id = |c: &str| MessageId::parse(c.repeat(22)).unwrap();
+    let send = |text: &str, id: Option<MessageId>, at: SystemTime| {
+        let message = Message::parse(text.into()).unwrap();
+        let (failing, pusher, room, alice) = (&failing, &pusher, &room, &alice);
+        async move {
+            send_message(
+                failing,
+                pusher,
+                rate,
+                ttl,
+                room,
+                &alice.private_id,
+                &message,
+                id,
+                at,
+            )
+            .await
+        }
+    };
+    let published = |id: &MessageId| {
+        receiver
+            .messages()
+            .iter()
+            .filter(|p| p.data["id"] == json!(id.as_str()))
+            .map(|p| p.data["sentAt"].clone())
+            .collect::<Vec<_>>()
+    };
+    let first = json!(secret_rooms::domain::time::rfc3339(t0));
+
+    // The publish goes out, the history write fails: not accepted, nothing kept.
+    failing.fail_keep(1);
+    let lost = send("hello", Some(id("a")), t0).await;
+    assert!(matches!(lost, Err(SendError::Store(_))), "{lost:?}");
+    assert_eq!(published(&id("a")), [first.clone()]);
+    assert!(
+        texts(&store, &room, &bob.private_id, at(9))
+            .await
+            .is_empty()
+    );
+    // The retry, seconds later: kept, at its first time and under its id.
+    send("hello", Some(id("a")), at(5)).await.unwrap();
+    // The answer to that was lost too: the same again.
+    send("hello", Some(id("a")), at(6)).await.unwrap();
+    let page = list_messages(&store, &room, &bob.private_id, None, 10, at(9))
+        .await
+        .unwrap();
+    let kept: Vec<_> = page
+        .messages
+        .iter()
+        .map(|m| (m.id.as_str(), m.message.as_str(), json!(m.sent_at)))
+        .collect();
+    assert_eq!(
+        kept,
+        [(id("a").as_str(), "hello", first.clone())],
+        "kept once"
+    );
+    assert_eq!(
+        published(&id("a")),
+        [first.clone(), first.clone(), first.clone()],
+        "published again under the same id and time"
+    );
+
+    // Another text under the id: refused, and nothing kept, published or counted.
+    store.settle().await;
+    let before = store.items().await;
+    let conflict = send("hullo", Some(id("a")), at(7)).await;
+    assert!(
+        matches!(conflict, Err(SendError::IdConflict)),
+        "{conflict:?}"
+    );
+    store.settle().await;
+    assert_eq!(store.items().await, before, "a conflict writes nothing");
+    assert_eq!(published(&id("a")).len(), 3);
+
+    // Retries publish again at most MAX_REPUBLISHED times, and are accepted after.
+    for n in 0..12 {
+        send("hello", Some(id("a")), at(8 + n)).await.unwrap();
+    }
+    let max = usize::from(LastSent::MAX_REPUBLISHED);
+    assert_eq!(
+        published(&id("a")).len(),
+        1 + max,
+        "the first and {max} more"
+    );
+    assert_eq!(
+        texts(&store, &room, &bob.private_id, at(30)).await,
+        ["hello"]
+    );
+
+    // Counted once: two more messages fill the limit of 3, a fourth is refused; a retry
+    // of the last is still answered (it is not counted).
+    send("two", Some(id("b")), at(30)).await.unwrap();
+    send("three", Some(id("c")), at(31)).await.unwrap();
+    let limited = send("four", Some(id("d")), at(32)).await;
+    assert!(
+        matches!(limited, Err(SendError::RateLimited { .. })),
+        "{limited:?}"
+    );
+    send("three", Some(id("c")), at(33)).await.unwrap();
+    assert_eq!(
+        texts(&store, &room, &bob.private_id, at(40)).await,
+        ["hello", "two", "three"]
+    );
+    // Messages without an id are each their own.
+    let other = RateLimit {
+        count: 10,
+        window_secs: 3600,
+    };
+    for _ in 0..2 {
+        let message = Message::parse("same".into()).unwrap();
+        send_message(
+            &store,
+            &pusher,
+            other,
+            ttl,
+            &room,
+            &bob.private_id,
+            &message,
+            None,
+            at(41),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        texts(&store, &room, &bob.private_id, at(50)).await,
+        ["hello", "two", "three", "same", "same"]
+    );
 }
 
 /// Every accepted message is kept and listed oldest first, a page at a time, to members
@@ -1742,6 +1939,7 @@ async fn dynamodb_a_counted_update_costs_one_write_unit_at_the_room_cap() {
                     window,
                     limit: 1000,
                 },
+                &common::sent(),
             )
             .await
             .unwrap();
@@ -1875,7 +2073,7 @@ async fn a_room_id_is_checked_whole_not_by_its_start<S: Store + Items + Clone + 
         assert_ne!(forged, room);
         assert_eq!(
             store
-                .count_message(&forged, &alice.private_id.hash(), w)
+                .count_message(&forged, &alice.private_id.hash(), w, &common::sent())
                 .await
                 .unwrap(),
             Allowance::NotMember,
@@ -1885,7 +2083,7 @@ async fn a_room_id_is_checked_whole_not_by_its_start<S: Store + Items + Clone + 
     assert_eq!(store.items().await, before, "nothing counted");
     assert!(matches!(
         store
-            .count_message(&room, &alice.private_id.hash(), w)
+            .count_message(&room, &alice.private_id.hash(), w, &common::sent())
             .await
             .unwrap(),
         Allowance::Allowed(_)
@@ -1932,7 +2130,7 @@ async fn a_block_racing_the_peers_join_closes_it_for_both<S: Store + Items + Clo
     for who in [&alice, &bob] {
         assert_eq!(
             store
-                .count_message(&room, &who.private_id.hash(), w)
+                .count_message(&room, &who.private_id.hash(), w, &common::sent())
                 .await
                 .unwrap(),
             Allowance::Closed
@@ -1978,6 +2176,7 @@ async fn a_room_list_is_one_query_of_the_listers_partition<S: Store + Items + Cl
         &brief,
         &carol.private_id,
         &gone,
+        None,
         now(),
     )
     .await
@@ -2523,6 +2722,7 @@ on_both_stores!(
     joining_rooms_is_capped_per_identity,
     a_joiner_without_a_user_item_is_refused_and_nothing_is_written,
     history_is_kept_in_order_and_paged,
+    a_message_sent_again_under_its_id_is_kept_and_counted_once,
     history_pages_newest_first,
     expired_messages_neither_show_nor_end_the_history,
     a_member_never_sees_what_was_sent_before_they_existed,

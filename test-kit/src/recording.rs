@@ -11,17 +11,21 @@ use secret_rooms::domain::ports::{
     KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
     Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
+use secret_rooms::domain::sent::LastSent;
 use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
 use std::sync::{Arc, Mutex};
 
 /// `inner`, with a log of the calls made through it; it can also be told to fail a
-/// room's audience read, for the faults of the projection no real store gives on demand.
+/// room's audience read or a history write, for the faults no real store gives on
+/// demand (of the projection, and of a message's write after its publish).
 #[derive(Clone)]
 pub struct Recording<S> {
     pub inner: S,
     log: Arc<Mutex<Vec<String>>>,
     /// How many `audience` reads still fail (the projection's first step of a message).
     audience_faults: Arc<std::sync::atomic::AtomicUsize>,
+    /// How many `keep_message` writes still fail.
+    keep_faults: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl<S> Recording<S> {
@@ -30,12 +34,20 @@ impl<S> Recording<S> {
             inner,
             log: Arc::default(),
             audience_faults: Arc::default(),
+            keep_faults: Arc::default(),
         }
     }
 
     /// Make the next `times` `audience` reads fail as an unavailable store would.
     pub fn fail_audience(&self, times: usize) {
         self.audience_faults
+            .store(times, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Make the next `times` history writes fail as an unavailable store would, having
+    /// written nothing.
+    pub fn fail_keep(&self, times: usize) {
+        self.keep_faults
             .store(times, std::sync::atomic::Ordering::SeqCst);
     }
 
@@ -51,6 +63,18 @@ impl<S> Recording<S> {
             .unwrap_or_else(|p| p.into_inner())
             .push(format!("{call} -> {outcome}"));
     }
+}
+
+/// One of the faults still to inject, if any is left.
+fn take_one(faults: &std::sync::atomic::AtomicUsize) -> bool {
+    use std::sync::atomic::Ordering::SeqCst;
+    faults
+        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+fn injected() -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!("an injected fault"))
 }
 
 fn hash(h: &PrivateIdHash) -> String {
@@ -180,15 +204,8 @@ impl<S: Store> Store for Recording<S> {
     }
 
     async fn audience(&self, room: &RoomId) -> Result<Option<Audience>, StoreError> {
-        use std::sync::atomic::Ordering::SeqCst;
-        let faulty = self
-            .audience_faults
-            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        let r = if faulty {
-            Err(StoreError::Unavailable(anyhow::anyhow!(
-                "an injected fault"
-            )))
+        let r = if take_one(&self.audience_faults) {
+            Err(injected())
         } else {
             self.inner.audience(room).await
         };
@@ -277,14 +294,28 @@ impl<S: Store> Store for Recording<S> {
         room: &RoomId,
         who: &PrivateIdHash,
         window: RateWindow,
+        sent: &LastSent,
     ) -> Result<Allowance, StoreError> {
-        let r = self.inner.count_message(room, who, window).await;
+        // The message's fingerprint is random (a fresh id each run): not noted.
+        let r = self.inner.count_message(room, who, window, sent).await;
         let call = format!(
             "count_message {room} {} w{} l{}",
             hash(who),
             window.window,
             window.limit
         );
+        self.note(call, &r);
+        r
+    }
+
+    async fn republish(
+        &self,
+        who: &PrivateIdHash,
+        last: &LastSent,
+        next: &LastSent,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.republish(who, last, next).await;
+        let call = format!("republish {} r{}", hash(who), next.republished());
         self.note(call, &r);
         r
     }
@@ -305,7 +336,11 @@ impl<S: Store> Store for Recording<S> {
         message: &KeptMessage,
         expires_at: u64,
     ) -> Result<(), StoreError> {
-        let r = self.inner.keep_message(room, message, expires_at).await;
+        let r = if take_one(&self.keep_faults) {
+            Err(injected())
+        } else {
+            self.inner.keep_message(room, message, expires_at).await
+        };
         let call = format!("keep_message {room} {} {expires_at}", kept(message));
         self.note(call, &r);
         r

@@ -5,6 +5,7 @@
 
 use crate::cursor::Cursor;
 use crate::ids::{PrivateIdHash, PublicId, PublicKey, RoomId, Side};
+use crate::sent::LastSent;
 use async_trait::async_trait;
 
 /// A user: the store keeps it under its private-id hash, with a marker for its public id.
@@ -232,6 +233,10 @@ pub enum Allowance {
     NotMember,
     /// A member blocked the room: closed for good. Nothing was counted.
     Closed,
+    /// The sender's last message had this message's id: counted already (by a retry's
+    /// first attempt, or the SDK's retry of an update whose answer was lost). Nothing
+    /// was counted or written now; `first` is what was remembered of it.
+    SentBefore { member: Member, first: LastSent },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -411,16 +416,29 @@ pub trait Store: Send + Sync {
         now: &str,
     ) -> Result<(), RotateError>;
 
-    /// Count a message of `who` to `room` against `who`'s rate limit of `window`, which
-    /// spans all their rooms; only a room `who` joined is allowed. One conditional
-    /// update; on DynamoDB a second one restarts a count left from about 64 windows ago
-    /// (see the DynamoDB store's rate slots).
+    /// Count message `sent` of `who` to `room` against `who`'s rate limit of `window`,
+    /// which spans all their rooms, and remember it as `who`'s last message; only a
+    /// room `who` joined is allowed. When the last message has `sent`'s id, nothing is
+    /// counted: [`Allowance::SentBefore`]. One conditional update; on DynamoDB a second
+    /// one restarts a count left from about 64 windows ago (see the DynamoDB store's
+    /// rate slots).
     async fn count_message(
         &self,
         room: &RoomId,
         who: &PrivateIdHash,
         window: RateWindow,
+        sent: &LastSent,
     ) -> Result<Allowance, StoreError>;
+
+    /// Remember `next` in place of `who`'s last message `last` (a retry published it
+    /// again); `false`, writing nothing, when the last message is no longer `last`. One
+    /// conditional update.
+    async fn republish(
+        &self,
+        who: &PrivateIdHash,
+        last: &LastSent,
+        next: &LastSent,
+    ) -> Result<bool, StoreError>;
 
     /// What `room` knows of `who`; `None` for an unknown room or a non-member.
     async fn room_member(

@@ -6,6 +6,7 @@ use crate::domain::inbox::ListRoomsError;
 use crate::domain::messages::{MessageError, SendError};
 use crate::domain::rooms::BlockError;
 use crate::domain::rooms::ConnectError;
+use crate::domain::sent::BadMessageId;
 use crate::domain::users::CreateUserError;
 use crate::domain::users::RotateIdError;
 use crate::realtime::RealtimeError;
@@ -191,6 +192,12 @@ impl From<ConnectError> for ApiError {
     }
 }
 
+impl From<BadMessageId> for ApiError {
+    fn from(e: BadMessageId) -> Self {
+        Self::bad_request("invalid_message_id", format!("Invalid message id: {e}."))
+    }
+}
+
 impl From<MessageError> for ApiError {
     fn from(e: MessageError) -> Self {
         match e {
@@ -213,6 +220,11 @@ impl From<SendError> for ApiError {
                 format!("You are sending messages too fast; try again in {retry_after} s."),
             )
             .retry_after(retry_after),
+            SendError::IdConflict => Self::new(
+                409,
+                "id_conflict",
+                "Your last message has this id and another text; send a new message under a new id.",
+            ),
             SendError::Realtime(e) => e.into(),
             SendError::Store(e) => e.into(),
             SendError::Unexpected(e) => Self::internal(e),

@@ -19,6 +19,7 @@ use crate::domain::ports::{Clock, SystemClock};
 use crate::domain::rooms::{
     ConnectLimits, INBOX_PREFIX, RoomKey, block_room, connect_and_announce,
 };
+use crate::domain::sent::MessageId;
 use crate::domain::users::{IdPolicy, UserIds, create_user, rotate_public_id};
 use crate::domain::{PublicKey, RoomId};
 use crate::realtime::Realtime;
@@ -40,6 +41,9 @@ struct ConnectBody {
 struct MessageBody {
     private_id: String,
     message: String,
+    /// The sender's id for the message: a retry under it is answered, not kept twice.
+    #[serde(default)]
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -320,9 +324,13 @@ async fn handle_send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     let body: MessageBody = parse_json(req)?;
     let sender = parse_private_id(&body.private_id)?;
     let message = Message::parse(body.message)?;
+    let id = body.id.map(MessageId::parse).transpose()?;
     let (store, realtime) = (&*handler.store, &*handler.realtime);
     let (rate, ttl) = (handler.rate, handler.ttl);
-    send_message(store, realtime, rate, ttl, &room, &sender, &message, now).await?;
+    send_message(
+        store, realtime, rate, ttl, &room, &sender, &message, id, now,
+    )
+    .await?;
     Ok(ApiResponse::ok(204, None))
 }
 

@@ -27,6 +27,7 @@ use super::{
 use crate::domain::history::Cursor;
 use crate::domain::projection::Found as Derived;
 use crate::domain::rooms::MAX_ROOMS;
+use crate::domain::sent::LastSent;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -335,7 +336,7 @@ impl DynamoStore {
         condition: &str,
         values: &[(&str, u64)],
     ) -> Result<Result<Item, Option<Item>>, StoreError> {
-        let Count { who, room, token } = *count;
+        let Count { who, room, sent } = *count;
         let mut request = self
             .client
             .update_item()
@@ -344,13 +345,14 @@ impl DynamoStore {
             .update_expression(rate_slots::update_expression(window, set))
             .condition_expression(format!(
                 "contains({rooms}, :room) AND ({condition}) \
-                 AND (attribute_not_exists({rt}) OR {rt} <> :token)",
+                 AND (attribute_not_exists({lm}) OR NOT begins_with({lm}, :sent_id))",
                 rooms = attr::ROOMS,
-                rt = attr::RATE_TOKEN,
+                lm = attr::LAST_MESSAGE,
             ))
             .expression_attribute_names("#slot", rate_slots::slot(window))
             .expression_attribute_values(":room", room_tag(room)?)
-            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":sent", s(sent.encode()))
+            .expression_attribute_values(":sent_id", s(sent.id_part()))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (name, value) in values {
@@ -398,7 +400,7 @@ pub(super) fn history_page(
 struct Count<'a> {
     who: &'a PrivateIdHash,
     room: &'a RoomId,
-    token: &'a str,
+    sent: &'a LastSent,
 }
 
 /// A user as rooms name them, from the two attributes of their user item that say so:
@@ -424,14 +426,25 @@ fn allowed(item: &Item) -> Result<Allowance, StoreError> {
     member_of(item).map(Allowance::Allowed)
 }
 
+fn sent_before(item: &Item) -> Result<Allowance, StoreError> {
+    let first = last_sent(item).ok_or_else(|| corrupt("a retry found no last message"))?;
+    Ok(Allowance::SentBefore {
+        member: member_of(item)?,
+        first,
+    })
+}
+
+/// What `who`'s user item remembers of their last message.
+fn last_sent(item: &Item) -> Option<LastSent> {
+    let text = item.get(attr::LAST_MESSAGE)?.as_s().ok()?;
+    LastSent::decode(text)
+}
+
 /// What a refused count found in the user item (which may be missing: then empty).
-fn found(old: &Item, room: &RoomId, window: RateWindow, token: &str) -> Found {
+fn found(old: &Item, room: &RoomId, window: RateWindow, sent: &LastSent) -> Found {
     Found {
         joined: lists_room(old, room),
-        counted_by_us: old
-            .get(attr::RATE_TOKEN)
-            .and_then(|v| v.as_s().ok())
-            .is_some_and(|t| t == token),
+        sent_before: last_sent(old).is_some_and(|last| last.same_id(sent)),
         counter: old
             .get(&rate_slots::slot(window))
             .and_then(|v| v.as_n().ok())
@@ -809,19 +822,15 @@ impl Store for DynamoStore {
         room: &RoomId,
         who: &PrivateIdHash,
         requested: RateWindow,
+        sent: &LastSent,
     ) -> Result<Allowance, StoreError> {
         if requested.limit == 0 {
             return Ok(Allowance::Limited);
         }
         let mut window = requested;
-        // The SDK retries an update whose answer was lost; the token tells such a retry
-        // that its first attempt already counted, so no message is counted twice.
-        let token = crate::domain::random::hex(8).map_err(StoreError::Other)?;
-        let count = Count {
-            who,
-            room,
-            token: &token,
-        };
+        // A retry of the sender's last message (theirs, or the SDK's of an update whose
+        // answer was lost) finds it remembered, and is not counted again.
+        let count = Count { who, room, sent };
         // Usually one update; a stale slot takes a restart, and a restart that loses a
         // race (or an update that meets the user's connect transaction) one more turn.
         for _ in 0..3 {
@@ -842,7 +851,7 @@ impl Store for DynamoStore {
                 Err(Some(old)) => old,
                 Err(None) => continue,
             };
-            match rate_slots::after_refusal(window, found(&old, room, window, &token)) {
+            match rate_slots::after_refusal(window, found(&old, room, window, sent)) {
                 // Not an open room of theirs: a closed one (one more read, on this
                 // refusal only), or none.
                 Next::NotMember => {
@@ -853,7 +862,7 @@ impl Store for DynamoStore {
                         Allowance::NotMember
                     });
                 }
-                Next::Counted => return allowed(&old),
+                Next::SentBefore => return sent_before(&old),
                 Next::Limited => return Ok(Allowance::Limited),
                 Next::CountIn(later) => {
                     window = later;
@@ -872,9 +881,9 @@ impl Store for DynamoStore {
                 .await?;
             match restarted {
                 Ok(item) => return allowed(&item),
-                // Our own lost-answer retry: counted already.
-                Err(Some(old)) if found(&old, room, window, &token).counted_by_us => {
-                    return allowed(&old);
+                // A retry (ours of a lost answer, or the sender's): counted already.
+                Err(Some(old)) if found(&old, room, window, sent).sent_before => {
+                    return sent_before(&old);
                 }
                 // Another message restarted the slot first (or the connect transaction
                 // held the item): count again.
@@ -884,6 +893,35 @@ impl Store for DynamoStore {
         Err(StoreError::Unavailable(anyhow::anyhow!(
             "the message counter kept changing under concurrent updates"
         )))
+    }
+
+    async fn republish(
+        &self,
+        who: &PrivateIdHash,
+        last: &LastSent,
+        next: &LastSent,
+    ) -> Result<bool, StoreError> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::user(who))))
+            .update_expression("SET #lm = :next")
+            .condition_expression("#lm = :last")
+            .expression_attribute_names("#lm", attr::LAST_MESSAGE)
+            .expression_attribute_values(":last", s(last.encode()))
+            .expression_attribute_values(":next", s(next.encode()))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                // The user's connect transaction held the item: not published again.
+                Some(UpdateItemError::TransactionConflictException(_)) => Ok(false),
+                _ => Err(classify("UpdateItem", e)),
+            },
+        }
     }
 
     async fn room_member(

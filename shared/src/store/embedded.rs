@@ -16,6 +16,7 @@ use super::{
 use crate::domain::history::Cursor;
 use crate::domain::projection::{self, Change};
 use crate::domain::rooms::Side;
+use crate::domain::sent::LastSent;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -589,9 +590,10 @@ impl Store for EmbeddedStore {
         room: &RoomId,
         who: &PrivateIdHash,
         requested: RateWindow,
+        sent: &LastSent,
     ) -> Result<Allowance, StoreError> {
         let (key, room_pk, tag) = (keys::user(who), keys::room(room), room.tag());
-        let who = *who;
+        let (who, sent) = (*who, *sent);
         self.run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let allowance = {
@@ -614,6 +616,10 @@ impl Store for EmbeddedStore {
                     });
                 }
                 let member = user.member()?;
+                let last = user.lm.as_deref().and_then(LastSent::decode);
+                if let Some(first) = last.filter(|last| last.same_id(&sent)) {
+                    return Ok(Allowance::SentBefore { member, first });
+                }
                 let counter = user.rl;
                 let window = counter
                     .and_then(|c| rate::later_of(requested, c))
@@ -628,6 +634,7 @@ impl Store for EmbeddedStore {
                     return Ok(Allowance::Limited);
                 };
                 user.rl = Some(next);
+                user.lm = Some(sent.encode());
                 table
                     .insert(key.as_str(), encode(&user)?.as_slice())
                     .map_err(other)?;
@@ -635,6 +642,32 @@ impl Store for EmbeddedStore {
             };
             txn.commit().map_err(other)?;
             Ok(allowance)
+        })
+        .await
+    }
+
+    async fn republish(
+        &self,
+        who: &PrivateIdHash,
+        last: &LastSent,
+        next: &LastSent,
+    ) -> Result<bool, StoreError> {
+        let (key, last, next) = (keys::user(who), last.encode(), next.encode());
+        self.run(move |db| {
+            let txn = db.begin_write().map_err(other)?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut user = match get_item::<UserItem>(&table, key.as_str())? {
+                    Some(user) if user.lm.as_deref() == Some(last.as_str()) => user,
+                    _ => return Ok(false),
+                };
+                user.lm = Some(next);
+                table
+                    .insert(key.as_str(), encode(&user)?.as_slice())
+                    .map_err(other)?;
+            }
+            txn.commit().map_err(other)?;
+            Ok(true)
         })
         .await
     }

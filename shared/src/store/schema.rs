@@ -176,7 +176,7 @@ pub mod attr {
     /// On a room's side: when the side's member last offered the room to their peer.
     pub const OFFERED_AT: &str = "offeredAt";
     /// The last counting request's token (DynamoDB: no message counted twice on retry).
-    pub const RATE_TOKEN: &str = "rt";
+    pub const LAST_MESSAGE: &str = "lm";
     /// On a room list's entry: when the room's newest message was sent, and its `ttl`.
     pub const LAST_MESSAGE_AT: &str = "lastMessageAt";
     pub const LAST_MESSAGE_TTL: &str = "lastMessageTtl";
@@ -239,6 +239,10 @@ pub struct UserItem {
     /// `cr`'s window, at most `rooms::MAX_ANNOUNCED` (a string set on DynamoDB).
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub ra: BTreeSet<String>,
+    /// What is remembered of the user's last message (`sent::LastSent`'s text), which
+    /// tells a retry of it from a new message; on both stores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lm: Option<String>,
 }
 
 impl UserItem {
@@ -261,6 +265,7 @@ impl UserItem {
             rl: None,
             cr: None,
             ra: BTreeSet::new(),
+            lm: None,
         }
     }
 

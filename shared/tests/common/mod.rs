@@ -307,3 +307,10 @@ impl Functions {
 pub fn now() -> std::time::SystemTime {
     std::time::SystemTime::now()
 }
+
+/// A new message, as `Store::count_message` is told of it: a fresh id each call.
+pub fn sent() -> secret_rooms::domain::sent::LastSent {
+    use secret_rooms::domain::sent::{LastSent, MessageId};
+    let id = MessageId::random().expect("the OS random source");
+    LastSent::of(&id, "a message", now())
+}

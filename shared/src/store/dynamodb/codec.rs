@@ -198,6 +198,7 @@ mod tests {
             rl: None,
             cr: None,
             ra: BTreeSet::from(["AAE".to_owned()]),
+            lm: None,
         };
         let item = to_item("USER#x", "_", &user).unwrap();
         assert_eq!(item[attr::SK], s("_"));

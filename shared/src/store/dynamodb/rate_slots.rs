@@ -15,24 +15,29 @@ use crate::store::schema::attr;
 
 pub(super) const RATE_SLOTS: u64 = 64;
 
+/// What counting updates wrote before exactly-once sends (v3): a token per request.
+const LEGACY_TOKEN: &str = "rt";
+
 /// The attribute holding `window`'s count.
 pub(super) fn slot(window: RateWindow) -> String {
     format!("rl{}", window.window % RATE_SLOTS)
 }
 
-/// `SET <set>, rt = :token REMOVE` the other slots but the neighbours': a message that
+/// `SET <set>, lm = :sent REMOVE` the other slots but the neighbours': a message that
 /// read the clock just before a window turned may land after one that read it just
-/// after, and neither may erase the other's count.
+/// after, and neither may erase the other's count. Also `rt`, the token a counting
+/// update wrote before `lm` took its place, so that no item keeps its bytes.
 pub(super) fn update_expression(window: RateWindow, set: &str) -> String {
     let w = window.window;
     let keep = [w.wrapping_sub(1), w, w.wrapping_add(1)].map(|w| w % RATE_SLOTS);
     let removed: Vec<String> = (0..RATE_SLOTS)
         .filter(|slot| !keep.contains(slot))
         .map(|slot| format!("rl{slot}"))
+        .chain(std::iter::once(LEGACY_TOKEN.to_owned()))
         .collect();
     format!(
-        "SET {set}, {} = :token REMOVE {}",
-        attr::RATE_TOKEN,
+        "SET {set}, {} = :sent REMOVE {}",
+        attr::LAST_MESSAGE,
         removed.join(", ")
     )
 }
@@ -42,8 +47,8 @@ pub(super) fn update_expression(window: RateWindow, set: &str) -> String {
 pub(super) struct Found {
     /// The room is one of the user's open rooms.
     pub joined: bool,
-    /// The item carries this request's own token: a lost answer's retry, counted already.
-    pub counted_by_us: bool,
+    /// The user's last message has this message's id: a retry, counted already.
+    pub sent_before: bool,
     /// The value of the window's slot, if any.
     pub counter: Option<u64>,
 }
@@ -53,8 +58,8 @@ pub(super) struct Found {
 pub(super) enum Next {
     /// Not an open room of the user's: none of theirs, or a closed one.
     NotMember,
-    /// Counted already by this request's first attempt.
-    Counted,
+    /// Counted already: a retry of the user's last message.
+    SentBefore,
     /// A concurrent message counted in a later window: count there too.
     CountIn(RateWindow),
     Limited,
@@ -65,8 +70,8 @@ pub(super) enum Next {
 pub(super) fn after_refusal(window: RateWindow, found: Found) -> Next {
     if !found.joined {
         Next::NotMember
-    } else if found.counted_by_us {
-        Next::Counted
+    } else if found.sent_before {
+        Next::SentBefore
     } else if let Some(later) = found.counter.and_then(|c| rate::later_of(window, c)) {
         Next::CountIn(later)
     } else if found.counter.is_some_and(|c| c >= rate::start(window)) {
@@ -88,7 +93,7 @@ mod tests {
     fn found(counter: Option<u64>) -> Found {
         Found {
             joined: true,
-            counted_by_us: false,
+            sent_before: false,
             counter,
         }
     }
@@ -98,14 +103,15 @@ mod tests {
         assert_eq!(slot(W), "rl40");
         assert_eq!(slot(RateWindow { window: 1064, ..W }), "rl40");
         let expression = update_expression(W, "#slot = :x");
-        assert!(expression.starts_with("SET #slot = :x, rt = :token REMOVE "));
+        assert!(expression.starts_with("SET #slot = :x, lm = :sent REMOVE "));
         let removed: Vec<&str> = expression
             .split("REMOVE ")
             .nth(1)
             .unwrap()
             .split(", ")
             .collect();
-        assert_eq!(removed.len(), 61);
+        assert_eq!(removed.len(), 62);
+        assert_eq!(removed.last(), Some(&"rt"), "the token of before v3");
         for kept in ["rl39", "rl40", "rl41"] {
             assert!(!removed.contains(&kept), "{kept} is removed");
         }
@@ -116,14 +122,14 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_is_read_in_order_membership_token_later_window_limit_restart() {
+    fn a_refusal_is_read_in_order_membership_retry_later_window_limit_restart() {
         let start = rate::start(W);
         assert_eq!(
             after_refusal(
                 W,
                 Found {
                     joined: false,
-                    counted_by_us: true,
+                    sent_before: true,
                     counter: Some(start + 3)
                 }
             ),
@@ -133,11 +139,11 @@ mod tests {
             after_refusal(
                 W,
                 Found {
-                    counted_by_us: true,
+                    sent_before: true,
                     ..found(Some(start + 3))
                 }
             ),
-            Next::Counted
+            Next::SentBefore
         );
         let next_window = rate::start(RateWindow { window: 1001, ..W }) + 1;
         assert_eq!(
