@@ -403,6 +403,43 @@ test("an outbox two tabs share goes out once: one tab at a time sends it (a Web 
   assert.deepEqual(tab.problems, [], "no script errors on the page");
 });
 
+test("an answer lost mid-send: the outbox sends again under the same id and envelope, kept and shown once", async () => {
+  const bob = await person();
+  const alice = await person();
+  await connect(bob, alice.publicId);
+  await bob.page.locator('#chat[data-encryption="waiting"]').waitFor();
+  await send(bob, "only once");
+  await bob.page.locator(".message.pending .text", { hasText: "only once" }).waitFor();
+  // The first post reaches the server, which keeps and publishes it; its answer is lost.
+  const bodies = [];
+  await bob.context.route(/\/rooms\/[^/]+\/message$/, async (route) => {
+    bodies.push(JSON.parse(route.request().postData()));
+    if (bodies.length === 1) {
+      await route.fetch();
+      await route.abort("connectionreset");
+    } else {
+      await route.continue();
+    }
+  });
+  await connect(alice, bob.publicId);
+  await alice.page.locator(".message.theirs .text", { hasText: "only once" }).waitFor();
+  await until(async () => (await bob.page.locator(".message.pending").count()) === 0, "the retry was answered");
+  assert.equal(bodies.length, 2, "sent twice");
+  assert.ok(bodies[0].id.length >= 22, "under an id of 128 bits");
+  assert.equal(bodies[1].id, bodies[0].id, "the same id");
+  assert.equal(bodies[1].message, bodies[0].message, "the same envelope");
+  const room = await openRoom(bob);
+  const kept = await history(alice.privateId, room.roomId);
+  assert.deepEqual(kept.map((m) => m.id), [bodies[0].id], "kept once, under the page's id");
+  // A later message, after which the lost one still shows once on both pages.
+  await send(bob, "and then");
+  for (const page of [alice.page, bob.page]) {
+    await page.locator(".message .text", { hasText: "and then" }).waitFor();
+    assert.equal(await page.locator(".message .text", { hasText: "only once" }).count(), 1);
+  }
+  for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
+});
+
 test("tabs that open at once make one identity, whose key pair is the one kept", async () => {
   const context = await browser.newContext(PHONE);
   // A slow create: both tabs are making their identity at the same time.

@@ -389,8 +389,21 @@ function saveOutbox(r, items) {
   save(outboxName(r), items.length ? items : null);
 }
 
+/** 128 random bits, base64url: a message's id on the server. */
+const newMessageId = () => e2e.toBase64url(crypto.getRandomValues(new Uint8Array(16)));
+
+/** Post `message` under `id`. A 409 `id_conflict` says an earlier attempt under this id
+ * got there (an answer lost on the way back): sent. */
+async function sendOnce(r, message, id) {
+  try {
+    await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message, id });
+  } catch (error) {
+    if (error.code !== "id_conflict") throw error;
+  }
+}
+
 function enqueue(r, text) {
-  const id = e2e.toBase64url(crypto.getRandomValues(new Uint8Array(9)));
+  const id = newMessageId();
   saveOutbox(r, [...outbox(r), { id, text, queuedAt: new Date().toISOString() }]);
 }
 
@@ -410,12 +423,26 @@ async function flush(r, { clear = null } = {}) {
   try {
     // One page at a time per outbox, when the identity is open in several tabs.
     await exclusively(`${storageKey}:${outboxName(r)}`, async () => {
+      // What a tab sent before the lock passed here: this tab's localStorage may not
+      // have that tab's write yet, IndexedDB has.
+      const sent = await sentFrom(r);
+      saveOutbox(r, outbox(r).filter((item) => !sent.includes(item.id)));
       // Each one only while the room is still as it was (not compromised since).
       for (let next = nextItem(); next && encryption(r) === state; next = nextItem()) {
         current = next;
         if (r.roomId === openId) renderMessages(r);
-        const message = state === "encrypted" ? await sealFor(r, next.text) : next.text;
-        await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message });
+        // Sealed once, and kept so: a retry sends the same envelope under the same id,
+        // which the server keeps once (items queued by an older page have shorter ids,
+        // and go without).
+        let message = next.text;
+        if (state === "encrypted") {
+          message = next.sealed ?? (await sealFor(r, next.text));
+          saveOutbox(r, outbox(r).map((item) => (item.id === next.id ? { ...item, sealed: message } : item)));
+        }
+        const id = next.id.length >= 22 ? next.id : undefined;
+        await sendOnce(r, message, id);
+        sent.push(next.id);
+        await keepSent(r, sent);
         saveOutbox(r, outbox(r).filter((item) => item.id !== next.id));
       }
     });
@@ -439,6 +466,18 @@ async function flush(r, { clear = null } = {}) {
       showE2E(r);
     }
   }
+}
+
+// The ids of the outbox items last sent from a room, kept in IndexedDB, whose commits
+// every tab sees at once; at most SENT_KEPT (more than an outbox holds between two
+// tabs' turns). Without IndexedDB, an empty record: one tab then sends alone.
+const SENT_KEPT = 200;
+const sentName = (r) => `${storageKey}:sent:${r.roomId}`;
+async function sentFrom(r) {
+  return (await e2e.loadKept(sentName(r))) ?? [];
+}
+async function keepSent(r, sent) {
+  await e2e.keep(sentName(r), sent.slice(-SENT_KEPT)).catch(() => {});
 }
 
 /** `text` sealed to the room's key, bound to my public key. */
@@ -1185,8 +1224,13 @@ $("composer").addEventListener("submit", async (event) => {
   try {
     // In clear only from an identity without a key (every room of it is in clear).
     if (state !== "encrypted" && me.publicKey) throw new Error("Not sent: this room is not encrypted.");
-    const message = state === "encrypted" ? await sealFor(r, text) : text;
-    await api(`/rooms/${r.roomId}/message`, { privateId: me.privateId, message });
+    // Sending the same text again after a failure is a retry: the same id and envelope.
+    if (r.sending?.text !== text || r.sending.state !== state) {
+      const message = state === "encrypted" ? await sealFor(r, text) : text;
+      r.sending = { text, state, message, id: newMessageId() };
+    }
+    await sendOnce(r, r.sending.message, r.sending.id);
+    r.sending = null;
     sent();
   } catch (error) {
     if (error.code === "room_closed") closeRoom(r);
