@@ -1,0 +1,168 @@
+// Types of secret-rooms-client (checked by `tsc --noEmit` in the tests).
+
+/** Where a client keeps its identity, key pair, trust and outbox: structured values. */
+export interface Storage {
+  get(name: string): Promise<any>;
+  set(name: string, value: unknown): Promise<void>;
+  delete(name: string): Promise<void>;
+  /** `false` for a storage of text only: the key pair is then extractable (kept as JWK). */
+  keepsKeys?: boolean;
+}
+
+export function memoryStorage(): Storage;
+export function webStorage(
+  store: { getItem(name: string): string | null; setItem(name: string, value: string): void; removeItem(name: string): void },
+  prefix?: string,
+): Storage;
+export function indexedDBStorage(database?: string): Storage;
+
+/** The part of a pusher-js `Channel` the client uses. */
+export interface RealtimeChannel {
+  bind(event: string, callback: (data: any) => void): unknown;
+  trigger(event: string, data: unknown): boolean;
+}
+
+/** The part of a pusher-js `Pusher` the client uses. */
+export interface RealtimeClient {
+  subscribe(channel: string): RealtimeChannel;
+  unsubscribe(channel: string): void;
+  disconnect(): void;
+}
+
+/** Make the realtime client: give `authEndpoint` and `params` to pusher-js as
+ * `channelAuthorization: { endpoint: authEndpoint, params }`. */
+export type RealtimeFactory = (auth: { authEndpoint: string; params: { privateId: string } }) => RealtimeClient;
+
+export interface ClientOptions {
+  /** The API, e.g. "http://127.0.0.1:8080". */
+  baseUrl: string;
+  storage: Storage;
+  /** Without one, nothing arrives live: call `refreshRooms` and `history` yourself. */
+  realtime?: RealtimeFactory;
+  fetch?: typeof fetch;
+  /** Make a key pair for a new identity where WebCrypto has X25519 (default true). */
+  encryption?: boolean;
+  /** The outbox's back-off: doubling from `first` ms, at most `max` ms. */
+  retry?: { first?: number; max?: number };
+}
+
+export interface Identity {
+  publicId: string;
+  privateId: string;
+  username: string;
+  publicKey: string | null;
+  /** This identity's public ids before its rotations. */
+  pastIds: string[];
+}
+
+export type Encryption = "encrypted" | "waiting" | "plaintext" | "compromised";
+
+export interface Peer {
+  publicId: string;
+  username: string | null;
+  publicKey?: string | null;
+}
+
+export interface Room {
+  roomId: string;
+  channel: string;
+  peer: Peer;
+  joined: boolean;
+  closed: boolean;
+  lastMessageAt: string | null;
+  encryption: Encryption;
+}
+
+export interface Message {
+  id: string;
+  roomId: string;
+  from: { publicId: string; username: string };
+  sentAt: string;
+  mine: boolean;
+  /** `null` when it could not be opened: see `unreadable`. */
+  text: string | null;
+  encrypted: boolean;
+  unreadable?: "no_key" | "altered";
+}
+
+export interface OutboxItem {
+  id: string;
+  text: string;
+  clear: boolean;
+  queuedAt: number;
+  attempts: number;
+  sealed?: string;
+}
+
+export interface Events {
+  identity: { identity: Identity };
+  rooms: { rooms: Room[] };
+  room: { room: Room };
+  inbox: { roomId: string | null; from: { publicId: string; username: string } | null };
+  message: { roomId: string; message: Message };
+  sent: { roomId: string; id: string };
+  failed: { roomId: string; id: string; error: ApiError };
+  retry: { roomId: string; id: string; error: unknown; delay: number };
+  typing: { roomId: string };
+  presence: { roomId: string; at: number };
+  /** A realtime channel (the inbox, or a room's) was subscribed. */
+  subscribed: { channel: string };
+  error: { error: unknown; roomId?: string };
+}
+
+export class ApiError extends Error {
+  constructor(status: number, code: string, message: string, retryAfter?: number | null);
+  readonly status: number;
+  /** The API's error code, or "network" when no answer came. */
+  readonly code: string;
+  readonly retryAfter: number | null;
+  /** Sending it again cannot succeed. */
+  readonly final: boolean;
+}
+
+export function backoff(attempt: number, options?: { first?: number; max?: number }): number;
+
+export class SecretRooms {
+  static open(options: ClientOptions): Promise<SecretRooms>;
+  constructor(options: ClientOptions);
+  identity: Identity;
+  on<K extends keyof Events>(name: K, handler: (detail: Events[K]) => void): () => void;
+  rooms(): Room[];
+  room(roomId: string): Room | null;
+  refreshRooms(): Promise<Room[]>;
+  /** Once the inbox and the known rooms' channels are subscribed. */
+  ready(): Promise<void>;
+  connect(publicId: string): Promise<Room | null>;
+  block(roomId: string): Promise<void>;
+  rotate(): Promise<string>;
+  messages(roomId: string): Message[];
+  history(
+    roomId: string,
+    page?: { before?: string | null; after?: string; limit?: number },
+  ): Promise<{ messages: Message[]; next: string | null }>;
+  loadOlder(roomId: string, limit?: number): Promise<boolean>;
+  send(roomId: string, text: string, options?: { clear?: boolean }): Promise<string>;
+  outbox(roomId: string): Promise<OutboxItem[]>;
+  typing(roomId: string): boolean;
+  here(roomId: string, options?: { hello?: boolean }): boolean;
+  safetyCode(roomId: string): Promise<string | null>;
+  close(): void;
+}
+
+export namespace e2e1 {
+  const VERSION: "e2e1";
+  const PLAINTEXT_CAPACITY: number;
+  function toBase64url(bytes: ArrayBuffer | Uint8Array): string;
+  function fromBase64url(text: string): Uint8Array;
+  function isPublicKey(text: unknown): boolean;
+  function envelopeLength(plaintextBytes: number): number;
+  function supported(): Promise<boolean>;
+  function generateKeyPair(extractable?: boolean): Promise<CryptoKeyPair>;
+  function exportPublicKey(keyPair: CryptoKeyPair): Promise<string>;
+  function roomKey(keyPair: CryptoKeyPair, peerPublicKey: string, roomId: string): Promise<CryptoKey>;
+  function looksSealed(message: string): boolean;
+  function isEnvelope(message: string): boolean;
+  function seal(key: CryptoKey, roomId: string, senderPublicKey: string, text: string): Promise<string>;
+  function open(key: CryptoKey, roomId: string, senderPublicKey: string, envelope: string): Promise<string>;
+  function safetyCode(publicKeyA: string, publicKeyB: string): Promise<string>;
+}

@@ -1,0 +1,526 @@
+// The secret-rooms client: the whole protocol a chat front end needs, on any
+// Pusher-compatible realtime client. See ../README.md for a tour, ../index.d.ts for the
+// types, and the project's docs/api.md for the routes.
+
+import * as e2e1 from "./e2e1.js";
+
+/** An answer of the API that is not a 2xx, or no answer at all (`status` 0, code
+ * `network`). `code` is the API's error code (`room_closed`, `rate_limited`, ...). */
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+
+  /** Sending it again cannot succeed: a 4xx but 408 and 429. */
+  get final() {
+    return this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429;
+  }
+}
+
+/** How long the outbox waits before its `attempt`-th retry (from 0): doubling from
+ * `first`, at most `max`, less up to a quarter at random so that clients spread out. */
+export function backoff(attempt, { first = 1000, max = 30_000 } = {}) {
+  const delay = Math.min(max, first * 2 ** Math.min(attempt, 20));
+  return Math.round(delay * (1 - Math.random() / 4));
+}
+
+const TYPING_EVERY_MS = 3000;
+const CATCH_UP_PAGES = 20;
+const PAGE = 100;
+
+const newId = () => e2e1.toBase64url(crypto.getRandomValues(new Uint8Array(16)));
+
+export class SecretRooms {
+  /**
+   * The identity kept in `storage`, or a new one; then the room list, the inbox channel
+   * and the channels of the rooms joined, when a realtime client is given.
+   */
+  static async open(options) {
+    const client = new SecretRooms(options);
+    await client.#start();
+    return client;
+  }
+
+  #options;
+  #storage;
+  #fetch;
+  #handlers = new Map();
+  #rooms = new Map();
+  /** Per room: messages by id. */
+  #messages = new Map();
+  #keyPair = null;
+  #roomKeys = new Map();
+  #realtime = null;
+  #inbox = null;
+  #flushing = new Map();
+  #timers = new Set();
+  #closed = false;
+  #typedAt = new Map();
+  /** Per channel subscribed: a promise of its first success. */
+  #subscribed = new Map();
+
+  /** Prefer `SecretRooms.open`. */
+  constructor(options) {
+    if (!options?.baseUrl || !options?.storage) throw new TypeError("baseUrl and storage are required");
+    this.#options = { encryption: true, retry: {}, ...options };
+    this.#storage = options.storage;
+    this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    /** This client's identity: `publicId`, `privateId`, `username`, `publicKey`. */
+    this.identity = null;
+  }
+
+  // --- Events ---------------------------------------------------------------------------
+
+  /** Call `handler` with each event named `name`; returns a function that stops it. */
+  on(name, handler) {
+    if (!this.#handlers.has(name)) this.#handlers.set(name, new Set());
+    this.#handlers.get(name).add(handler);
+    return () => this.#handlers.get(name)?.delete(handler);
+  }
+
+  #emit(name, detail) {
+    for (const handler of this.#handlers.get(name) ?? []) {
+      try {
+        handler(detail);
+      } catch (error) {
+        if (name !== "error") this.#emit("error", { error });
+      }
+    }
+  }
+
+  // --- The API --------------------------------------------------------------------------
+
+  async #api(path, body) {
+    let response;
+    try {
+      response = await this.#fetch(this.#options.baseUrl.replace(/\/$/, "") + path, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body ?? {}),
+      });
+    } catch (error) {
+      throw new ApiError(0, "network", `The server cannot be reached: ${error?.message ?? error}`);
+    }
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const retryAfter = Number(response.headers.get("retry-after")) || null;
+      const error = data?.error;
+      throw new ApiError(response.status, error?.code ?? "unknown", error?.message ?? `HTTP ${response.status}`, retryAfter);
+    }
+    return data;
+  }
+
+  #private() {
+    return { privateId: this.identity.privateId };
+  }
+
+  // --- Identity -------------------------------------------------------------------------
+
+  async #start() {
+    this.identity = (await this.#storage.get("identity")) ?? null;
+    this.#keyPair = (await this.#storage.get("keyPair")) ?? null;
+    if (!this.identity) await this.#create();
+    if (this.#options.realtime) {
+      this.#realtime = this.#options.realtime({
+        authEndpoint: `${this.#options.baseUrl.replace(/\/$/, "")}/pusher/auth`,
+        params: this.#private(),
+      });
+    }
+    await this.refreshRooms();
+    for (const roomId of this.#rooms.keys()) this.#flush(roomId);
+  }
+
+  async #create() {
+    let publicKey;
+    if (this.#options.encryption && (await e2e1.supported())) {
+      // A storage that keeps text only keeps the pair as JWK: extractable.
+      this.#keyPair = await e2e1.generateKeyPair(this.#storage.keepsKeys === false);
+      publicKey = await e2e1.exportPublicKey(this.#keyPair);
+      // Persisted before the identity: a crash in between leaves a pair the next
+      // create replaces, never an identity without its key.
+      await this.#storage.set("keyPair", this.#keyPair);
+    }
+    const made = await this.#api("/users/create", publicKey ? { publicKey } : {});
+    this.identity = { ...made, publicKey: publicKey ?? null, pastIds: [] };
+    await this.#storage.set("identity", this.identity);
+    this.#emit("identity", { identity: this.identity });
+  }
+
+  /** A fresh public id; the old one is retired for good. */
+  async rotate() {
+    const { publicId } = await this.#api("/users/rotate", this.#private());
+    const old = this.identity.publicId;
+    this.identity = { ...this.identity, publicId, pastIds: [...(this.identity.pastIds ?? []), old] };
+    await this.#storage.set("identity", this.identity);
+    this.#emit("identity", { identity: this.identity });
+    await this.refreshRooms();
+    return publicId;
+  }
+
+  #mine(publicId) {
+    return publicId === this.identity.publicId || (this.identity.pastIds ?? []).includes(publicId);
+  }
+
+  // --- Rooms ----------------------------------------------------------------------------
+
+  /** The rooms as last listed, newest activity first. */
+  rooms() {
+    return [...this.#rooms.values()].map((room) => this.#view(room));
+  }
+
+  room(roomId) {
+    const room = this.#rooms.get(roomId);
+    return room ? this.#view(room) : null;
+  }
+
+  #view(room) {
+    const { roomId, channel, peer, joined, closed, lastMessageAt } = room;
+    return { roomId, channel, peer: { ...peer }, joined, closed, lastMessageAt, encryption: this.#encryption(room) };
+  }
+
+  /** "encrypted"; "waiting" (for the peer to join, with their key); "plaintext" (one
+   * side has no key); "compromised" (the peer's key changed since it was first seen:
+   * nothing more is sent). */
+  #encryption(room) {
+    if (!this.#keyPair || !this.identity.publicKey) return "plaintext";
+    const listed = room.peer.publicKey ?? null;
+    if (room.trusted && listed && listed !== room.trusted) return "compromised";
+    if (room.trusted) return "encrypted";
+    return room.peer.username != null ? "plaintext" : "waiting";
+  }
+
+  /** Ask for the room list again (one request): new rooms, peers who joined, keys. */
+  async refreshRooms() {
+    const list = await this.#api("/users/rooms", this.#private());
+    for (const listed of list.rooms) {
+      // Changed in place: the channel's handlers hold this object.
+      const known = this.#rooms.get(listed.roomId);
+      const before = known ? JSON.stringify(this.#view(known)) : null;
+      const room = Object.assign(known ?? {}, listed, { peer: { ...listed.peer } });
+      room.trusted ??= (await this.#storage.get(`trust:${listed.roomId}`)) ?? null;
+      // The first key the list names for the peer is the room's for good.
+      if (!room.trusted && listed.peer.publicKey && e2e1.isPublicKey(listed.peer.publicKey)) {
+        room.trusted = listed.peer.publicKey;
+        await this.#storage.set(`trust:${listed.roomId}`, room.trusted);
+      }
+      const changed = before !== JSON.stringify(this.#view(room));
+      this.#rooms.set(room.roomId, room);
+      if (changed) this.#emit("room", { room: this.#view(room) });
+      if (changed && known) this.#flush(room.roomId);
+      this.#listen(room);
+    }
+    this.#listenInbox(list.inboxChannel);
+    this.#emit("rooms", { rooms: this.rooms() });
+    return this.rooms();
+  }
+
+  /** Open (or join) the room with `publicId`: the same room whichever side asks. */
+  async connect(publicId) {
+    const { roomId } = await this.#api(`/users/${encodeURIComponent(publicId)}/connect`, this.#private());
+    await this.refreshRooms();
+    return this.room(roomId);
+  }
+
+  /** Close a room for good, for both members (also one only offered to this identity). */
+  async block(roomId) {
+    await this.#api(`/rooms/${encodeURIComponent(roomId)}/block`, this.#private());
+    await this.#storage.delete(`outbox:${roomId}`);
+    const room = this.#rooms.get(roomId);
+    if (room) {
+      room.closed = true;
+      this.#realtime?.unsubscribe(room.channel);
+      room.listening = false;
+      this.#emit("room", { room: this.#view(room) });
+    }
+  }
+
+  // --- Realtime -------------------------------------------------------------------------
+
+  /** Subscribe, and note when it first succeeds (for `ready`, and the event). */
+  #subscribe(name) {
+    const channel = this.#realtime.subscribe(name);
+    let resolve;
+    this.#subscribed.set(name, new Promise((r) => (resolve = r)));
+    channel.bind("pusher:subscription_succeeded", () => {
+      resolve();
+      this.#emit("subscribed", { channel: name });
+    });
+    // Refused (a room blocked meanwhile): settled too, so that `ready` never hangs.
+    channel.bind("pusher:subscription_error", () => resolve());
+    return channel;
+  }
+
+  /** Resolves once the inbox channel and the channels of the rooms known now are
+   * subscribed (or refused): from then on, nothing published to them is missed. */
+  async ready() {
+    await Promise.all(this.#subscribed.values());
+  }
+
+  #listenInbox(channel) {
+    if (!this.#realtime || !channel || this.#inbox === channel) return;
+    if (this.#inbox) this.#realtime.unsubscribe(this.#inbox);
+    this.#inbox = channel;
+    const subscription = this.#subscribe(channel);
+    // Anyone holding the realtime app could forge an announcement: it only makes the
+    // client ask for the list, which has the last word.
+    subscription.bind("room", (data) => {
+      this.#emit("inbox", { roomId: data?.roomId ?? null, from: data?.from ?? null });
+      this.refreshRooms().catch((error) => this.#emit("error", { error }));
+    });
+  }
+
+  #listen(room) {
+    if (!this.#realtime || !room.joined || room.closed || room.listening) return;
+    room.listening = true;
+    const channel = this.#subscribe(room.channel);
+    room.subscription = channel;
+    channel.bind("pusher:subscription_succeeded", () => {
+      room.subscribed = true;
+      this.#catchUp(room.roomId)
+        .catch((error) => this.#emit("error", { error }))
+        .finally(() => this.#flush(room.roomId));
+    });
+    channel.bind("pusher:subscription_error", (error) => this.#emit("error", { error, roomId: room.roomId }));
+    channel.bind("message", (data) => {
+      if (!data || data.roomId !== room.roomId) return;
+      // From a member only; another id may be the peer's new one: the history says.
+      if (this.#mine(data.from?.publicId) || data.from?.publicId === room.peer.publicId) {
+        this.#take(room, data).catch((error) => this.#emit("error", { error }));
+      } else {
+        this.#catchUp(room.roomId).catch((error) => this.#emit("error", { error }));
+      }
+    });
+    channel.bind("room", () => this.refreshRooms().catch((error) => this.#emit("error", { error })));
+    channel.bind("client-typing", () => this.#emit("typing", { roomId: room.roomId }));
+    channel.bind("client-here", (data) => {
+      this.#emit("presence", { roomId: room.roomId, at: Date.now() });
+      if (data?.hello) this.here(room.roomId, { hello: false });
+    });
+  }
+
+  /** Tell the peer this person is typing: at most one event every 3 s per room. */
+  typing(roomId) {
+    const room = this.#rooms.get(roomId);
+    const last = this.#typedAt.get(roomId) ?? 0;
+    if (!room?.subscribed || room.closed || Date.now() - last < TYPING_EVERY_MS) return false;
+    this.#typedAt.set(roomId, Date.now());
+    return room.subscription.trigger("client-typing", {});
+  }
+
+  /** Tell the peer this person is here (`hello`: and ask them to answer). */
+  here(roomId, { hello = false } = {}) {
+    const room = this.#rooms.get(roomId);
+    if (!room?.subscribed || room.closed) return false;
+    return room.subscription.trigger("client-here", { hello });
+  }
+
+  // --- Messages -------------------------------------------------------------------------
+
+  /** The messages this client holds for a room, oldest first, each once. */
+  messages(roomId) {
+    const held = [...(this.#messages.get(roomId)?.values() ?? [])];
+    return held.sort((a, b) => (a.sentAt === b.sentAt ? (a.id < b.id ? -1 : 1) : a.sentAt < b.sentAt ? -1 : 1));
+  }
+
+  /** One page of a room's history: newest first from `before` ("" for the newest), or
+   * oldest first after `after`. Opened, and merged into `messages(roomId)`. */
+  async history(roomId, { before, after, limit = 50 } = {}) {
+    const room = this.#rooms.get(roomId);
+    if (!room) throw new ApiError(404, "room_not_found", "This client does not know that room.");
+    const body = { ...this.#private(), limit };
+    if (before !== undefined) body.before = before ?? "";
+    if (after !== undefined) body.after = after;
+    const page = await this.#api(`/rooms/${encodeURIComponent(roomId)}/messages`, body);
+    const messages = [];
+    for (const raw of page.messages) messages.push(await this.#take(room, raw));
+    return { messages, next: page.next };
+  }
+
+  /** The newest page, then older ones on each call: `false` once there are no more. */
+  async loadOlder(roomId, limit = 50) {
+    const room = this.#rooms.get(roomId);
+    if (room?.older === null) return false;
+    const page = await this.history(roomId, { before: room?.older ?? "", limit });
+    if (room) room.older = page.next;
+    return page.messages.length > 0;
+  }
+
+  /** What came while away: newest pages back to a message already held. */
+  async #catchUp(roomId) {
+    const held = this.#messages.get(roomId);
+    let before = "";
+    for (let n = 0; n < CATCH_UP_PAGES; n += 1) {
+      const known = new Set(held?.keys() ?? []);
+      const page = await this.history(roomId, { before, limit: PAGE });
+      const room = this.#rooms.get(roomId);
+      if (room && room.older === undefined) room.older = page.next;
+      if (!page.next || page.messages.some((m) => known.has(m.id))) return;
+      before = page.next;
+    }
+  }
+
+  /** A message the server sent (live or listed), opened, held once by id. */
+  async #take(room, raw) {
+    const held = this.#messages.get(room.roomId) ?? new Map();
+    this.#messages.set(room.roomId, held);
+    if (held.has(raw.id)) return held.get(raw.id);
+    const message = {
+      id: raw.id,
+      roomId: room.roomId,
+      from: raw.from,
+      sentAt: raw.sentAt,
+      mine: this.#mine(raw.from?.publicId),
+      ...(await this.#open(room, raw)),
+    };
+    if (held.has(raw.id)) return held.get(raw.id);
+    held.set(raw.id, message);
+    this.#emit("message", { roomId: room.roomId, message });
+    return message;
+  }
+
+  /** `{text, encrypted}`, or `{text: null, unreadable}` ("no_key", "altered"). */
+  async #open(room, raw) {
+    if (!e2e1.looksSealed(raw.message)) return { text: raw.message, encrypted: false };
+    const sender = this.#mine(raw.from?.publicId) ? this.identity.publicKey : room.trusted;
+    const key = await this.#roomKey(room);
+    if (!key || !sender) return { text: null, encrypted: true, unreadable: "no_key" };
+    try {
+      return { text: await e2e1.open(key, room.roomId, sender, raw.message), encrypted: true };
+    } catch {
+      return { text: null, encrypted: true, unreadable: "altered" };
+    }
+  }
+
+  async #roomKey(room) {
+    if (!this.#keyPair || !room.trusted) return null;
+    if (!this.#roomKeys.has(room.roomId)) {
+      this.#roomKeys.set(room.roomId, e2e1.roomKey(this.#keyPair, room.trusted, room.roomId));
+    }
+    return this.#roomKeys.get(room.roomId);
+  }
+
+  /** The safety code of an encrypted room, for the two people to compare. */
+  async safetyCode(roomId) {
+    const room = this.#rooms.get(roomId);
+    if (!room?.trusted || !this.identity.publicKey) return null;
+    return e2e1.safetyCode(this.identity.publicKey, room.trusted);
+  }
+
+  // --- Sending: the outbox ----------------------------------------------------------------
+
+  /**
+   * Queue `text` for the room and send it: sealed in an encrypted room, once the peer's
+   * key is known in a waiting one; in clear only where this identity has no key, or with
+   * `clear: true` in a room whose peer has none. Resolves with the message's id once it
+   * is stored; then "sent" (a 2xx, also for a retry) or "failed" (a final 4xx) follows.
+   */
+  async send(roomId, text, { clear = false } = {}) {
+    if (typeof text !== "string" || text === "") throw new TypeError("a message is a non-empty string");
+    const room = this.#rooms.get(roomId);
+    if (!room) throw new ApiError(404, "room_not_found", "This client does not know that room.");
+    if (room.closed) throw new ApiError(410, "room_closed", "This room was blocked; it takes no messages.");
+    const id = newId();
+    await this.#withOutbox(roomId, async (items) => [...items, { id, text, clear, queuedAt: Date.now(), attempts: 0 }]);
+    this.#flush(roomId);
+    return id;
+  }
+
+  /** What waits to be sent to a room, oldest first. */
+  async outbox(roomId) {
+    return (await this.#storage.get(`outbox:${roomId}`)) ?? [];
+  }
+
+  async #withOutbox(roomId, change) {
+    const items = await change(await this.outbox(roomId));
+    if (items.length) await this.#storage.set(`outbox:${roomId}`, items);
+    else await this.#storage.delete(`outbox:${roomId}`);
+    return items;
+  }
+
+  /** Send what the room's outbox holds, in order, one client (tab) at a time. */
+  #flush(roomId) {
+    if (this.#closed || this.#flushing.has(roomId)) return this.#flushing.get(roomId);
+    const locks = globalThis.navigator?.locks;
+    const run = () => this.#drain(roomId);
+    const flushing = (locks ? locks.request(`secret-rooms-outbox:${roomId}`, run) : run())
+      .catch((error) => this.#emit("error", { error, roomId }))
+      .finally(() => this.#flushing.delete(roomId));
+    this.#flushing.set(roomId, flushing);
+    return flushing;
+  }
+
+  async #drain(roomId) {
+    for (;;) {
+      const room = this.#rooms.get(roomId);
+      if (!room || room.closed || this.#closed) return;
+      // Read again each turn: another client on this storage may have sent some.
+      const [next] = await this.outbox(roomId);
+      if (!next) return;
+      const state = this.#encryption(room);
+      let message;
+      if (state === "encrypted") {
+        message = next.sealed;
+        if (!message) {
+          // Sealed once and kept: every retry sends the same envelope under the same id.
+          message = await e2e1.seal(await this.#roomKey(room), roomId, this.identity.publicKey, next.text);
+          await this.#withOutbox(roomId, async (items) => items.map((i) => (i.id === next.id ? { ...i, sealed: message } : i)));
+        }
+      } else if (state === "plaintext" && (!this.identity.publicKey || next.clear)) {
+        message = next.text;
+      } else {
+        return; // waiting for a key, or compromised: it stays queued
+      }
+      try {
+        await this.#api(`/rooms/${encodeURIComponent(roomId)}/message`, { ...this.#private(), message, id: next.id });
+      } catch (error) {
+        // 409: an earlier attempt under this id got there first (its answer was lost).
+        if (!(error instanceof ApiError) || (error.code !== "id_conflict" && !error.final)) {
+          const attempts = (next.attempts ?? 0) + 1;
+          await this.#withOutbox(roomId, async (items) => items.map((i) => (i.id === next.id ? { ...i, attempts } : i)));
+          const delay = error?.retryAfter ? error.retryAfter * 1000 : backoff(attempts - 1, this.#options.retry);
+          this.#emit("retry", { roomId, id: next.id, error, delay });
+          this.#later(delay, () => this.#flush(roomId));
+          return;
+        }
+        if (error.code !== "id_conflict") {
+          await this.#withOutbox(roomId, async (items) => items.filter((i) => i.id !== next.id));
+          if (error.code === "room_closed") {
+            room.closed = true;
+            this.#emit("room", { room: this.#view(room) });
+          }
+          this.#emit("failed", { roomId, id: next.id, error });
+          continue;
+        }
+      }
+      await this.#withOutbox(roomId, async (items) => items.filter((i) => i.id !== next.id));
+      this.#emit("sent", { roomId, id: next.id });
+    }
+  }
+
+  #later(ms, task) {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      task();
+    }, ms);
+    this.#timers.add(timer);
+  }
+
+  /** Stop: no more retries, and the realtime client disconnected. What waits in the
+   * outbox stays in the storage for the next `open`. */
+  close() {
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.#realtime?.disconnect();
+  }
+}
