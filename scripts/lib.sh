@@ -38,11 +38,14 @@ ensure_node_packages() {
     apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
   fi
   command -v node >/dev/null || die "node is missing and could not be installed"
-  if ! cmp -s e2e/package-lock.json e2e/node_modules/.installed-lock 2>/dev/null; then
-    say "installing e2e/ packages (npm ci)"
-    (cd e2e && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in e2e/"
-    cp e2e/package-lock.json e2e/node_modules/.installed-lock
-  fi
+  local dir
+  for dir in e2e clients/js; do
+    if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock" 2>/dev/null; then
+      say "installing $dir/ packages (npm ci)"
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $dir/"
+      cp "$dir/package-lock.json" "$dir/node_modules/.installed-lock"
+    fi
+  done
 }
 
 free_port() {

@@ -2,13 +2,15 @@
 # Runs every test of the project, on a fresh machine or a used one:
 #  1. installs moto's DynamoDB-compatible server and cfn-lint into .venv (once),
 #  2. starts moto on a free loopback port and points the AWS SDK at it,
-#  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) into
-#     e2e/node_modules and Debian's chromium (once),
+#  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) and of
+#     clients/js/ (pusher-js, typescript) into their node_modules, and Debian's
+#     chromium (once),
 #  4. runs `cargo test` for the whole workspace, quick runs of
 #     scripts/connect-timing.sh and scripts/list-lag.sh, and `cfn-lint template.yaml`,
 #     and scripts/deploy-build.sh (sam build, cargo lambda build and invoke),
-#  5. starts the local server and runs the end-to-end tests of e2e/ and schemathesis
-#     (the API contract in openapi.yaml) against it,
+#  5. starts the local server and runs the end-to-end tests of e2e/, the client
+#     library's (clients/js: tsc --noEmit, then node --test) and schemathesis (the API
+#     contract in openapi.yaml) against it,
 #  6. stops everything it started, also when a test fails.
 # `./scripts/test.sh --rust` does steps 1, 2 and the `cargo test` of 4 only (the Rust
 # tests, with moto); arguments after it (or after none) go to `cargo test`, as in
@@ -130,6 +132,13 @@ e2e_log=target/e2e-output.log
 (cd e2e && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \
   SCREENSHOT_DIR="$root/target/screenshots" node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee "$e2e_log"
 
+# --- The client library (clients/js): its types, then its tests against the same server.
+say "clients/js: tsc --noEmit, then node --test against http://127.0.0.1:$server_port"
+client_log=target/client-output.log
+(cd clients/js && node_modules/.bin/tsc --noEmit -p . \
+  && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \
+     node --test --test-concurrency=1 --test-reporter=tap test/) 2>&1 | tee "$client_log"
+
 # --- The API contract: schemathesis checks the local server against openapi.yaml
 # (every check; the settings are in schemathesis.toml).
 say "schemathesis openapi.yaml against http://127.0.0.1:$server_port"
@@ -146,4 +155,4 @@ seed_args=(--seed "$seed")
 # (schemathesis printed its own count of generated cases above).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      /^# pass / { p += $3 } /^# fail / { f += $3 }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log" "$e2e_log"
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log" "$e2e_log" "$client_log"

@@ -13,6 +13,10 @@ const INDEX: &str = include_str!("../web/index.html");
 const APP: &str = include_str!("../web/app.js");
 const REALTIME: &str = include_str!("../web/realtime.js");
 const CRYPTO: &str = include_str!("../web/crypto.js");
+/// The client library's end-to-end encryption, which the page's `crypto.js` imports.
+const E2E1: &str = include_str!("../../clients/js/src/e2e1.js");
+/// The client library's storages: the page keeps its key pairs in its IndexedDB one.
+const STORAGE: &str = include_str!("../../clients/js/src/storage.js");
 const STYLE: &str = include_str!("../web/style.css");
 
 /// The page runs only its own files: no inline script or style, no other origin's
@@ -101,6 +105,14 @@ pub fn router(page_config: Value) -> Router {
         .route(
             "/crypto.js",
             get(|| async { file("text/javascript; charset=utf-8", CRYPTO) }),
+        )
+        .route(
+            "/client/e2e1.js",
+            get(|| async { file("text/javascript; charset=utf-8", E2E1) }),
+        )
+        .route(
+            "/client/storage.js",
+            get(|| async { file("text/javascript; charset=utf-8", STORAGE) }),
         )
         .route(
             "/style.css",

@@ -56,13 +56,13 @@ export function webStorage(store, prefix = "secret-rooms:") {
   };
 }
 
-/** IndexedDB (browsers): database `database`, one object store. Key pairs are kept as
- * CryptoKeys, non-extractable; commits are seen by every tab at once. */
-export function indexedDBStorage(database = "secret-rooms-client") {
+/** IndexedDB (browsers): database `database`, object store `objects`. Key pairs are
+ * kept as CryptoKeys, non-extractable; commits are seen by every tab at once. */
+export function indexedDBStorage(database = "secret-rooms-client", objects = "values") {
   const open = () =>
     new Promise((resolve, reject) => {
       const request = indexedDB.open(database, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore("values");
+      request.onupgradeneeded = () => request.result.createObjectStore(objects);
       request.onsuccess = () => resolve(request.result);
       request.onerror = () => reject(request.error);
     });
@@ -70,8 +70,8 @@ export function indexedDBStorage(database = "secret-rooms-client") {
     const db = await open();
     try {
       return await new Promise((resolve, reject) => {
-        const transaction = db.transaction("values", mode);
-        const request = action(transaction.objectStore("values"));
+        const transaction = db.transaction(objects, mode);
+        const request = action(transaction.objectStore(objects));
         transaction.oncomplete = () => resolve(request.result);
         transaction.onerror = () => reject(transaction.error);
         transaction.onabort = () => reject(transaction.error ?? new Error("aborted"));
