@@ -1,6 +1,11 @@
 // The chat page served by the local server, in headless Chromium (Debian's chromium,
 // driven by playwright-core): two people chat both ways; a third who connects to an
 // unknown public id sees nothing of it. SECRET_ROOMS_URL comes from ./scripts/test.sh.
+// Also: malformed ids and oversize messages reported, a reload keeping the identity, the
+// history's newest page first, a realtime server that goes away, stored identities of
+// older versions, hijack links, the Content-Security-Policy, and absence (an offered
+// room, the outbox read in order once the peer joins, unread counts, typing, presence,
+// rotation, block). Screenshots go to target/screenshots/ (the README shows two).
 // Every page here makes its identity with a key pair, so rooms are end-to-end encrypted
 // (encryption.test.mjs covers that part).
 import { test, before, after } from "node:test";

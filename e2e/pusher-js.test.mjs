@@ -1,6 +1,9 @@
 // End to end with the official Pusher client library (pusher-js, Node build) against
 // the local server that ./scripts/test.sh starts: SECRET_ROOMS_URL and PUSHER_KEY
-// come from it.
+// come from it. Members subscribe through /pusher/auth and receive each other's
+// messages; non-members, forged signatures (4009), unknown keys (4001) and badly signed
+// REST publishes are refused; client events reach the other member only, from
+// subscribers only, at most 10 a second; connects are announced on the inbox channel.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";

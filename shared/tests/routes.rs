@@ -1,5 +1,11 @@
 //! Every route through its function's Lambda handler, as API Gateway invokes it:
-//! DynamoDB on moto, Pusher on a local receiver that verifies each signature.
+//! DynamoDB on moto, Pusher on a local receiver that verifies each signature. The whole
+//! flow, rooms of unused ids, every error row (and that bad input changes nothing), the
+//! room cap, 502 on a failing Pusher, 503 on an exhausted id space, the per-address,
+//! message and connect limits, history newest first, exactly-once sends, the inbox
+//! (announcements, offered and joined rooms, a rotation), and keys reaching the peer
+//! only once both joined. Each room list first projects the table's stream, read from
+//! moto, through the `project-changes` handler as Lambda would.
 
 mod common;
 

@@ -1,5 +1,17 @@
-//! The storage contract on a real DynamoDB-compatible server (moto, started by
-//! ./scripts/test.sh), each test on a fresh table.
+//! The storage contract on both stores: a real DynamoDB-compatible server (moto,
+//! started by ./scripts/test.sh), each test on a fresh table, and the embedded store
+//! (`on_both_stores!` runs a test on each), plus a check that the same writes leave
+//! identical items in both. Users (both items or neither, uniqueness under 200
+//! concurrent creates, collision retries and a clean `id_space_exhausted`, id blocks,
+//! the per-address create limit), rooms (idempotent membership, rooms of unused ids,
+//! who may join, the room cap, the connect limit, re-announcements, blocks for both,
+//! an offered room blocked without joining), messages (the rate limit across rooms, its
+//! slots, one write unit at the room cap, exactly-once sends and their faults), the
+//! history (in order, paged both ways, expired left out, nothing from before a member
+//! existed or before the rotation that gave the id), the round-trip budgets, the room
+//! lists (one query of the lister's partition, offers newest first and expiring, a
+//! flood that never hides a friend's offer, retired ids), the projection's write budget
+//! and retries, and reprojection.
 
 mod common;
 
