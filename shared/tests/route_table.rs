@@ -34,7 +34,19 @@ fn openapi_lists_every_error_code_the_code_answers_with() {
         .collect();
     assert!(listed.contains(&"malformed_body"), "{listed:?}");
     let mut used = Vec::new();
-    for file in ["shared/src/http/errors.rs", "shared/src/http/routes.rs"] {
+    let routes = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http/routes"))
+        .unwrap()
+        .map(|entry| {
+            format!(
+                "shared/src/http/routes/{}",
+                entry.unwrap().file_name().to_string_lossy()
+            )
+        });
+    let files: Vec<String> = std::iter::once("shared/src/http/errors.rs".to_owned())
+        .chain(routes)
+        .collect();
+    assert!(files.len() > 8, "{files:?}");
+    for file in &files {
         let source = project_file(file);
         // A code is a snake_case literal at the start of an error's arguments.
         for piece in source.split('"').skip(1).step_by(2) {
