@@ -6,7 +6,7 @@
 //! does it still hold an old count, which the condition catches and a second update
 //! restarts. A fixed set of names keeps the item small: no name is ever left behind.
 //!
-//! The requests are built in `dynamodb.rs`; what to do when a condition fails is
+//! The requests are built in `messages.rs`; what to do when a condition fails is
 //! decided here, by [`after_refusal`], a pure function.
 
 use crate::domain::ports::RateWindow;
