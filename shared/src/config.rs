@@ -6,8 +6,8 @@ use crate::domain::history::MessageTtl;
 use crate::domain::messages::RateLimit;
 use crate::domain::rooms::{ConnectLimits, RoomKey};
 use crate::realtime::pusher::{PusherConfig, PusherCredentials};
+use crate::store::Timeouts;
 use crate::store::dynamodb::AwsSettings;
-use crate::store::{DynamoStore, Timeouts};
 use std::time::Duration;
 
 pub const TABLE_NAME: &str = "TABLE_NAME";
@@ -279,23 +279,6 @@ pub fn with_secrets<'a>(
 /// as the AWS SDK reads it.
 pub fn dynamodb_endpoint(env: Lookup) -> Option<String> {
     env(AWS_ENDPOINT_URL_DYNAMODB).or_else(|| env(AWS_ENDPOINT_URL))
-}
-
-/// The DynamoDB store of a function on `table` ([`table_name`]) with `timeouts`
-/// ([`dynamodb_timeouts`]), once [`aws`] is valid too: a function reads its table and
-/// timeouts first, then its own variables, and builds its clients last.
-pub fn dynamo_store(
-    env: Lookup,
-    table: String,
-    timeouts: Timeouts,
-) -> Result<DynamoStore, ConfigError> {
-    let aws = aws(env)?;
-    DynamoStore::from_settings(aws, table, timeouts).map_err(|e| {
-        invalid(
-            AWS_ENDPOINT_URL_DYNAMODB,
-            format!("cannot build an HTTPS client: {e}"),
-        )
-    })
 }
 
 /// `WARM_UP_CONNECTIONS`: open the DynamoDB and Pusher connections at start-up
@@ -582,15 +565,6 @@ mod tests {
         let settings = aws(&env(&fallback)).unwrap();
         assert_eq!(settings.region, "us-east-2");
         assert_eq!(settings.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
-        // A whole store, once the AWS variables are there.
-        let build = |pairs: &[(&str, &str)]| {
-            dynamo_store(&env(pairs), "secret-rooms".into(), Timeouts::default())
-        };
-        assert_eq!(
-            build(&full[1..]).unwrap_err(),
-            ConfigError::Missing(AWS_REGION)
-        );
-        assert_eq!(build(&full).unwrap().table(), "secret-rooms");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! - [`store`]: the `Store` port on DynamoDB (and, with `embedded`, on a redb file).
 //! - [`realtime`]: the `Realtime` and `ChannelSigner` ports on Pusher Channels.
 //! - [`http`]: the route table, request parsing, error mapping and the Lambda glue.
-//! - [`config`]: environment variables, validated at start-up.
+//! - [`config`]: environment variables, validated at start-up into settings.
+//! - [`wiring`]: the one place that builds clients (DynamoDB, Pusher) from settings.
 //! - [`secrets`]: AWS Secrets Manager, for the deployed functions' secrets.
 //! - [`projector`]: the room lists' projection fed by the table's DynamoDB stream.
 //! - [`aws_json`]: signed calls of AWS's JSON protocol (Secrets Manager, DynamoDB
@@ -22,3 +23,4 @@ pub mod secrets;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod wiring;

@@ -138,7 +138,7 @@ impl Projector {
     pub fn from_env(env: Lookup<'_>) -> Result<Self, ConfigError> {
         let table = config::table_name(env)?;
         let timeouts = config::dynamodb_timeouts(env)?;
-        Ok(Self::new(Arc::new(config::dynamo_store(
+        Ok(Self::new(Arc::new(crate::wiring::dynamo_store(
             env, table, timeouts,
         )?)))
     }

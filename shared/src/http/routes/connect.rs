@@ -59,7 +59,7 @@ impl Connect<DynamoStore, PusherClient> {
         Ok(Self {
             store: dynamo.store(env)?,
             limits,
-            realtime: Arc::new(pusher_client(&pusher)?),
+            realtime: Arc::new(crate::wiring::pusher_client(&pusher)?),
             room_key,
             clock: Arc::new(SystemClock),
         })

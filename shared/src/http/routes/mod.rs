@@ -163,20 +163,10 @@ impl DynamoConfig {
     }
 
     fn store(self, env: Lookup<'_>) -> Result<Arc<DynamoStore>, ConfigError> {
-        Ok(Arc::new(config::dynamo_store(
+        Ok(Arc::new(crate::wiring::dynamo_store(
             env,
             self.table,
             self.timeouts,
         )?))
     }
-}
-
-/// The Pusher client a function publishes with, built once at start-up.
-fn pusher_client(
-    pusher: &crate::realtime::pusher::PusherConfig,
-) -> Result<PusherClient, ConfigError> {
-    PusherClient::new(pusher).map_err(|e| ConfigError::Invalid {
-        name: config::PUSHER_HOST,
-        reason: format!("cannot build an HTTP client: {e:#}"),
-    })
 }

@@ -60,7 +60,7 @@ impl SendMessage<DynamoStore, PusherClient> {
         let rate = config::rate_limit(env)?;
         let ttl = config::message_ttl(env)?;
         config::check_rate_window(rate, dynamo.timeouts)?;
-        let realtime = pusher_client(&pusher)?;
+        let realtime = crate::wiring::pusher_client(&pusher)?;
         Ok(Self {
             store: dynamo.store(env)?,
             realtime: Arc::new(realtime),
