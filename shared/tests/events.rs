@@ -227,7 +227,7 @@ async fn the_stream_sample_is_projected() {
     }
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
-    let store = secret_rooms_test_kit::tables::reopen(&f.table).await;
+    let store = secret_rooms_test_kit::tables::reopen(f.table()).await;
     let put = |image: &Value| {
         let item = image
             .as_object()
@@ -238,7 +238,7 @@ async fn the_stream_sample_is_projected() {
         store
             .client()
             .put_item()
-            .table_name(&f.table)
+            .table_name(f.table())
             .set_item(Some(item))
             .send()
     };
@@ -260,14 +260,14 @@ async fn the_stream_sample_is_projected() {
     put(&copy).await.unwrap();
 
     assert_eq!(
-        f.project_changes.handle(&event).await,
+        f.project_changes().handle(&event).await,
         json!({"batchItemFailures": []})
     );
     let get = |pk: String, sk: String| {
         store
             .client()
             .get_item()
-            .table_name(&f.table)
+            .table_name(f.table())
             .key("pk", AttributeValue::S(pk))
             .key("sk", AttributeValue::S(sk))
             .consistent_read(true)

@@ -151,7 +151,7 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
         f.endpoint(route).warm_up().await;
         record(&function(route));
     }
-    f.project_changes.warm_up().await;
+    f.project_changes().warm_up().await;
     record(PROJECTOR);
     // create-user: created, then refused past the per-address limit.
     let (alice_pub, alice, _) = f.create().await;

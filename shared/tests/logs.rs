@@ -166,7 +166,7 @@ async fn log_lines_carry_their_documented_fields() {
     let sample =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/project-changes.json");
     let batch: Value = serde_json::from_str(&std::fs::read_to_string(sample).unwrap()).unwrap();
-    f.project_changes.handle(&batch).await;
+    f.project_changes().handle(&batch).await;
     let logged = lines(&logs);
     let projected: Vec<&Value> = logged
         .iter()

@@ -1,11 +1,12 @@
-//! Every route through its function's Lambda handler, as API Gateway invokes it:
-//! DynamoDB on moto, Pusher on a local receiver that verifies each signature. The whole
+//! Every route through its function's Lambda handler, as API Gateway invokes it, each
+//! test twice (`on_both_backends!`): on DynamoDB (moto) and on the embedded store, with
+//! Pusher on a local receiver that verifies each signature. The whole
 //! flow, rooms of unused ids, every error row (and that bad input changes nothing), the
 //! room cap, 502 on a failing Pusher, 503 on an exhausted id space, the per-address,
 //! message and connect limits, history newest first, exactly-once sends, the inbox
 //! (announcements, offered and joined rooms, a rotation), and keys reaching the peer
-//! only once both joined. Each room list first projects the table's stream, read from
-//! moto, through the `project-changes` handler as Lambda would.
+//! only once both joined. On DynamoDB each room list first projects the table's
+//! stream, read from moto, through the `project-changes` handler as Lambda would.
 
 mod common;
 
@@ -42,7 +43,6 @@ fn credentials() -> PusherCredentials {
     PusherCredentials::new(receiver::KEY, receiver::SECRET)
 }
 
-#[tokio::test]
 async fn two_users_connect_chat_and_subscribe() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -160,7 +160,6 @@ async fn two_users_connect_chat_and_subscribe() {
     assert_eq!(pusher.messages().len(), 1, "refused posts publish nothing");
 }
 
-#[tokio::test]
 async fn one_identity_joins_at_most_max_rooms() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -186,7 +185,6 @@ async fn one_identity_joins_at_most_max_rooms() {
     assert_eq!(f.connect(&alice, &free[0]).await.status, 200);
 }
 
-#[tokio::test]
 async fn a_connect_to_an_unused_id_joins_only_the_requester() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -237,7 +235,6 @@ async fn a_connect_to_an_unused_id_joins_only_the_requester() {
     );
 }
 
-#[tokio::test]
 async fn every_error_row_answers_its_status_and_changes_nothing() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -464,7 +461,6 @@ async fn every_error_row_answers_its_status_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
 async fn realtime_failures_answer_502_with_a_request_id() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -533,7 +529,6 @@ async fn an_exhausted_id_space_answers_503() {
     assert!(third.body["error"]["requestId"].is_string());
 }
 
-#[tokio::test]
 async fn creates_past_the_per_address_limit_get_429_and_write_nothing() {
     let pusher = Receiver::start().await;
     let limited = [
@@ -578,7 +573,6 @@ async fn creates_past_the_per_address_limit_get_429_and_write_nothing() {
     assert!(!items.contains("198.51.100") && !items.contains("2001:db8"));
 }
 
-#[tokio::test]
 async fn senders_over_the_rate_limit_get_429() {
     // The test configuration's rate window is a UTC day; the clock stands 100 s into one.
     let day_start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(20_000 * 86_400);
@@ -618,7 +612,6 @@ async fn senders_over_the_rate_limit_get_429() {
 
 /// SPEC v3 exactly once, through the route: `id` is optional, checked, kept and
 /// published; a retry under it is a 204 that keeps nothing twice, another text 409.
-#[tokio::test]
 async fn a_message_sent_again_under_its_id_answers_204_and_is_kept_once() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -679,7 +672,6 @@ async fn a_message_sent_again_under_its_id_answers_204_and_is_kept_once() {
     );
 }
 
-#[tokio::test]
 async fn connects_over_the_rate_limit_get_429_whatever_the_target() {
     let day_start = std::time::UNIX_EPOCH + std::time::Duration::from_secs(20_000 * 86_400);
     let clock = Arc::new(FixedClock(day_start + std::time::Duration::from_secs(100)));
@@ -721,7 +713,6 @@ async fn connects_over_the_rate_limit_get_429_whatever_the_target() {
     assert_eq!(f.connect(&bob, &alice_pub).await.status, 200);
 }
 
-#[tokio::test]
 async fn history_reads_newest_first_with_before() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -767,7 +758,6 @@ async fn history_reads_newest_first_with_before() {
     assert_error(&bad, 400, "invalid_cursor");
 }
 
-#[tokio::test]
 async fn other_methods_are_refused() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -781,7 +771,6 @@ async fn other_methods_are_refused() {
 /// the target's inbox channel; the list shows joined and offered rooms with their peer;
 /// a block of an offered room takes it out of the blocker's inbox and closes it for its
 /// opener; a rotation retires the old id.
-#[tokio::test]
 async fn the_inbox_lists_offered_and_joined_rooms_and_rotation_retires_the_old_id() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -918,7 +907,6 @@ fn a_public_key() -> String {
 
 /// A create takes an optional X25519 key, validated; a malformed one is refused and
 /// nothing is written.
-#[tokio::test]
 async fn create_takes_an_optional_public_key_and_refuses_a_malformed_one() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -960,7 +948,6 @@ async fn create_takes_an_optional_public_key_and_refuses_a_malformed_one() {
 /// the target's inbox (live and listed) and on the room's channel; the target's key in
 /// the opener's list and on the room's channel once the target connects back. Connect's
 /// answer never carries a key; a client without one stays keyless.
-#[tokio::test]
 async fn keys_reach_the_peer_only_once_both_joined() {
     let pusher = Receiver::start().await;
     let f = Functions::start(&pusher.base_url).await;
@@ -1055,3 +1042,21 @@ async fn keys_reach_the_peer_only_once_both_joined() {
     let carols = f.rooms(&carol).await.body["rooms"][0].clone();
     assert_eq!(carols["peer"]["publicKey"], json!(alice_key));
 }
+
+// Each test above on moto and on the embedded store alike.
+on_both_backends!(
+    two_users_connect_chat_and_subscribe,
+    one_identity_joins_at_most_max_rooms,
+    a_connect_to_an_unused_id_joins_only_the_requester,
+    every_error_row_answers_its_status_and_changes_nothing,
+    realtime_failures_answer_502_with_a_request_id,
+    creates_past_the_per_address_limit_get_429_and_write_nothing,
+    senders_over_the_rate_limit_get_429,
+    a_message_sent_again_under_its_id_answers_204_and_is_kept_once,
+    connects_over_the_rate_limit_get_429_whatever_the_target,
+    history_reads_newest_first_with_before,
+    other_methods_are_refused,
+    the_inbox_lists_offered_and_joined_rooms_and_rotation_retires_the_old_id,
+    create_takes_an_optional_public_key_and_refuses_a_malformed_one,
+    keys_reach_the_peer_only_once_both_joined,
+);

@@ -56,10 +56,56 @@ use secret_rooms::http::{Endpoint, Route};
 use secret_rooms::projector::{Projector, StreamReader};
 use serde_json::{Value, json};
 
-/// The eight route functions and the stream's on one fresh table, configured as in production but for the
-/// endpoints: moto for DynamoDB, the receiver for Pusher.
+tokio::task_local! {
+    /// Set by [`on_both_backends!`]: the functions of this test run on the embedded store.
+    static ON_EMBEDDED: bool;
+}
+
+/// Run `test` with its functions on the embedded store (see [`Functions::start_with`]).
+pub async fn on_embedded<F: std::future::Future>(test: F) -> F::Output {
+    ON_EMBEDDED.scope(true, test).await
+}
+
+/// Each test named, as a `dynamodb::` test (moto) and an `embedded::` one (an in-memory
+/// embedded store, no server needed): the same body, the same assertions.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod dynamodb {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name().await
+            })*
+        }
+        mod embedded {
+            $(#[tokio::test]
+            async fn $name() {
+                $crate::common::on_embedded(super::$name()).await
+            })*
+        }
+    };
+}
+
+/// Where the functions keep their state.
+enum Backend {
+    /// A fresh table on moto, and its stream as Lambda reads it for `project-changes`
+    /// (straight from the test command's server, not through any proxy a test puts
+    /// before the functions).
+    Dynamo {
+        table: String,
+        project_changes: Box<Projector>,
+        stream: StreamReader,
+    },
+    /// An in-memory embedded store, whose own worker keeps the room lists.
+    Embedded(secret_rooms::store::EmbeddedStore),
+}
+
+/// The eight route functions (and, on DynamoDB, the stream's) on one fresh store,
+/// configured as in production but for the endpoints: moto for DynamoDB (or, in an
+/// `embedded::` test, the embedded store, wired as the local server wires it), the
+/// receiver for Pusher.
 pub struct Functions {
-    pub table: String,
+    backend: Backend,
     pub create_user: Endpoint,
     pub connect: Endpoint,
     pub send_message: Endpoint,
@@ -68,11 +114,6 @@ pub struct Functions {
     pub block_room: Endpoint,
     pub list_rooms: Endpoint,
     pub rotate_id: Endpoint,
-    /// The stream's function, which keeps the room lists in the listers' partitions.
-    pub project_changes: Projector,
-    /// The table's stream, as Lambda reads it for `project_changes` (straight from the
-    /// test command's server, not through any proxy a test puts before the functions).
-    stream: StreamReader,
 }
 
 impl Functions {
@@ -91,6 +132,9 @@ impl Functions {
         clock: Arc<dyn Clock>,
         extra: &[(&str, &str)],
     ) -> Self {
+        if ON_EMBEDDED.try_with(|on| *on).unwrap_or(false) {
+            return Self::start_embedded(pusher_base, clock, extra);
+        }
         let store = fresh_store().await;
         let mut env = env_map(store.table(), pusher_base);
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -106,7 +150,6 @@ impl Functions {
             }
         };
         Self {
-            table: store.table().to_owned(),
             create_user: build(Route::CreateUser).await,
             connect: build(Route::Connect).await,
             send_message: build(Route::SendMessage).await,
@@ -115,20 +158,80 @@ impl Functions {
             block_room: build(Route::BlockRoom).await,
             list_rooms: build(Route::ListRooms).await,
             rotate_id: build(Route::RotateId).await,
-            project_changes: Projector::from_env(&lookup).expect("valid test configuration"),
-            stream: secret_rooms::projector::reader_for(&store)
-                .await
-                .expect("a stream reader"),
+            backend: Backend::Dynamo {
+                table: store.table().to_owned(),
+                project_changes: Box::new(
+                    Projector::from_env(&lookup).expect("valid test configuration"),
+                ),
+                stream: secret_rooms::projector::reader_for(&store)
+                    .await
+                    .expect("a stream reader"),
+            },
         }
     }
 
-    /// Deliver the table's stream to `project_changes`, as Lambda does, until it is
-    /// read to its end; a record it reports failed fails the test.
+    /// The same functions over an in-memory embedded store, from the same settings,
+    /// wired as the local server wires them ([`Endpoint::all`]).
+    fn start_embedded(pusher_base: &str, clock: Arc<dyn Clock>, extra: &[(&str, &str)]) -> Self {
+        use secret_rooms::config;
+        let mut env = env_map("unused", pusher_base);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let lookup = move |k: &str| env.get(k).cloned();
+        let store = secret_rooms::store::EmbeddedStore::in_memory().expect("an in-memory store");
+        let pusher = config::pusher(&lookup).expect("valid test configuration");
+        let wiring = secret_rooms::http::Wiring {
+            store: Arc::new(store.clone()),
+            realtime: Arc::new(secret_rooms::wiring::pusher_client(&pusher).expect("a client")),
+            credentials: pusher.credentials.clone(),
+            room_key: config::room_key(&lookup).expect("valid test configuration"),
+            clock,
+            rate: config::rate_limit(&lookup).expect("valid test configuration"),
+            ttl: config::message_ttl(&lookup).expect("valid test configuration"),
+            connect: config::connect_limits(&lookup).expect("valid test configuration"),
+            create_limit: config::create_limit(&lookup).expect("valid test configuration"),
+            ids: secret_rooms::domain::users::IdPolicy::default(),
+        };
+        let mut all = Endpoint::all(wiring).into_iter();
+        let mut next = || all.next().expect("an endpoint per route");
+        // In Route::ALL's order.
+        let (create_user, connect, send_message, channel_auth) = (next(), next(), next(), next());
+        let (list_messages, block_room, list_rooms, rotate_id) = (next(), next(), next(), next());
+        Self {
+            create_user,
+            connect,
+            send_message,
+            channel_auth,
+            list_messages,
+            block_room,
+            list_rooms,
+            rotate_id,
+            backend: Backend::Embedded(store),
+        }
+    }
+
+    /// Let the room lists catch up with every write so far: on DynamoDB, deliver the
+    /// table's stream to `project-changes`, as Lambda does, until it is read to its end
+    /// (a record it reports failed fails the test); on the embedded store, apply what
+    /// its writes queued.
     pub async fn settle(&self) {
-        self.stream
-            .settle(&self.project_changes)
-            .await
-            .expect("the stream's function projects every record");
+        match &self.backend {
+            Backend::Dynamo {
+                project_changes,
+                stream,
+                ..
+            } => {
+                stream
+                    .settle(project_changes)
+                    .await
+                    .expect("the stream's function projects every record");
+            }
+            Backend::Embedded(store) => {
+                store
+                    .settle()
+                    .await
+                    .expect("the projection applies every change");
+            }
+        }
     }
 
     pub fn endpoint(&self, route: Route) -> &Endpoint {
@@ -294,12 +397,35 @@ impl Functions {
         .await
     }
 
-    /// Every item of the table, by key: "changes nothing" is checked by comparing two.
+    /// The table, in a test that runs on DynamoDB only.
+    pub fn table(&self) -> &str {
+        match &self.backend {
+            Backend::Dynamo { table, .. } => table,
+            Backend::Embedded(_) => panic!("a DynamoDB-only test ran on the embedded store"),
+        }
+    }
+
+    /// The stream's function, in a test that runs on DynamoDB only.
+    pub fn project_changes(&self) -> &Projector {
+        match &self.backend {
+            Backend::Dynamo {
+                project_changes, ..
+            } => project_changes,
+            Backend::Embedded(_) => panic!("a DynamoDB-only test ran on the embedded store"),
+        }
+    }
+
+    /// Every item of the store, by key: "changes nothing" is checked by comparing two.
     pub async fn snapshot(&self) -> std::collections::BTreeMap<String, Value> {
-        secret_rooms_test_kit::tables::reopen(&self.table)
-            .await
-            .items()
-            .await
+        match &self.backend {
+            Backend::Dynamo { table, .. } => {
+                secret_rooms_test_kit::tables::reopen(table)
+                    .await
+                    .items()
+                    .await
+            }
+            Backend::Embedded(store) => store.items().await,
+        }
     }
 }
 
