@@ -224,6 +224,19 @@ export class SecretRooms {
     return this.rooms();
   }
 
+  /** Ask for the list until it shows the announced room with its peer named: the list
+   * is a projection, which may trail the announcement by a moment (the stream's delay
+   * on AWS, the worker's on the local server). A few tries, backing off. */
+  async #refreshUntilShown(roomId) {
+    for (let attempt = 0; ; attempt += 1) {
+      await this.refreshRooms();
+      const room = this.#rooms.get(roomId);
+      const shown = room !== undefined && room.peer.username != null;
+      if (shown || typeof roomId !== "string" || attempt >= 8 || this.#closed) return;
+      await new Promise((resolve) => this.#later(Math.min(2000, 50 * 2 ** attempt), resolve));
+    }
+  }
+
   /** Open (or join) the room with `publicId`: the same room whichever side asks. */
   async connect(publicId) {
     const { roomId } = await this.#api(`/users/${encodeURIComponent(publicId)}/connect`, this.#private());
@@ -275,7 +288,7 @@ export class SecretRooms {
     // client ask for the list, which has the last word.
     subscription.bind("room", (data) => {
       this.#emit("inbox", { roomId: data?.roomId ?? null, from: data?.from ?? null });
-      this.refreshRooms().catch((error) => this.#emit("error", { error }));
+      this.#refreshUntilShown(data?.roomId).catch((error) => this.#emit("error", { error }));
     });
   }
 
@@ -300,7 +313,7 @@ export class SecretRooms {
         this.#catchUp(room.roomId).catch((error) => this.#emit("error", { error }));
       }
     });
-    channel.bind("room", () => this.refreshRooms().catch((error) => this.#emit("error", { error })));
+    channel.bind("room", () => this.#refreshUntilShown(room.roomId).catch((error) => this.#emit("error", { error })));
     channel.bind("client-typing", () => this.#emit("typing", { roomId: room.roomId }));
     channel.bind("client-here", (data) => {
       this.#emit("presence", { roomId: room.roomId, at: Date.now() });
