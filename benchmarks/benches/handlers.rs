@@ -90,7 +90,13 @@ impl Store for InstantStore {
             peer_id: None,
         }))
     }
-    async fn keep_message(&self, _: &RoomId, _: &KeptMessage, _: u64) -> Result<(), StoreError> {
+    async fn keep_message(
+        &self,
+        _: &RoomId,
+        _: &KeptMessage,
+        _: u64,
+        _: Keeping,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
     async fn list_messages(

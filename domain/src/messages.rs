@@ -2,7 +2,7 @@
 
 use crate::history::{self, MessageTtl};
 use crate::ids::{PrivateId, RoomId};
-use crate::ports::store::{Allowance, KeptMessage, RateWindow, Store, StoreError};
+use crate::ports::store::{Allowance, Keeping, KeptMessage, RateWindow, Store, StoreError};
 use crate::ports::{Realtime, RealtimeError};
 use crate::sent::{LastSent, MessageId};
 use crate::time::rfc3339;
@@ -166,11 +166,13 @@ pub enum SendError {
 /// and then missing from the history or the channel.
 ///
 /// Exactly once (SPEC v3): the message is kept and published under `id` (a fresh one
-/// when `None`). When the sender's last message had `id` and the same text, this is a
-/// retry: nothing is counted, the message is kept again under its first place (a write
-/// that changes nothing, or the one a failed first attempt missed) and published again
-/// under the same id, at most [`LastSent::MAX_REPUBLISHED`] times (one more update
-/// each); the same `id` with another text is [`SendError::IdConflict`].
+/// when `None`). When the sender's last message had `id`, the same text and the same
+/// room, this is a retry: nothing is counted, the message is kept at its first place
+/// only if nothing is there yet (the write a failed first attempt missed; a message kept
+/// stays as it was) and published again under the same id, at most
+/// [`LastSent::MAX_REPUBLISHED`] times (one more update each; later retries are answered
+/// and do nothing); the same `id` with another text, or to another room, is
+/// [`SendError::IdConflict`].
 #[allow(clippy::too_many_arguments)]
 pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
     store: &S,
@@ -188,17 +190,24 @@ pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
         Some(id) => id,
         None => MessageId::random()?,
     };
-    let this = LastSent::of(&id, message.as_str(), now);
+    let this = LastSent::of(&id, room, message.as_str(), now);
     let who = sender.hash();
-    let (member, sent, publish) = match store.count_message(room, &who, window, &this).await? {
-        Allowance::Allowed(member) => (member, now, true),
+    let (member, sent, keeping) = match store.count_message(room, &who, window, &this).await? {
+        Allowance::Allowed(member) => (member, now, Keeping::New),
+        // Another text, or the same one to another room.
         Allowance::SentBefore { first, .. } if !first.same_text(&this) => {
             return Err(SendError::IdConflict);
         }
+        // Tried as often as a message may be: answered, nothing more done.
+        Allowance::SentBefore { first, .. } if first.republished() >= LastSent::MAX_REPUBLISHED => {
+            return Ok(());
+        }
         Allowance::SentBefore { member, first } => {
-            let publish = first.republished() < LastSent::MAX_REPUBLISHED
-                && store.republish(&who, &first, &first.republishing()).await?;
-            (member, first.sent_at(), publish)
+            if !store.republish(&who, &first, &first.republishing()).await? {
+                // Another retry of it just did: that one publishes and keeps it.
+                return Ok(());
+            }
+            (member, first.sent_at(), Keeping::Again)
         }
         Allowance::Limited => return Err(SendError::RateLimited { retry_after }),
         Allowance::NotMember => return Err(SendError::RoomNotFound),
@@ -224,16 +233,9 @@ pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
         sent_at,
     };
     let channel = room.channel();
-    let publishing = async {
-        if publish {
-            realtime.publish(&[&channel], MESSAGE_EVENT, &data).await
-        } else {
-            Ok(())
-        }
-    };
     let (published, stored) = futures_util::future::join(
-        publishing,
-        store.keep_message(room, &kept, ttl.expires_at(sent)),
+        realtime.publish(&[&channel], MESSAGE_EVENT, &data),
+        store.keep_message(room, &kept, ttl.expires_at(sent), keeping),
     )
     .await;
     published?;

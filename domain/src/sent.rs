@@ -3,6 +3,7 @@
 //! answered without keeping or counting it twice. Kept apart from [`crate::messages`],
 //! which reads the store, so that the store's port can name these without a circle.
 
+use crate::ids::RoomId;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -65,7 +66,7 @@ impl MessageId {
 }
 
 /// What a sender's user item remembers of their last message: a fingerprint of its id
-/// (48 bits) and of its text (40 bits), when it was first sent (milliseconds, 48 bits)
+/// (48 bits) and of its room and text (40 bits), when it was first sent (milliseconds, 48 bits)
 /// and how often a retry published it again. 18 bytes, 24 base64url characters: the
 /// item, rewritten by every message, stays under one write unit at the room cap.
 ///
@@ -89,10 +90,15 @@ impl LastSent {
     /// cannot send a room's channel more than this.
     pub const MAX_REPUBLISHED: u8 = 8;
 
-    /// Message `id` with `text`, sent at `sent`.
-    pub fn of(id: &MessageId, text: &str, sent: SystemTime) -> Self {
+    /// Message `id` with `text` to `room`, sent at `sent`. The room is in the text's
+    /// fingerprint: the same id and text to another room is another message.
+    pub fn of(id: &MessageId, room: &RoomId, text: &str, sent: SystemTime) -> Self {
         let id = Sha256::digest(id.as_str().as_bytes());
-        let text = Sha256::digest(text.as_bytes());
+        let text = Sha256::new()
+            .chain_update(room.as_str().as_bytes())
+            .chain_update([0])
+            .chain_update(text.as_bytes())
+            .finalize();
         let millis = sent
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -206,7 +212,8 @@ mod tests {
     fn the_last_message_round_trips_in_24_characters_the_id_first() {
         let at = UNIX_EPOCH + std::time::Duration::from_millis(1_764_470_000_123);
         let id = MessageId::parse("k".repeat(22)).unwrap();
-        let sent = LastSent::of(&id, "hello", at);
+        let room = RoomId::parse(&"A".repeat(43)).unwrap();
+        let sent = LastSent::of(&id, &room, "hello", at);
         let text = sent.encode();
         assert_eq!(text.len(), LastSent::LEN);
         assert!(text.starts_with(&sent.id_part()));
@@ -219,11 +226,26 @@ mod tests {
         assert!(again.encode().starts_with(&sent.id_part()));
 
         let later = at + std::time::Duration::from_secs(5);
-        let retry = LastSent::of(&id, "hello", later);
+        let retry = LastSent::of(&id, &room, "hello", later);
         assert!(retry.same_id(&sent) && retry.same_text(&sent));
-        let conflict = LastSent::of(&id, "hullo", at);
+        let conflict = LastSent::of(&id, &room, "hullo", at);
         assert!(conflict.same_id(&sent) && !conflict.same_text(&sent));
-        let other = LastSent::of(&MessageId::parse("j".repeat(22)).unwrap(), "hello", at);
+        let elsewhere = LastSent::of(
+            &id,
+            &RoomId::parse(&format!("{}A", "Q".repeat(42))).unwrap(),
+            "hello",
+            at,
+        );
+        assert!(
+            elsewhere.same_id(&sent) && !elsewhere.same_text(&sent),
+            "another room"
+        );
+        let other = LastSent::of(
+            &MessageId::parse("j".repeat(22)).unwrap(),
+            &room,
+            "hello",
+            at,
+        );
         assert!(!other.same_id(&sent) && other.id_part() != sent.id_part());
         for bad in ["", "AAAA", &"!".repeat(24), &"A".repeat(25)] {
             assert_eq!(LastSent::decode(bad), None, "{bad}");

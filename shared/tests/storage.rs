@@ -35,7 +35,7 @@ use secret_rooms::domain::users::{
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, PublicKey, RoomId};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
-    Allowance, Announce, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
+    Allowance, Announce, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining, Keeping,
     KeptMessage, Member, RateWindow, Requester, Store, UserRecord,
 };
 use serde_json::{Value, json};
@@ -1166,6 +1166,7 @@ async fn both_stores_keep_the_same_items() {
         // The message kept below, as its count remembers it: the same on both stores.
         let sent = secret_rooms::domain::sent::LastSent::of(
             &secret_rooms::domain::sent::MessageId::parse("0c".repeat(16)).unwrap(),
+            &room,
             "hello \u{1} \"there\"",
             std::time::UNIX_EPOCH + Duration::from_millis(1_764_028_800_000),
         );
@@ -1181,7 +1182,7 @@ async fn both_stores_keep_the_same_items() {
             sent_at: "2026-11-25T00:00:00.000Z".into(),
         };
         store
-            .keep_message(&room, &kept, 1_764_633_600)
+            .keep_message(&room, &kept, 1_764_633_600, Keeping::New)
             .await
             .unwrap();
         store
@@ -1420,6 +1421,30 @@ async fn a_message_sent_again_under_its_id_is_kept_and_counted_once<
     store.settle().await;
     assert_eq!(store.items().await, before, "a conflict writes nothing");
     assert_eq!(published(&id("a")).len(), 3);
+    // The same id and text to another room of hers: another message, so a conflict too.
+    let carol = new_user(&store).await;
+    let elsewhere = connect(&store, &key, &alice.private_id, carol.public_id, at(7))
+        .await
+        .unwrap();
+    let hello = Message::parse("hello".into()).unwrap();
+    let moved = send_message(
+        &store,
+        &pusher,
+        rate,
+        ttl,
+        &elsewhere,
+        &alice.private_id,
+        &hello,
+        Some(id("a")),
+        at(7),
+    )
+    .await;
+    assert!(matches!(moved, Err(SendError::IdConflict)), "{moved:?}");
+    assert!(
+        texts(&store, &elsewhere, &alice.private_id, at(9))
+            .await
+            .is_empty()
+    );
 
     // Retries publish again at most MAX_REPUBLISHED times, and are accepted after.
     for n in 0..12 {

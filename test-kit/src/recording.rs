@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use secret_rooms::domain::history::Cursor;
 use secret_rooms::domain::ports::{
     Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
-    KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
-    Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
+    Keeping, KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry,
+    RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
 use secret_rooms::domain::sent::LastSent;
 use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
@@ -335,13 +335,19 @@ impl<S: Store> Store for Recording<S> {
         room: &RoomId,
         message: &KeptMessage,
         expires_at: u64,
+        keeping: Keeping,
     ) -> Result<(), StoreError> {
         let r = if take_one(&self.keep_faults) {
             Err(injected())
         } else {
-            self.inner.keep_message(room, message, expires_at).await
+            self.inner
+                .keep_message(room, message, expires_at, keeping)
+                .await
         };
-        let call = format!("keep_message {room} {} {expires_at}", kept(message));
+        let call = format!(
+            "keep_message {room} {} {expires_at} {keeping:?}",
+            kept(message)
+        );
         self.note(call, &r);
         r
     }

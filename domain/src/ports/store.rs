@@ -76,6 +76,14 @@ pub struct KeptMessage {
     pub sent_at: String,
 }
 
+/// How a message is kept: a new one is written; a retry's only where nothing is at its
+/// place (its first attempt's write failed), so that a message kept stays as it was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keeping {
+    New,
+    Again,
+}
+
 /// One page of a room's history, oldest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryPage {
@@ -448,12 +456,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Membership>, StoreError>;
 
     /// Keep a message in its room's history until `expires_at` (seconds since the
-    /// epoch; DynamoDB's TTL deletes it some time after). One write.
+    /// epoch; DynamoDB's TTL deletes it some time after); [`Keeping::Again`] writes
+    /// nothing where a message is already kept at its place. One write.
     async fn keep_message(
         &self,
         room: &RoomId,
         message: &KeptMessage,
         expires_at: u64,
+        keeping: Keeping,
     ) -> Result<(), StoreError>;
 
     /// `room`'s kept messages after `after` (exclusive), oldest first: `limit` items

@@ -223,7 +223,7 @@ impl From<SendError> for ApiError {
             SendError::IdConflict => Self::new(
                 409,
                 "id_conflict",
-                "Your last message has this id and another text; send a new message under a new id.",
+                "Your last message has this id and another text or room; send a new message under a new id.",
             ),
             SendError::Realtime(e) => e.into(),
             SendError::Store(e) => e.into(),

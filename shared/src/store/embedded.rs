@@ -10,8 +10,8 @@ use super::schema::{
 };
 use super::{
     Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
-    KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
-    Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
+    Keeping, KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry,
+    RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
 use crate::domain::history::Cursor;
 use crate::domain::projection::{self, Change};

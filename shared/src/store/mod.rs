@@ -103,8 +103,9 @@ macro_rules! store_by_aggregate {
                 room: &RoomId,
                 message: &KeptMessage,
                 expires_at: u64,
+                keeping: Keeping,
             ) -> Result<(), StoreError> {
-                messages::keep_message(self, room, message, expires_at).await
+                messages::keep_message(self, room, message, expires_at, keeping).await
             }
 
             async fn list_messages(

@@ -438,5 +438,6 @@ pub fn now() -> std::time::SystemTime {
 pub fn sent() -> secret_rooms::domain::sent::LastSent {
     use secret_rooms::domain::sent::{LastSent, MessageId};
     let id = MessageId::random().expect("the OS random source");
-    LastSent::of(&id, "a message", now())
+    let room = secret_rooms::domain::RoomId::parse(&"A".repeat(43)).expect("a room id");
+    LastSent::of(&id, &room, "a message", now())
 }

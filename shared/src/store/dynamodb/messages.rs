@@ -102,8 +102,11 @@ pub(super) async fn republish(
         Ok(_) => Ok(true),
         Err(e) => match e.as_service_error() {
             Some(UpdateItemError::ConditionalCheckFailedException(_)) => Ok(false),
-            // The user's connect transaction held the item: not published again.
-            Some(UpdateItemError::TransactionConflictException(_)) => Ok(false),
+            // The user's connect transaction held the item: not answered 204 unpublished,
+            // the client tries again.
+            Some(UpdateItemError::TransactionConflictException(_)) => Err(StoreError::Unavailable(
+                anyhow::anyhow!("the sender's item was held by a transaction"),
+            )),
             _ => Err(classify("UpdateItem", e)),
         },
     }
@@ -114,21 +117,36 @@ pub(super) async fn keep_message(
     room: &RoomId,
     message: &KeptMessage,
     expires_at: u64,
+    keeping: Keeping,
 ) -> Result<(), StoreError> {
     let item = to_item(
         &keys::room(room),
         &keys::message(&message.cursor),
         &MessageItem::new(message, expires_at),
     )?;
-    store
+    let mut put = store
         .client
         .put_item()
         .table_name(&store.table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .map_err(|e| classify("PutItem", e))?;
-    Ok(())
+        .set_item(Some(item));
+    if keeping == Keeping::Again {
+        put = put
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", attr::PK);
+    }
+    match put.send().await {
+        Ok(_) => Ok(()),
+        // Kept already, by the first attempt: it stays as it was.
+        Err(e) if keeping == Keeping::Again
+            && matches!(
+                e.as_service_error(),
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(classify("PutItem", e)),
+    }
 }
 
 pub(super) async fn list_messages(

@@ -96,6 +96,7 @@ pub(super) async fn keep_message(
     room: &RoomId,
     message: &KeptMessage,
     expires_at: u64,
+    keeping: Keeping,
 ) -> Result<(), StoreError> {
     let key = keys::storage_key(&keys::room(room), &keys::message(&message.cursor));
     let item = encode(&MessageItem::new(message, expires_at))?;
@@ -111,6 +112,10 @@ pub(super) async fn keep_message(
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = txn.open_table(ITEMS).map_err(other)?;
+                // Kept already, by the first attempt: it stays as it was.
+                if keeping == Keeping::Again && table.get(key.as_str()).map_err(other)?.is_some() {
+                    return Ok(());
+                }
                 table.insert(key.as_str(), item.as_slice()).map_err(other)?;
             }
             queue(&txn, &[kept])?;

@@ -50,7 +50,10 @@ async fn a_sweep_deletes_what_has_expired_and_nothing_else() {
             message: format!("m{n}"),
             sent_at: "2026-11-25T00:00:00.000Z".into(),
         };
-        store.keep_message(&room, &message, ttl).await.unwrap();
+        store
+            .keep_message(&room, &message, ttl, Keeping::New)
+            .await
+            .unwrap();
     }
     let before = store.dump().await.unwrap();
     assert_eq!(
@@ -195,7 +198,7 @@ async fn requests_never_wait_for_the_projection() {
                 sent_at: OPENED.into(),
             };
             store
-                .keep_message(&room, &message, 9_999_999_999)
+                .keep_message(&room, &message, 9_999_999_999, Keeping::New)
                 .await
                 .unwrap();
         }
@@ -262,7 +265,7 @@ async fn reprojecting_a_file_rebuilds_its_room_lists() {
         sent_at: "2026-11-25T00:00:02.000Z".into(),
     };
     store
-        .keep_message(&room, &message, 1_764_633_600)
+        .keep_message(&room, &message, 1_764_633_600, Keeping::New)
         .await
         .unwrap();
     store.settle().await.unwrap();
