@@ -14,7 +14,7 @@ export function webStorage(
   store: { getItem(name: string): string | null; setItem(name: string, value: string): void; removeItem(name: string): void },
   prefix?: string,
 ): Storage;
-export function indexedDBStorage(database?: string): Storage;
+export function indexedDBStorage(database?: string, objects?: string): Storage;
 
 /** The part of a pusher-js `Channel` the client uses. */
 export interface RealtimeChannel {

@@ -421,8 +421,9 @@ async function flush(r, { clear = null } = {}) {
   clearTimeout(r.retry);
   let current = null;
   try {
-    // One page at a time per outbox, when the identity is open in several tabs.
-    await exclusively(`${storageKey}:${outboxName(r)}`, async () => {
+    // One send at a time for the identity, across its rooms and tabs: the server knows a
+    // retry of the identity's last message only.
+    await exclusively(`${storageKey}:send`, async () => {
       // What a tab sent before the lock passed here: this tab's localStorage may not
       // have that tab's write yet, IndexedDB has.
       const sent = await sentFrom(r);
@@ -450,8 +451,9 @@ async function flush(r, { clear = null } = {}) {
     if (error.code === "room_closed") {
       saveOutbox(r, []);
       closeRoom(r);
-    } else if (error.code === "message_too_long" || error.code === "empty_message") {
-      // Never sendable: it leaves the outbox, and the person hears why.
+    } else if (error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) {
+      // Never sendable (too long, empty, refused): it leaves the outbox, and the person
+      // hears why.
       saveOutbox(r, outbox(r).filter((item) => item.id !== current?.id));
     } else {
       // Only what goes sealed is retried by itself; what was to go in clear waits for
@@ -1229,7 +1231,8 @@ $("composer").addEventListener("submit", async (event) => {
       const message = state === "encrypted" ? await sealFor(r, text) : text;
       r.sending = { text, state, message, id: newMessageId() };
     }
-    await sendOnce(r, r.sending.message, r.sending.id);
+    const { message, id } = r.sending;
+    await exclusively(`${storageKey}:send`, () => sendOnce(r, message, id));
     r.sending = null;
     sent();
   } catch (error) {

@@ -62,6 +62,16 @@ export class SecretRooms {
   #typedAt = new Map();
   /** Per channel subscribed: a promise of its first success. */
   #subscribed = new Map();
+  /** Per room: the outbox's changes, one after another (a read and its write together). */
+  #outboxChanges = new Map();
+  /** Every room's sends, one after another: the server knows a retry of the identity's
+   * last message only, so none goes while another waits for an answer. */
+  #sending = Promise.resolve();
+  /** The room whose oldest item waits to be sent again, if any: the others wait too. */
+  #waiting = null;
+  #retryTimers = new Map();
+  #flushAgain = new Set();
+  #refreshing = Promise.resolve();
 
   /** Prefer `SecretRooms.open`. */
   constructor(options) {
@@ -194,13 +204,20 @@ export class SecretRooms {
   #encryption(room) {
     if (!this.#keyPair || !this.identity.publicKey) return "plaintext";
     const listed = room.peer.publicKey ?? null;
-    if (room.trusted && listed && listed !== room.trusted) return "compromised";
+    if (room.badKey || (room.trusted && listed && listed !== room.trusted)) return "compromised";
     if (room.trusted) return "encrypted";
     return room.peer.username != null ? "plaintext" : "waiting";
   }
 
-  /** Ask for the room list again (one request): new rooms, peers who joined, keys. */
-  async refreshRooms() {
+  /** Ask for the room list again (one request): new rooms, peers who joined, keys.
+   * Refreshes run one after another, so that a room is never made twice. */
+  refreshRooms() {
+    const next = this.#refreshing.catch(() => {}).then(() => this.#refreshOnce());
+    this.#refreshing = next;
+    return next;
+  }
+
+  async #refreshOnce() {
     const list = await this.#api("/users/rooms", this.#private());
     for (const listed of list.rooms) {
       // Changed in place: the channel's handlers hold this object.
@@ -373,11 +390,11 @@ export class SecretRooms {
     const held = this.#messages.get(roomId);
     let before = "";
     for (let n = 0; n < CATCH_UP_PAGES; n += 1) {
-      const known = new Set(held?.keys() ?? []);
+      const known = new Set([...(held?.values() ?? [])]);
       const page = await this.history(roomId, { before, limit: PAGE });
       const room = this.#rooms.get(roomId);
       if (room && room.older === undefined) room.older = page.next;
-      if (!page.next || page.messages.some((m) => known.has(m.id))) return;
+      if (!page.next || page.messages.some((m) => known.has(m))) return;
       before = page.next;
     }
   }
@@ -386,7 +403,10 @@ export class SecretRooms {
   async #take(room, raw) {
     const held = this.#messages.get(room.roomId) ?? new Map();
     this.#messages.set(room.roomId, held);
-    if (held.has(raw.id)) return held.get(raw.id);
+    // By sender and id: an id is the sender's choice, so a peer reusing one of mine
+    // cannot hide it.
+    const key = `${this.#mine(raw.from?.publicId) ? "me" : "peer"}:${raw.id}`;
+    if (held.has(key)) return held.get(key);
     const message = {
       id: raw.id,
       roomId: room.roomId,
@@ -395,8 +415,8 @@ export class SecretRooms {
       mine: this.#mine(raw.from?.publicId),
       ...(await this.#open(room, raw)),
     };
-    if (held.has(raw.id)) return held.get(raw.id);
-    held.set(raw.id, message);
+    if (held.has(key)) return held.get(key);
+    held.set(key, message);
     this.#emit("message", { roomId: room.roomId, message });
     return message;
   }
@@ -414,10 +434,17 @@ export class SecretRooms {
     }
   }
 
+  /** The room's key, or null: none yet, or a peer key no key can be made with (the room
+   * is then compromised: nothing is sent, nothing opens). */
   async #roomKey(room) {
     if (!this.#keyPair || !room.trusted) return null;
     if (!this.#roomKeys.has(room.roomId)) {
-      this.#roomKeys.set(room.roomId, e2e1.roomKey(this.#keyPair, room.trusted, room.roomId));
+      const made = e2e1.roomKey(this.#keyPair, room.trusted, room.roomId).catch(() => {
+        room.badKey = true;
+        this.#emit("room", { room: this.#view(room) });
+        return null;
+      });
+      this.#roomKeys.set(room.roomId, made);
     }
     return this.#roomKeys.get(room.roomId);
   }
@@ -453,29 +480,63 @@ export class SecretRooms {
     return (await this.#storage.get(`outbox:${roomId}`)) ?? [];
   }
 
-  async #withOutbox(roomId, change) {
-    const items = await change(await this.outbox(roomId));
-    if (items.length) await this.#storage.set(`outbox:${roomId}`, items);
-    else await this.#storage.delete(`outbox:${roomId}`);
-    return items;
+  /** Change the room's outbox: read and write together, one change at a time (and one
+   * tab at a time, where the browser has Web Locks), so that none is lost. */
+  #withOutbox(roomId, change) {
+    const apply = async () => {
+      const items = await change(await this.outbox(roomId));
+      if (items.length) await this.#storage.set(`outbox:${roomId}`, items);
+      else await this.#storage.delete(`outbox:${roomId}`);
+      return items;
+    };
+    const locks = globalThis.navigator?.locks;
+    const locked = () => (locks ? locks.request(`secret-rooms-outbox-change:${roomId}`, apply) : apply());
+    const previous = this.#outboxChanges.get(roomId) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(locked);
+    this.#outboxChanges.set(roomId, next);
+    return next;
   }
 
-  /** Send what the room's outbox holds, in order, one client (tab) at a time. */
+  /** Send what the room's outbox holds, in order: one room at a time, and one client
+   * (tab) at a time, where the browser has Web Locks. */
   #flush(roomId) {
-    if (this.#closed || this.#flushing.has(roomId)) return this.#flushing.get(roomId);
+    if (this.#closed) return undefined;
+    if (this.#flushing.has(roomId)) {
+      // It may have read the outbox already: once more after it.
+      this.#flushAgain.add(roomId);
+      return this.#flushing.get(roomId);
+    }
+    clearTimeout(this.#retryTimers.get(roomId));
+    this.#retryTimers.delete(roomId);
     const locks = globalThis.navigator?.locks;
     const run = () => this.#drain(roomId);
-    const flushing = (locks ? locks.request(`secret-rooms-outbox:${roomId}`, run) : run())
+    const turn = () => (locks ? locks.request("secret-rooms-send", run) : run());
+    const flushing = this.#sending
+      .catch(() => {})
+      .then(turn)
       .catch((error) => this.#emit("error", { error, roomId }))
-      .finally(() => this.#flushing.delete(roomId));
+      .finally(() => {
+        this.#flushing.delete(roomId);
+        if (this.#flushAgain.delete(roomId)) this.#flush(roomId);
+      });
+    this.#sending = flushing;
     this.#flushing.set(roomId, flushing);
     return flushing;
+  }
+
+  /** The item of `roomId` that waited for an answer got one: the other rooms go on. */
+  #answered(roomId) {
+    if (this.#waiting !== roomId) return;
+    this.#waiting = null;
+    for (const other of this.#rooms.keys()) if (other !== roomId) this.#flush(other);
   }
 
   async #drain(roomId) {
     for (;;) {
       const room = this.#rooms.get(roomId);
       if (!room || room.closed || this.#closed) return;
+      // Another room's message waits for an answer: it goes first.
+      if (this.#waiting !== null && this.#waiting !== roomId) return;
       // Read again each turn: another client on this storage may have sent some.
       const [next] = await this.outbox(roomId);
       if (!next) return;
@@ -488,7 +549,7 @@ export class SecretRooms {
           message = await e2e1.seal(await this.#roomKey(room), roomId, this.identity.publicKey, next.text);
           await this.#withOutbox(roomId, async (items) => items.map((i) => (i.id === next.id ? { ...i, sealed: message } : i)));
         }
-      } else if (state === "plaintext" && (!this.identity.publicKey || next.clear)) {
+      } else if (state === "plaintext" && (!this.identity.publicKey || (next.clear && !room.trusted))) {
         message = next.text;
       } else {
         return; // waiting for a key, or compromised: it stays queued
@@ -501,22 +562,32 @@ export class SecretRooms {
           const attempts = (next.attempts ?? 0) + 1;
           await this.#withOutbox(roomId, async (items) => items.map((i) => (i.id === next.id ? { ...i, attempts } : i)));
           const delay = error?.retryAfter ? error.retryAfter * 1000 : backoff(attempts - 1, this.#options.retry);
+          this.#waiting = roomId;
           this.#emit("retry", { roomId, id: next.id, error, delay });
-          this.#later(delay, () => this.#flush(roomId));
+          // One timer a room: a flush meanwhile (another send) clears it.
+          clearTimeout(this.#retryTimers.get(roomId));
+          this.#retryTimers.set(
+            roomId,
+            setTimeout(() => this.#flush(roomId), delay),
+          );
           return;
         }
         if (error.code !== "id_conflict") {
-          await this.#withOutbox(roomId, async (items) => items.filter((i) => i.id !== next.id));
+          // A closed room takes nothing more: what waits fails with it.
+          const gone = error.code === "room_closed" ? await this.outbox(roomId) : [next];
+          await this.#withOutbox(roomId, async (items) => items.filter((i) => !gone.some((g) => g.id === i.id)));
           if (error.code === "room_closed") {
             room.closed = true;
             this.#emit("room", { room: this.#view(room) });
           }
-          this.#emit("failed", { roomId, id: next.id, error });
+          for (const item of gone) this.#emit("failed", { roomId, id: item.id, error });
+          this.#answered(roomId);
           continue;
         }
       }
       await this.#withOutbox(roomId, async (items) => items.filter((i) => i.id !== next.id));
       this.#emit("sent", { roomId, id: next.id });
+      this.#answered(roomId);
     }
   }
 
@@ -532,8 +603,9 @@ export class SecretRooms {
    * outbox stays in the storage for the next `open`. */
   close() {
     this.#closed = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of [...this.#timers, ...this.#retryTimers.values()]) clearTimeout(timer);
     this.#timers.clear();
+    this.#retryTimers.clear();
     this.#realtime?.disconnect();
   }
 }

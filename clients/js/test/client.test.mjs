@@ -168,6 +168,20 @@ test("an answer lost mid-send is sent again under the same id and envelope, and 
   assert.equal(bob.messages(roomId).filter((m) => m.text === "only once").length, 1);
 });
 
+test("messages sent at once, while the outbox drains, all go, each once and in order", async () => {
+  const { alice, bob, roomId } = await pair();
+  const texts = Array.from({ length: 12 }, (_, n) => `burst ${n}`);
+  const last = next(bob, "message", ({ message }) => message.text === "burst 11");
+  await Promise.all(texts.map((text) => alice.send(roomId, text)));
+  await last;
+  await until(async () => (await alice.outbox(roomId)).length === 0, "the outbox emptied");
+  const stored = await kept(bob.identity.privateId, roomId);
+  assert.equal(stored.length, 12, "each once");
+  await until(() => bob.messages(roomId).length === 12, "all shown");
+  const shown = bob.messages(roomId).map((m) => m.text);
+  assert.deepEqual([...shown].sort(), [...texts].sort(), "none lost");
+});
+
 test("a reload restores the identity, its key pair (kept as JWK in a Web Storage) and the outbox", async () => {
   const local = new Map();
   const store = { getItem: (k) => local.get(k) ?? null, setItem: (k, v) => local.set(k, String(v)), removeItem: (k) => local.delete(k) };
