@@ -264,7 +264,8 @@ export class SecretRooms {
   /** Close a room for good, for both members (also one only offered to this identity). */
   async block(roomId) {
     await this.#api(`/rooms/${encodeURIComponent(roomId)}/block`, this.#private());
-    await this.#storage.delete(`outbox:${roomId}`);
+    await this.#withOutbox(roomId, async () => []);
+    this.#answered(roomId);
     const room = this.#rooms.get(roomId);
     if (room) {
       room.closed = true;
@@ -534,12 +535,18 @@ export class SecretRooms {
   async #drain(roomId) {
     for (;;) {
       const room = this.#rooms.get(roomId);
-      if (!room || room.closed || this.#closed) return;
+      if (!room || room.closed || this.#closed) {
+        if (room?.closed) this.#answered(roomId);
+        return;
+      }
       // Another room's message waits for an answer: it goes first.
       if (this.#waiting !== null && this.#waiting !== roomId) return;
       // Read again each turn: another client on this storage may have sent some.
       const [next] = await this.outbox(roomId);
-      if (!next) return;
+      if (!next) {
+        this.#answered(roomId);
+        return;
+      }
       const state = this.#encryption(room);
       let message;
       if (state === "encrypted") {
@@ -552,7 +559,9 @@ export class SecretRooms {
       } else if (state === "plaintext" && (!this.identity.publicKey || (next.clear && !room.trusted))) {
         message = next.text;
       } else {
-        return; // waiting for a key, or compromised: it stays queued
+        // Waiting for a key, or compromised: it stays queued, and holds no other room up.
+        this.#answered(roomId);
+        return;
       }
       try {
         await this.#api(`/rooms/${encodeURIComponent(roomId)}/message`, { ...this.#private(), message, id: next.id });
