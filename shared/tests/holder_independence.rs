@@ -40,8 +40,10 @@ use std::time::{Duration, SystemTime};
 enum Action {
     /// Connect to the target (a first connect, or again).
     Connect,
-    /// Post in the room of their current public id and the target's.
+    /// Post in the room of their current public id and the target's, under a new id.
     Message,
+    /// Post the last message again, under its id: a retry (SPEC v3 exactly once).
+    MessageAgain,
     Block,
     /// Rotate their own public id.
     Rotate,
@@ -53,6 +55,7 @@ fn actions() -> impl Strategy<Value = Vec<Action>> {
     let action = prop_oneof![
         4 => Just(Action::Connect),
         4 => Just(Action::Message),
+        2 => Just(Action::MessageAgain),
         1 => Just(Action::Block),
         1 => Just(Action::Rotate),
         1 => Just(Action::List),
@@ -361,7 +364,9 @@ async fn observe(dynamo: bool, target: Target, actions: &[Action]) -> Observed {
     }
     let mut ids = vec![mine];
     let mut log = Vec::new();
-    for action in actions {
+    // Message ids by step, the same in every run: a retry names the last one.
+    let mut message_id = String::from("message-id-0000000000000");
+    for (step, action) in actions.iter().enumerate() {
         let room = key.room_of(mine, target_id);
         let answer = match action {
             Action::Connect => {
@@ -373,12 +378,15 @@ async fn observe(dynamo: bool, target: Target, actions: &[Action]) -> Observed {
                 )
                 .await
             }
-            Action::Message => {
+            Action::Message | Action::MessageAgain => {
+                if matches!(action, Action::Message) {
+                    message_id = format!("message-id-{step:013}");
+                }
                 run.call(
                     &run.send,
                     Route::SendMessage,
                     &format!("/rooms/{room}/message"),
-                    json!({"privateId": me.expose(), "message": "hello there"}),
+                    json!({"privateId": me.expose(), "message": "hello there", "id": message_id}),
                 )
                 .await
             }
@@ -446,10 +454,12 @@ fn renamed(observed: &Observed) -> String {
     for (id, name) in &observed.names {
         text = text.replace(id.as_str(), name);
     }
-    // What a counting update remembers of the sender's last message: fingerprints of a
-    // random message id.
+    // What a counting update (and a retry's republish) remembers of the sender's last
+    // message: fingerprints of its id and of its room and text, whose room id is renamed
+    // everywhere else.
     let last_message =
-        regex::Regex::new(r#"("(?::sent|:sent_id|lm)": \{\s*"S": ")[A-Za-z0-9_-]+(")"#).unwrap();
+        regex::Regex::new(r#"("(?::sent|:sent_id|:last|:next|lm)": \{\s*"S": ")[A-Za-z0-9_-]+(")"#)
+            .unwrap();
     let text = last_message
         .replace_all(&text, "${1}<last message>${2}")
         .into_owned();
