@@ -43,6 +43,7 @@ after(async () => {
 
 /** A page with an identity of its own; `sent` collects every request body and WebSocket
  * frame the page sends, from before it loads, and `posts` every API path it posts to.
+ * `answered` the API paths whose answers it received, in order.
  * `keys: false`: a browser without X25519. `socket`: the page's realtime socket goes
  * through the test, which can then add frames of its own (`forge`), as a realtime server
  * that lies would. */
@@ -71,7 +72,11 @@ async function person({ keys = true, socket = null } = {}) {
   const problems = [];
   const sent = [];
   const posts = [];
+  const answered = [];
   page.on("pageerror", (error) => problems.push(error.message));
+  page.on("response", (response) => {
+    if (response.request().method() === "POST") answered.push(new URL(response.url()).pathname);
+  });
   page.on("request", (request) => {
     sent.push(request.postData() ?? "");
     if (request.method() === "POST") posts.push(new URL(request.url()).pathname);
@@ -92,7 +97,7 @@ async function person({ keys = true, socket = null } = {}) {
     return null;
   }, publicId);
   assert.ok(privateId, "the identity is stored");
-  return { context, page, publicId, name, privateId, problems, sent, posts };
+  return { context, page, publicId, name, privateId, problems, sent, posts, answered };
 }
 
 async function connect(who, peer) {
@@ -581,9 +586,18 @@ test("forged message events: malformed or from strangers are dropped, never name
   for (const who of [alice, bob]) await who.page.locator('#chat[data-encryption="encrypted"]').waitFor();
   const room = await openRoom(bob);
   const sentAt = new Date().toISOString();
+  const answeredBefore = bob.answered.length;
   // Malformed, and from someone not in the room: dropped.
   forge(socket, room.channel, "message", { id: 7, sentAt, message: "bad id", from: { publicId: alice.publicId } });
   forge(socket, room.channel, "message", { id: "x1", sentAt, message: "stranger", from: { publicId: "999-999" } });
+  // A message from an id the page does not know makes it read the room list, then the
+  // history, again: that catch-up is over before Alice writes, or it could read her
+  // message from the history before the forged copy below arrives.
+  await until(() => {
+    const since = bob.answered.slice(answeredBefore);
+    const list = since.indexOf("/users/rooms");
+    return list >= 0 && since.indexOf(`/rooms/${room.roomId}/messages`, list) > list;
+  }, "the page's catch-up after a stranger's message");
   // From "Alice", with another name: shown (marked as in clear), under the list's name.
   forge(socket, room.channel, "message", { id: "x2", sentAt, message: "forged hello", from: { publicId: alice.publicId, username: "Mallory" } });
   await bob.page.locator(".message.theirs .text", { hasText: "forged hello" }).waitFor();

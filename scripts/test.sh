@@ -5,7 +5,8 @@
 #  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) and of
 #     clients/js/ (pusher-js, typescript) into their node_modules, and Debian's
 #     chromium (once),
-#  4. runs `cargo test` for the whole workspace, quick runs of
+#  4. builds every target (benchmarks included), runs `cargo test` for the whole
+#     workspace, quick runs of
 #     scripts/connect-timing.sh and scripts/list-lag.sh, and `cfn-lint template.yaml`,
 #     and scripts/deploy-build.sh (sam build, cargo lambda build and invoke),
 #  5. starts the local server and runs the end-to-end tests of e2e/, the client
@@ -58,6 +59,12 @@ fi
 # Nor does any of its modules import, through others, one that imports it.
 "$venv/bin/python" scripts/module-cycles.py domain/src || die "an import cycle in domain/ (above)"
 
+if ! $rust_only; then
+  # Every target compiles, the benchmarks too (cargo test builds none of them; a bench
+  # that no longer built went unnoticed once). Same dev profile, so the tests reuse it.
+  say "cargo build --workspace --all-targets"
+  cargo build --workspace --all-targets --all-features --locked
+fi
 say "cargo test --workspace"
 log=target/test-output.log
 cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log"

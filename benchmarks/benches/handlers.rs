@@ -17,8 +17,8 @@ use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
     Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
-    KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry, RateWindow,
-    Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
+    Keeping, KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry,
+    RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
 use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
