@@ -5,7 +5,7 @@
 #  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) and of
 #     clients/js/ (pusher-js, typescript) into their node_modules, and Debian's
 #     chromium (once),
-#  4. builds every target (benchmarks included), runs `cargo test` for the whole
+#  4. runs clippy on every target (benchmarks included), `cargo test` for the whole
 #     workspace, quick runs of
 #     scripts/connect-timing.sh and scripts/list-lag.sh, and `cfn-lint template.yaml`,
 #     and scripts/deploy-build.sh (sam build, cargo lambda build and invoke),
@@ -61,9 +61,10 @@ fi
 
 if ! $rust_only; then
   # Every target compiles, the benchmarks too (cargo test builds none of them; a bench
-  # that no longer built went unnoticed once). Same dev profile, so the tests reuse it.
-  say "cargo build --workspace --all-targets"
-  cargo build --workspace --all-targets --all-features --locked
+  # that no longer built went unnoticed once), and clippy finds nothing.
+  say "cargo clippy --workspace --all-targets -- -D warnings"
+  cargo clippy --version >/dev/null 2>&1 || die "clippy is missing: rustup component add clippy"
+  cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 fi
 say "cargo test --workspace"
 log=target/test-output.log

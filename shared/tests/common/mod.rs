@@ -94,7 +94,7 @@ enum Backend {
     Dynamo {
         table: String,
         project_changes: Box<Projector>,
-        stream: StreamReader,
+        stream: Box<StreamReader>,
     },
     /// An in-memory embedded store, whose own worker keeps the room lists.
     Embedded(secret_rooms::store::EmbeddedStore),
@@ -163,9 +163,11 @@ impl Functions {
                 project_changes: Box::new(
                     Projector::from_env(&lookup).expect("valid test configuration"),
                 ),
-                stream: secret_rooms::projector::reader_for(&store)
-                    .await
-                    .expect("a stream reader"),
+                stream: Box::new(
+                    secret_rooms::projector::reader_for(&store)
+                        .await
+                        .expect("a stream reader"),
+                ),
             },
         }
     }
