@@ -17,8 +17,9 @@ use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
     Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
-    Keeping, KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry,
-    RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
+    Keeping, KeptMessage, LastMessage, ListEntry, ListStore, Member, Membership, MessageStore,
+    Offer, PublicEntry, RateWindow, Requester, RoomStore, RoomsOf, RotateError, Store, StoreError,
+    UserRecord, UserStore,
 };
 use secret_rooms_test_kit::events::api_event;
 use serde_json::json;
@@ -36,10 +37,11 @@ fn member() -> Member {
 }
 
 #[async_trait]
-impl Store for InstantStore {
+impl UserStore for InstantStore {
     async fn reserve_user_ids(&self, count: u64) -> Result<u64, StoreError> {
         Ok(count)
     }
+
     async fn insert_user(
         &self,
         _: &UserRecord,
@@ -47,6 +49,7 @@ impl Store for InstantStore {
     ) -> Result<(), InsertUserError> {
         Ok(())
     }
+
     async fn member_for_connect(&self, _: &PrivateIdHash) -> Result<Option<Requester>, StoreError> {
         Ok(Some(Requester {
             member: member(),
@@ -57,26 +60,33 @@ impl Store for InstantStore {
             announced: Default::default(),
         }))
     }
+
+    async fn rotate_public_id(
+        &self,
+        _: &PrivateIdHash,
+        _: &Member,
+        _: PublicId,
+        _: Option<&CreateQuota>,
+        _: &str,
+    ) -> Result<(), RotateError> {
+        Ok(())
+    }
+
+    async fn get_user(&self, _: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
+        Ok(None)
+    }
+
+    async fn get_public(&self, _: PublicId) -> Result<Option<PublicEntry>, StoreError> {
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl RoomStore for InstantStore {
     async fn join_room(&self, _: &Joining<'_>) -> Result<Announce, JoinError> {
         Ok(Announce::Now)
     }
-    async fn count_message(
-        &self,
-        _: &RoomId,
-        _: &PrivateIdHash,
-        _: RateWindow,
-        _: &LastSent,
-    ) -> Result<Allowance, StoreError> {
-        Ok(Allowance::Allowed(member()))
-    }
-    async fn republish(
-        &self,
-        _: &PrivateIdHash,
-        _: &LastSent,
-        _: &LastSent,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
-    }
+
     async fn room_member(
         &self,
         _: &RoomId,
@@ -90,6 +100,47 @@ impl Store for InstantStore {
             peer_id: None,
         }))
     }
+
+    async fn close_room(
+        &self,
+        _: &RoomId,
+        _: &PrivateIdHash,
+        _: &[PublicId],
+        _: Option<&PrivateIdHash>,
+        _: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    async fn room_members(
+        &self,
+        _: &RoomId,
+    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl MessageStore for InstantStore {
+    async fn count_message(
+        &self,
+        _: &RoomId,
+        _: &PrivateIdHash,
+        _: RateWindow,
+        _: &LastSent,
+    ) -> Result<Allowance, StoreError> {
+        Ok(Allowance::Allowed(member()))
+    }
+
+    async fn republish(
+        &self,
+        _: &PrivateIdHash,
+        _: &LastSent,
+        _: &LastSent,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     async fn keep_message(
         &self,
         _: &RoomId,
@@ -99,6 +150,7 @@ impl Store for InstantStore {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+
     async fn list_messages(
         &self,
         _: &RoomId,
@@ -111,6 +163,7 @@ impl Store for InstantStore {
             next: None,
         })
     }
+
     async fn list_messages_before(
         &self,
         _: &RoomId,
@@ -124,28 +177,26 @@ impl Store for InstantStore {
             next: None,
         })
     }
-    async fn close_room(
-        &self,
-        _: &RoomId,
-        _: &PrivateIdHash,
-        _: &[PublicId],
-        _: Option<&PrivateIdHash>,
-        _: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
-    }
-    async fn rooms_of(&self, _: &PrivateIdHash, _: usize) -> Result<Option<RoomsOf>, StoreError> {
-        Ok(None)
-    }
-    async fn offer(&self, _: PublicId, _: &RoomId) -> Result<Option<Offer>, StoreError> {
-        Ok(None)
-    }
-    async fn audience(&self, _: &RoomId) -> Result<Option<Audience>, StoreError> {
-        Ok(None)
-    }
+
     async fn newest_message(&self, _: &RoomId) -> Result<Option<LastMessage>, StoreError> {
         Ok(None)
     }
+}
+
+#[async_trait]
+impl ListStore for InstantStore {
+    async fn rooms_of(&self, _: &PrivateIdHash, _: usize) -> Result<Option<RoomsOf>, StoreError> {
+        Ok(None)
+    }
+
+    async fn offer(&self, _: PublicId, _: &RoomId) -> Result<Option<Offer>, StoreError> {
+        Ok(None)
+    }
+
+    async fn audience(&self, _: &RoomId) -> Result<Option<Audience>, StoreError> {
+        Ok(None)
+    }
+
     async fn note_message(
         &self,
         _: &PrivateIdHash,
@@ -155,6 +206,7 @@ impl Store for InstantStore {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+
     async fn copy_offer(
         &self,
         _: &PrivateIdHash,
@@ -165,6 +217,7 @@ impl Store for InstantStore {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+
     async fn drop_offer(
         &self,
         _: &PrivateIdHash,
@@ -174,33 +227,16 @@ impl Store for InstantStore {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+
     async fn drop_offers_to(&self, _: &PrivateIdHash, _: PublicId) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn rotate_public_id(
-        &self,
-        _: &PrivateIdHash,
-        _: &Member,
-        _: PublicId,
-        _: Option<&CreateQuota>,
-        _: &str,
-    ) -> Result<(), RotateError> {
-        Ok(())
-    }
+}
+
+#[async_trait]
+impl Store for InstantStore {
     fn round_trips(&self) -> usize {
         0
-    }
-    async fn get_user(&self, _: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
-        Ok(None)
-    }
-    async fn get_public(&self, _: PublicId) -> Result<Option<PublicEntry>, StoreError> {
-        Ok(None)
-    }
-    async fn room_members(
-        &self,
-        _: &RoomId,
-    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
-        Ok(None)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::ids::{PrivateId, RoomId, SocketId};
 use crate::ports::ChannelSigner;
-use crate::ports::store::{Store, StoreError};
+use crate::ports::store::{RoomStore, StoreError, UserStore};
 use crate::rooms::RoomKey;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +17,7 @@ pub enum AuthorizeError {
 }
 
 /// One membership read, then the signer's `auth` value (signed locally).
-pub async fn authorize_channel<S: Store + ?Sized, G: ChannelSigner + ?Sized>(
+pub async fn authorize_channel<S: UserStore + RoomStore + ?Sized, G: ChannelSigner + ?Sized>(
     store: &S,
     signer: &G,
     socket_id: &SocketId,
@@ -37,7 +37,7 @@ pub async fn authorize_channel<S: Store + ?Sized, G: ChannelSigner + ?Sized>(
 /// One read of the caller's own user item, then the signer's `auth` value: only the
 /// current holder of a public id may listen on its inbox channel (a retired id's
 /// channel has no listener left).
-pub async fn authorize_inbox<S: Store + ?Sized, G: ChannelSigner + ?Sized>(
+pub async fn authorize_inbox<S: UserStore + ?Sized, G: ChannelSigner + ?Sized>(
     store: &S,
     signer: &G,
     key: &RoomKey,

@@ -3,7 +3,7 @@
 
 pub use crate::cursor::Cursor;
 use crate::ids::{PrivateId, RoomId};
-use crate::ports::store::{HistoryPage, Store, StoreError};
+use crate::ports::store::{HistoryPage, MessageStore, RoomStore, StoreError};
 use crate::sent::MessageId;
 use crate::time::{millis_of, parse_rfc3339_millis};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -45,7 +45,7 @@ pub enum HistoryError {
 /// One membership read, one query: the page of `room`'s history after `after` that
 /// `caller` may read. A member never sees what was sent before their identity existed:
 /// a public id's new holder does not read what was written to it while unused.
-pub async fn list_messages<S: Store + ?Sized>(
+pub async fn list_messages<S: RoomStore + MessageStore + ?Sized>(
     store: &S,
     room: &RoomId,
     caller: &PrivateId,
@@ -81,7 +81,7 @@ pub enum Before {
 /// newest first, from `before`: a client shows the latest page at once and loads older
 /// ones on demand, never the whole room. Nothing from before the member's identity
 /// existed, as [`list_messages`].
-pub async fn list_messages_newest_first<S: Store + ?Sized>(
+pub async fn list_messages_newest_first<S: RoomStore + MessageStore + ?Sized>(
     store: &S,
     room: &RoomId,
     caller: &PrivateId,

@@ -2,7 +2,7 @@
 //! (its inbox), newest activity first.
 
 use crate::ids::{PrivateId, PublicId, PublicKey, RoomId};
-use crate::ports::store::{InboxOffer, LastMessage, Store, StoreError};
+use crate::ports::store::{InboxOffer, LastMessage, ListStore, StoreError};
 use crate::rooms::RoomKey;
 use crate::time::millis_of;
 use std::collections::BTreeMap;
@@ -53,7 +53,7 @@ pub enum ListRoomsError {
 /// public id, and each room's newest message. Offers made before the identity got its
 /// public id are not shown: they were made to an id nobody held; nor are offers past
 /// their `OFFER_TTL` (the table's TTL deletes them some time after).
-pub async fn list_rooms<S: Store + ?Sized>(
+pub async fn list_rooms<S: ListStore + ?Sized>(
     store: &S,
     key: &RoomKey,
     caller: &PrivateId,

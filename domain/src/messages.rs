@@ -2,7 +2,7 @@
 
 use crate::history::{self, MessageTtl};
 use crate::ids::{PrivateId, RoomId};
-use crate::ports::store::{Allowance, Keeping, KeptMessage, RateWindow, Store, StoreError};
+use crate::ports::store::{Allowance, Keeping, KeptMessage, MessageStore, RateWindow, StoreError};
 use crate::ports::{Realtime, RealtimeError};
 use crate::sent::{LastSent, MessageId};
 use crate::time::rfc3339;
@@ -174,7 +174,7 @@ pub enum SendError {
 /// and do nothing); the same `id` with another text, or to another room, is
 /// [`SendError::IdConflict`].
 #[allow(clippy::too_many_arguments)]
-pub async fn send_message<S: Store + ?Sized, R: Realtime + ?Sized>(
+pub async fn send_message<S: MessageStore + ?Sized, R: Realtime + ?Sized>(
     store: &S,
     realtime: &R,
     rate: RateLimit,

@@ -25,7 +25,9 @@
 //! notes the room's newest message itself.
 
 use crate::ids::{PrivateIdHash, PublicId, RoomId};
-use crate::ports::store::{LastMessage, ListEntry, Listed, Store, StoreError};
+use crate::ports::store::{
+    LastMessage, ListEntry, ListStore, Listed, MessageStore, StoreError, UserStore,
+};
 
 /// What a room's start is for an id nobody holds: every message is after it, so that
 /// an unheld id's copy notes what a holder's would.
@@ -58,7 +60,7 @@ pub enum Change {
 
 /// Whose partition lists what is offered to `to`, and since when: its holder's, or
 /// the unheld partition of `to`. One read, whoever holds `to`.
-async fn lister<S: Store + ?Sized>(
+async fn lister<S: UserStore + ?Sized>(
     store: &S,
     to: PublicId,
 ) -> Result<(PrivateIdHash, String), StoreError> {
@@ -69,7 +71,10 @@ async fn lister<S: Store + ?Sized>(
 }
 
 /// Bring the room lists that `change` concerns up to date.
-pub async fn project<S: Store + ?Sized>(store: &S, change: &Change) -> Result<(), StoreError> {
+pub async fn project<S: UserStore + MessageStore + ListStore + ?Sized>(
+    store: &S,
+    change: &Change,
+) -> Result<(), StoreError> {
     match change {
         Change::MessageKept { room, last } => {
             let Some(audience) = store.audience(room).await? else {
@@ -132,7 +137,7 @@ pub async fn project<S: Store + ?Sized>(store: &S, change: &Change) -> Result<()
 
 /// Note the room's newest message on a new entry: messages kept before the entry was
 /// there found nothing to note.
-async fn note_newest<S: Store + ?Sized>(
+async fn note_newest<S: MessageStore + ListStore + ?Sized>(
     store: &S,
     who: &PrivateIdHash,
     room: &RoomId,
@@ -164,7 +169,10 @@ pub enum Found {
 /// Project `found` again, as if just written, and drop a copy whose offer is gone or
 /// whose holder no longer holds its public id: a pass over every item rebuilds the room
 /// lists of a table from before the projection, or after changes it lost.
-pub async fn reproject<S: Store + ?Sized>(store: &S, found: &Found) -> Result<(), StoreError> {
+pub async fn reproject<S: UserStore + MessageStore + ListStore + ?Sized>(
+    store: &S,
+    found: &Found,
+) -> Result<(), StoreError> {
     match found {
         Found::Offer { to, room } => {
             // An operator's pass, not a request: it copies an offer only where a list

@@ -2,7 +2,9 @@
 
 use crate::ids::{PrivateId, PublicId, RoomId};
 use crate::messages::RateLimit;
-use crate::ports::store::{Announce, JoinError, Joining, Requester, Store, StoreError};
+use crate::ports::store::{
+    Announce, JoinError, Joining, ListStore, Requester, RoomStore, StoreError, UserStore,
+};
 use crate::ports::{Realtime, RealtimeError};
 use crate::time::rfc3339;
 use hmac::{Hmac, Mac};
@@ -238,7 +240,7 @@ pub fn announcing(
 /// them) as a member, adding the room to their lists, and offering it in `target`'s
 /// inbox. Nothing about `target` is read, so neither the answer nor its cost can change
 /// when `target` gets a holder; the holder joins the same room by connecting back.
-pub async fn connect<S: Store + ?Sized>(
+pub async fn connect<S: UserStore + RoomStore + ?Sized>(
     store: &S,
     key: &RoomKey,
     requester: &PrivateId,
@@ -250,7 +252,7 @@ pub async fn connect<S: Store + ?Sized>(
 
 /// [`connect`], counted against the requester's `limits` of connects per window (on
 /// their own user item, so the limit is the same whatever the target).
-pub async fn connect_limited<S: Store + ?Sized>(
+pub async fn connect_limited<S: UserStore + RoomStore + ?Sized>(
     store: &S,
     key: &RoomKey,
     requester: &PrivateId,
@@ -278,7 +280,7 @@ pub struct Connected {
 /// future holder) learns the opener's key from the inbox; a peer who joined before
 /// learns it on the room's channel: a member's key reaches the other only once they have
 /// joined, and nothing of it depends on who holds `target`.
-pub async fn connect_and_announce<S: Store + ?Sized, R: Realtime + ?Sized>(
+pub async fn connect_and_announce<S: UserStore + RoomStore + ?Sized, R: Realtime + ?Sized>(
     store: &S,
     realtime: &R,
     key: &RoomKey,
@@ -330,7 +332,7 @@ struct Join {
     announce: Announce,
 }
 
-async fn join<S: Store + ?Sized>(
+async fn join<S: UserStore + RoomStore + ?Sized>(
     store: &S,
     key: &RoomKey,
     requester: &PrivateId,
@@ -392,7 +394,7 @@ pub enum BlockError {
 /// Close `room` for good, for both members: one membership read (which also names the
 /// peer), one transaction. Blocking a closed room again changes nothing. A room only
 /// offered to the caller is blocked without joining it ([`block_offered`]).
-pub async fn block_room<S: Store + ?Sized>(
+pub async fn block_room<S: UserStore + RoomStore + ListStore + ?Sized>(
     store: &S,
     room: &RoomId,
     caller: &PrivateId,
@@ -432,7 +434,7 @@ pub async fn block_room<S: Store + ?Sized>(
 /// and the offer to their public id are read (their own request: what they hold may
 /// shape it), then the room and its member, then one close. A room neither joined nor
 /// offered answers as an unknown one.
-async fn block_offered<S: Store + ?Sized>(
+async fn block_offered<S: UserStore + RoomStore + ListStore + ?Sized>(
     store: &S,
     room: &RoomId,
     me: &crate::ids::PrivateIdHash,

@@ -3,7 +3,7 @@
 
 use crate::ids::{PrivateId, PublicId, PublicKey};
 use crate::ports::store::{
-    CreateQuota, InsertUserError, RotateError, Store, StoreError, UserRecord,
+    CreateQuota, InsertUserError, RotateError, StoreError, UserRecord, UserStore,
 };
 use crate::time::rfc3339;
 use std::ops::RangeInclusive;
@@ -70,7 +70,7 @@ impl UserIds {
     }
 
     /// The next id: from the current block, or from a new one (one round trip).
-    pub async fn next<S: Store + ?Sized>(&self, store: &S) -> Result<u64, StoreError> {
+    pub async fn next<S: UserStore + ?Sized>(&self, store: &S) -> Result<u64, StoreError> {
         if let Some(id) = self.take() {
             return Ok(id);
         }
@@ -139,7 +139,7 @@ pub enum CreateUserError {
 /// One transaction per attempt (writing both user items and counting the create against
 /// `quota`), plus one counter update per block of ids: 1 round trip amortized, +1 per
 /// collision.
-pub async fn create_user<S: Store + ?Sized>(
+pub async fn create_user<S: UserStore + ?Sized>(
     store: &S,
     ids: &UserIds,
     policy: IdPolicy,
@@ -204,7 +204,7 @@ pub enum RotateIdError {
 /// ids come from the nine-digit space, which never runs short, and are counted against
 /// the source address like a create (`quota`). One read, then one transaction per
 /// attempt.
-pub async fn rotate_public_id<S: Store + ?Sized>(
+pub async fn rotate_public_id<S: UserStore + ?Sized>(
     store: &S,
     policy: IdPolicy,
     caller: &PrivateId,

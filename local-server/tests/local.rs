@@ -4,6 +4,7 @@
 use local_server::options::Options;
 use local_server::{LOCAL_APP_ID, LOCAL_APP_KEY, start};
 use secret_rooms::realtime::pusher::PusherCredentials;
+use secret_rooms::store::{RoomStore, UserStore};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -220,7 +221,7 @@ fn client() -> reqwest::Client {
 
 #[tokio::test]
 async fn the_invariants_check_finds_a_room_member_who_is_no_user() {
-    use secret_rooms::domain::ports::{Member, Requester, Store, UserRecord};
+    use secret_rooms::domain::ports::{Member, Requester, UserRecord};
     use secret_rooms::domain::rooms::Side;
     use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
     let store = secret_rooms::store::EmbeddedStore::in_memory().unwrap();

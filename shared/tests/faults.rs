@@ -223,7 +223,7 @@ async fn pusher_hanging_answers_502_after_its_timeout() {
 async fn a_message_count_whose_answer_was_lost_is_counted_once() {
     use secret_rooms::domain::rooms::connect;
     use secret_rooms::domain::users::{UserIds, create_user};
-    use secret_rooms::store::{Allowance, RateWindow, Store};
+    use secret_rooms::store::{Allowance, MessageStore, RateWindow};
     let moto = common::fresh_store().await;
     let key = RoomKey::parse(common::ROOM_KEY).unwrap();
     let alice = create_user(

@@ -29,6 +29,7 @@ use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId};
 use secret_rooms::http::{Endpoint, Route, routes};
 use secret_rooms::projector::{Projector, StreamReader};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
+use secret_rooms::store::UserStore;
 use secret_rooms::store::{DynamoStore, EmbeddedStore};
 use secret_rooms_test_kit::recording::Recording;
 use serde_json::{Value, json};

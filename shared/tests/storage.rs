@@ -38,6 +38,7 @@ use secret_rooms::store::{
     Allowance, Announce, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining, Keeping,
     KeptMessage, Member, RateWindow, Requester, Store, UserRecord,
 };
+use secret_rooms::store::{ListStore, MessageStore, UserStore};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;

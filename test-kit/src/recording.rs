@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use secret_rooms::domain::history::Cursor;
 use secret_rooms::domain::ports::{
     Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
-    Keeping, KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry,
-    RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
+    Keeping, KeptMessage, LastMessage, ListEntry, ListStore, Member, Membership, MessageStore,
+    Offer, PublicEntry, RateWindow, Requester, RoomStore, RoomsOf, RotateError, Store, StoreError,
+    UserRecord, UserStore,
 };
 use secret_rooms::domain::sent::LastSent;
 use secret_rooms::domain::{PrivateIdHash, PublicId, RoomId};
@@ -134,7 +135,7 @@ fn quota(q: Option<&CreateQuota>) -> String {
 }
 
 #[async_trait]
-impl<S: Store> Store for Recording<S> {
+impl<S: Store> UserStore for Recording<S> {
     async fn reserve_user_ids(&self, count: u64) -> Result<u64, StoreError> {
         let r = self.inner.reserve_user_ids(count).await;
         self.note(format!("reserve_user_ids {count}"), &r);
@@ -167,6 +168,40 @@ impl<S: Store> Store for Recording<S> {
         r
     }
 
+    async fn rotate_public_id(
+        &self,
+        who: &PrivateIdHash,
+        old: &Member,
+        new: PublicId,
+        q: Option<&CreateQuota>,
+        now: &str,
+    ) -> Result<(), RotateError> {
+        let r = self.inner.rotate_public_id(who, old, new, q, now).await;
+        let call = format!(
+            "rotate_public_id {} {} {new} {} {now}",
+            hash(who),
+            member(old),
+            quota(q)
+        );
+        self.note(call, &r);
+        r
+    }
+
+    async fn get_user(&self, who: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
+        let r = self.inner.get_user(who).await;
+        self.note(format!("get_user {}", hash(who)), &r);
+        r
+    }
+
+    async fn get_public(&self, id: PublicId) -> Result<Option<PublicEntry>, StoreError> {
+        let r = self.inner.get_public(id).await;
+        self.note(format!("get_public {id}"), &r);
+        r
+    }
+}
+
+#[async_trait]
+impl<S: Store> RoomStore for Recording<S> {
     async fn join_room(&self, j: &Joining<'_>) -> Result<Announce, JoinError> {
         let r = self.inner.join_room(j).await;
         let call = format!(
@@ -187,108 +222,51 @@ impl<S: Store> Store for Recording<S> {
         r
     }
 
-    async fn rooms_of(
+    async fn room_member(
         &self,
-        who: &PrivateIdHash,
-        max_offers: usize,
-    ) -> Result<Option<RoomsOf>, StoreError> {
-        let r = self.inner.rooms_of(who, max_offers).await;
-        self.note(format!("rooms_of {} {max_offers}", hash(who)), &r);
-        r
-    }
-
-    async fn offer(&self, to: PublicId, room: &RoomId) -> Result<Option<Offer>, StoreError> {
-        let r = self.inner.offer(to, room).await;
-        self.note(format!("offer {to} {room}"), &r);
-        r
-    }
-
-    async fn audience(&self, room: &RoomId) -> Result<Option<Audience>, StoreError> {
-        let r = if take_one(&self.audience_faults) {
-            Err(injected())
-        } else {
-            self.inner.audience(room).await
-        };
-        self.note(format!("audience {room}"), &r);
-        r
-    }
-
-    async fn newest_message(&self, room: &RoomId) -> Result<Option<LastMessage>, StoreError> {
-        let r = self.inner.newest_message(room).await;
-        self.note(format!("newest_message {room}"), &r);
-        r
-    }
-
-    async fn note_message(
-        &self,
-        who: &PrivateIdHash,
         room: &RoomId,
-        entry: ListEntry<'_>,
-        l: &LastMessage,
-    ) -> Result<(), StoreError> {
-        let r = self.inner.note_message(who, room, entry, l).await;
-        let call = format!("note_message {} {room} {entry:?} {}", hash(who), last(l));
-        self.note(call, &r);
-        r
-    }
-
-    async fn copy_offer(
-        &self,
-        owner: &PrivateIdHash,
-        to: PublicId,
-        since: &str,
-        o: &Offer,
-        l: Option<&LastMessage>,
-    ) -> Result<(), StoreError> {
-        let r = self.inner.copy_offer(owner, to, since, o, l).await;
-        let call = format!(
-            "copy_offer {} {to} {since} {} {}",
-            hash(owner),
-            offer(o),
-            l.map(last).unwrap_or_default()
-        );
-        self.note(call, &r);
-        r
-    }
-
-    async fn drop_offer(
-        &self,
-        owner: &PrivateIdHash,
-        to: PublicId,
-        room: &RoomId,
-        opened_at: &str,
-    ) -> Result<(), StoreError> {
-        let r = self.inner.drop_offer(owner, to, room, opened_at).await;
-        let call = format!("drop_offer {} {to} {room} {opened_at}", hash(owner));
-        self.note(call, &r);
-        r
-    }
-
-    async fn drop_offers_to(&self, owner: &PrivateIdHash, to: PublicId) -> Result<(), StoreError> {
-        let r = self.inner.drop_offers_to(owner, to).await;
-        self.note(format!("drop_offers_to {} {to}", hash(owner)), &r);
-        r
-    }
-
-    async fn rotate_public_id(
-        &self,
         who: &PrivateIdHash,
-        old: &Member,
-        new: PublicId,
-        q: Option<&CreateQuota>,
+    ) -> Result<Option<Membership>, StoreError> {
+        let r = self.inner.room_member(room, who).await;
+        self.note(format!("room_member {room} {}", hash(who)), &r);
+        r
+    }
+
+    async fn close_room(
+        &self,
+        room: &RoomId,
+        blocker: &PrivateIdHash,
+        inboxes: &[PublicId],
+        peer: Option<&PrivateIdHash>,
         now: &str,
-    ) -> Result<(), RotateError> {
-        let r = self.inner.rotate_public_id(who, old, new, q, now).await;
+    ) -> Result<bool, StoreError> {
+        let r = self
+            .inner
+            .close_room(room, blocker, inboxes, peer, now)
+            .await;
+        let inboxes: Vec<String> = inboxes.iter().map(ToString::to_string).collect();
         let call = format!(
-            "rotate_public_id {} {} {new} {} {now}",
-            hash(who),
-            member(old),
-            quota(q)
+            "close_room {room} {} [{}] {} {now}",
+            hash(blocker),
+            inboxes.join(","),
+            peer.map(hash).unwrap_or_default()
         );
         self.note(call, &r);
         r
     }
 
+    async fn room_members(
+        &self,
+        room: &RoomId,
+    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
+        let r = self.inner.room_members(room).await;
+        self.note(format!("room_members {room}"), &r);
+        r
+    }
+}
+
+#[async_trait]
+impl<S: Store> MessageStore for Recording<S> {
     async fn count_message(
         &self,
         room: &RoomId,
@@ -317,16 +295,6 @@ impl<S: Store> Store for Recording<S> {
         let r = self.inner.republish(who, last, next).await;
         let call = format!("republish {} r{}", hash(who), next.republished());
         self.note(call, &r);
-        r
-    }
-
-    async fn room_member(
-        &self,
-        room: &RoomId,
-        who: &PrivateIdHash,
-    ) -> Result<Option<Membership>, StoreError> {
-        let r = self.inner.room_member(room, who).await;
-        self.note(format!("room_member {room} {}", hash(who)), &r);
         r
     }
 
@@ -383,29 +351,95 @@ impl<S: Store> Store for Recording<S> {
         r
     }
 
-    async fn close_room(
+    async fn newest_message(&self, room: &RoomId) -> Result<Option<LastMessage>, StoreError> {
+        let r = self.inner.newest_message(room).await;
+        self.note(format!("newest_message {room}"), &r);
+        r
+    }
+}
+
+#[async_trait]
+impl<S: Store> ListStore for Recording<S> {
+    async fn rooms_of(
         &self,
+        who: &PrivateIdHash,
+        max_offers: usize,
+    ) -> Result<Option<RoomsOf>, StoreError> {
+        let r = self.inner.rooms_of(who, max_offers).await;
+        self.note(format!("rooms_of {} {max_offers}", hash(who)), &r);
+        r
+    }
+
+    async fn offer(&self, to: PublicId, room: &RoomId) -> Result<Option<Offer>, StoreError> {
+        let r = self.inner.offer(to, room).await;
+        self.note(format!("offer {to} {room}"), &r);
+        r
+    }
+
+    async fn audience(&self, room: &RoomId) -> Result<Option<Audience>, StoreError> {
+        let r = if take_one(&self.audience_faults) {
+            Err(injected())
+        } else {
+            self.inner.audience(room).await
+        };
+        self.note(format!("audience {room}"), &r);
+        r
+    }
+
+    async fn note_message(
+        &self,
+        who: &PrivateIdHash,
         room: &RoomId,
-        blocker: &PrivateIdHash,
-        inboxes: &[PublicId],
-        peer: Option<&PrivateIdHash>,
-        now: &str,
-    ) -> Result<bool, StoreError> {
-        let r = self
-            .inner
-            .close_room(room, blocker, inboxes, peer, now)
-            .await;
-        let inboxes: Vec<String> = inboxes.iter().map(ToString::to_string).collect();
+        entry: ListEntry<'_>,
+        l: &LastMessage,
+    ) -> Result<(), StoreError> {
+        let r = self.inner.note_message(who, room, entry, l).await;
+        let call = format!("note_message {} {room} {entry:?} {}", hash(who), last(l));
+        self.note(call, &r);
+        r
+    }
+
+    async fn copy_offer(
+        &self,
+        owner: &PrivateIdHash,
+        to: PublicId,
+        since: &str,
+        o: &Offer,
+        l: Option<&LastMessage>,
+    ) -> Result<(), StoreError> {
+        let r = self.inner.copy_offer(owner, to, since, o, l).await;
         let call = format!(
-            "close_room {room} {} [{}] {} {now}",
-            hash(blocker),
-            inboxes.join(","),
-            peer.map(hash).unwrap_or_default()
+            "copy_offer {} {to} {since} {} {}",
+            hash(owner),
+            offer(o),
+            l.map(last).unwrap_or_default()
         );
         self.note(call, &r);
         r
     }
 
+    async fn drop_offer(
+        &self,
+        owner: &PrivateIdHash,
+        to: PublicId,
+        room: &RoomId,
+        opened_at: &str,
+    ) -> Result<(), StoreError> {
+        let r = self.inner.drop_offer(owner, to, room, opened_at).await;
+        let call = format!("drop_offer {} {to} {room} {opened_at}", hash(owner));
+        self.note(call, &r);
+        r
+    }
+
+    async fn drop_offers_to(&self, owner: &PrivateIdHash, to: PublicId) -> Result<(), StoreError> {
+        let r = self.inner.drop_offers_to(owner, to).await;
+        self.note(format!("drop_offers_to {} {to}", hash(owner)), &r);
+        r
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for Recording<S> {
     async fn warm_up(&self) {
         self.inner.warm_up().await;
         self.note::<(), ()>("warm_up".into(), &Ok(()));
@@ -413,26 +447,5 @@ impl<S: Store> Store for Recording<S> {
 
     fn round_trips(&self) -> usize {
         self.inner.round_trips()
-    }
-
-    async fn get_user(&self, who: &PrivateIdHash) -> Result<Option<UserRecord>, StoreError> {
-        let r = self.inner.get_user(who).await;
-        self.note(format!("get_user {}", hash(who)), &r);
-        r
-    }
-
-    async fn get_public(&self, id: PublicId) -> Result<Option<PublicEntry>, StoreError> {
-        let r = self.inner.get_public(id).await;
-        self.note(format!("get_public {id}"), &r);
-        r
-    }
-
-    async fn room_members(
-        &self,
-        room: &RoomId,
-    ) -> Result<Option<Vec<(PrivateIdHash, Member)>>, StoreError> {
-        let r = self.inner.room_members(room).await;
-        self.note(format!("room_members {room}"), &r);
-        r
     }
 }

@@ -9,7 +9,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use realtime::{ChannelSigner, Realtime, RealtimeError};
 pub use store::{
     Allowance, Announce, Audience, CreateQuota, HistoryPage, InboxOffer, InsertUserError,
-    JoinError, Joined, Joining, Keeping, KeptMessage, LastMessage, ListEntry, Listed, Member,
-    Membership, Offer, PublicEntry, RateWindow, Requester, RoomsOf, RotateError, Store, StoreError,
-    UserRecord,
+    JoinError, Joined, Joining, Keeping, KeptMessage, LastMessage, ListEntry, ListStore, Listed,
+    Member, Membership, MessageStore, Offer, PublicEntry, RateWindow, Requester, RoomStore,
+    RoomsOf, RotateError, Store, StoreError, UserRecord, UserStore,
 };

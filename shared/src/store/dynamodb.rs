@@ -27,7 +27,7 @@ use super::schema::{
 use super::{
     Allowance, Announce, Audience, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining,
     Keeping, KeptMessage, LastMessage, ListEntry, Member, Membership, Offer, PublicEntry,
-    RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
+    RateWindow, Requester, RoomStore, RoomsOf, RotateError, StoreError, UserRecord,
 };
 use crate::domain::history::Cursor;
 use crate::domain::projection::Found as Derived;

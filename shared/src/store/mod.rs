@@ -3,14 +3,15 @@
 //! ([`schema`]: keys, attribute names, typed items) and the rate counter's encoding
 //! ([`rate`]).
 
-/// `impl Store for $store`, each operation delegated to the function of the same name in
-/// the store's `users`, `rooms`, `messages` or `lists` module (where both stores keep
-/// it, under the same file names), then the store's own `$extra` items (`warm_up`,
+/// The port's aggregate traits for `$store` (`UserStore`, `RoomStore`, `MessageStore`,
+/// `ListStore`), each operation delegated to the function of the same name in the
+/// store's module of that aggregate (`users`, `rooms`, `messages`, `lists`: the same file
+/// names in both stores), then `Store` with the store's own `$extra` items (`warm_up`,
 /// `round_trips`). One list of operations for both stores.
 macro_rules! store_by_aggregate {
     ($store:ty, { $($extra:tt)* }) => {
         #[async_trait]
-        impl Store for $store {
+        impl $crate::store::UserStore for $store {
             async fn reserve_user_ids(&self, count: u64) -> Result<u64, StoreError> {
                 users::reserve_user_ids(self, count).await
             }
@@ -49,6 +50,10 @@ macro_rules! store_by_aggregate {
                 users::get_public(self, public_id).await
             }
 
+        }
+
+        #[async_trait]
+        impl $crate::store::RoomStore for $store {
             async fn join_room(&self, joining: &Joining<'_>) -> Result<Announce, JoinError> {
                 rooms::join_room(self, joining).await
             }
@@ -79,6 +84,10 @@ macro_rules! store_by_aggregate {
                 rooms::room_members(self, room).await
             }
 
+        }
+
+        #[async_trait]
+        impl $crate::store::MessageStore for $store {
             async fn count_message(
                 &self,
                 room: &RoomId,
@@ -133,6 +142,10 @@ macro_rules! store_by_aggregate {
                 messages::newest_message(self, room).await
             }
 
+        }
+
+        #[async_trait]
+        impl $crate::store::ListStore for $store {
             async fn rooms_of(
                 &self,
                 who: &PrivateIdHash,
@@ -184,6 +197,10 @@ macro_rules! store_by_aggregate {
                 lists::drop_offers_to(self, holder, to).await
             }
 
+        }
+
+        #[async_trait]
+        impl $crate::store::Store for $store {
             $($extra)*
         }
     };

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::rooms::RoomKey;
+use crate::store::{MessageStore, RoomStore, UserStore};
 
 fn user(n: u32, hash: &str) -> UserRecord {
     UserRecord {
