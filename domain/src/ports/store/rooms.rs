@@ -20,7 +20,7 @@ pub struct Membership {
     pub peer_id: Option<PublicId>,
 }
 
-/// One connect's join, as [`Store::join_room`] records it.
+/// One connect's join, as [`RoomStore::join_room`] records it.
 #[derive(Clone, Debug)]
 pub struct Joining<'a> {
     pub room: &'a RoomId,
