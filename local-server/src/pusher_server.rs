@@ -10,7 +10,12 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
+mod hub;
+mod rest;
 pub mod verify;
+
+pub use hub::*;
+use rest::trigger;
 
 use secret_rooms::realtime::pusher::PusherCredentials;
 use serde::Deserialize;
@@ -50,122 +55,6 @@ pub const CLIENT_EVENTS_PER_SECOND: u32 = 10;
 pub struct App {
     pub id: String,
     pub credentials: PusherCredentials,
-}
-
-/// Where the hub puts a socket's events. A socket that cannot keep up is closed with
-/// Pusher's "over capacity" (its client reconnects) instead of losing events silently.
-#[derive(Clone)]
-struct Outbox {
-    tx: mpsc::Sender<String>,
-    overflowed: Arc<Notify>,
-}
-
-impl Outbox {
-    fn deliver(&self, frame: String) -> bool {
-        match self.tx.try_send(frame) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.overflowed.notify_one();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
-    }
-}
-
-/// How many channels one socket may listen on: a person's rooms (at most 100 per
-/// identity) with room to spare. Past it a subscription is refused, so one socket cannot
-/// grow the hub without bound.
-pub const MAX_SUBSCRIPTIONS_PER_SOCKET: usize = 256;
-
-/// Who listens on which channel, and the other way round, so that a socket's
-/// disconnect touches only its own channels.
-#[derive(Default)]
-pub struct Hub {
-    inner: Mutex<Listeners>,
-}
-
-#[derive(Default)]
-struct Listeners {
-    channels: HashMap<String, HashMap<String, Outbox>>,
-    sockets: HashMap<String, HashSet<String>>,
-}
-
-impl Hub {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Listeners> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// `false` when the socket already listens on as many channels as it may.
-    fn subscribe(&self, channel: &str, socket_id: &str, outbox: Outbox) -> bool {
-        let mut listeners = self.lock();
-        let mine = listeners.sockets.entry(socket_id.to_owned()).or_default();
-        if !mine.contains(channel) && mine.len() >= MAX_SUBSCRIPTIONS_PER_SOCKET {
-            return false;
-        }
-        mine.insert(channel.to_owned());
-        listeners
-            .channels
-            .entry(channel.to_owned())
-            .or_default()
-            .insert(socket_id.to_owned(), outbox);
-        true
-    }
-
-    /// Whether `socket_id` listens on `channel`.
-    fn listens(&self, socket_id: &str, channel: &str) -> bool {
-        self.lock()
-            .sockets
-            .get(socket_id)
-            .is_some_and(|mine| mine.contains(channel))
-    }
-
-    fn unsubscribe(&self, channel: &str, socket_id: &str) {
-        let mut listeners = self.lock();
-        if let Some(mine) = listeners.sockets.get_mut(socket_id) {
-            mine.remove(channel);
-        }
-        listeners.leave(channel, socket_id);
-    }
-
-    fn disconnect(&self, socket_id: &str) {
-        let mut listeners = self.lock();
-        for channel in listeners.sockets.remove(socket_id).unwrap_or_default() {
-            listeners.leave(&channel, socket_id);
-        }
-    }
-
-    #[cfg(test)]
-    fn counts(&self) -> (usize, usize) {
-        let listeners = self.lock();
-        (listeners.channels.len(), listeners.sockets.len())
-    }
-
-    /// Deliver to every subscriber but `except` (the publisher's own socket, as Pusher
-    /// does when a trigger names `socket_id`). Returns how many received it.
-    fn publish(&self, channel: &str, event: &str, data: &str, except: Option<&str>) -> usize {
-        let frame = json!({"event": event, "channel": channel, "data": data}).to_string();
-        let listeners = self.lock();
-        let Some(sockets) = listeners.channels.get(channel) else {
-            return 0;
-        };
-        sockets
-            .iter()
-            .filter(|(id, _)| Some(id.as_str()) != except)
-            .filter(|(_, outbox)| outbox.deliver(frame.clone()))
-            .count()
-    }
-}
-
-impl Listeners {
-    fn leave(&mut self, channel: &str, socket_id: &str) {
-        if let Some(sockets) = self.channels.get_mut(channel) {
-            sockets.remove(socket_id);
-            if sockets.is_empty() {
-                self.channels.remove(channel);
-            }
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -463,110 +352,5 @@ fn subscribe(
     vec![json!({"event": "pusher_internal:subscription_succeeded", "channel": channel, "data": "{}"}).to_string()]
 }
 
-#[derive(Deserialize)]
-struct TriggerBody {
-    name: String,
-    #[serde(default)]
-    channels: Vec<String>,
-    channel: Option<String>,
-    data: String,
-    socket_id: Option<String>,
-}
-
-fn rest_error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = json!({"error": message.into()}).to_string();
-    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
-}
-
-async fn trigger(
-    State(rt): State<Server>,
-    Path(app_id): Path<String>,
-    RawQuery(query): RawQuery,
-    body: Bytes,
-) -> Response {
-    if app_id != rt.app.id {
-        return rest_error(StatusCode::NOT_FOUND, format!("Unknown app {app_id}"));
-    }
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let path = format!("/apps/{app_id}/events");
-    if let Err(e) = verify_request(&rt.app.credentials, "POST", &path, &query, &body, now) {
-        return rest_error(StatusCode::UNAUTHORIZED, e.to_string());
-    }
-    let Ok(event) = serde_json::from_slice::<TriggerBody>(&body) else {
-        return rest_error(
-            StatusCode::BAD_REQUEST,
-            "Body must be {name, channels, data}",
-        );
-    };
-    if event.data.len() > MAX_EVENT_BYTES {
-        return rest_error(StatusCode::PAYLOAD_TOO_LARGE, "Event data is over 10KB");
-    }
-    let channels: Vec<String> = event.channels.into_iter().chain(event.channel).collect();
-    if channels.is_empty() || channels.len() > 100 {
-        return rest_error(StatusCode::BAD_REQUEST, "Name 1 to 100 channels");
-    }
-    for channel in &channels {
-        rt.hub.publish(
-            channel,
-            &event.name,
-            &event.data,
-            event.socket_id.as_deref(),
-        );
-    }
-    (StatusCode::OK, [(CONTENT_TYPE, "application/json")], "{}").into_response()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn outbox() -> Outbox {
-        let (tx, _rx) = mpsc::channel(1);
-        Outbox {
-            tx,
-            overflowed: Arc::new(Notify::new()),
-        }
-    }
-
-    #[test]
-    fn client_events_are_limited_per_connection_and_second() {
-        let mut budget = ClientEventBudget::default();
-        for _ in 0..CLIENT_EVENTS_PER_SECOND {
-            assert!(budget.take(100));
-        }
-        assert!(!budget.take(100), "the eleventh in one second");
-        assert!(budget.take(101), "a new second, a new budget");
-    }
-
-    #[test]
-    fn a_socket_listens_on_a_bounded_number_of_channels_and_leaves_them_all() {
-        let hub = Hub::default();
-        let out = outbox();
-        for n in 0..MAX_SUBSCRIPTIONS_PER_SOCKET {
-            assert!(hub.subscribe(&format!("c{n}"), "1.1", out.clone()));
-        }
-        assert!(!hub.subscribe("one-too-many", "1.1", out.clone()));
-        assert!(
-            hub.subscribe("c0", "1.1", out.clone()),
-            "again: no new channel"
-        );
-        assert!(
-            hub.subscribe("c0", "2.2", out.clone()),
-            "others are not limited by it"
-        );
-        assert_eq!(hub.counts(), (MAX_SUBSCRIPTIONS_PER_SOCKET, 2));
-        hub.unsubscribe("c1", "1.1");
-        assert!(
-            hub.subscribe("one-more", "1.1", out.clone()),
-            "room was made"
-        );
-        hub.disconnect("1.1");
-        assert_eq!(hub.counts(), (1, 1), "only 2.2's c0 is left");
-        hub.disconnect("2.2");
-        assert_eq!(hub.counts(), (0, 0));
-    }
-}
+mod tests;
