@@ -30,6 +30,7 @@ mod lists;
 mod messages;
 mod outbox;
 mod rooms;
+mod upkeep;
 mod users;
 
 use outbox::{Projection, queue};
