@@ -291,6 +291,17 @@ async function requestsSoFar(who) {
   await seen;
 }
 
+/** Resolves once every send `who`'s page queued so far is over, and its requests seen:
+ * the page sends one message at a time under the Web Lock `<storage key>:send`, so
+ * taking that lock waits for any send under way or waiting for it. */
+async function sendsSettled(who) {
+  await who.page.evaluate(async () => {
+    const me = Object.keys(localStorage).find((key) => key.endsWith(":me"));
+    await navigator.locks.request(`${me.slice(0, -":me".length)}:send`, () => {});
+  });
+  await requestsSoFar(who);
+}
+
 /** `data` as event `event` on `channel`, added to the page's socket as if its realtime
  * server had sent it: what a publish through the realtime server's REST API delivers
  * when whoever holds the app's secret (the Pusher account, or anyone who has its
@@ -388,8 +399,11 @@ test("an outbox two tabs share goes out once: one tab at a time sends it (a Web 
   const alice = await person();
   await connect(bob, alice.publicId);
   await bob.page.locator('#chat[data-encryption="waiting"]').waitFor();
-  const tab = { page: await bob.context.newPage(), problems: [] };
+  const tab = { page: await bob.context.newPage(), problems: [], posts: [] };
   tab.page.on("pageerror", (error) => tab.problems.push(error.message));
+  tab.page.on("request", (request) => {
+    if (request.method() === "POST") tab.posts.push(new URL(request.url()).pathname);
+  });
   await tab.page.goto(BASE);
   await tab.page.locator('#chat[data-encryption="waiting"]').waitFor();
   for (const text of ["one", "two", "three"]) await send(bob, text);
@@ -405,6 +419,10 @@ test("an outbox two tabs share goes out once: one tab at a time sends it (a Web 
   const room = await openRoom(bob);
   const kept = await history(alice.privateId, room.roomId);
   assert.equal(kept.length, 3, `each message once: ${kept.length} kept`);
+  // Posted once each, by one tab or the other: the server would keep a second post
+  // under the same id only once, so the kept count alone cannot show a missing lock.
+  const posted = [...bob.posts, ...tab.posts].filter((path) => path === `/rooms/${room.roomId}/message`);
+  assert.equal(posted.length, 3, `each message posted once: ${posted.length} posts`);
   assert.deepEqual(tab.problems, [], "no script errors on the page");
 });
 
@@ -557,7 +575,7 @@ test("text typed while waiting is not sent in clear when the peer turns out keyl
   await bob.page.press("#message", "Enter");
   await bob.page.locator(".message.pending .text", { hasText: "typed while waiting" }).waitFor();
   await bob.page.locator("#outbox-note", { hasText: "joined without encryption" }).waitFor();
-  await requestsSoFar(bob);
+  await sendsSettled(bob);
   assert.deepEqual(await history(dave.privateId, room.roomId), [], "nothing went out in clear");
   assert.ok(!bob.posts.includes(`/rooms/${room.roomId}/message`), "nothing was posted");
 
@@ -572,8 +590,11 @@ test("text typed while waiting is not sent in clear when the peer turns out keyl
   await bob.page.click("#outbox-clear");
   await bob.page.locator(".message.mine:not(.pending) .text", { hasText: "typed while waiting" }).waitFor();
   await bob.page.locator(".message.pending .text", { hasText: "never shown" }).waitFor();
-  await requestsSoFar(bob);
+  await sendsSettled(bob);
   assert.deepEqual((await history(dave.privateId, room.roomId)).map((m) => m.message), ["typed while waiting"]);
+  // One post in all: the one Bob consented to (a retry of an earlier one, made without
+  // his say, would be kept once under its id, but posted twice).
+  assert.equal(bob.posts.filter((path) => path === `/rooms/${room.roomId}/message`).length, 1);
   assert.deepEqual(bob.problems, [], "no script errors on the page");
 });
 
