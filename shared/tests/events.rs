@@ -181,12 +181,13 @@ async fn each_event_gets_its_expected_answer() {
 /// The stream sample: each record stands for its change (an offer, a join, a kept
 /// message, a deleted offer, a retired id), and the function projects the batch: on a
 /// table holding what those writes left (the joined entry, the kept message, a copy of
-/// an offer to the id the rotation retired), the join notes the message and the
-/// retirement drops the copy.
+/// an offer to the id the rotation retired), the offer is copied, the join notes the
+/// message, the deleted offer's copy goes and the retirement drops the other copy.
 #[tokio::test]
 async fn the_stream_sample_is_projected() {
     use aws_sdk_dynamodb::types::AttributeValue;
     use secret_rooms::domain::projection::Change;
+    use secret_rooms::domain::{PrivateIdHash, PublicId};
     use serde_json::{Value, json};
     let text = std::fs::read_to_string(events_dir().join(STREAM_SAMPLE)).unwrap();
     let event: Value = serde_json::from_str(&text).unwrap();
@@ -259,10 +260,6 @@ async fn the_stream_sample_is_projected() {
     });
     put(&copy).await.unwrap();
 
-    assert_eq!(
-        f.project_changes().handle(&event).await,
-        json!({"batchItemFailures": []})
-    );
     let get = |pk: String, sk: String| {
         store
             .client()
@@ -274,6 +271,35 @@ async fn the_stream_sample_is_projected() {
             .send()
     };
     let text = |v: &Value| v["S"].as_str().unwrap().to_owned();
+    // The offer (its item written, its record alone) first: nobody holds 123-456, so
+    // its copy goes to the id's unheld partition (written, never read), as it would to
+    // a holder's.
+    let offer = &records[0]["dynamodb"]["NewImage"];
+    let unheld = PrivateIdHash::unheld(PublicId::parse("123-456").unwrap()).to_hex();
+    let offer_copy = format!(
+        "OFFER#{}#{}",
+        text(&offer["openedAt"]),
+        text(&offer["roomId"])
+    );
+    put(offer).await.unwrap();
+    let first = json!({"Records": [records[0].clone()]});
+    assert_eq!(
+        f.project_changes().handle(&first).await,
+        json!({"batchItemFailures": []})
+    );
+    let copied = get(format!("USER#{unheld}"), offer_copy.clone())
+        .await
+        .unwrap()
+        .item;
+    assert!(
+        copied.is_some(),
+        "the offer was copied to its unheld partition"
+    );
+
+    assert_eq!(
+        f.project_changes().handle(&event).await,
+        json!({"batchItemFailures": []})
+    );
     let entry = get(text(&joined["pk"]), text(&joined["sk"]))
         .await
         .unwrap()
@@ -286,4 +312,12 @@ async fn the_stream_sample_is_projected() {
     );
     let gone = get(format!("USER#{holder}"), copy_key).await.unwrap().item;
     assert!(gone.is_none(), "the retirement dropped the copy: {gone:?}");
+    let dropped = get(format!("USER#{unheld}"), offer_copy)
+        .await
+        .unwrap()
+        .item;
+    assert!(
+        dropped.is_none(),
+        "the deleted offer's copy is gone: {dropped:?}"
+    );
 }
