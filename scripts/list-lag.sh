@@ -4,20 +4,29 @@
 # retired target, on the local server with its embedded store in a file, TRIALS times
 # each (default 7). A report, not a pass/fail check; run it on a quiet machine.
 # LIST_LAG_PROFILE=dev builds in debug (the test command's quick run:
-# ./scripts/list-lag.sh 16 1). `--dynamodb` as a third argument runs the local server
-# on a fresh table of moto's (started here) instead, its lists kept by the stream's
-# function: `./scripts/list-lag.sh 300 7 --dynamodb`.
+# ./scripts/list-lag.sh 16 1). `--dynamodb` runs the local server on a fresh table of
+# moto's instead (started here, unless AWS_ENDPOINT_URL_DYNAMODB already names one), its
+# lists kept by the stream's function: `./scripts/list-lag.sh 300 7 --dynamodb`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'list-lag.sh: %s\n' "$*" >&2; exit 1; }
+args=()
+dynamodb=false
+for arg in "$@"; do
+  if [ "$arg" = --dynamodb ]; then dynamodb=true; else args+=("$arg"); fi
+done
+[ "${#args[@]}" -le 2 ] || die "usage: scripts/list-lag.sh [N] [TRIALS] [--dynamodb]"
 profile=${LIST_LAG_PROFILE:-release}
 cargo build --profile "$profile" --locked -p benchmarks --bin list_lag
 dir=$profile; [ "$profile" = dev ] && dir=debug
-if [ "${3:-}" = --dynamodb ]; then
-  # shellcheck source=scripts/lib.sh
-  . scripts/lib.sh
-  ensure_venv
-  start_moto
+if $dynamodb; then
+  if [ -z "${AWS_ENDPOINT_URL_DYNAMODB:-}" ]; then
+    # shellcheck source=scripts/lib.sh
+    . scripts/lib.sh
+    ensure_venv
+    start_moto
+  fi
+  args+=(--dynamodb)
 fi
-"target/$dir/list_lag" "${1:-300}" "${2:-7}" ${3:+"$3"}
+"target/$dir/list_lag" "${args[@]}"

@@ -60,8 +60,8 @@ fi
 "$venv/bin/python" scripts/module-cycles.py domain/src || die "an import cycle in domain/ (above)"
 
 if ! $rust_only; then
-  # Every target compiles, the benchmarks too (cargo test builds none of them; a bench
-  # that no longer built went unnoticed once), and clippy finds nothing.
+  # Every target type-checks, the benchmarks too (cargo test builds none of them; a
+  # bench that no longer compiled went unnoticed once), and clippy finds nothing.
   say "cargo clippy --workspace --all-targets -- -D warnings"
   cargo clippy --version >/dev/null 2>&1 || die "clippy is missing: rustup component add clippy"
   cargo clippy --workspace --all-targets --all-features --locked -- -D warnings

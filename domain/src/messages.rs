@@ -160,7 +160,7 @@ pub enum SendError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// One counted membership check (rarely two, see `Store::count_message`), then the
+/// One counted membership check (rarely two, see `MessageStore::count_message`), then the
 /// publish and the history write side by side, so that keeping the message adds no
 /// latency. The message is accepted only when both succeed: none is ever answered 204
 /// and then missing from the history or the channel.

@@ -295,6 +295,16 @@ async fn the_stream_sample_is_projected() {
         copied.is_some(),
         "the offer was copied to its unheld partition"
     );
+    // Then the table as the whole batch leaves it: the offer's item deleted (the REMOVE).
+    store
+        .client()
+        .delete_item()
+        .table_name(f.table())
+        .key("pk", AttributeValue::S(text(&offer["pk"])))
+        .key("sk", AttributeValue::S(text(&offer["sk"])))
+        .send()
+        .await
+        .unwrap();
 
     assert_eq!(
         f.project_changes().handle(&event).await,

@@ -75,7 +75,7 @@ fn requester(member: &Member) -> Requester {
     }
 }
 
-/// `Store::join_room` with its fields as arguments, and no connect limit a test reaches.
+/// `RoomStore::join_room` with its fields as arguments, and no connect limit a test reaches.
 #[async_trait::async_trait]
 trait Join {
     #[allow(clippy::too_many_arguments)]

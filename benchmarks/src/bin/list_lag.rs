@@ -1,18 +1,21 @@
 //! How long a prober's own room list takes to show their message after N connects to a
 //! target, for a held and for a retired target, on the local server (its embedded store
-//! in a file, as `cargo run` keeps it): SPEC v3's "a measurement that the deferred work
-//! takes the same time either way". The room lists' projection runs after each write on
-//! one worker; if its work for the connects depended on whether the target has a
-//! holder, the prober would see it as the lag of their own list.
+//! in a file, as `cargo run` keeps it; or, with `--dynamodb`, a fresh table at
+//! `AWS_ENDPOINT_URL_DYNAMODB`, its lists kept by the stream's function): SPEC v3's "a
+//! measurement that the deferred work takes the same time either way". The room lists'
+//! projection runs after each write (on one worker, or as the stream delivers the
+//! records); if its work for the connects depended on whether the target has a holder,
+//! the prober would see it as the lag of their own list.
 //!
 //! Each trial: a prober and a peer share a room; a target is made (a user's id, or a
-//! user's id they rotated away from); the prober connects to it N times from 8 tasks at
-//! once, then posts in their own room and asks for their own room list until it shows
-//! the message. Held and retired trials alternate, so that drift falls on both.
-//! Reported: each kind's median, minimum and maximum lag, and the difference of the
-//! medians against the spread within each kind.
+//! user's id they rotated away from); the prober connects to it N times (from 8 tasks at
+//! once on the embedded store, one after another on DynamoDB), then posts in their own
+//! room and asks for their own room list until it shows the message. Held and retired
+//! trials alternate, so that drift falls on both. Reported: each kind's median, minimum
+//! and maximum lag, and the difference of the medians against the spread within each
+//! kind.
 //!
-//! Usage: list_lag [N=300] [TRIALS=7]   (./scripts/list-lag.sh runs it)
+//! Usage: list_lag [N=300] [TRIALS=7] [--dynamodb]   (./scripts/list-lag.sh runs it)
 
 use local_server::options::{Options, StoreChoice};
 use secret_rooms::domain::messages::RateLimit;
@@ -179,11 +182,19 @@ async fn main() -> anyhow::Result<()> {
         ..Options::in_dir(&dir)
     };
     let options = if dynamodb {
+        // Never a real account's DynamoDB: the table is made and left behind.
+        anyhow::ensure!(
+            std::env::var_os("AWS_ENDPOINT_URL_DYNAMODB").is_some(),
+            "--dynamodb needs AWS_ENDPOINT_URL_DYNAMODB (moto's: ./scripts/list-lag.sh starts it)"
+        );
         Options {
             store: StoreChoice::DynamoDb {
                 table: format!("list-lag-{}", secret_rooms::domain::random::hex(6)?),
                 create: true,
-                timeouts: secret_rooms::store::Timeouts::default(),
+                // moto's, when the script set them (it slows under load).
+                timeouts: secret_rooms::config::dynamodb_timeouts(
+                    &secret_rooms::config::process_env,
+                )?,
             },
             ..options
         }

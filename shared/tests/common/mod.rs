@@ -436,7 +436,7 @@ pub fn now() -> std::time::SystemTime {
     std::time::SystemTime::now()
 }
 
-/// A new message, as `Store::count_message` is told of it: a fresh id each call.
+/// A new message, as `MessageStore::count_message` is told of it: a fresh id each call.
 pub fn sent() -> secret_rooms::domain::sent::LastSent {
     use secret_rooms::domain::sent::{LastSent, MessageId};
     let id = MessageId::random().expect("the OS random source");

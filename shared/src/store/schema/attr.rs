@@ -1,5 +1,5 @@
-//! Attribute names, for the DynamoDB store's expressions; the typed items below carry
-//! the same names (a test checks each one).
+//! Attribute names, for the DynamoDB store's expressions; the typed items (in the
+//! sibling modules) carry the same names (a test checks each one).
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
