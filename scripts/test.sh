@@ -86,7 +86,7 @@ grep -q "^| used - unused | " <<<"$timing" || { printf '%s\n' "$timing" >&2; die
 say "scripts/list-lag.sh 16 1 (debug build; a smoke run)"
 lag=$(LIST_LAG_PROFILE=dev ./scripts/list-lag.sh 16 1)
 grep -q "^| held - retired | " <<<"$lag" || { printf '%s\n' "$lag" >&2; die "list-lag.sh printed no difference"; }
-say "scripts/list-lag.sh 8 1 --dynamodb (debug build, its own moto; a smoke run)"
+say "scripts/list-lag.sh 8 1 --dynamodb (debug build, on this run's moto; a smoke run)"
 lag=$(LIST_LAG_PROFILE=dev ./scripts/list-lag.sh 8 1 --dynamodb)
 grep -q "^| held - retired | " <<<"$lag" || { printf '%s\n' "$lag" >&2; die "list-lag.sh --dynamodb printed no difference"; }
 
