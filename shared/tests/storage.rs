@@ -1347,7 +1347,11 @@ async fn a_message_sent_again_under_its_id_is_kept_and_counted_once<
         window_secs: 3600,
     };
     let ttl = MessageTtl(Duration::from_secs(3600));
-    let t0 = now();
+    // At the start of the next rate window, so that every send below falls in one window
+    // whatever the clock (from now() a window could end mid-test and the count restart).
+    let start = now();
+    let (_, left) = rate.window_at(start);
+    let t0 = start + Duration::from_secs(left.into());
     let at = |secs| t0 + Duration::from_secs(secs);
     let id = |c: &str| MessageId::parse(c.repeat(22)).unwrap();
     let send = |text: &str, id: Option<MessageId>, at: SystemTime| {
