@@ -9,11 +9,9 @@
 
 use crate::aws_json::{AwsJsonClient, Service};
 use crate::config::{self, ConfigError, Lookup};
-use crate::domain::ports::{LastMessage, Store, StoreError};
+use crate::domain::ports::{Store, StoreError};
 use crate::domain::projection::{Change, project};
-use crate::domain::{PrivateIdHash, PublicId, RoomId};
-use crate::store::DynamoStore;
-use crate::store::schema::{attr, keys};
+use crate::store::{DynamoStore, feed};
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
@@ -25,67 +23,10 @@ mod stream_reader;
 pub use stream_reader::{StreamReader, reader_for};
 
 /// The change a stream record (DynamoDB JSON, as Lambda and `GetRecords` give it)
-/// stands for, or `None` for a record the room lists do not depend on.
+/// stands for, or `None` for a record the room lists do not depend on: the one change
+/// feed's ([`crate::store::feed`]), which the embedded store's outbox reads too.
 pub fn change_of(record: &Value) -> Option<Change> {
-    let event = record["eventName"].as_str()?;
-    let stream = &record["dynamodb"];
-    let text = |image: &str, name: &str| stream[image][name]["S"].as_str();
-    let pk = text("Keys", attr::PK)?;
-    let sk = text("Keys", attr::SK)?;
-    if let Some(room) = pk.strip_prefix(keys::ROOM_PREFIX)
-        && sk.starts_with(keys::MESSAGE_PREFIX)
-        && event == "INSERT"
-    {
-        return Some(Change::MessageKept {
-            room: RoomId::parse(room)?,
-            last: LastMessage {
-                sent_at: text("NewImage", attr::SENT_AT)?.to_owned(),
-                expires_at: stream["NewImage"][attr::TTL]["N"].as_str()?.parse().ok()?,
-            },
-        });
-    }
-    if let Some(id) = pk.strip_prefix(keys::PUBLIC_PREFIX) {
-        let to = PublicId::parse(id)?;
-        if let Some(room) = sk.strip_prefix(keys::ROOM_ENTRY_PREFIX) {
-            let room = RoomId::parse(room)?;
-            // The copy is keyed by when the offer was made: the old image names the copy
-            // that goes.
-            let old = text("OldImage", attr::OPENED_AT).map(str::to_owned);
-            return Some(match event {
-                "REMOVE" => Change::OfferDeleted {
-                    to,
-                    room,
-                    opened_at: old.unwrap_or_default(),
-                },
-                _ => Change::Offered {
-                    to,
-                    room,
-                    replaced: old
-                        .filter(|old| Some(old.as_str()) != text("NewImage", attr::OPENED_AT)),
-                },
-            });
-        }
-        // The marker of a public id that a rotation just retired.
-        if sk == keys::ITEM
-            && event == "MODIFY"
-            && text("NewImage", attr::RETIRED_AT).is_some()
-            && text("OldImage", attr::RETIRED_AT).is_none()
-        {
-            let holder = PrivateIdHash::from_hex(text("OldImage", attr::PRIVATE_ID_HASH)?)?;
-            return Some(Change::Retired { id: to, holder });
-        }
-        return None;
-    }
-    if let Some(hash) = pk.strip_prefix(keys::USER_PREFIX)
-        && let Some(room) = sk.strip_prefix(keys::ROOM_ENTRY_PREFIX)
-        && event == "INSERT"
-    {
-        return Some(Change::Joined {
-            who: PrivateIdHash::from_hex(hash)?,
-            room: RoomId::parse(room)?,
-        });
-    }
-    None
+    feed::change_of(&feed::Written::from_stream(record)?)
 }
 
 /// What one batch of records came to.

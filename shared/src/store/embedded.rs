@@ -3,6 +3,7 @@
 //! one write transaction at a time, so the conditional writes are exactly as atomic as
 //! DynamoDB's, under concurrency too.
 
+use super::feed::{self, Written};
 use super::rate;
 use super::schema::{
     AddressItem, CounterItem, InboxItem, JoinedItem, Kind, LastMessageEntry, MemberEntry,
@@ -14,7 +15,7 @@ use super::{
     RateWindow, Requester, RoomsOf, RotateError, Store, StoreError, UserRecord,
 };
 use crate::domain::history::Cursor;
-use crate::domain::projection::{self, Change};
+use crate::domain::projection;
 use crate::domain::rooms::Side;
 use crate::domain::sent::LastSent;
 use crate::domain::{PrivateIdHash, PublicId, RoomId};
@@ -33,11 +34,12 @@ mod rooms;
 mod upkeep;
 mod users;
 
-use outbox::{Projection, queue};
+use outbox::{Projection, Writes};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
-/// The room lists' changes that writes queued, by sequence number, until the projection
-/// has applied them: the embedded counterpart of the DynamoDB stream.
+/// The writes the room lists depend on ([`feed::Written`], as JSON), by sequence number,
+/// until the projection has applied them: the embedded counterpart of the DynamoDB
+/// stream.
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 
 /// What [`EmbeddedStore::sweep`] removed.
@@ -193,12 +195,9 @@ fn partition_newest<T: for<'de> Deserialize<'de>>(
 
 /// Count one more id taken from `quota`'s address in its window: `false`, and nothing
 /// written, when the window's limit is reached.
-fn count_create(
-    table: &mut redb::Table<&str, &[u8]>,
-    quota: &CreateQuota,
-) -> Result<bool, StoreError> {
+fn count_create(table: &mut Writes<'_>, quota: &CreateQuota) -> Result<bool, StoreError> {
     let pk = keys::address(&quota.address, quota.window);
-    let count = get_item::<AddressItem>(&*table, pk.as_str())?.map_or(0, |item| item.count);
+    let count = get_item::<AddressItem>(&**table, pk.as_str())?.map_or(0, |item| item.count);
     if count >= quota.limit {
         return Ok(false);
     }
@@ -207,13 +206,11 @@ fn count_create(
         count: count + 1,
         ttl: quota.expires_at,
     };
-    table
-        .insert(pk.as_str(), encode(&item)?.as_slice())
-        .map_err(other)?;
+    table.insert(pk.as_str(), encode(&item)?.as_slice())?;
     // No TTL here: the address's count of the window before goes now.
     if let Some(previous) = quota.window.checked_sub(1) {
         let old = keys::address(&quota.address, previous);
-        table.remove(old.as_str()).map_err(other)?;
+        table.remove(old.as_str())?;
     }
     Ok(true)
 }

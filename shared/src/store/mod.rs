@@ -210,6 +210,7 @@ pub(crate) use store_by_aggregate;
 pub mod dynamodb;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod feed;
 pub mod rate;
 pub mod schema;
 

@@ -79,15 +79,15 @@ pub(super) async fn note_message(
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut table = Writes::open(&txn)?;
                 let noted = match joined {
-                    true => get_item::<JoinedItem>(&table, &key)?
+                    true => get_item::<JoinedItem>(&*table, &key)?
                         .filter(|item| item.last_message.takes(item.since.as_deref(), &last))
                         .map(|mut item| {
                             item.last_message.set(&last);
                             encode(&item)
                         }),
-                    false => get_item::<InboxItem>(&table, &key)?
+                    false => get_item::<InboxItem>(&*table, &key)?
                         .filter(|item| item.last_message.takes(Some(&item.since), &last))
                         .map(|mut item| {
                             item.last_message.set(&last);
@@ -95,9 +95,7 @@ pub(super) async fn note_message(
                         }),
                 };
                 if let Some(value) = noted.transpose()? {
-                    table
-                        .insert(key.as_str(), value.as_slice())
-                        .map_err(other)?;
+                    table.insert(key.as_str(), value.as_slice())?;
                 }
             }
             txn.commit().map_err(other)
@@ -123,9 +121,9 @@ pub(super) async fn copy_offer(
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut table = Writes::open(&txn)?;
                 // As DynamoDB's conditional update: a noted message moves forward only.
-                let old = get_item::<InboxItem>(&table, &key)?.map(|old| old.last_message);
+                let old = get_item::<InboxItem>(&*table, &key)?.map(|old| old.last_message);
                 copy.last_message = old.unwrap_or_default();
                 if let Some(last) = last
                     && copy
@@ -136,9 +134,7 @@ pub(super) async fn copy_offer(
                 {
                     copy.last_message.set(&last);
                 }
-                table
-                    .insert(key.as_str(), encode(&copy)?.as_slice())
-                    .map_err(other)?;
+                table.insert(key.as_str(), encode(&copy)?.as_slice())?;
             }
             txn.commit().map_err(other)
         })
@@ -157,11 +153,11 @@ pub(super) async fn drop_offer(
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let made_to_it = get_item::<InboxItem>(&table, &key)?
+                let mut table = Writes::open(&txn)?;
+                let made_to_it = get_item::<InboxItem>(&*table, &key)?
                     .is_some_and(|item| item.to == to.to_string());
                 if made_to_it {
-                    table.remove(key.as_str()).map_err(other)?;
+                    table.remove(key.as_str())?;
                 }
             }
             txn.commit().map_err(other)
@@ -179,10 +175,10 @@ pub(super) async fn drop_offers_to(
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut table = Writes::open(&txn)?;
                 let to = to.to_string();
                 let stale: Vec<String> = partition_newest::<InboxItem>(
-                    &table,
+                    &*table,
                     &pk,
                     keys::OFFER_ENTRY_PREFIX,
                     usize::MAX,
@@ -192,7 +188,7 @@ pub(super) async fn drop_offers_to(
                 .map(|(key, _)| key)
                 .collect();
                 for key in stale {
-                    table.remove(key.as_str()).map_err(other)?;
+                    table.remove(key.as_str())?;
                 }
             }
             txn.commit().map_err(other)

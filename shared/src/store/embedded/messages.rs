@@ -15,14 +15,14 @@ pub(super) async fn count_message(
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let allowance = {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let mut user = match get_item::<UserItem>(&table, key.as_str())? {
+                let mut table = Writes::open(&txn)?;
+                let mut user = match get_item::<UserItem>(&*table, key.as_str())? {
                     Some(item) => item,
                     None => return Ok(Allowance::NotMember),
                 };
                 if !user.rooms.contains(&tag) {
                     // Not an open room of theirs: a closed one, or none.
-                    let closed = get_item::<RoomItem>(&table, room_pk.as_str())?
+                    let closed = get_item::<RoomItem>(&*table, room_pk.as_str())?
                         .map(|item| item.membership(&who))
                         .transpose()?
                         .flatten()
@@ -53,9 +53,7 @@ pub(super) async fn count_message(
                 };
                 user.rl = Some(next);
                 user.lm = Some(sent.encode());
-                table
-                    .insert(key.as_str(), encode(&user)?.as_slice())
-                    .map_err(other)?;
+                table.insert(key.as_str(), encode(&user)?.as_slice())?;
                 Allowance::Allowed(member)
             };
             txn.commit().map_err(other)?;
@@ -75,15 +73,13 @@ pub(super) async fn republish(
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let mut user = match get_item::<UserItem>(&table, key.as_str())? {
+                let mut table = Writes::open(&txn)?;
+                let mut user = match get_item::<UserItem>(&*table, key.as_str())? {
                     Some(user) if user.lm.as_deref() == Some(last.as_str()) => user,
                     _ => return Ok(false),
                 };
                 user.lm = Some(next);
-                table
-                    .insert(key.as_str(), encode(&user)?.as_slice())
-                    .map_err(other)?;
+                table.insert(key.as_str(), encode(&user)?.as_slice())?;
             }
             txn.commit().map_err(other)?;
             Ok(true)
@@ -100,25 +96,17 @@ pub(super) async fn keep_message(
 ) -> Result<(), StoreError> {
     let key = keys::storage_key(&keys::room(room), &keys::message(&message.cursor));
     let item = encode(&MessageItem::new(message, expires_at))?;
-    let kept = Change::MessageKept {
-        room: room.clone(),
-        last: LastMessage {
-            sent_at: message.sent_at.clone(),
-            expires_at,
-        },
-    };
     store
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut table = Writes::open(&txn)?;
                 // Kept already, by the first attempt: it stays as it was.
                 if keeping == Keeping::Again && table.get(key.as_str()).map_err(other)?.is_some() {
                     return Ok(());
                 }
-                table.insert(key.as_str(), item.as_slice()).map_err(other)?;
+                table.insert(key.as_str(), item.as_slice())?;
             }
-            queue(&txn, &[kept])?;
             txn.commit().map_err(other)
         })
         .await?;

@@ -1,10 +1,11 @@
-//! The room lists' projection on the embedded store: the outbox of changes that writes
-//! queue in their own transactions, the worker that applies them in order, and settling
-//! (applying what is queued now, for the tests and `verify`).
+//! The room lists' projection on the embedded store: the outbox, where each write
+//! describes the items it wrote that the projection depends on ([`Writes`], read by the
+//! one change feed, [`feed`]), the worker that applies their changes in order, and
+//! settling (applying what is queued now, for the tests and `verify`).
 
 use super::*;
 
-/// The room lists' projection, applied off the request path: a write queues its changes
+/// The room lists' projection, applied off the request path: a write describes itself
 /// in the outbox within its own transaction, and one worker task applies them in the
 /// order they were committed, as the stream's function does on AWS. So a request's
 /// time never depends on what the projection finds (whether a public id has a holder,
@@ -23,132 +24,94 @@ pub(super) struct Projection {
     pub(super) failures: AtomicUsize,
 }
 
-/// A queued change, as the outbox keeps it.
-#[derive(Serialize, Deserialize)]
-#[serde(
-    tag = "change",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
-pub(super) enum Queued {
-    MessageKept {
-        room: String,
-        sent_at: String,
-        expires_at: u64,
-    },
-    Offered {
-        to: String,
-        room: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        replaced: Option<String>,
-    },
-    OfferDeleted {
-        to: String,
-        room: String,
-        #[serde(default)]
-        opened_at: String,
-    },
-    Joined {
-        who: String,
-        room: String,
-    },
-    Retired {
-        id: String,
-        holder: String,
-    },
+/// The items table of one write transaction, every write to it under keys that
+/// [`feed::feeds`] described in the outbox in the same transaction (a [`Written`], as a
+/// DynamoDB stream record describes it): the projection's worker derives the changes
+/// from them with [`feed::change_of`], as the stream's function does. Reads go through
+/// `Deref`; a write cannot bypass the outbox.
+pub(super) struct Writes<'t> {
+    items: redb::Table<'t, &'static str, &'static [u8]>,
+    outbox: redb::Table<'t, u64, &'static [u8]>,
+    next: Option<u64>,
 }
 
-impl From<&Change> for Queued {
-    fn from(change: &Change) -> Self {
-        match change {
-            Change::MessageKept { room, last } => Self::MessageKept {
-                room: room.to_string(),
-                sent_at: last.sent_at.clone(),
-                expires_at: last.expires_at,
-            },
-            Change::Offered { to, room, replaced } => Self::Offered {
-                to: to.to_string(),
-                room: room.to_string(),
-                replaced: replaced.clone(),
-            },
-            Change::OfferDeleted {
-                to,
-                room,
-                opened_at,
-            } => Self::OfferDeleted {
-                to: to.to_string(),
-                room: room.to_string(),
-                opened_at: opened_at.clone(),
-            },
-            Change::Joined { who, room } => Self::Joined {
-                who: who.to_hex(),
-                room: room.to_string(),
-            },
-            Change::Retired { id, holder } => Self::Retired {
-                id: id.to_string(),
-                holder: holder.to_hex(),
-            },
-        }
-    }
-}
-
-impl Queued {
-    fn change(self) -> Option<Change> {
-        let room = |s: &str| RoomId::parse(s);
-        Some(match self {
-            Self::MessageKept {
-                room: r,
-                sent_at,
-                expires_at,
-            } => Change::MessageKept {
-                room: room(&r)?,
-                last: LastMessage {
-                    sent_at,
-                    expires_at,
-                },
-            },
-            Self::Offered {
-                to,
-                room: r,
-                replaced,
-            } => Change::Offered {
-                to: PublicId::parse(&to)?,
-                room: room(&r)?,
-                replaced,
-            },
-            Self::OfferDeleted {
-                to,
-                room: r,
-                opened_at,
-            } => Change::OfferDeleted {
-                to: PublicId::parse(&to)?,
-                room: room(&r)?,
-                opened_at,
-            },
-            Self::Joined { who, room: r } => Change::Joined {
-                who: PrivateIdHash::from_hex(&who)?,
-                room: room(&r)?,
-            },
-            Self::Retired { id, holder } => Change::Retired {
-                id: PublicId::parse(&id)?,
-                holder: PrivateIdHash::from_hex(&holder)?,
-            },
+impl<'t> Writes<'t> {
+    pub(super) fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            items: txn.open_table(ITEMS).map_err(other)?,
+            outbox: txn.open_table(OUTBOX).map_err(other)?,
+            next: None,
         })
     }
+
+    /// Put `value` under `key`.
+    pub(super) fn insert(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let old = self
+            .items
+            .insert(key, value)
+            .map_err(other)?
+            .filter(|_| fed(key))
+            .map(|old| old.value().to_vec());
+        if fed(key) {
+            self.describe(key, old.as_deref(), Some(value))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the item under `key`: whether there was one.
+    pub(super) fn remove(&mut self, key: &str) -> Result<bool, StoreError> {
+        let Some(old) = self
+            .items
+            .remove(key)
+            .map_err(other)?
+            .map(|old| old.value().to_vec())
+        else {
+            return Ok(false);
+        };
+        if fed(key) {
+            self.describe(key, Some(&old), None)?;
+        }
+        Ok(true)
+    }
+
+    fn describe(
+        &mut self,
+        key: &str,
+        old: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let Some(written) = Written::from_item(key, old, new) else {
+            return Ok(());
+        };
+        if feed::change_of(&written).is_none() {
+            return Ok(());
+        }
+        let seq = match self.next {
+            Some(seq) => seq,
+            None => match self.outbox.last().map_err(other)? {
+                Some((seq, _)) => seq.value() + 1,
+                None => 0,
+            },
+        };
+        self.outbox
+            .insert(seq, encode(&written)?.as_slice())
+            .map_err(other)?;
+        self.next = Some(seq + 1);
+        Ok(())
+    }
 }
 
-/// Queue `changes` in the outbox of a write transaction, after those already there.
-pub(super) fn queue(txn: &redb::WriteTransaction, changes: &[Change]) -> Result<(), StoreError> {
-    let mut outbox = txn.open_table(OUTBOX).map_err(other)?;
-    let next = match outbox.last().map_err(other)? {
-        Some((seq, _)) => seq.value() + 1,
-        None => 0,
-    };
-    for (seq, change) in (next..).zip(changes) {
-        let value = encode(&Queued::from(change))?;
-        outbox.insert(seq, value.as_slice()).map_err(other)?;
+impl<'t> std::ops::Deref for Writes<'t> {
+    type Target = redb::Table<'t, &'static str, &'static [u8]>;
+    fn deref(&self) -> &Self::Target {
+        &self.items
     }
-    Ok(())
+}
+
+/// Whether writes under a storage key can feed the projection.
+fn fed(key: &str) -> bool {
+    let (pk, sk) = key.split_once(' ').unwrap_or((key, keys::ITEM));
+    feed::feeds(pk, sk)
 }
 
 impl EmbeddedStore {
@@ -244,9 +207,13 @@ impl EmbeddedStore {
                     let mut batch = Vec::new();
                     for entry in outbox.iter().map_err(other)?.take(64) {
                         let (seq, value) = entry.map_err(other)?;
-                        let queued: Queued =
-                            serde_json::from_slice(value.value()).map_err(other)?;
-                        batch.push((seq.value(), queued.change()));
+                        // A write that does not parse (a damaged file, or a change queued
+                        // by a version before the one feed) is dropped: the next start-up's
+                        // `reproject` mends what it missed.
+                        let change = serde_json::from_slice::<Written>(value.value())
+                            .ok()
+                            .and_then(|written| feed::change_of(&written));
+                        batch.push((seq.value(), change));
                     }
                     Ok(batch)
                 })
@@ -257,7 +224,6 @@ impl EmbeddedStore {
             let mut done = Vec::new();
             let mut failed = None;
             for (seq, change) in batch {
-                // A change that no longer parses (a file's ids damaged) is dropped.
                 let result = match &change {
                     Some(change) => projection::project(through, change).await,
                     None => Ok(()),

@@ -26,20 +26,15 @@ pub(super) async fn join_room(
     let public_key = requester.public_key.map(|k| k.to_string());
     let since = requester.since.clone();
     let now = now.to_owned();
-    let (room, joiner) = (room.clone(), *joiner);
+    let room = room.clone();
     let announce = store
         .run(move |db| {
-            let mut changes = vec![Change::Offered {
-                to: target,
-                room: room.clone(),
-                replaced: None,
-            }];
             let txn = db.begin_write().map_err(other)?;
             let announce;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut table = Writes::open(&txn)?;
                 // In DynamoDB's order: a closed room first, then the joiner's item.
-                let mut item = match get_item::<RoomItem>(&table, room_pk.as_str())? {
+                let mut item = match get_item::<RoomItem>(&*table, room_pk.as_str())? {
                     Some(item) => item,
                     None => RoomItem {
                         kind: Kind::Room,
@@ -54,7 +49,7 @@ pub(super) async fn join_room(
                 if item.closed_at.is_some() {
                     return Ok(Err(JoinError::Closed));
                 }
-                let mut user = match get_item::<UserItem>(&table, joiner_pk.as_str())? {
+                let mut user = match get_item::<UserItem>(&*table, joiner_pk.as_str())? {
                     Some(item) => item,
                     None => return Ok(Err(JoinError::NoSuchJoiner)),
                 };
@@ -89,30 +84,18 @@ pub(super) async fn join_room(
                     Side::High => item.high = Some(entry),
                 }
                 item.updated_at = now.clone();
-                table
-                    .insert(room_pk.as_str(), encode(&item)?.as_slice())
-                    .map_err(other)?;
+                table.insert(room_pk.as_str(), encode(&item)?.as_slice())?;
                 if first {
                     user.joins += 1;
                     user.rooms.insert(tag);
                 }
-                table
-                    .insert(joiner_pk.as_str(), encode(&user)?.as_slice())
-                    .map_err(other)?;
+                table.insert(joiner_pk.as_str(), encode(&user)?.as_slice())?;
                 // The joined entry keeps its first time (and the message the projection
                 // noted); the offer says when it was last made.
-                // As DynamoDB's stream, which has a join's change when the entry is
-                // inserted, not when a join again rewrites it.
                 let (joined_at, last_message) =
-                    match get_item::<JoinedItem>(&table, joined_key.as_str())? {
+                    match get_item::<JoinedItem>(&*table, joined_key.as_str())? {
                         Some(item) => (item.joined_at, item.last_message),
-                        None => {
-                            changes.push(Change::Joined {
-                                who: joiner,
-                                room: room.clone(),
-                            });
-                            (now.clone(), LastMessageEntry::default())
-                        }
+                        None => (now.clone(), LastMessageEntry::default()),
                     };
                 let joined = JoinedItem {
                     kind: Kind::Joined,
@@ -123,9 +106,7 @@ pub(super) async fn join_room(
                     closed_at: None,
                     last_message,
                 };
-                table
-                    .insert(joined_key.as_str(), encode(&joined)?.as_slice())
-                    .map_err(other)?;
+                table.insert(joined_key.as_str(), encode(&joined)?.as_slice())?;
                 let offer = OfferItem {
                     kind: Kind::Offer,
                     room_id,
@@ -134,21 +115,8 @@ pub(super) async fn join_room(
                     opened_at: now.clone(),
                     ttl: Some(offer_expires_at),
                 };
-                let replaced = table
-                    .insert(offer_key.as_str(), encode(&offer)?.as_slice())
-                    .map_err(other)?
-                    .map(|old| serde_json::from_slice::<OfferItem>(old.value()))
-                    .transpose()
-                    .map_err(other)?
-                    .map(|old| old.opened_at)
-                    .filter(|old| *old != now);
-                changes[0] = Change::Offered {
-                    to: target,
-                    room: room.clone(),
-                    replaced,
-                };
+                table.insert(offer_key.as_str(), encode(&offer)?.as_slice())?;
             }
-            queue(&txn, &changes)?;
             txn.commit().map_err(other)?;
             Ok(Ok(announce))
         })
@@ -188,14 +156,12 @@ pub(super) async fn close_room(
         .map(keys::user)
         .collect();
     let (tag, entry, now) = (room.tag(), keys::room_entry(room), now.to_owned());
-    let (room, inboxes) = (room.clone(), inboxes.to_vec());
     let closed = store
         .run(move |db| {
-            let mut deleted = Vec::new();
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let mut item = match get_item::<RoomItem>(&table, room_pk.as_str())? {
+                let mut table = Writes::open(&txn)?;
+                let mut item = match get_item::<RoomItem>(&*table, room_pk.as_str())? {
                     Some(item) => item,
                     None => return Err(other(anyhow::anyhow!("closing a room that is not"))),
                 };
@@ -204,44 +170,30 @@ pub(super) async fn close_room(
                     return Ok(false);
                 }
                 item.closed_at.get_or_insert_with(|| now.clone());
-                // As DynamoDB's stream: a change for each offer there was.
-                for (offer_key, to) in offer_keys.iter().zip(&inboxes) {
-                    let removed = table.remove(offer_key.as_str()).map_err(other)?;
-                    if let Some(old) = removed {
-                        let old: OfferItem = serde_json::from_slice(old.value()).map_err(other)?;
-                        deleted.push(Change::OfferDeleted {
-                            to: *to,
-                            room: room.clone(),
-                            opened_at: old.opened_at,
-                        });
-                    }
+                // Each offer there was goes (the feed describes its deletion).
+                for offer_key in &offer_keys {
+                    table.remove(offer_key.as_str())?;
                 }
-                table
-                    .insert(room_pk.as_str(), encode(&item)?.as_slice())
-                    .map_err(other)?;
+                table.insert(room_pk.as_str(), encode(&item)?.as_slice())?;
                 // Each member's room leaves their open rooms, and their joined entry
                 // says it is closed.
                 // A member's user item exists (DynamoDB's condition refuses the close
                 // otherwise, and so does this). Their joined entry too, but in a file
                 // from before v2, whose rooms had none: the room is closed all the same.
                 for pk in users {
-                    let Some(mut user) = get_item::<UserItem>(&table, pk.as_str())? else {
+                    let Some(mut user) = get_item::<UserItem>(&*table, pk.as_str())? else {
                         return Err(other(anyhow::anyhow!("a member who is no user")));
                     };
                     user.rooms.remove(&tag);
-                    table
-                        .insert(pk.as_str(), encode(&user)?.as_slice())
-                        .map_err(other)?;
+                    table.insert(pk.as_str(), encode(&user)?.as_slice())?;
                     let joined_key = keys::storage_key(&pk, &entry);
-                    if let Some(mut joined) = get_item::<JoinedItem>(&table, joined_key.as_str())? {
+                    if let Some(mut joined) = get_item::<JoinedItem>(&*table, joined_key.as_str())?
+                    {
                         joined.closed_at.get_or_insert_with(|| now.clone());
-                        table
-                            .insert(joined_key.as_str(), encode(&joined)?.as_slice())
-                            .map_err(other)?;
+                        table.insert(joined_key.as_str(), encode(&joined)?.as_slice())?;
                     }
                 }
             }
-            queue(&txn, &deleted)?;
             txn.commit().map_err(other)?;
             Ok(true)
         })

@@ -89,14 +89,14 @@ impl EmbeddedStore {
                     let txn = db.begin_write().map_err(other)?;
                     let mut removed = Swept::default();
                     {
-                        let mut table = txn.open_table(ITEMS).map_err(other)?;
+                        let mut table = Writes::open(&txn)?;
                         for (key, kind) in &batch {
                             // Only what is still there and still expired (an offer made
                             // again since has a later ttl).
-                            let still = get_item::<Expiring>(&table, key)?
+                            let still = get_item::<Expiring>(&*table, key)?
                                 .is_some_and(|item| item.ttl.is_some_and(|t| t <= now_secs));
                             if still {
-                                table.remove(key.as_str()).map_err(other)?;
+                                table.remove(key.as_str())?;
                                 match kind {
                                     Expires::Message => removed.messages += 1,
                                     Expires::Address => removed.addresses += 1,
@@ -112,6 +112,11 @@ impl EmbeddedStore {
             swept.messages += removed.messages;
             swept.addresses += removed.addresses;
             swept.offers += removed.offers;
+        }
+        // An offer's deletion feeds the projection, as DynamoDB's TTL deletions feed
+        // the stream: its copy goes too (if the sweep has not removed it already).
+        if swept.offers > 0 {
+            self.kick();
         }
         Ok(swept)
     }

@@ -7,16 +7,14 @@ pub(super) async fn reserve_user_ids(store: &EmbeddedStore, count: u64) -> Resul
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let last = {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
-                let current: u64 = get_item::<CounterItem>(&table, keys::USER_COUNTER)?
+                let mut table = Writes::open(&txn)?;
+                let current: u64 = get_item::<CounterItem>(&*table, keys::USER_COUNTER)?
                     .map_or(0, |item| item.value);
                 let last = current + count;
-                table
-                    .insert(
-                        keys::USER_COUNTER,
-                        encode(&CounterItem { value: last })?.as_slice(),
-                    )
-                    .map_err(other)?;
+                table.insert(
+                    keys::USER_COUNTER,
+                    encode(&CounterItem { value: last })?.as_slice(),
+                )?;
                 last
             };
             txn.commit().map_err(other)?;
@@ -39,7 +37,7 @@ pub(super) async fn insert_user(
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut table = Writes::open(&txn)?;
                 // Dropping the transaction uncommitted writes nothing: a refused create
                 // leaves no count behind.
                 if let Some(quota) = &quota
@@ -52,12 +50,8 @@ pub(super) async fn insert_user(
                 {
                     return Ok(Err(InsertUserError::Taken));
                 }
-                table
-                    .insert(user_pk.as_str(), user_item.as_slice())
-                    .map_err(other)?;
-                table
-                    .insert(public_pk.as_str(), public_item.as_slice())
-                    .map_err(other)?;
+                table.insert(user_pk.as_str(), user_item.as_slice())?;
+                table.insert(public_pk.as_str(), public_item.as_slice())?;
             }
             txn.commit().map_err(other)?;
             Ok(Ok(()))
@@ -91,15 +85,11 @@ pub(super) async fn rotate_public_id(
     let old = holder.public_id.to_string();
     let marker = encode(&PublicItem::held(who, &holder.username, now))?;
     let (quota, now) = (quota.cloned(), now.to_owned());
-    let retired_change = Change::Retired {
-        id: holder.public_id,
-        holder: *who,
-    };
     store
         .run(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
-                let mut table = txn.open_table(ITEMS).map_err(other)?;
+                let mut table = Writes::open(&txn)?;
                 if let Some(quota) = &quota
                     && !count_create(&mut table, quota)?
                 {
@@ -108,7 +98,7 @@ pub(super) async fn rotate_public_id(
                 if table.get(new_pk.as_str()).map_err(other)?.is_some() {
                     return Ok(Err(RotateError::Taken));
                 }
-                let mut user = match get_item::<UserItem>(&table, user_pk.as_str())? {
+                let mut user = match get_item::<UserItem>(&*table, user_pk.as_str())? {
                     Some(item) => item,
                     None => return Ok(Err(RotateError::NotHolder)),
                 };
@@ -118,13 +108,9 @@ pub(super) async fn rotate_public_id(
                 user.public_id = new.to_string();
                 user.public_id_since = Some(now.clone());
                 user.updated_at = now.clone();
-                table
-                    .insert(user_pk.as_str(), encode(&user)?.as_slice())
-                    .map_err(other)?;
-                table
-                    .insert(new_pk.as_str(), marker.as_slice())
-                    .map_err(other)?;
-                let retired = match get_item::<PublicItem>(&table, old_pk.as_str())? {
+                table.insert(user_pk.as_str(), encode(&user)?.as_slice())?;
+                table.insert(new_pk.as_str(), marker.as_slice())?;
+                let retired = match get_item::<PublicItem>(&*table, old_pk.as_str())? {
                     Some(item) => item,
                     None => return Err(other(anyhow::anyhow!("a held id without its marker"))),
                 };
@@ -134,11 +120,8 @@ pub(super) async fn rotate_public_id(
                     retired_at: Some(now),
                     ..retired
                 };
-                table
-                    .insert(old_pk.as_str(), encode(&retired)?.as_slice())
-                    .map_err(other)?;
+                table.insert(old_pk.as_str(), encode(&retired)?.as_slice())?;
             }
-            queue(&txn, &[retired_change])?;
             txn.commit().map_err(other)?;
             Ok(Ok(()))
         })
