@@ -165,7 +165,7 @@ async fn each_policy_grants_exactly_what_its_function_calls() {
     assert_eq!(f.rotate(&"A".repeat(43)).await.status, 401);
     record(&function(Route::RotateId));
     let refused = invoke(
-        &f.create_user,
+        f.endpoint(Route::CreateUser),
         &api_event(Route::CreateUser, "/users/create", None, None),
     )
     .await;

@@ -545,11 +545,11 @@ async fn creates_past_the_per_address_limit_get_429_and_write_nothing() {
         event
     };
     for _ in 0..2 {
-        let created = invoke(&f.create_user, &from("198.51.100.7")).await;
+        let created = invoke(f.endpoint(Route::CreateUser), &from("198.51.100.7")).await;
         assert_eq!(created.status, 201, "{}", created.body);
     }
     let before = f.snapshot().await;
-    let refused = invoke(&f.create_user, &from("198.51.100.7")).await;
+    let refused = invoke(f.endpoint(Route::CreateUser), &from("198.51.100.7")).await;
     assert_error(&refused, 429, "rate_limited");
     let retry_after: u32 = refused.headers["retry-after"]
         .to_str()
@@ -565,12 +565,16 @@ async fn creates_past_the_per_address_limit_get_429_and_write_nothing() {
     // Another address is its own; IPv6 addresses count by their /64: two in one /64
     // take its two creates, a third anywhere in it is refused, another /64 is its own.
     for address in ["198.51.100.8", "2001:db8:1:2::1", "2001:db8:1:2::2"] {
-        let created = invoke(&f.create_user, &from(address)).await;
+        let created = invoke(f.endpoint(Route::CreateUser), &from(address)).await;
         assert_eq!(created.status, 201, "{address}: {}", created.body);
     }
-    let same_64 = invoke(&f.create_user, &from("2001:db8:1:2:ffff:ffff:ffff:3")).await;
+    let same_64 = invoke(
+        f.endpoint(Route::CreateUser),
+        &from("2001:db8:1:2:ffff:ffff:ffff:3"),
+    )
+    .await;
     assert_error(&same_64, 429, "rate_limited");
-    let other_64 = invoke(&f.create_user, &from("2001:db8:1:3::1")).await;
+    let other_64 = invoke(f.endpoint(Route::CreateUser), &from("2001:db8:1:3::1")).await;
     assert_eq!(other_64.status, 201, "{}", other_64.body);
     let items = serde_json::to_string(&f.snapshot().await).unwrap();
     assert!(!items.contains("198.51.100") && !items.contains("2001:db8"));
@@ -766,7 +770,7 @@ async fn other_methods_are_refused() {
     let f = Functions::start(&pusher.base_url).await;
     let mut event = api_event(Route::CreateUser, "/users/create", None, None);
     event["requestContext"]["http"]["method"] = json!("GET");
-    let r = invoke(&f.create_user, &event).await;
+    let r = invoke(f.endpoint(Route::CreateUser), &event).await;
     assert_error(&r, 405, "method_not_allowed");
 }
 

@@ -106,14 +106,8 @@ enum Backend {
 /// receiver for Pusher.
 pub struct Functions {
     backend: Backend,
-    pub create_user: Endpoint,
-    pub connect: Endpoint,
-    pub send_message: Endpoint,
-    pub channel_auth: Endpoint,
-    pub list_messages: Endpoint,
-    pub block_room: Endpoint,
-    pub list_rooms: Endpoint,
-    pub rotate_id: Endpoint,
+    /// One a route, in `Route::ALL`'s order.
+    endpoints: Vec<Endpoint>,
 }
 
 impl Functions {
@@ -139,25 +133,15 @@ impl Functions {
         let mut env = env_map(store.table(), pusher_base);
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let lookup = move |k: &str| env.get(k).cloned();
-        let clock = &clock;
-        let build = |route| {
-            let lookup = &lookup;
-            async move {
-                Endpoint::from_env(route, lookup)
-                    .await
-                    .expect("valid test configuration")
-                    .with_clock(clock.clone())
-            }
-        };
+        let mut endpoints = Vec::new();
+        for route in Route::ALL {
+            let endpoint = Endpoint::from_env(route, &lookup)
+                .await
+                .expect("valid test configuration");
+            endpoints.push(endpoint.with_clock(clock.clone()));
+        }
         Self {
-            create_user: build(Route::CreateUser).await,
-            connect: build(Route::Connect).await,
-            send_message: build(Route::SendMessage).await,
-            channel_auth: build(Route::ChannelAuth).await,
-            list_messages: build(Route::ListMessages).await,
-            block_room: build(Route::BlockRoom).await,
-            list_rooms: build(Route::ListRooms).await,
-            rotate_id: build(Route::RotateId).await,
+            endpoints,
             backend: Backend::Dynamo {
                 table: store.table().to_owned(),
                 project_changes: Box::new(
@@ -193,20 +177,8 @@ impl Functions {
             create_limit: config::create_limit(&lookup).expect("valid test configuration"),
             ids: secret_rooms::domain::users::IdPolicy::default(),
         };
-        let mut all = Endpoint::all(wiring).into_iter();
-        let mut next = || all.next().expect("an endpoint per route");
-        // In Route::ALL's order.
-        let (create_user, connect, send_message, channel_auth) = (next(), next(), next(), next());
-        let (list_messages, block_room, list_rooms, rotate_id) = (next(), next(), next(), next());
         Self {
-            create_user,
-            connect,
-            send_message,
-            channel_auth,
-            list_messages,
-            block_room,
-            list_rooms,
-            rotate_id,
+            endpoints: Endpoint::all(wiring),
             backend: Backend::Embedded(store),
         }
     }
@@ -237,16 +209,8 @@ impl Functions {
     }
 
     pub fn endpoint(&self, route: Route) -> &Endpoint {
-        match route {
-            Route::CreateUser => &self.create_user,
-            Route::Connect => &self.connect,
-            Route::SendMessage => &self.send_message,
-            Route::ChannelAuth => &self.channel_auth,
-            Route::ListMessages => &self.list_messages,
-            Route::BlockRoom => &self.block_room,
-            Route::ListRooms => &self.list_rooms,
-            Route::RotateId => &self.rotate_id,
-        }
+        let at = Route::ALL.iter().position(|r| *r == route);
+        &self.endpoints[at.expect("every route is in Route::ALL")]
     }
 
     pub async fn call(

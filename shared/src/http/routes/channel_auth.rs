@@ -1,4 +1,5 @@
-//! `POST /pusher/auth`: its body, its handler, and its configuration (`from_env`).
+//! `POST /pusher/auth`: its body, its handler, its configuration
+//! (`from_env`), and its entry in the route table.
 
 use super::*;
 
@@ -75,6 +76,40 @@ impl ChannelAuth<DynamoStore> {
             store: dynamo.store(env)?,
             credentials: pusher.credentials,
             room_key,
+        })
+    }
+}
+
+/// The handler the route table holds.
+pub type Dyn = ChannelAuth<dyn Store>;
+
+/// Its entry in the route table (`routes/mod.rs`): how the local server and the tests
+/// build it from their [`Wiring`], over `dyn` ports.
+impl RouteFile for Dyn {
+    const ROUTE: RouteInfo = RouteInfo {
+        key: "POST /pusher/auth",
+        function: "channel-auth",
+    };
+
+    fn wire(w: &Wiring) -> Self {
+        ChannelAuth {
+            store: w.store.clone(),
+            credentials: w.credentials.clone(),
+            room_key: w.room_key.clone(),
+        }
+    }
+
+    /// It reads no time.
+    fn set_clock(&mut self, _: Arc<dyn Clock>) {}
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<ChannelAuth<S>> for Endpoint
+{
+    fn from(h: ChannelAuth<S>) -> Self {
+        Self::ChannelAuth(ChannelAuth {
+            store: h.store.into_dyn(),
+            credentials: h.credentials,
+            room_key: h.room_key,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /users/{publicId}/connect`: its body, its handler, and its configuration (`from_env`).
+//! `POST /users/{publicId}/connect`: its body, its handler, its configuration
+//! (`from_env`), and its entry in the route table.
 
 use super::*;
 
@@ -62,6 +63,48 @@ impl Connect<DynamoStore, PusherClient> {
             realtime: Arc::new(crate::wiring::pusher_client(&pusher)?),
             room_key,
             clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// The handler the route table holds.
+pub type Dyn = Connect<dyn Store, dyn Realtime>;
+
+/// Its entry in the route table (`routes/mod.rs`): how the local server and the tests
+/// build it from their [`Wiring`], over `dyn` ports.
+impl RouteFile for Dyn {
+    const ROUTE: RouteInfo = RouteInfo {
+        key: "POST /users/{publicId}/connect",
+        function: "connect",
+    };
+
+    fn wire(w: &Wiring) -> Self {
+        Connect {
+            store: w.store.clone(),
+            limits: w.connect,
+            realtime: w.realtime.clone(),
+            room_key: w.room_key.clone(),
+            clock: w.clock.clone(),
+        }
+    }
+
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+}
+
+impl<S, R> From<Connect<S, R>> for Endpoint
+where
+    S: IntoDyn<dyn Store> + ?Sized,
+    R: IntoDyn<dyn Realtime> + ?Sized,
+{
+    fn from(h: Connect<S, R>) -> Self {
+        Self::Connect(Connect {
+            store: h.store.into_dyn(),
+            limits: h.limits,
+            realtime: h.realtime.into_dyn(),
+            room_key: h.room_key,
+            clock: h.clock,
         })
     }
 }

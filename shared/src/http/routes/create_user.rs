@@ -1,4 +1,5 @@
-//! `POST /users/create`: its body, its handler, and its configuration (`from_env`).
+//! `POST /users/create`: its body, its handler, its configuration
+//! (`from_env`), and its entry in the route table.
 
 use super::*;
 
@@ -98,6 +99,43 @@ impl CreateUser<DynamoStore> {
             user_ids: UserIds::default(),
             limit,
             clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// The handler the route table holds.
+pub type Dyn = CreateUser<dyn Store>;
+
+/// Its entry in the route table (`routes/mod.rs`): how the local server and the tests
+/// build it from their [`Wiring`], over `dyn` ports.
+impl RouteFile for Dyn {
+    const ROUTE: RouteInfo = RouteInfo {
+        key: "POST /users/create",
+        function: "create-user",
+    };
+
+    fn wire(w: &Wiring) -> Self {
+        CreateUser {
+            ids: w.ids,
+            limit: w.create_limit.clone(),
+            ..CreateUser::new(w.store.clone(), w.clock.clone())
+        }
+    }
+
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<CreateUser<S>> for Endpoint
+{
+    fn from(h: CreateUser<S>) -> Self {
+        Self::CreateUser(CreateUser {
+            store: h.store.into_dyn(),
+            ids: h.ids,
+            user_ids: h.user_ids,
+            limit: h.limit,
+            clock: h.clock,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /rooms/{roomId}/messages`: its body, its handler, and its configuration (`from_env`).
+//! `POST /rooms/{roomId}/messages`: its body, its handler, its configuration
+//! (`from_env`), and its entry in the route table.
 
 use super::*;
 
@@ -103,6 +104,39 @@ impl ListMessages<DynamoStore> {
         Ok(Self {
             store: dynamo.store(env)?,
             clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// The handler the route table holds.
+pub type Dyn = ListMessages<dyn Store>;
+
+/// Its entry in the route table (`routes/mod.rs`): how the local server and the tests
+/// build it from their [`Wiring`], over `dyn` ports.
+impl RouteFile for Dyn {
+    const ROUTE: RouteInfo = RouteInfo {
+        key: "POST /rooms/{roomId}/messages",
+        function: "list-messages",
+    };
+
+    fn wire(w: &Wiring) -> Self {
+        ListMessages {
+            store: w.store.clone(),
+            clock: w.clock.clone(),
+        }
+    }
+
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<ListMessages<S>> for Endpoint
+{
+    fn from(h: ListMessages<S>) -> Self {
+        Self::ListMessages(ListMessages {
+            store: h.store.into_dyn(),
+            clock: h.clock,
         })
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /users/rooms`: its body, its handler, and its configuration (`from_env`).
+//! `POST /users/rooms`: its body, its handler, its configuration
+//! (`from_env`), and its entry in the route table.
 
 use super::*;
 
@@ -61,6 +62,41 @@ impl ListRooms<DynamoStore> {
             store: dynamo.store(env)?,
             room_key,
             clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// The handler the route table holds.
+pub type Dyn = ListRooms<dyn Store>;
+
+/// Its entry in the route table (`routes/mod.rs`): how the local server and the tests
+/// build it from their [`Wiring`], over `dyn` ports.
+impl RouteFile for Dyn {
+    const ROUTE: RouteInfo = RouteInfo {
+        key: "POST /users/rooms",
+        function: "list-rooms",
+    };
+
+    fn wire(w: &Wiring) -> Self {
+        ListRooms {
+            store: w.store.clone(),
+            room_key: w.room_key.clone(),
+            clock: w.clock.clone(),
+        }
+    }
+
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<ListRooms<S>> for Endpoint
+{
+    fn from(h: ListRooms<S>) -> Self {
+        Self::ListRooms(ListRooms {
+            store: h.store.into_dyn(),
+            room_key: h.room_key,
+            clock: h.clock,
         })
     }
 }

@@ -1,11 +1,12 @@
-//! The route table, and the routes, one file each (its body, its handler and its
-//! configuration). A handler is generic over its store (and publisher), so that a Lambda
+//! The route table, and the routes, one file each (its body, its handler, its
+//! configuration and its entry in the table). A handler is generic over its store (and publisher), so that a Lambda
 //! binary instantiates only its own route over the concrete DynamoDB store (and Pusher
 //! client), while the local server and the tests run the very same handlers over
 //! `dyn Store`. Configuration: each route reads only the variables it needs (create-user
 //! never sees the Pusher secret or the room key), validating them all before building a
 //! client.
 
+use super::endpoint::{IntoDyn, Wiring};
 use super::{
     ApiError, ApiRequest, ApiResponse, Handler, parse_form_or_json, parse_json, parse_private_id,
     parse_public_id, parse_room_id, path_param,
@@ -34,23 +35,117 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-mod block_room;
-mod channel_auth;
-mod connect;
-mod create_user;
-mod list_messages;
-mod list_rooms;
-mod rotate_id;
-mod send_message;
+/// The route table: a line a route, `Variant in module`, in the order of `Route::ALL`.
+/// Everything that lists every route is generated from it: `Route`, `Endpoint` (any one
+/// route behind one type, for the local server and the tests) and their matches. Each
+/// route's file has its struct (a handler generic over its ports), its `impl Handler`,
+/// its `from_env` (what its Lambda function runs), and its [`RouteFile`]: its key, its
+/// function's name, and how it is wired from a [`Wiring`].
+macro_rules! route_table {
+    ($($variant:ident in $module:ident),* $(,)?) => {
+        $(
+            mod $module;
+            pub use $module::$variant;
+        )*
 
-pub use block_room::BlockRoom;
-pub use channel_auth::ChannelAuth;
-pub use connect::Connect;
-pub use create_user::CreateUser;
-pub use list_messages::ListMessages;
-pub use list_rooms::ListRooms;
-pub use rotate_id::RotateId;
-pub use send_message::SendMessage;
+        /// Every route of the service: the Lambda glue, the local server's router, the
+        /// tests and the benchmarks follow this table, and a test
+        /// (`shared/tests/route_table.rs`) checks that `openapi.yaml`, `template.yaml`,
+        /// `functions/` and `events/` agree.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Route {
+            $($variant),*
+        }
+
+        impl Route {
+            pub const ALL: [Route; [$(stringify!($variant)),*].len()] = [$(Route::$variant),*];
+
+            const fn info(self) -> RouteInfo {
+                match self {
+                    $(Self::$variant => <$module::Dyn as RouteFile>::ROUTE),*
+                }
+            }
+        }
+
+        /// Any one route behind one type: the same handlers the Lambda functions run,
+        /// over `dyn Store` and `dyn Realtime`, for the local server and the tests.
+        pub enum Endpoint {
+            $($variant($module::Dyn)),*
+        }
+
+        impl Handler for Endpoint {
+            fn route(&self) -> Route {
+                match self {
+                    $(Self::$variant(h) => h.route()),*
+                }
+            }
+
+            async fn handle(&self, req: &ApiRequest) -> Result<ApiResponse, ApiError> {
+                match self {
+                    $(Self::$variant(h) => h.handle(req).await),*
+                }
+            }
+
+            async fn warm_up(&self) {
+                match self {
+                    $(Self::$variant(h) => h.warm_up().await),*
+                }
+            }
+        }
+
+        impl Endpoint {
+            /// The same handler, reading the time from `clock` (tests fix it).
+            pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+                match &mut self {
+                    $(Self::$variant(h) => h.set_clock(clock)),*
+                }
+                self
+            }
+
+            /// Every route's endpoint over the same ports and settings, in
+            /// [`Route::ALL`]'s order: what a server of all of them (the local server, the
+            /// tests) builds, so that none is wired by hand twice.
+            pub fn all(w: Wiring) -> Vec<Self> {
+                vec![$(Self::$variant(<$module::Dyn as RouteFile>::wire(&w))),*]
+            }
+
+            /// Build a route's handler from configuration, as its Lambda function does.
+            pub async fn from_env(route: Route, env: Lookup<'_>) -> Result<Self, ConfigError> {
+                Ok(match route {
+                    $(Route::$variant => $variant::from_env(env).await?.into()),*
+                })
+            }
+        }
+    };
+}
+
+route_table! {
+    CreateUser in create_user,
+    Connect in connect,
+    SendMessage in send_message,
+    ChannelAuth in channel_auth,
+    ListMessages in list_messages,
+    BlockRoom in block_room,
+    ListRooms in list_rooms,
+    RotateId in rotate_id,
+}
+
+/// What a route's file tells the route table about it, on its `dyn` handler.
+trait RouteFile: Sized {
+    const ROUTE: RouteInfo;
+    /// Its handler over the ports and settings every route is built from.
+    fn wire(w: &Wiring) -> Self;
+    fn set_clock(&mut self, clock: Arc<dyn Clock>);
+}
+
+/// A route's key and its Lambda function.
+#[derive(Clone, Copy)]
+struct RouteInfo {
+    /// API Gateway's route key: `POST /users/{publicId}/connect`.
+    key: &'static str,
+    /// The Lambda function (crate, binary and `events/` file name) that serves it.
+    function: &'static str,
+}
 
 /// The body of the routes that take the caller's private id alone.
 #[derive(Deserialize)]
@@ -59,82 +154,27 @@ struct PrivateIdBody {
     private_id: String,
 }
 
-/// Every route of the service: the Lambda glue, the local server's router, the tests
-/// and the benchmarks follow this table, and a test (`shared/tests/route_table.rs`)
-/// checks that `openapi.yaml`, `template.yaml`, `functions/` and `events/` agree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Route {
-    CreateUser,
-    Connect,
-    SendMessage,
-    ChannelAuth,
-    ListMessages,
-    BlockRoom,
-    ListRooms,
-    RotateId,
-}
-
 impl Route {
-    pub const ALL: [Route; 8] = [
-        Route::CreateUser,
-        Route::Connect,
-        Route::SendMessage,
-        Route::ChannelAuth,
-        Route::ListMessages,
-        Route::BlockRoom,
-        Route::ListRooms,
-        Route::RotateId,
-    ];
-
     /// API Gateway's route key, as logged: `POST /users/{publicId}/connect`.
     pub const fn key(self) -> &'static str {
-        match self {
-            Self::CreateUser => "POST /users/create",
-            Self::Connect => "POST /users/{publicId}/connect",
-            Self::SendMessage => "POST /rooms/{roomId}/message",
-            Self::ChannelAuth => "POST /pusher/auth",
-            Self::ListMessages => "POST /rooms/{roomId}/messages",
-            Self::BlockRoom => "POST /rooms/{roomId}/block",
-            Self::ListRooms => "POST /users/rooms",
-            Self::RotateId => "POST /users/rotate",
-        }
+        self.info().key
     }
 
     /// The path template (API Gateway's and axum's syntax alike).
-    pub const fn path(self) -> &'static str {
-        match self {
-            Self::CreateUser => "/users/create",
-            Self::Connect => "/users/{publicId}/connect",
-            Self::SendMessage => "/rooms/{roomId}/message",
-            Self::ChannelAuth => "/pusher/auth",
-            Self::ListMessages => "/rooms/{roomId}/messages",
-            Self::BlockRoom => "/rooms/{roomId}/block",
-            Self::ListRooms => "/users/rooms",
-            Self::RotateId => "/users/rotate",
-        }
+    pub fn path(self) -> &'static str {
+        let key = self.key();
+        key.split_once(' ').map_or(key, |(_, path)| path)
     }
 
     /// The one path parameter, if the route has one.
-    pub const fn path_param(self) -> Option<&'static str> {
-        match self {
-            Self::Connect => Some("publicId"),
-            Self::SendMessage | Self::ListMessages | Self::BlockRoom => Some("roomId"),
-            Self::CreateUser | Self::ChannelAuth | Self::ListRooms | Self::RotateId => None,
-        }
+    pub fn path_param(self) -> Option<&'static str> {
+        let (_, rest) = self.path().split_once('{')?;
+        rest.split_once('}').map(|(name, _)| name)
     }
 
     /// The Lambda function (crate, binary and `events/` file name) that serves it.
     pub const fn function(self) -> &'static str {
-        match self {
-            Self::CreateUser => "create-user",
-            Self::Connect => "connect",
-            Self::SendMessage => "send-message",
-            Self::ChannelAuth => "channel-auth",
-            Self::ListMessages => "list-messages",
-            Self::BlockRoom => "block-room",
-            Self::ListRooms => "list-rooms",
-            Self::RotateId => "rotate-id",
-        }
+        self.info().function
     }
 
     /// The concrete path for a path parameter (ignored by routes without one).

@@ -1,4 +1,5 @@
-//! `POST /users/rotate`: its body, its handler, and its configuration (`from_env`).
+//! `POST /users/rotate`: its body, its handler, its configuration
+//! (`from_env`), and its entry in the route table.
 
 use super::*;
 
@@ -48,6 +49,43 @@ impl RotateId<DynamoStore> {
             ids: IdPolicy::default(),
             limit,
             clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// The handler the route table holds.
+pub type Dyn = RotateId<dyn Store>;
+
+/// Its entry in the route table (`routes/mod.rs`): how the local server and the tests
+/// build it from their [`Wiring`], over `dyn` ports.
+impl RouteFile for Dyn {
+    const ROUTE: RouteInfo = RouteInfo {
+        key: "POST /users/rotate",
+        function: "rotate-id",
+    };
+
+    fn wire(w: &Wiring) -> Self {
+        RotateId {
+            store: w.store.clone(),
+            ids: w.ids,
+            limit: w.create_limit.clone(),
+            clock: w.clock.clone(),
+        }
+    }
+
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+}
+
+impl<S: IntoDyn<dyn Store> + ?Sized> From<RotateId<S>> for Endpoint
+{
+    fn from(h: RotateId<S>) -> Self {
+        Self::RotateId(RotateId {
+            store: h.store.into_dyn(),
+            ids: h.ids,
+            limit: h.limit,
+            clock: h.clock,
         })
     }
 }

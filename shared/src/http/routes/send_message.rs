@@ -1,4 +1,5 @@
-//! `POST /rooms/{roomId}/message`: its body, its handler, and its configuration (`from_env`).
+//! `POST /rooms/{roomId}/message`: its body, its handler, its configuration
+//! (`from_env`), and its entry in the route table.
 
 use super::*;
 
@@ -67,6 +68,48 @@ impl SendMessage<DynamoStore, PusherClient> {
             rate,
             ttl,
             clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// The handler the route table holds.
+pub type Dyn = SendMessage<dyn Store, dyn Realtime>;
+
+/// Its entry in the route table (`routes/mod.rs`): how the local server and the tests
+/// build it from their [`Wiring`], over `dyn` ports.
+impl RouteFile for Dyn {
+    const ROUTE: RouteInfo = RouteInfo {
+        key: "POST /rooms/{roomId}/message",
+        function: "send-message",
+    };
+
+    fn wire(w: &Wiring) -> Self {
+        SendMessage {
+            store: w.store.clone(),
+            realtime: w.realtime.clone(),
+            rate: w.rate,
+            ttl: w.ttl,
+            clock: w.clock.clone(),
+        }
+    }
+
+    fn set_clock(&mut self, clock: Arc<dyn Clock>) {
+        self.clock = clock;
+    }
+}
+
+impl<S, R> From<SendMessage<S, R>> for Endpoint
+where
+    S: IntoDyn<dyn Store> + ?Sized,
+    R: IntoDyn<dyn Realtime> + ?Sized,
+{
+    fn from(h: SendMessage<S, R>) -> Self {
+        Self::SendMessage(SendMessage {
+            store: h.store.into_dyn(),
+            realtime: h.realtime.into_dyn(),
+            rate: h.rate,
+            ttl: h.ttl,
+            clock: h.clock,
         })
     }
 }
