@@ -12,7 +12,8 @@ use secret_rooms::domain::rooms::RoomKey;
 use secret_rooms::domain::sent::LastSent;
 use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, RoomId};
 use secret_rooms::http::routes;
-use secret_rooms::http::{Endpoint, Route, lambda};
+use secret_rooms::http::{Endpoint, Route};
+use secret_rooms::lambda;
 use secret_rooms::realtime::pusher::PusherCredentials;
 use secret_rooms::realtime::{Realtime, RealtimeError};
 use secret_rooms::store::{
@@ -342,7 +343,7 @@ fn handlers(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| async {
                 let request =
                     lambda_http::request::from_str(event).unwrap_or_else(|e| panic!("{e}"));
-                let response = lambda::handle(endpoint, request).await;
+                let response = lambda::http::handle(endpoint, request).await;
                 assert!(
                     response.status().is_success(),
                     "{name}: {}",

@@ -116,32 +116,6 @@ impl Projector {
     }
 }
 
-/// The whole `main` of the `project-changes` function: logs, configuration, warm-up,
-/// then serve Lambda's stream batches.
-pub async fn lambda_main() -> Result<(), lambda_http::Error> {
-    use lambda_http::lambda_runtime::{LambdaEvent, run, service_fn};
-    crate::telemetry::init();
-    let env: Lookup<'static> = &config::process_env;
-    let projector =
-        match config::warm_up(env).and_then(|warm| Ok((Projector::from_env(env)?, warm))) {
-            Ok((projector, warm)) => {
-                if warm {
-                    projector.warm_up().await;
-                }
-                projector
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "invalid configuration");
-                return Err(e.into());
-            }
-        };
-    let projector = &projector;
-    run(service_fn(move |event: LambdaEvent<Value>| async move {
-        Ok::<_, std::convert::Infallible>(projector.handle(&event.payload).await)
-    }))
-    .await
-}
-
 /// Rebuild the room lists of `store`'s table from its items (`projection::reproject`):
 /// for a table from before the projection, or one whose stream lost changes (a batch
 /// the stream's function set aside). Idempotent, and safe beside live traffic; one

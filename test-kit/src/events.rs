@@ -2,7 +2,8 @@
 //! of the route table; and `invoke`, which hands one to a handler as Lambda does.
 
 use lambda_http::http::HeaderMap;
-use secret_rooms::http::{Handler, Route, lambda};
+use secret_rooms::http::{Handler, Route};
+use secret_rooms::lambda;
 use serde_json::{Value, json};
 
 /// An event for `route` at `path` (the path parameter is read off it where the route's
@@ -64,7 +65,7 @@ pub struct Reply {
 pub async fn invoke<H: Handler + ?Sized>(handler: &H, event: &Value) -> Reply {
     let request =
         lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
-    let response = lambda::handle(handler, request).await;
+    let response = lambda::http::handle(handler, request).await;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.body().as_ref();

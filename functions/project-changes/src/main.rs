@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    secret_rooms::projector::lambda_main().await
+    secret_rooms::lambda::stream::main().await
 }

@@ -1,8 +1,9 @@
 //! `POST /users/rotate` on AWS Lambda. All logic lives in the `secret-rooms` library.
 
-use secret_rooms::http::{lambda, routes};
+use secret_rooms::http::routes;
+use secret_rooms::lambda;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::main(routes::RotateId::from_env).await
+    lambda::http::main(routes::RotateId::from_env).await
 }

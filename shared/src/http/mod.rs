@@ -3,7 +3,6 @@
 
 pub mod endpoint;
 pub mod errors;
-pub mod lambda;
 pub mod routes;
 
 use crate::domain::{PrivateId, PublicId, RoomId};

@@ -1,8 +1,8 @@
-//! API Gateway (HTTP API, payload v2) to a route's [`Handler`] and back. Each function
-//! binary is `lambda::main(routes::X::from_env)`.
+//! API Gateway (HTTP API, payload v2) to a route's [`Handler`] and back. Each route's
+//! function binary is `lambda::http::main(routes::X::from_env)`.
 
-use super::{ApiRequest, ApiResponse, Handler, new_request_id, respond};
 use crate::config::{ConfigError, Lookup};
+use crate::http::{ApiRequest, ApiResponse, Handler, new_request_id, respond};
 use lambda_http::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
