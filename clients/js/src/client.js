@@ -328,7 +328,7 @@ export class SecretRooms {
       if (this.#mine(data.from?.publicId) || data.from?.publicId === room.peer.publicId) {
         this.#take(room, data).catch((error) => this.#emit("error", { error }));
       } else {
-        this.#catchUp(room.roomId).catch((error) => this.#emit("error", { error }));
+        this.#catchUpTo(room, data.id).catch((error) => this.#emit("error", { error }));
       }
     });
     channel.bind("room", () => this.#refreshUntilShown(room.roomId).catch((error) => this.#emit("error", { error })));
@@ -397,6 +397,18 @@ export class SecretRooms {
       if (room && room.older === undefined) room.older = page.next;
       if (!page.next || page.messages.some((m) => known.has(m))) return;
       before = page.next;
+    }
+  }
+
+  /** Catch up until the history holds message `id`: the server publishes a message and
+   * keeps it side by side, so the event may come a moment before the history has it.
+   * A few tries, backing off; an id the history never shows (forged) is dropped. */
+  async #catchUpTo(room, id) {
+    for (let attempt = 0; ; attempt += 1) {
+      await this.#catchUp(room.roomId);
+      const held = this.#messages.get(room.roomId);
+      if (held?.has(`me:${id}`) || held?.has(`peer:${id}`) || attempt >= 6 || this.#closed) return;
+      await new Promise((resolve) => this.#later(Math.min(1000, 50 * 2 ** attempt), resolve));
     }
   }
 
