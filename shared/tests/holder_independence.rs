@@ -4,7 +4,7 @@
 //! DynamoDB, the worker on the embedded store), not the realtime publishes.
 //!
 //! A property test: random sequences of a requester's actions (connect, connect again,
-//! message, block, rotate, list) are played against three targets, one held, one never
+//! message, block, rotate, list, expire) are played against three targets, one held, one never
 //! used, one retired, each on a table of its own. Every answer, every storage operation
 //! (DynamoDB: each request through a recording proxy, for the functions and for the
 //! stream's function; embedded: each store call, for the handlers and for its
@@ -50,6 +50,10 @@ enum Action {
     Rotate,
     /// List their own rooms.
     List,
+    /// Time passes past the offers' `OFFER_TTL`: what expired is deleted (the embedded
+    /// store's sweep; on DynamoDB its TTL, played here by deleting the items the table
+    /// marks expired, whose REMOVEs the stream carries as it carries TTL deletions).
+    Expire,
 }
 
 fn actions() -> impl Strategy<Value = Vec<Action>> {
@@ -60,6 +64,7 @@ fn actions() -> impl Strategy<Value = Vec<Action>> {
         1 => Just(Action::Block),
         1 => Just(Action::Rotate),
         1 => Just(Action::List),
+        1 => Just(Action::Expire),
     ];
     // Always a connect first: a sequence that never reaches the target shows nothing.
     prop::collection::vec(action, 1..9).prop_map(|mut v| {
@@ -78,6 +83,9 @@ enum Target {
 /// Requesters' ids are drawn below `500-000`, targets are at or above it: which side of
 /// a room each takes (by the ids' text order) is then the same in every run.
 const REQUESTER_SPACE: u32 = 500_000;
+
+/// The instant of the requester's actions (seconds since the epoch).
+const ACTIONS_AT: u64 = 1_795_000_000;
 
 /// The store under test, behind the very handlers the functions and the local server run.
 #[allow(clippy::large_enum_variant)] // One per run.
@@ -154,7 +162,7 @@ impl Run {
         // (The target's holder comes at another instant than the requester.)
         let (setup, others) = (at(1_794_000_000), at(1_794_500_000));
         let clock: Arc<dyn Clock> = Arc::new(FixedClock(
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(ACTIONS_AT),
         ));
         let realtime = Arc::new(
             PusherClient::new(&PusherConfig {
@@ -268,6 +276,53 @@ impl Run {
         assert_eq!(reply["status"], 200, "{reply}");
         let id = PublicId::parse(reply["body"]["publicId"].as_str().unwrap()).unwrap();
         (reply, id)
+    }
+
+    /// Delete what has expired a day past the offers' TTL (after the actions' instant):
+    /// the embedded store's sweep, or on DynamoDB what its TTL would delete, straight on
+    /// the table (not recorded: AWS does it); the projection of the deletions is recorded
+    /// as for any step. The answer: how many items went.
+    async fn expire(&self) -> Value {
+        let now = ACTIONS_AT + ConnectLimits::DEFAULT_OFFER_TTL.as_secs() + 86_400;
+        match &self.backend {
+            Backend::Embedded { store, .. } => {
+                let swept = store.sweep(now).await.expect("the sweep");
+                json!({"messages": swept.messages, "offers": swept.offers, "addresses": swept.addresses})
+            }
+            Backend::Dynamo { table, .. } => {
+                let client = table.client();
+                let scanned = client
+                    .scan()
+                    .table_name(table.table())
+                    .send()
+                    .await
+                    .expect("a scan");
+                let mut deleted = 0;
+                for item in scanned.items() {
+                    let expired = item
+                        .get("ttl")
+                        .and_then(|ttl| ttl.as_n().ok())
+                        .and_then(|ttl| ttl.parse::<u64>().ok())
+                        .is_some_and(|ttl| ttl <= now);
+                    if expired {
+                        client
+                            .delete_item()
+                            .table_name(table.table())
+                            .key("pk", item["pk"].clone())
+                            .key("sk", item["sk"].clone())
+                            .send()
+                            .await
+                            .expect("a TTL deletion");
+                        deleted += 1;
+                    }
+                }
+                assert!(
+                    scanned.last_evaluated_key().is_none(),
+                    "one page holds the test's table"
+                );
+                json!({ "deleted": deleted })
+            }
+        }
     }
 
     /// Let the projection catch up, through the recorded path.
@@ -406,6 +461,7 @@ async fn observe(dynamo: bool, target: Target, actions: &[Action]) -> Observed {
                 ids.push(new);
                 reply
             }
+            Action::Expire => run.expire().await,
             Action::List => {
                 run.call(
                     &run.list,
@@ -512,6 +568,15 @@ fn renamed(observed: &Observed) -> String {
         }
     }
     log.iter_mut().for_each(sort_sets);
+    // Expired items go in no set order (AWS's TTL keeps none; the emulation's scan goes
+    // by the keys' hashes, which hold random ids): their projection compared as a set.
+    for entry in &mut log {
+        if entry["action"] == "Expire"
+            && let Some(deferred) = entry.get_mut("deferred").and_then(Value::as_array_mut)
+        {
+            deferred.sort_by_key(Value::to_string);
+        }
+    }
     // Rooms of equal activity (one instant for every action) list in the order of their
     // ids, which are random: compared as a set.
     for entry in &mut log {
