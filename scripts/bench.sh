@@ -9,7 +9,9 @@
 # BENCH_WARM (50) warm invocations each, and BENCH_INIT_RUNS (100) more for init alone.
 # To compare release profiles, override them the way cargo allows (for example
 # CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_BENCH_OPT_LEVEL=3), or run
-# ./scripts/profiles.sh.
+# ./scripts/profiles.sh. BENCH_PROFILE=dev builds in debug and runs the criterion bench
+# once per route as a test (the test command's smoke run: the script works and prints;
+# its figures mean nothing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
@@ -21,26 +23,38 @@ functions=(create-user connect send-message channel-auth list-messages list-room
 ensure_venv
 start_moto
 
-say "release build (profile: $(sed -n '/^\[profile.release\]/,/^$/p' Cargo.toml | tr '\n' ' ')${CARGO_PROFILE_RELEASE_OPT_LEVEL:+; opt-level overridden to $CARGO_PROFILE_RELEASE_OPT_LEVEL})"
+profile=${BENCH_PROFILE:-release}
+dir=$profile; [ "$profile" = dev ] && dir=debug
+say "$profile build (profile: $(sed -n "/^\[profile.$profile\]/,/^\$/p" Cargo.toml | tr '\n' ' ')${CARGO_PROFILE_RELEASE_OPT_LEVEL:+; opt-level overridden to $CARGO_PROFILE_RELEASE_OPT_LEVEL})"
 # Two builds: the benchmarks link the test kit, which turns on the library's `embedded`
 # feature; built together, the functions would be built with it too, unlike deployed.
-cargo build --release --locked $(printf -- '-p %s ' "${functions[@]}")
-cargo build --release --locked -p benchmarks --bins
+cargo build --profile "$profile" --locked $(printf -- '-p %s ' "${functions[@]}")
+cargo build --profile "$profile" --locked -p benchmarks --bins
 
 echo "## Cold start and invocations ($(nproc) cores, $(uname -m))"
 echo
-target/release/coldstart "$AWS_ENDPOINT_URL_DYNAMODB" target/release \
+"target/$dir/coldstart" "$AWS_ENDPOINT_URL_DYNAMODB" "target/$dir" \
   "${BENCH_RUNS:-20}" "${BENCH_WARM:-50}" "${BENCH_INIT_RUNS:-100}"
 
 echo
 echo "## Sizes ($(uname -m))"
 echo
-package_sizes target/release floor "${functions[@]}"
+if [ "$profile" = dev ]; then
+  echo "(debug binaries: sizes are the release build's figure)"
+else
+  package_sizes "target/$dir" floor "${functions[@]}"
+fi
 
 echo
 echo "## Handler CPU per request, no I/O"
 echo
 echo "| route | time per request (criterion: low, estimate, high) |"
 echo "| --- | --- |"
+if [ "$profile" = dev ]; then
+  # Criterion, run by cargo test, runs each benchmark once and times nothing.
+  cargo test --locked -p benchmarks --bench handlers 2>&1 \
+    | awk '/^Testing handler\// { print "| " $2 " | ran once, untimed |" }'
+  exit 0
+fi
 cargo bench --locked -p benchmarks --bench handlers -- --noplot 2>&1 \
   | awk '/^handler\// { name = $1 } /time:/ { sub(/.*time: +/, ""); print "| " name " | " $0 " |" }'

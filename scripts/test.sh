@@ -7,7 +7,8 @@
 #     chromium (once),
 #  4. runs clippy on every target (benchmarks included), `cargo test` for the whole
 #     workspace, quick runs of
-#     scripts/connect-timing.sh and scripts/list-lag.sh, and `cfn-lint template.yaml`,
+#     scripts/connect-timing.sh, scripts/list-lag.sh and scripts/bench.sh, and
+#     `cfn-lint template.yaml`,
 #     and scripts/deploy-build.sh (sam build, cargo lambda build and invoke),
 #  5. starts the local server and runs the end-to-end tests of e2e/, the client
 #     library's (clients/js: tsc --noEmit, then node --test) and schemathesis (the API
@@ -89,6 +90,15 @@ grep -q "^| held - retired | " <<<"$lag" || { printf '%s\n' "$lag" >&2; die "lis
 say "scripts/list-lag.sh 8 1 --dynamodb (debug build, on this run's moto; a smoke run)"
 lag=$(LIST_LAG_PROFILE=dev ./scripts/list-lag.sh 8 1 --dynamodb)
 grep -q "^| held - retired | " <<<"$lag" || { printf '%s\n' "$lag" >&2; die "list-lag.sh --dynamodb printed no difference"; }
+
+# --- BENCHMARKS.md's main command, as a quick debug run: every function starts under the
+# harness's Runtime API and answers, and the criterion bench runs once per route.
+say "scripts/bench.sh (debug build, 1 cold start per function; a smoke run)"
+bench=$(BENCH_PROFILE=dev BENCH_RUNS=1 BENCH_WARM=2 BENCH_INIT_RUNS=1 ./scripts/bench.sh)
+for row in create-user connect send-message channel-auth list-messages list-rooms block-room rotate-id floor; do
+  grep -q "^| $row | " <<<"$bench" || { printf '%s\n' "$bench" >&2; die "bench.sh printed no row for $row"; }
+done
+grep -q "^| handler/" <<<"$bench" || { printf '%s\n' "$bench" >&2; die "bench.sh ran no handler bench"; }
 
 say "cfn-lint template.yaml"
 "$venv/bin/cfn-lint" template.yaml

@@ -347,6 +347,8 @@ async fn main() -> anyhow::Result<()> {
         // The per-address create limit stays on (its count is part of each create),
         // high enough never to refuse the runs.
         ("CREATE_RATE_LIMIT", "1000000".into()),
+        // So does the per-identity connect limit: connect's runs reuse one identity.
+        ("CONNECT_RATE_LIMIT", "1048575".into()),
         ("RUST_LOG", "info".into()),
     ]);
     // The secrets in Secrets Manager, as the deployed stack keeps them (moto serves it
