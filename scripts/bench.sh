@@ -19,13 +19,17 @@ die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-functions=(create-user connect send-message channel-auth list-messages list-rooms block-room rotate-id)
+functions=("${route_functions[@]}")
 ensure_venv
 start_moto
 
 profile=${BENCH_PROFILE:-release}
 dir=$profile; [ "$profile" = dev ] && dir=debug
-say "$profile build (profile: $(sed -n "/^\[profile.$profile\]/,/^\$/p" Cargo.toml | tr '\n' ' ')${CARGO_PROFILE_RELEASE_OPT_LEVEL:+; opt-level overridden to $CARGO_PROFILE_RELEASE_OPT_LEVEL})"
+if [ "$profile" = dev ]; then
+  say "dev build (a smoke run: its figures mean nothing)"
+else
+  say "release build (profile: $(sed -n '/^\[profile.release\]/,/^$/p' Cargo.toml | tr '\n' ' ')${CARGO_PROFILE_RELEASE_OPT_LEVEL:+; opt-level overridden to $CARGO_PROFILE_RELEASE_OPT_LEVEL})"
+fi
 # Two builds: the benchmarks link the test kit, which turns on the library's `embedded`
 # feature; built together, the functions would be built with it too, unlike deployed.
 cargo build --profile "$profile" --locked $(printf -- '-p %s ' "${functions[@]}")

@@ -52,6 +52,10 @@ free_port() {
   "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# The route functions, one crate each under functions/ (bench.sh measures them, and the
+# test command checks its smoke run printed each).
+route_functions=(create-user connect send-message channel-auth list-messages list-rooms block-room rotate-id)
+
 # Everything started is stopped on any exit.
 pids=()
 cleanup() {

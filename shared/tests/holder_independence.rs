@@ -30,6 +30,7 @@ use secret_rooms::http::{Endpoint, Route, routes};
 use secret_rooms::projector::{Projector, StreamReader};
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::UserStore;
+use secret_rooms::store::schema::attr;
 use secret_rooms::store::{DynamoStore, EmbeddedStore};
 use secret_rooms_test_kit::recording::Recording;
 use serde_json::{Value, json};
@@ -300,7 +301,7 @@ impl Run {
                 let mut deleted = 0;
                 for item in scanned.items() {
                     let expired = item
-                        .get("ttl")
+                        .get(attr::TTL)
                         .and_then(|ttl| ttl.as_n().ok())
                         .and_then(|ttl| ttl.parse::<u64>().ok())
                         .is_some_and(|ttl| ttl <= now);
@@ -308,8 +309,8 @@ impl Run {
                         client
                             .delete_item()
                             .table_name(table.table())
-                            .key("pk", item["pk"].clone())
-                            .key("sk", item["sk"].clone())
+                            .key(attr::PK, item[attr::PK].clone())
+                            .key(attr::SK, item[attr::SK].clone())
                             .send()
                             .await
                             .expect("a TTL deletion");
