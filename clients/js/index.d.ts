@@ -44,6 +44,10 @@ export interface ClientOptions {
   encryption?: boolean;
   /** The outbox's back-off: doubling from `first` ms, at most `max` ms. */
   retry?: { first?: number; max?: number };
+  /** What the clients on this storage share (default "secret-rooms"): the names of their
+   * Web Locks (`<name>:send`, `<name>:identity`, `<name>:outbox:<roomId>`) and of the
+   * BroadcastChannel on which they tell each other what changed. One per storage. */
+  name?: string;
 }
 
 export interface Identity {
@@ -55,7 +59,8 @@ export interface Identity {
   pastIds: string[];
 }
 
-export type Encryption = "encrypted" | "waiting" | "plaintext" | "compromised";
+/** "unavailable": this identity has a key pair, but the storage lost it. */
+export type Encryption = "encrypted" | "waiting" | "plaintext" | "compromised" | "unavailable";
 
 export interface Peer {
   publicId: string;
@@ -71,6 +76,14 @@ export interface Room {
   closed: boolean;
   lastMessageAt: string | null;
   encryption: Encryption;
+  /** The peer's key this room is encrypted to: the first one the room list named. */
+  peerKey: string | null;
+  /** Other keys the list named for the peer since: the room is then "compromised". */
+  changedKeys: string[];
+  /** The list now says the peer has no key (an encrypted room stays encrypted). */
+  peerWithoutKey: boolean;
+  /** Its channel is subscribed: from now on nothing published to it is missed. */
+  subscribed?: boolean;
 }
 
 export interface Message {
@@ -82,7 +95,9 @@ export interface Message {
   /** `null` when it could not be opened: see `unreadable`. */
   text: string | null;
   encrypted: boolean;
-  unreadable?: "no_key" | "altered";
+  /** "no_key": no key for the room yet; "foreign": sealed with a key the room never
+   * agreed to (one of `changedKeys`); "altered": anything else that does not open. */
+  unreadable?: "no_key" | "foreign" | "altered";
 }
 
 export interface OutboxItem {
@@ -99,7 +114,11 @@ export interface Events {
   rooms: { rooms: Room[] };
   room: { room: Room };
   inbox: { roomId: string | null; from: { publicId: string; username: string } | null };
+  /** A message to show; again under the same id when it changed (opened once its key
+   * came, or the history's version replaced a live event that differed). */
   message: { roomId: string; message: Message };
+  /** The room's outbox changed (here or in another client on this storage). */
+  outbox: { roomId: string };
   sent: { roomId: string; id: string };
   failed: { roomId: string; id: string; error: ApiError };
   retry: { roomId: string; id: string; error: unknown; delay: number };
@@ -143,9 +162,14 @@ export class SecretRooms {
   loadOlder(roomId: string, limit?: number): Promise<boolean>;
   send(roomId: string, text: string, options?: { clear?: boolean }): Promise<string>;
   outbox(roomId: string): Promise<OutboxItem[]>;
+  /** Let the items `ids` go in clear, in a room whose peer has no key. */
+  sendInClear(roomId: string, ids: string[]): Promise<void>;
+  /** Take items out of a room's outbox unsent: `ids`, or all. */
+  discard(roomId: string, ids?: string[]): Promise<void>;
   typing(roomId: string): boolean;
   here(roomId: string, options?: { hello?: boolean }): boolean;
-  safetyCode(roomId: string): Promise<string | null>;
+  /** With the room's peer key, or with `peerKey` (one of `changedKeys`, to show both). */
+  safetyCode(roomId: string, peerKey?: string): Promise<string | null>;
   close(): void;
 }
 

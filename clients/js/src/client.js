@@ -32,6 +32,19 @@ const TYPING_EVERY_MS = 3000;
 const CATCH_UP_PAGES = 20;
 const PAGE = 100;
 
+/** A realtime `message` event with fields of the right types. */
+const wellFormed = (data) =>
+  typeof data?.id === "string" && typeof data.sentAt === "string" && typeof data.message === "string" && typeof data.from?.publicId === "string";
+
+const sameMessage = (a, b) => a.message === b.message && a.sentAt === b.sentAt && a.from.publicId === b.from.publicId;
+
+/** A room's trust as stored: `{key, others}`, or a bare key (version 0.3), or null. */
+function readTrust(stored) {
+  if (typeof stored === "string") return { key: stored, others: [] };
+  if (!stored?.key) return null;
+  return { key: stored.key, others: Array.isArray(stored.others) ? stored.others : [] };
+}
+
 const newId = () => e2e1.toBase64url(crypto.getRandomValues(new Uint8Array(16)));
 
 export class SecretRooms {
@@ -50,8 +63,11 @@ export class SecretRooms {
   #fetch;
   #handlers = new Map();
   #rooms = new Map();
-  /** Per room: messages by id. */
+  /** Per room: messages by sender and id. */
   #messages = new Map();
+  /** Per room, by sender and id: what the server sent, whether the history said so
+   * (`kept`), and the message it made. */
+  #sources = new Map();
   #keyPair = null;
   #roomKeys = new Map();
   #realtime = null;
@@ -72,11 +88,13 @@ export class SecretRooms {
   #retryTimers = new Map();
   #flushAgain = new Set();
   #refreshing = Promise.resolve();
+  /** Other clients (tabs) on the same storage: what changed there. */
+  #broadcast = null;
 
   /** Prefer `SecretRooms.open`. */
   constructor(options) {
     if (!options?.baseUrl || !options?.storage) throw new TypeError("baseUrl and storage are required");
-    this.#options = { encryption: true, retry: {}, ...options };
+    this.#options = { encryption: true, retry: {}, name: "secret-rooms", ...options };
     this.#storage = options.storage;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     /** This client's identity: `publicId`, `privateId`, `username`, `publicKey`. */
@@ -134,12 +152,52 @@ export class SecretRooms {
     return { privateId: this.identity.privateId };
   }
 
+  /** `task` under the Web Lock `<name>:<what>` (one client on this storage at a time),
+   * where the browser has Web Locks; else `task` alone. */
+  #exclusively(what, task) {
+    const locks = globalThis.navigator?.locks;
+    return locks ? locks.request(`${this.#options.name}:${what}`, task) : task();
+  }
+
+  /** Tell the other clients on this storage (tabs) what changed: `identity`, or the
+   * `outbox` or `trust` of a room. */
+  #tell(change) {
+    try {
+      this.#broadcast?.postMessage(change);
+    } catch {
+      // closed: nobody to tell
+    }
+  }
+
+  async #heard(change) {
+    if (this.#closed || !this.identity) return;
+    if (change?.kind === "identity") {
+      if (await this.#syncIdentity()) await this.refreshRooms();
+    } else if (change?.kind === "outbox" && this.#rooms.has(change.roomId)) {
+      this.#emit("outbox", { roomId: change.roomId });
+    } else if (change?.kind === "trust" && this.#rooms.has(change.roomId)) {
+      const room = this.#rooms.get(change.roomId);
+      if (await this.#learnTrust(room, null)) await this.#changed(room);
+    }
+  }
+
   // --- Identity -------------------------------------------------------------------------
 
   async #start() {
     this.identity = (await this.#storage.get("identity")) ?? null;
-    this.#keyPair = (await this.#storage.get("keyPair")) ?? null;
-    if (!this.identity) await this.#create();
+    // Clients opened at once on one storage (tabs) make one identity: one at a time,
+    // each looking again once its turn comes.
+    if (!this.identity) {
+      await this.#exclusively("identity", async () => {
+        this.identity = (await this.#storage.get("identity")) ?? null;
+        if (!this.identity) await this.#create();
+      });
+    }
+    this.#keyPair = await this.#ownKeyPair();
+    if (globalThis.BroadcastChannel) {
+      this.#broadcast = new BroadcastChannel(this.#options.name);
+      this.#broadcast.onmessage = (event) => this.#heard(event.data).catch((error) => this.#emit("error", { error }));
+    }
     if (this.#options.realtime) {
       this.#realtime = this.#options.realtime({
         authEndpoint: `${this.#options.baseUrl.replace(/\/$/, "")}/pusher/auth`,
@@ -150,17 +208,38 @@ export class SecretRooms {
     for (const roomId of this.#rooms.keys()) this.#flush(roomId);
   }
 
+  /** The key pair kept for this identity, if the storage still has the one whose public
+   * key the identity registered; else null (the identity is then "unavailable"). */
+  async #ownKeyPair() {
+    if (!this.identity.publicKey) return null;
+    try {
+      const pair = (await this.#storage.get("keyPair")) ?? null;
+      return pair && (await e2e1.exportPublicKey(pair)) === this.identity.publicKey ? pair : null;
+    } catch {
+      return null;
+    }
+  }
+
   async #create() {
     let publicKey;
     if (this.#options.encryption && (await e2e1.supported())) {
       // A storage that keeps text only keeps the pair as JWK: extractable.
-      this.#keyPair = await e2e1.generateKeyPair(this.#storage.keepsKeys === false);
-      publicKey = await e2e1.exportPublicKey(this.#keyPair);
+      const pair = await e2e1.generateKeyPair(this.#storage.keepsKeys === false);
+      publicKey = await e2e1.exportPublicKey(pair);
       // Persisted before the identity: a crash in between leaves a pair the next
       // create replaces, never an identity without its key.
-      await this.#storage.set("keyPair", this.#keyPair);
+      await this.#storage.set("keyPair", pair);
     }
-    const made = await this.#api("/users/create", publicKey ? { publicKey } : {});
+    let made;
+    try {
+      made = await this.#api("/users/create", publicKey ? { publicKey } : {});
+    } catch (error) {
+      // A server from before encryption refuses the field: a plaintext identity.
+      if (!publicKey || error?.code !== "malformed_body") throw error;
+      made = await this.#api("/users/create", {});
+      publicKey = undefined;
+      await this.#storage.delete("keyPair");
+    }
     this.identity = { ...made, publicKey: publicKey ?? null, pastIds: [] };
     await this.#storage.set("identity", this.identity);
     this.#emit("identity", { identity: this.identity });
@@ -169,12 +248,29 @@ export class SecretRooms {
   /** A fresh public id; the old one is retired for good. */
   async rotate() {
     const { publicId } = await this.#api("/users/rotate", this.#private());
-    const old = this.identity.publicId;
-    this.identity = { ...this.identity, publicId, pastIds: [...(this.identity.pastIds ?? []), old] };
-    await this.#storage.set("identity", this.identity);
+    await this.#exclusively("identity", async () => {
+      // Another client on this storage may have rotated it before: its id is a past one too.
+      await this.#syncIdentity();
+      const old = this.identity.publicId;
+      this.identity = { ...this.identity, publicId, pastIds: [...new Set([...(this.identity.pastIds ?? []), old])] };
+      await this.#storage.set("identity", this.identity);
+    });
+    this.#tell({ kind: "identity" });
     this.#emit("identity", { identity: this.identity });
     await this.refreshRooms();
     return publicId;
+  }
+
+  /** Another client on this storage (a tab) may have rotated the public id: what is
+   * stored wins, and no id known here as mine is forgotten. True when it changed. */
+  async #syncIdentity() {
+    const stored = await this.#storage.get("identity");
+    if (!stored || stored.privateId !== this.identity.privateId || stored.publicId === this.identity.publicId) return false;
+    const past = new Set([...(this.identity.pastIds ?? []), this.identity.publicId, ...(stored.pastIds ?? [])]);
+    past.delete(stored.publicId);
+    this.identity = { ...stored, pastIds: [...past] };
+    this.#emit("identity", { identity: this.identity });
+    return true;
   }
 
   #mine(publicId) {
@@ -195,18 +291,63 @@ export class SecretRooms {
 
   #view(room) {
     const { roomId, channel, peer, joined, closed, lastMessageAt } = room;
-    return { roomId, channel, peer: { ...peer }, joined, closed, lastMessageAt, encryption: this.#encryption(room) };
+    return {
+      roomId,
+      channel,
+      peer: { ...peer },
+      joined,
+      closed,
+      lastMessageAt,
+      encryption: this.#encryption(room),
+      peerKey: room.trust?.key ?? null,
+      changedKeys: [...(room.trust?.others ?? [])],
+      peerWithoutKey: room.peerWithoutKey === true,
+      subscribed: room.subscribed === true,
+    };
   }
 
   /** "encrypted"; "waiting" (for the peer to join, with their key); "plaintext" (one
-   * side has no key); "compromised" (the peer's key changed since it was first seen:
-   * nothing more is sent). */
+   * side has no key); "compromised" (the list named another key for the peer than the
+   * room's first one: nothing more is sent, for good); "unavailable" (this identity
+   * has a key, but the storage lost it). */
   #encryption(room) {
-    if (!this.#keyPair || !this.identity.publicKey) return "plaintext";
-    const listed = room.peer.publicKey ?? null;
-    if (room.badKey || (room.trusted && listed && listed !== room.trusted)) return "compromised";
-    if (room.trusted) return "encrypted";
+    if (this.identity.publicKey && !this.#keyPair) return "unavailable";
+    if (!this.#keyPair) return "plaintext";
+    if (room.badKey || (room.trust?.others.length ?? 0) > 0) return "compromised";
+    if (room.trust?.key) return "encrypted";
     return room.peer.username != null ? "plaintext" : "waiting";
+  }
+
+  /** What this client trusts of the room's peer key, from the storage (another client on
+   * it may have learnt it), then from what the room list says of the peer (`peer`, or
+   * null): the first key the list names is the room's for good; another one later is
+   * kept as a sign of someone in between. Keys come from the list alone, never from a
+   * realtime event, which whoever holds the realtime app could forge. True if changed. */
+  async #learnTrust(room, peer) {
+    const before = JSON.stringify([room.trust, room.peerWithoutKey]);
+    const name = `trust:${room.roomId}`;
+    room.trust = readTrust(await this.#storage.get(name));
+    if (peer && peer.username != null) {
+      room.peerWithoutKey = !e2e1.isPublicKey(peer.publicKey);
+      const key = peer.publicKey;
+      if (this.#keyPair && !room.peerWithoutKey && room.trust?.key !== key && !room.trust?.others.includes(key)) {
+        await this.#exclusively(name, async () => {
+          const stored = readTrust(await this.#storage.get(name));
+          room.trust = stored ? { key: stored.key, others: [...new Set([...stored.others, key])].filter((k) => k !== stored.key) } : { key, others: [] };
+          await this.#storage.set(name, room.trust);
+        });
+        this.#tell({ kind: "trust", roomId: room.roomId });
+      }
+    }
+    return before !== JSON.stringify([room.trust, room.peerWithoutKey]);
+  }
+
+  /** The room's keys or members changed: say so, open again what could not be opened,
+   * and send what waits if it now may go. */
+  async #changed(room) {
+    this.#emit("room", { room: this.#view(room) });
+    await this.#reopen(room);
+    this.#flush(room.roomId);
   }
 
   /** Ask for the room list again (one request): new rooms, peers who joined, keys.
@@ -223,17 +364,17 @@ export class SecretRooms {
       // Changed in place: the channel's handlers hold this object.
       const known = this.#rooms.get(listed.roomId);
       const before = known ? JSON.stringify(this.#view(known)) : null;
-      const room = Object.assign(known ?? {}, listed, { peer: { ...listed.peer } });
-      room.trusted ??= (await this.#storage.get(`trust:${listed.roomId}`)) ?? null;
-      // The first key the list names for the peer is the room's for good.
-      if (!room.trusted && listed.peer.publicKey && e2e1.isPublicKey(listed.peer.publicKey)) {
-        room.trusted = listed.peer.publicKey;
-        await this.#storage.set(`trust:${listed.roomId}`, room.trusted);
-      }
+      // What the list says wins, but a name or a join learnt since stays.
+      const room = Object.assign(known ?? {}, listed, {
+        peer: { ...listed.peer, username: listed.peer.username ?? known?.peer.username ?? null },
+        joined: listed.joined || known?.joined === true,
+        closed: listed.closed || known?.closed === true,
+      });
+      await this.#learnTrust(room, listed.peer);
       const changed = before !== JSON.stringify(this.#view(room));
       this.#rooms.set(room.roomId, room);
-      if (changed) this.#emit("room", { room: this.#view(room) });
-      if (changed && known) this.#flush(room.roomId);
+      if (changed && known) await this.#changed(room);
+      else if (changed) this.#emit("room", { room: this.#view(room) });
       this.#listen(room);
     }
     this.#listenInbox(list.inboxChannel);
@@ -244,13 +385,18 @@ export class SecretRooms {
   /** Ask for the list until it shows the announced room with its peer named: the list
    * is a projection, which may trail the announcement by a moment (the stream's delay
    * on AWS, the worker's on the local server). A few tries, backing off. */
-  async #refreshUntilShown(roomId) {
+  #refreshUntilShown(roomId) {
+    const shown = () => typeof roomId !== "string" || this.#rooms.get(roomId)?.peer.username != null;
+    return this.#backingOff(() => this.refreshRooms(), shown, { tries: 8, most: 2000 });
+  }
+
+  /** `step`, then again while `done()` is false: `tries` more times at most, waiting 50
+   * ms, doubling up to `most` ms, in between. */
+  async #backingOff(step, done, { tries, most }) {
     for (let attempt = 0; ; attempt += 1) {
-      await this.refreshRooms();
-      const room = this.#rooms.get(roomId);
-      const shown = room !== undefined && room.peer.username != null;
-      if (shown || typeof roomId !== "string" || attempt >= 8 || this.#closed) return;
-      await new Promise((resolve) => this.#later(Math.min(2000, 50 * 2 ** attempt), resolve));
+      await step();
+      if (done() || attempt >= tries || this.#closed) return;
+      await new Promise((resolve) => this.#later(Math.min(most, 50 * 2 ** attempt), resolve));
     }
   }
 
@@ -315,23 +461,36 @@ export class SecretRooms {
     room.listening = true;
     const channel = this.#subscribe(room.channel);
     room.subscription = channel;
-    channel.bind("pusher:subscription_succeeded", () => {
+    channel.bind("pusher:subscription_succeeded", async () => {
       room.subscribed = true;
-      this.#catchUp(room.roomId)
-        .catch((error) => this.#emit("error", { error }))
-        .finally(() => this.#flush(room.roomId));
+      this.#emit("room", { room: this.#view(room) });
+      try {
+        // A peer who joined between the last list and this subscription was announced
+        // to nobody here: the list has their key.
+        if (this.#encryption(room) === "waiting") await this.refreshRooms();
+        await this.#catchUp(room.roomId);
+      } catch (error) {
+        this.#emit("error", { error, roomId: room.roomId });
+      }
+      this.#flush(room.roomId);
     });
     channel.bind("pusher:subscription_error", (error) => this.#emit("error", { error, roomId: room.roomId }));
     channel.bind("message", (data) => {
-      if (!data || data.roomId !== room.roomId) return;
-      // From a member only; another id may be the peer's new one: the history says.
-      if (this.#mine(data.from?.publicId) || data.from?.publicId === room.peer.publicId) {
-        this.#take(room, data).catch((error) => this.#emit("error", { error }));
-      } else {
-        this.#catchUpTo(room, data.id).catch((error) => this.#emit("error", { error }));
-      }
+      // Whoever holds the realtime app could forge one: well-formed, from a member, and
+      // the history has the last word. Another id may be the peer's new one (or mine,
+      // rotated by another client on this storage): the list and the history say.
+      if (!wellFormed(data) || data.roomId !== room.roomId) return;
+      const fromMember = async () =>
+        this.#mine(data.from.publicId) || data.from.publicId === room.peer.publicId || ((await this.#syncIdentity()) && this.#mine(data.from.publicId));
+      fromMember()
+        .then((member) => (member ? this.#take(room, data, { live: true }) : this.#catchUpTo(room, data.id)))
+        .catch((error) => this.#emit("error", { error, roomId: room.roomId }));
     });
-    channel.bind("room", () => this.#refreshUntilShown(room.roomId).catch((error) => this.#emit("error", { error })));
+    // The peer joined (my own connects are announced here too: once is enough then).
+    channel.bind("room", (data) => {
+      const asked = this.#mine(data?.from?.publicId) ? this.refreshRooms() : this.#refreshUntilShown(room.roomId);
+      asked.catch((error) => this.#emit("error", { error }));
+    });
     channel.bind("client-typing", () => this.#emit("typing", { roomId: room.roomId }));
     channel.bind("client-here", (data) => {
       this.#emit("presence", { roomId: room.roomId, at: Date.now() });
@@ -400,73 +559,129 @@ export class SecretRooms {
     }
   }
 
-  /** Catch up until the history holds message `id`: the server publishes a message and
-   * keeps it side by side, so the event may come a moment before the history has it.
-   * A few tries, backing off; an id the history never shows (forged) is dropped. */
-  async #catchUpTo(room, id) {
-    for (let attempt = 0; ; attempt += 1) {
+  /** The list (the peer may have a new public id), then the history, until it holds
+   * message `id`: the server publishes a message and keeps it side by side, so the event
+   * may come a moment before the history has it. A few tries, backing off; an id the
+   * history never shows (forged) is dropped. */
+  #catchUpTo(room, id) {
+    const held = () => this.#messages.get(room.roomId)?.has(`me:${id}`) || this.#messages.get(room.roomId)?.has(`peer:${id}`);
+    const step = async () => {
+      await this.refreshRooms();
       await this.#catchUp(room.roomId);
-      const held = this.#messages.get(room.roomId);
-      if (held?.has(`me:${id}`) || held?.has(`peer:${id}`) || attempt >= 6 || this.#closed) return;
-      await new Promise((resolve) => this.#later(Math.min(1000, 50 * 2 ** attempt), resolve));
-    }
+    };
+    return this.#backingOff(step, held, { tries: 6, most: 1000 });
   }
 
-  /** A message the server sent (live or listed), opened, held once by id. */
-  async #take(room, raw) {
-    const held = this.#messages.get(room.roomId) ?? new Map();
-    this.#messages.set(room.roomId, held);
+  /** A message the server sent (`live`: on the room's channel; else from the history),
+   * opened, held once by sender and id. What the history says replaces a live event
+   * that differs: a forged event under a real message's id does not hide it. */
+  async #take(room, raw, { live = false } = {}) {
+    const sources = this.#sources.get(room.roomId) ?? new Map();
+    this.#sources.set(room.roomId, sources);
+    // An id this client does not know may be mine, rotated by another client here.
+    if (!this.#mine(raw.from.publicId) && raw.from.publicId !== room.peer.publicId) await this.#syncIdentity();
     // By sender and id: an id is the sender's choice, so a peer reusing one of mine
     // cannot hide it.
-    const key = `${this.#mine(raw.from?.publicId) ? "me" : "peer"}:${raw.id}`;
-    if (held.has(key)) return held.get(key);
-    const message = {
-      id: raw.id,
-      roomId: room.roomId,
-      from: raw.from,
-      sentAt: raw.sentAt,
-      mine: this.#mine(raw.from?.publicId),
-      ...(await this.#open(room, raw)),
-    };
-    if (held.has(key)) return held.get(key);
+    const key = `${this.#mine(raw.from.publicId) ? "me" : "peer"}:${raw.id}`;
+    const known = sources.get(key);
+    if (known && (live || known.kept || sameMessage(known.raw, raw))) {
+      if (!live) known.kept = true;
+      return known.message;
+    }
+    const entry = { raw, kept: !live, message: null };
+    sources.set(key, entry);
+    entry.message = this.#hold(room, key, entry);
+    return entry.message;
+  }
+
+  async #hold(room, key, entry) {
+    const message = await this.#build(room, entry.raw);
+    const sources = this.#sources.get(room.roomId);
+    // The history's version came while this one was being opened: it stands.
+    if (sources.get(key) !== entry) return sources.get(key).message;
+    const held = this.#messages.get(room.roomId) ?? new Map();
+    this.#messages.set(room.roomId, held);
     held.set(key, message);
     this.#emit("message", { roomId: room.roomId, message });
+    // The peer writes, so they joined: the list names them, and says with which key.
+    if (!message.mine && (room.peer.username == null || this.#encryption(room) === "waiting")) {
+      this.#refreshUntilShown(room.roomId).catch((error) => this.#emit("error", { error }));
+    }
     return message;
   }
 
-  /** `{text, encrypted}`, or `{text: null, unreadable}` ("no_key", "altered"). */
-  async #open(room, raw) {
-    if (!e2e1.looksSealed(raw.message)) return { text: raw.message, encrypted: false };
-    const sender = this.#mine(raw.from?.publicId) ? this.identity.publicKey : room.trusted;
-    const key = await this.#roomKey(room);
-    if (!key || !sender) return { text: null, encrypted: true, unreadable: "no_key" };
-    try {
-      return { text: await e2e1.open(key, room.roomId, sender, raw.message), encrypted: true };
-    } catch {
-      return { text: null, encrypted: true, unreadable: "altered" };
+  async #build(room, raw) {
+    const mine = this.#mine(raw.from.publicId);
+    return { id: raw.id, roomId: room.roomId, from: raw.from, sentAt: raw.sentAt, mine, ...(await this.#open(room, raw, mine)) };
+  }
+
+  /** Keys learnt or changed: open again what could not be opened ("message" again, under
+   * the same id). */
+  async #reopen(room) {
+    const held = this.#messages.get(room.roomId);
+    for (const [key, message] of held ?? []) {
+      if (message.text !== null) continue;
+      const entry = this.#sources.get(room.roomId)?.get(key);
+      if (!entry) continue;
+      const again = await this.#build(room, entry.raw);
+      if (again.unreadable === message.unreadable || held.get(key) !== message) continue;
+      held.set(key, again);
+      this.#emit("message", { roomId: room.roomId, message: again });
     }
   }
 
-  /** The room's key, or null: none yet, or a peer key no key can be made with (the room
-   * is then compromised: nothing is sent, nothing opens). */
-  async #roomKey(room) {
-    if (!this.#keyPair || !room.trusted) return null;
-    if (!this.#roomKeys.has(room.roomId)) {
-      const made = e2e1.roomKey(this.#keyPair, room.trusted, room.roomId).catch(() => {
-        room.badKey = true;
-        this.#emit("room", { room: this.#view(room) });
+  /** `{text, encrypted}`, or `{text: null, encrypted: true, unreadable}`: "no_key" (no
+   * key for this room yet), "foreign" (sealed with a key this room never agreed to: the
+   * peer key the list named later), "altered" (anything else that does not open). */
+  async #open(room, raw, mine) {
+    if (!e2e1.looksSealed(raw.message)) return { text: raw.message, encrypted: false };
+    if (!e2e1.isEnvelope(raw.message)) return { text: null, encrypted: true, unreadable: "altered" };
+    // Bound to the sender's key: mine for one of my ids, else the peer's.
+    const opened = async (peerKey) => {
+      const key = await this.#roomKey(room, peerKey);
+      if (!key) return null;
+      try {
+        return await e2e1.open(key, room.roomId, mine ? this.identity.publicKey : peerKey, raw.message);
+      } catch {
+        return null;
+      }
+    };
+    if (!this.identity.publicKey || !(await this.#roomKey(room, room.trust?.key))) {
+      return { text: null, encrypted: true, unreadable: "no_key" };
+    }
+    const text = await opened(room.trust.key);
+    if (text !== null) return { text, encrypted: true };
+    for (const other of room.trust.others) {
+      if ((await opened(other)) !== null) return { text: null, encrypted: true, unreadable: "foreign" };
+    }
+    return { text: null, encrypted: true, unreadable: "altered" };
+  }
+
+  /** The room key made with `peerKey`, or null: none, or a key no room key can be made
+   * with (if it is the room's own, the room is then compromised: nothing is sent). */
+  async #roomKey(room, peerKey) {
+    if (!this.#keyPair || !peerKey) return null;
+    const name = `${room.roomId} ${peerKey}`;
+    if (!this.#roomKeys.has(name)) {
+      const made = e2e1.roomKey(this.#keyPair, peerKey, room.roomId).catch(() => {
+        if (peerKey === room.trust?.key) {
+          room.badKey = true;
+          this.#emit("room", { room: this.#view(room) });
+        }
         return null;
       });
-      this.#roomKeys.set(room.roomId, made);
+      this.#roomKeys.set(name, made);
     }
-    return this.#roomKeys.get(room.roomId);
+    return this.#roomKeys.get(name);
   }
 
-  /** The safety code of an encrypted room, for the two people to compare. */
-  async safetyCode(roomId) {
+  /** The safety code of my key and the room's peer key (`peerKey`: another one, say a
+   * key the list named later), for the two people to compare. */
+  async safetyCode(roomId, peerKey) {
     const room = this.#rooms.get(roomId);
-    if (!room?.trusted || !this.identity.publicKey) return null;
-    return e2e1.safetyCode(this.identity.publicKey, room.trusted);
+    const key = peerKey ?? room?.trust?.key;
+    if (!key || !this.identity.publicKey) return null;
+    return e2e1.safetyCode(this.identity.publicKey, key);
   }
 
   // --- Sending: the outbox ----------------------------------------------------------------
@@ -493,19 +708,35 @@ export class SecretRooms {
     return (await this.#storage.get(`outbox:${roomId}`)) ?? [];
   }
 
+  /** The person says so: the items `ids` of a room whose peer has no key go in clear
+   * (items queued before, or written meanwhile, do not). */
+  async sendInClear(roomId, ids) {
+    const allowed = new Set(ids);
+    await this.#withOutbox(roomId, async (items) => items.map((i) => (allowed.has(i.id) ? { ...i, clear: true } : i)));
+    return this.#flush(roomId);
+  }
+
+  /** Take items out of a room's outbox unsent: `ids`, or all of them. */
+  async discard(roomId, ids) {
+    const dropped = ids ? new Set(ids) : null;
+    await this.#withOutbox(roomId, async (items) => (dropped ? items.filter((i) => !dropped.has(i.id)) : []));
+  }
+
   /** Change the room's outbox: read and write together, one change at a time (and one
    * tab at a time, where the browser has Web Locks), so that none is lost. */
   #withOutbox(roomId, change) {
     const apply = async () => {
-      const items = await change(await this.outbox(roomId));
+      const before = await this.outbox(roomId);
+      const items = await change(before);
+      if (JSON.stringify(items) === JSON.stringify(before)) return items;
       if (items.length) await this.#storage.set(`outbox:${roomId}`, items);
       else await this.#storage.delete(`outbox:${roomId}`);
+      this.#tell({ kind: "outbox", roomId });
+      this.#emit("outbox", { roomId });
       return items;
     };
-    const locks = globalThis.navigator?.locks;
-    const locked = () => (locks ? locks.request(`secret-rooms-outbox-change:${roomId}`, apply) : apply());
     const previous = this.#outboxChanges.get(roomId) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(locked);
+    const next = previous.catch(() => {}).then(() => this.#exclusively(`outbox:${roomId}`, apply));
     this.#outboxChanges.set(roomId, next);
     return next;
   }
@@ -521,9 +752,7 @@ export class SecretRooms {
     }
     clearTimeout(this.#retryTimers.get(roomId));
     this.#retryTimers.delete(roomId);
-    const locks = globalThis.navigator?.locks;
-    const run = () => this.#drain(roomId);
-    const turn = () => (locks ? locks.request("secret-rooms-send", run) : run());
+    const turn = () => this.#exclusively("send", () => this.#drain(roomId));
     const flushing = this.#sending
       .catch(() => {})
       .then(turn)
@@ -554,21 +783,27 @@ export class SecretRooms {
       // Another room's message waits for an answer: it goes first.
       if (this.#waiting !== null && this.#waiting !== roomId) return;
       // Read again each turn: another client on this storage may have sent some.
-      const [next] = await this.outbox(roomId);
-      if (!next) {
+      const items = await this.outbox(roomId);
+      if (items.length === 0) {
         this.#answered(roomId);
         return;
       }
       const state = this.#encryption(room);
+      // In a room whose peer has no key, only what the person said may go in clear.
+      const keyless = state === "plaintext" && this.identity.publicKey && !room.trust;
+      const next = keyless ? items.find((i) => i.clear) : items[0];
       let message;
-      if (state === "encrypted") {
+      if (!next) {
+        this.#answered(roomId);
+        return;
+      } else if (state === "encrypted") {
         message = next.sealed;
         if (!message) {
           // Sealed once and kept: every retry sends the same envelope under the same id.
-          message = await e2e1.seal(await this.#roomKey(room), roomId, this.identity.publicKey, next.text);
+          message = await e2e1.seal(await this.#roomKey(room, room.trust.key), roomId, this.identity.publicKey, next.text);
           await this.#withOutbox(roomId, async (items) => items.map((i) => (i.id === next.id ? { ...i, sealed: message } : i)));
         }
-      } else if (state === "plaintext" && (!this.identity.publicKey || (next.clear && !room.trusted))) {
+      } else if (state === "plaintext" && (!this.identity.publicKey || keyless)) {
         message = next.text;
       } else {
         // Waiting for a key, or compromised: it stays queued, and holds no other room up.
@@ -628,5 +863,6 @@ export class SecretRooms {
     this.#timers.clear();
     this.#retryTimers.clear();
     this.#realtime?.disconnect();
+    this.#broadcast?.close();
   }
 }

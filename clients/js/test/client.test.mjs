@@ -2,83 +2,10 @@
 // pusher-js as its realtime client: what a chat front end built on it relies on. Run by
 // ./scripts/test.sh (which starts the server); alone: see the README's "Tests".
 
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import Pusher from "pusher-js";
-import { SecretRooms, ApiError, memoryStorage, webStorage, backoff, e2e1 } from "../src/index.js";
-
-const BASE = process.env.SECRET_ROOMS_URL;
-const KEY = process.env.PUSHER_KEY;
-if (!BASE || !KEY) throw new Error("SECRET_ROOMS_URL and PUSHER_KEY must name a running local server");
-const { hostname, port } = new URL(BASE);
-
-const clients = [];
-after(() => clients.forEach((c) => c.close()));
-
-const realtime = ({ authEndpoint, params }) =>
-  new Pusher(KEY, {
-    cluster: "local",
-    wsHost: hostname,
-    wsPort: Number(port),
-    forceTLS: false,
-    enabledTransports: ["ws"],
-    disableStats: true,
-    channelAuthorization: { endpoint: authEndpoint, transport: "ajax", params },
-  });
-
-async function open(options = {}) {
-  const client = await SecretRooms.open({ baseUrl: BASE, storage: memoryStorage(), realtime, retry: { first: 50, max: 200 }, ...options });
-  clients.push(client);
-  // Subscribed before the test goes on: nothing published from then on is missed.
-  await client.ready();
-  return client;
-}
-
-/** The next `name` event of `client` for which `ok` holds. */
-function next(client, name, ok = () => true, ms = 10_000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop();
-      reject(new Error(`no ${name} event in ${ms} ms`));
-    }, ms);
-    const stop = client.on(name, (detail) => {
-      if (!ok(detail)) return;
-      clearTimeout(timer);
-      stop();
-      resolve(detail);
-    });
-  });
-}
-
-/** Until `condition` holds (a barrier on state the events change). */
-async function until(condition, what, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function kept(privateId, roomId) {
-  const res = await fetch(`${BASE}/rooms/${roomId}/messages`, { method: "POST", body: JSON.stringify({ privateId, limit: 100 }) });
-  assert.equal(res.status, 200);
-  return (await res.json()).messages;
-}
-
-/** Two clients in one encrypted room, both subscribed. */
-async function pair(options = {}) {
-  const alice = await open(options.alice);
-  const bob = await open(options.bob);
-  const offered = next(bob, "room", ({ room }) => room.peer.publicId === alice.identity.publicId);
-  const room = await alice.connect(bob.identity.publicId);
-  assert.equal(room.encryption, "waiting", "no key before the peer joins");
-  await offered;
-  const keyed = next(alice, "room", ({ room: r }) => r.roomId === room.roomId && r.encryption === "encrypted");
-  const joined = await bob.connect(alice.identity.publicId);
-  assert.equal(joined.roomId, room.roomId, "the same room whichever side asks");
-  await keyed;
-  return { alice, bob, roomId: room.roomId };
-}
+import { ApiError, memoryStorage, webStorage, backoff, e2e1 } from "../src/index.js";
+import { open, next, until, kept, pair } from "./helpers.mjs";
 
 test("two clients chat encrypted both ways, through the outbox while the peer is away", async () => {
   const alice = await open();
