@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { storedIdentity, openRoomId } from "./stored.mjs";
 
 const BASE = process.env.SECRET_ROOMS_URL;
 if (!BASE) throw new Error("SECRET_ROOMS_URL is not set: run ./scripts/test.sh");
@@ -219,22 +220,11 @@ async function victimWithARoom() {
   const victim = await person();
   const bob = await person();
   await connect(victim, bob.publicId);
-  const privateId = await victim.page.evaluate((publicId) => {
-    for (const name of Object.keys(localStorage)) {
-      if (!name.endsWith(":me")) continue;
-      const me = JSON.parse(localStorage.getItem(name));
-      if (me?.publicId === publicId) return me.privateId;
-    }
-    return null;
-  }, victim.publicId);
+  const privateId = (await storedIdentity(victim.page, victim.publicId))?.privateId;
   assert.ok(privateId, "the victim's identity is stored");
-  const channel = await victim.page.evaluate(() => {
-    for (const name of Object.keys(localStorage)) {
-      if (name.endsWith(":open")) return `private-${JSON.parse(localStorage.getItem(name))}`;
-    }
-    return null;
-  });
-  assert.ok(channel, "the victim's open room is stored");
+  const roomId = await openRoomId(victim.page);
+  assert.ok(roomId, "the victim's open room is stored");
+  const channel = `private-${roomId}`;
   return { victim, bob, privateId, channel };
 }
 

@@ -13,6 +13,7 @@ import fs from "node:fs";
 import crypto from "node:crypto";
 import { chromium } from "playwright-core";
 import Pusher from "pusher-js";
+import { storedIdentity, storedValues, store, openRoomId } from "./stored.mjs";
 
 const BASE = process.env.SECRET_ROOMS_URL;
 const KEY = process.env.PUSHER_KEY ?? "local-key";
@@ -88,16 +89,10 @@ async function person({ keys = true, socket = null } = {}) {
   await page.locator(`#identity[data-keys="${keys ? "encrypted" : "none"}"]`).waitFor();
   const publicId = await page.locator("#my-public-id").textContent();
   const name = await page.locator("#my-name").textContent();
-  const privateId = await page.evaluate((id) => {
-    for (const key of Object.keys(localStorage)) {
-      if (!key.endsWith(":me")) continue;
-      const me = JSON.parse(localStorage.getItem(key));
-      if (me?.publicId === id) return me.privateId;
-    }
-    return null;
-  }, publicId);
-  assert.ok(privateId, "the identity is stored");
-  return { context, page, publicId, name, privateId, problems, sent, posts, answered };
+  const stored = await storedIdentity(page, publicId);
+  assert.ok(stored?.privateId, "the identity is stored");
+  const { privateId, storageKey } = stored;
+  return { context, page, publicId, name, privateId, storageKey, problems, sent, posts, answered };
 }
 
 async function connect(who, peer) {
@@ -126,10 +121,7 @@ const texts = (who) => who.page.locator("#messages .text").allTextContents();
 
 /** The room open on the page, as its channel and id. */
 async function openRoom(who) {
-  const roomId = await who.page.evaluate(() => {
-    for (const key of Object.keys(localStorage)) if (key.endsWith(":open")) return JSON.parse(localStorage.getItem(key));
-    return null;
-  });
+  const roomId = await openRoomId(who.page);
   assert.ok(roomId, "the open room is stored");
   return { roomId, channel: `private-${roomId}` };
 }
@@ -292,13 +284,11 @@ async function requestsSoFar(who) {
 }
 
 /** Resolves once every send `who`'s page queued so far is over, and its requests seen:
- * the page sends one message at a time under the Web Lock `<storage key>:send`, so
- * taking that lock waits for any send under way or waiting for it. */
+ * the page's client sends one message at a time under the Web Lock `<storage key>:send`
+ * (its `name` is the page's storage key), so taking that lock waits for any send under
+ * way or waiting for it. */
 async function sendsSettled(who) {
-  await who.page.evaluate(async () => {
-    const me = Object.keys(localStorage).find((key) => key.endsWith(":me"));
-    await navigator.locks.request(`${me.slice(0, -":me".length)}:send`, () => {});
-  });
+  await who.page.evaluate((storageKey) => navigator.locks.request(`${storageKey}:send`, () => {}), who.storageKey);
   await requestsSoFar(who);
 }
 
@@ -581,12 +571,10 @@ test("text typed while waiting is not sent in clear when the peer turns out keyl
 
   // A message put in the outbox where Bob cannot see it (as another tab could, just
   // before the click) is not covered by his say.
-  await bob.page.evaluate((roomId) => {
-    const name = Object.keys(localStorage).find((key) => key.endsWith(`:outbox:${roomId}`));
-    const items = JSON.parse(localStorage.getItem(name));
-    items.push({ id: "unseen-item", text: "never shown", queuedAt: new Date().toISOString() });
-    localStorage.setItem(name, JSON.stringify(items));
-  }, room.roomId);
+  const [{ value: items }] = (await storedValues(bob.page, `outbox:${room.roomId}`)).filter((entry) => entry.database === bob.storageKey);
+  assert.equal(items.length, 1, "the page's outbox holds what Bob wrote");
+  const unseen = { id: crypto.randomBytes(16).toString("base64url"), text: "never shown", clear: false, queuedAt: Date.now(), attempts: 0 };
+  await store(bob.page, bob.storageKey, `outbox:${room.roomId}`, [...items, unseen]);
   await bob.page.click("#outbox-clear");
   await bob.page.locator(".message.mine:not(.pending) .text", { hasText: "typed while waiting" }).waitFor();
   await bob.page.locator(".message.pending .text", { hasText: "never shown" }).waitFor();

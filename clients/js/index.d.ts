@@ -84,6 +84,8 @@ export interface Room {
   peerWithoutKey: boolean;
   /** Its channel is subscribed: from now on nothing published to it is missed. */
   subscribed?: boolean;
+  /** Older messages than those held are on the server: `loadOlder` fetches them. */
+  hasOlder?: boolean;
 }
 
 export interface Message {
@@ -144,7 +146,11 @@ export function backoff(attempt: number, options?: { first?: number; max?: numbe
 export class SecretRooms {
   static open(options: ClientOptions): Promise<SecretRooms>;
   constructor(options: ClientOptions);
+  /** After the constructor and `on(...)`: what `open` does. Once. */
+  start(): Promise<void>;
   identity: Identity;
+  /** This client holds the identity's key pair (false: none, or the storage lost it). */
+  readonly hasKeyPair: boolean;
   on<K extends keyof Events>(name: K, handler: (detail: Events[K]) => void): () => void;
   rooms(): Room[];
   room(roomId: string): Room | null;

@@ -9,15 +9,54 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
-const INDEX: &str = include_str!("../web/index.html");
-const APP: &str = include_str!("../web/app.js");
-const REALTIME: &str = include_str!("../web/realtime.js");
-const CRYPTO: &str = include_str!("../web/crypto.js");
-/// The client library's end-to-end encryption, which the page's `crypto.js` imports.
-const E2E1: &str = include_str!("../../clients/js/src/e2e1.js");
-/// The client library's storages: the page keeps its key pairs in its IndexedDB one.
-const STORAGE: &str = include_str!("../../clients/js/src/storage.js");
-const STYLE: &str = include_str!("../web/style.css");
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// The page's files by path: its own (`web/`), and the client library's modules
+/// (`clients/js/src/`) under `/client/`, on which the page is a view.
+const FILES: &[(&str, &str, &str)] = &[
+    ("/", HTML, include_str!("../web/index.html")),
+    ("/index.html", HTML, include_str!("../web/index.html")),
+    ("/style.css", CSS, include_str!("../web/style.css")),
+    ("/app.js", JS, include_str!("../web/app.js")),
+    ("/config.js", JS, include_str!("../web/config.js")),
+    ("/upgrade.js", JS, include_str!("../web/upgrade.js")),
+    ("/realtime.js", JS, include_str!("../web/realtime.js")),
+    ("/view/dom.js", JS, include_str!("../web/view/dom.js")),
+    (
+        "/view/identity.js",
+        JS,
+        include_str!("../web/view/identity.js"),
+    ),
+    ("/view/rooms.js", JS, include_str!("../web/view/rooms.js")),
+    ("/view/chat.js", JS, include_str!("../web/view/chat.js")),
+    (
+        "/view/presence.js",
+        JS,
+        include_str!("../web/view/presence.js"),
+    ),
+    (
+        "/client/index.js",
+        JS,
+        include_str!("../../clients/js/src/index.js"),
+    ),
+    (
+        "/client/client.js",
+        JS,
+        include_str!("../../clients/js/src/client.js"),
+    ),
+    (
+        "/client/e2e1.js",
+        JS,
+        include_str!("../../clients/js/src/e2e1.js"),
+    ),
+    (
+        "/client/storage.js",
+        JS,
+        include_str!("../../clients/js/src/storage.js"),
+    ),
+];
 
 /// The page runs only its own files: no inline script or style, no other origin's
 /// script, no framing. It may connect only to this server and to the realtime server its
@@ -85,39 +124,11 @@ pub fn router(page_config: Value) -> Router {
              connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
         )
     });
-    Router::new()
-        .route(
-            "/",
-            get(|| async { file("text/html; charset=utf-8", INDEX) }),
-        )
-        .route(
-            "/index.html",
-            get(|| async { file("text/html; charset=utf-8", INDEX) }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { file("text/javascript; charset=utf-8", APP) }),
-        )
-        .route(
-            "/realtime.js",
-            get(|| async { file("text/javascript; charset=utf-8", REALTIME) }),
-        )
-        .route(
-            "/crypto.js",
-            get(|| async { file("text/javascript; charset=utf-8", CRYPTO) }),
-        )
-        .route(
-            "/client/e2e1.js",
-            get(|| async { file("text/javascript; charset=utf-8", E2E1) }),
-        )
-        .route(
-            "/client/storage.js",
-            get(|| async { file("text/javascript; charset=utf-8", STORAGE) }),
-        )
-        .route(
-            "/style.css",
-            get(|| async { file("text/css; charset=utf-8", STYLE) }),
-        )
+    let mut router = Router::new();
+    for &(path, content_type, body) in FILES {
+        router = router.route(path, get(move || async move { file(content_type, body) }));
+    }
+    router
         .route(
             "/config.json",
             get(move || {

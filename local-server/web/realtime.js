@@ -1,7 +1,10 @@
 // A small client of the Pusher Channels protocol (version 7), enough for private
 // channels: connect, authorize and subscribe, receive events, keep alive, reconnect.
 // It speaks to Pusher itself or to any Pusher-protocol server (the local server's
-// embedded one, soketi, sockudo). See docs/chat-page.md for why the page carries its own.
+// embedded one, soketi, sockudo), and has the shape of pusher-js that the client library
+// takes (`subscribe(name)` gives a channel to `bind` and `trigger` on, which hears
+// `pusher:subscription_succeeded` and `pusher:subscription_error`; `unsubscribe`,
+// `disconnect`). See docs/chat-page.md for why the page carries its own.
 
 const PROTOCOL = 7;
 
@@ -20,7 +23,7 @@ export class Realtime {
    */
   constructor(options) {
     this.options = options;
-    this.channels = new Map(); // name -> { handlers: Map<event, fn>, onError }
+    this.channels = new Map(); // name -> Map<event, Set<handler>>
     this.socketId = null;
     this.ws = null;
     this.attempt = 0;
@@ -87,9 +90,27 @@ export class Realtime {
     return this.send(event, data, channel);
   }
 
-  subscribe(channel, handlers, onError) {
-    this.channels.set(channel, { handlers: new Map(Object.entries(handlers)), onError });
-    if (this.socketId) this.authorizeAndSubscribe(channel);
+  /** The channel `name`, subscribed now and again after each reconnect. */
+  subscribe(name) {
+    if (!this.channels.has(name)) {
+      this.channels.set(name, new Map());
+      if (this.socketId) this.authorizeAndSubscribe(name);
+    }
+    const handlers = this.channels.get(name);
+    return {
+      name,
+      bind: (event, handler) => {
+        if (!handlers.has(event)) handlers.set(event, new Set());
+        handlers.get(event).add(handler);
+      },
+      unbind: (event, handler) => handlers.get(event)?.delete(handler),
+      trigger: (event, data) => this.trigger(name, event, data),
+    };
+  }
+
+  /** Call the handlers bound to `event` on `channel`. */
+  dispatch(channel, event, data) {
+    for (const handler of this.channels.get(channel)?.get(event) ?? []) handler(data);
   }
 
   unsubscribe(channel) {
@@ -103,7 +124,7 @@ export class Realtime {
       const auth = channel.startsWith("private-") ? await this.options.authorize(socketId, channel) : undefined;
       if (socketId === this.socketId) this.send("pusher:subscribe", { channel, auth });
     } catch (error) {
-      this.channels.get(channel)?.onError?.(error);
+      this.dispatch(channel, "pusher:subscription_error", { error: String(error?.message ?? error) });
     }
   }
 
@@ -134,14 +155,14 @@ export class Realtime {
         if (data?.code >= 4000 && data?.code < 4100) this.refused = data.message;
         return;
       case "pusher:subscription_error":
-        this.channels.get(frame.channel)?.onError?.(new Error(data?.error ?? "subscription refused"));
+        this.dispatch(frame.channel, "pusher:subscription_error", { error: data?.error ?? "subscription refused" });
         return;
       case "pusher_internal:subscription_succeeded":
-        this.channels.get(frame.channel)?.handlers.get("subscribed")?.();
+        this.dispatch(frame.channel, "pusher:subscription_succeeded", data);
         return;
     }
-    const handler = this.channels.get(frame.channel)?.handlers.get(frame.event);
-    handler?.(data);
+    // The protocol's own events are handled above, never a handler's to forge.
+    if (typeof frame.event === "string" && !frame.event.startsWith("pusher")) this.dispatch(frame.channel, frame.event, data);
   }
 
   // Ping after a quiet activity timeout; a connection that does not answer is replaced.

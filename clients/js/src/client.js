@@ -54,7 +54,7 @@ export class SecretRooms {
    */
   static async open(options) {
     const client = new SecretRooms(options);
-    await client.#start();
+    await client.start();
     return client;
   }
 
@@ -90,8 +90,9 @@ export class SecretRooms {
   #refreshing = Promise.resolve();
   /** Other clients (tabs) on the same storage: what changed there. */
   #broadcast = null;
+  #started = null;
 
-  /** Prefer `SecretRooms.open`. */
+  /** `SecretRooms.open`, or this, `on(...)` for the events, then `start()`. */
   constructor(options) {
     if (!options?.baseUrl || !options?.storage) throw new TypeError("baseUrl and storage are required");
     this.#options = { encryption: true, retry: {}, name: "secret-rooms", ...options };
@@ -183,6 +184,13 @@ export class SecretRooms {
 
   // --- Identity -------------------------------------------------------------------------
 
+  /** What `open` does after making the client: for a UI that binds its handlers first,
+   * so that it hears every event, the first ones included. Once. */
+  start() {
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
   async #start() {
     this.identity = (await this.#storage.get("identity")) ?? null;
     // Clients opened at once on one storage (tabs) make one identity: one at a time,
@@ -273,6 +281,12 @@ export class SecretRooms {
     return true;
   }
 
+  /** Whether this client holds the identity's key pair: false for an identity without
+   * one, and for one whose storage lost it (its rooms are then "unavailable"). */
+  get hasKeyPair() {
+    return this.#keyPair !== null;
+  }
+
   #mine(publicId) {
     return publicId === this.identity.publicId || (this.identity.pastIds ?? []).includes(publicId);
   }
@@ -303,6 +317,7 @@ export class SecretRooms {
       changedKeys: [...(room.trust?.others ?? [])],
       peerWithoutKey: room.peerWithoutKey === true,
       subscribed: room.subscribed === true,
+      hasOlder: typeof room.older === "string" && room.older !== "",
     };
   }
 
@@ -474,12 +489,17 @@ export class SecretRooms {
       }
       this.#flush(room.roomId);
     });
-    channel.bind("pusher:subscription_error", (error) => this.#emit("error", { error, roomId: room.roomId }));
+    channel.bind("pusher:subscription_error", (data) => {
+      const why = data?.error ?? data?.message ?? "refused";
+      const error = new ApiError(data?.status ?? 0, "subscription_refused", `Could not join the room's channel: ${why}`);
+      this.#emit("error", { error, roomId: room.roomId });
+    });
     channel.bind("message", (data) => {
       // Whoever holds the realtime app could forge one: well-formed, from a member, and
       // the history has the last word. Another id may be the peer's new one (or mine,
       // rotated by another client on this storage): the list and the history say.
-      if (!wellFormed(data) || data.roomId !== room.roomId) return;
+      // (The channel names the room; an event naming another one is not this room's.)
+      if (!wellFormed(data) || (data.roomId !== undefined && data.roomId !== room.roomId)) return;
       const fromMember = async () =>
         this.#mine(data.from.publicId) || data.from.publicId === room.peer.publicId || ((await this.#syncIdentity()) && this.#mine(data.from.publicId));
       fromMember()
@@ -541,20 +561,27 @@ export class SecretRooms {
     const room = this.#rooms.get(roomId);
     if (room?.older === null) return false;
     const page = await this.history(roomId, { before: room?.older ?? "", limit });
-    if (room) room.older = page.next;
+    if (room) this.#older(room, page.next);
     return page.messages.length > 0;
   }
 
-  /** What came while away: newest pages back to a message already held. */
+  /** Where the room's older messages start (`null`: there are none). */
+  #older(room, cursor) {
+    room.older = cursor;
+    this.#emit("room", { room: this.#view(room) });
+  }
+
+  /** What came while away: the newest page on a first visit (older ones wait for
+   * `loadOlder`), else newest pages back to a message already held; never a whole room. */
   async #catchUp(roomId) {
-    const held = this.#messages.get(roomId);
     let before = "";
     for (let n = 0; n < CATCH_UP_PAGES; n += 1) {
-      const known = new Set([...(held?.values() ?? [])]);
+      const known = new Set(this.#messages.get(roomId)?.values() ?? []);
       const page = await this.history(roomId, { before, limit: PAGE });
       const room = this.#rooms.get(roomId);
-      if (room && room.older === undefined) room.older = page.next;
-      if (!page.next || page.messages.some((m) => known.has(m))) return;
+      const first = room !== undefined && room.older === undefined;
+      if (first) this.#older(room, page.next);
+      if (first || !page.next || page.messages.some((m) => known.has(m))) return;
       before = page.next;
     }
   }
@@ -696,7 +723,7 @@ export class SecretRooms {
     if (typeof text !== "string" || text === "") throw new TypeError("a message is a non-empty string");
     const room = this.#rooms.get(roomId);
     if (!room) throw new ApiError(404, "room_not_found", "This client does not know that room.");
-    if (room.closed) throw new ApiError(410, "room_closed", "This room was blocked; it takes no messages.");
+    if (room.closed) throw new ApiError(410, "room_closed", "This room was blocked by one of its members and is closed for good.");
     const id = newId();
     await this.#withOutbox(roomId, async (items) => [...items, { id, text, clear, queuedAt: Date.now(), attempts: 0 }]);
     this.#flush(roomId);
