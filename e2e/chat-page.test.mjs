@@ -254,6 +254,45 @@ test("an identity stored under the API alone (before v2) moves to the page's own
   await context.close();
 });
 
+test("what an earlier page kept in localStorage (identity, outbox) moves into the client's storage and goes on", async () => {
+  // An identity without a key (as pages before encryption made), in a room with Dave,
+  // who has none either; one message waited in that page's outbox, under a short id.
+  const me = (await api("/users/create", {})).body;
+  const dave = (await api("/users/create", {})).body;
+  const opened = await api(`/users/${dave.publicId}/connect`, { privateId: me.privateId });
+  assert.equal(opened.status, 200);
+  const roomId = opened.body.roomId;
+  assert.equal((await api(`/users/${me.publicId}/connect`, { privateId: dave.privateId })).status, 200);
+  const context = await browser.newContext(PHONE);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(error.message));
+  // Seeded from a file of the page's origin that runs no script (config.json).
+  await page.goto(`${BASE}/config.json`);
+  const storageKey = await page.evaluate(([me, roomId]) => {
+    const key = `secret-rooms:${JSON.stringify([location.origin, "local-key", null, location.hostname, Number(location.port), false])}`;
+    localStorage.setItem(`${key}:me`, JSON.stringify(me));
+    localStorage.setItem(`${key}:outbox:${roomId}`, JSON.stringify([{ id: "k3x9", text: "waited in the old outbox", queuedAt: new Date().toISOString() }]));
+    localStorage.setItem(`${key}:open`, JSON.stringify(roomId));
+    return key;
+  }, [{ publicId: me.publicId, privateId: me.privateId, username: me.username }, roomId]);
+  await page.goto(BASE);
+  await page.locator("#my-public-id", { hasText: me.publicId }).waitFor();
+  await page.locator('#chat[data-joined="true"]').waitFor();
+  await page.locator(".message.mine:not(.pending) .text", { hasText: "waited in the old outbox" }).waitFor();
+  const kept = (await api(`/rooms/${roomId}/messages`, { privateId: dave.privateId, limit: 10 })).body.messages;
+  assert.deepEqual(kept.map((m) => m.message), ["waited in the old outbox"], "sent once, in clear (neither side has a key)");
+  assert.ok(kept[0].id.length >= 22, "under a new id of 128 bits");
+  assert.equal((await storedIdentity(page, me.publicId))?.storageKey, storageKey, "in the client's storage");
+  const left = await page.evaluate((key) => Object.keys(localStorage).filter((name) => name.startsWith(`${key}:`)), storageKey);
+  assert.deepEqual(left.filter((name) => /:(me|outbox:.*)$/.test(name)), [], "the old entries are gone");
+  // A reload finds it where it now is.
+  await page.reload();
+  await page.locator("#my-public-id", { hasText: me.publicId }).waitFor();
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 test("a hijack link gets a fresh identity, never the stored one's rooms or private id", async () => {
   const { victim, bob, privateId, channel } = await victimWithARoom();
   const page = await victim.context.newPage();
