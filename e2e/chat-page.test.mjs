@@ -198,6 +198,38 @@ test("a room of thousands of messages shows its newest page at once, older ones 
   await alice.context.close();
 });
 
+test("a message that arrives live before its send's answer shows once, as sent", async () => {
+  const alice = await person();
+  const bob = await person();
+  await connect(alice, bob.publicId);
+  await connect(bob, alice.publicId);
+  await alice.page.locator('#chat[data-encryption="encrypted"]').waitFor();
+  // The server keeps and publishes the message; its answer is held back until Alice's
+  // page has shown the message as it came live, as on a busy network.
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await alice.page.route(/\/rooms\/[^/]+\/message$/, async (route) => {
+    const response = await route.fetch();
+    await held;
+    await route.fulfill({ response });
+  });
+  await send(alice, "said once");
+  const mine = alice.page.locator(".message.mine .text", { hasText: "said once" });
+  await alice.page.locator(".message.mine:not(.pending) .text", { hasText: "said once" }).waitFor();
+  assert.equal(await mine.count(), 1, "arrived live while its answer is on the way: shown once");
+  release();
+  // The outbox sends in order: once the next message shows as sent, the first's answer
+  // has come and gone.
+  await send(alice, "and again");
+  await alice.page.locator(".message.mine:not(.pending) .text", { hasText: "and again" }).waitFor();
+  assert.equal(await alice.page.locator(".message.pending").count(), 0);
+  assert.equal(await mine.count(), 1);
+  await bob.page.locator(".message.theirs .text", { hasText: "said once" }).waitFor();
+  assert.deepEqual(alice.problems, []);
+  await alice.context.close();
+  await bob.context.close();
+});
+
 test("the page reports a realtime server that goes away", async () => {
   const someone = await person();
   // Point this page's realtime at a port where nothing listens: it must say so, not hang.

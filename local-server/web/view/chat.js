@@ -209,9 +209,13 @@ export function chat(page) {
   }
 
   function renderMessages(room, { keepScroll = false } = {}) {
-    const waiting = room.closed ? [] : outbox(room.roomId);
+    const messages = page.client.messages(room.roomId);
+    // A sent message can arrive live before its answer takes it out of the outbox: it
+    // shows once, as sent.
+    const arrived = new Set(messages.map((message) => message.id));
+    const waiting = room.closed ? [] : outbox(room.roomId).filter((entry) => !arrived.has(entry.id));
     $("messages").replaceChildren(
-      ...page.client.messages(room.roomId).map((message) => messageItem(room, message)),
+      ...messages.map((message) => messageItem(room, message)),
       ...waiting.map((entry, index) => pendingItem(room, entry, index === 0)),
     );
     $("older").hidden = !room.hasOlder;
