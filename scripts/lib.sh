@@ -30,6 +30,7 @@ ensure_venv() {
   fi
   "$venv/bin/python" -c 'import moto.server' 2>/dev/null || die "moto[server] missing from .venv: delete .venv and retry"
   [ -x "$venv/bin/cfn-lint" ] || die "cfn-lint missing from .venv: delete .venv and retry"
+  "$venv/bin/python" -c "import cryptography" 2>/dev/null || die "cryptography missing from .venv: delete .venv and retry"
 }
 
 ensure_node_packages() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project, on a fresh machine or a used one:
-#  1. installs moto's DynamoDB-compatible server and cfn-lint into .venv (once),
+#  1. installs moto's DynamoDB-compatible server, cfn-lint and cryptography (for the
+#     second implementation of e2e2 in clients/js/test/reference/) into .venv (once),
 #  2. starts moto on a free loopback port and points the AWS SDK at it,
 #  3. installs the Node.js packages of e2e/ (pusher-js, playwright-core) and of
 #     clients/js/ (pusher-js, typescript) into their node_modules, and Debian's
@@ -157,7 +158,7 @@ e2e_log=target/e2e-output.log
 say "clients/js: tsc --noEmit, then node --test against http://127.0.0.1:$server_port"
 client_log=target/client-output.log
 (cd clients/js && node_modules/.bin/tsc --noEmit -p . \
-  && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \
+  && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key E2E2_REFERENCE_PYTHON="$venv/bin/python" \
      node --test --test-concurrency=1 --test-reporter=tap test/*.test.mjs) 2>&1 | tee "$client_log"
 
 # --- The API contract: schemathesis checks the local server against openapi.yaml

@@ -196,3 +196,56 @@ export namespace e2e1 {
   function open(key: CryptoKey, roomId: string, senderPublicKey: string, envelope: string): Promise<string>;
   function safetyCode(publicKeyA: string, publicKeyB: string): Promise<string>;
 }
+
+/** End-to-end encryption, version 2 (PROTOCOL.md): a Double Ratchet session per room. */
+export namespace e2e2 {
+  const VERSION: "e2e2";
+  /** The padded sizes a plaintext may take: 256, 1024 and 2972 bytes. */
+  const SIZE_CLASSES: readonly number[];
+  /** The most UTF-8 bytes of text one message carries (2971). */
+  const PLAINTEXT_CAPACITY: number;
+  const MAX_SKIP: number;
+  const MAX_SKIPPED: number;
+  /** A session as it is kept: plain data (it holds private keys: keep it sealed). */
+  interface Session {
+    readonly version: "e2e2";
+    readonly roomId: string;
+    readonly role: "first" | "second";
+    readonly [field: string]: unknown;
+  }
+  interface RatchetKey {
+    priv: Uint8Array;
+    pub: Uint8Array;
+  }
+  interface Options {
+    /** Replaces the random ratchet keys (test vectors only). */
+    newRatchetKey?: () => Promise<RatchetKey>;
+  }
+  type Notice = { kind: "missing"; from: number; to: number } | { kind: "late" } | { kind: "altered" };
+  class OpenError extends Error {
+    readonly reason: "garbled" | "replayed" | "too_many_skipped" | "unexpected_hello";
+  }
+  function envelopeLength(padded: number): number;
+  function isEnvelope(message: unknown): boolean;
+  function pad(text: string): Uint8Array;
+  function unpad(padded: Uint8Array): string;
+  function createSession(
+    keys: { privateKey: CryptoKey | Uint8Array; publicKey: string | Uint8Array; peerPublicKey: string | Uint8Array; roomId: string },
+    options?: Options,
+  ): Promise<{ session: Session; hello: string | null }>;
+  function canSeal(session: Session): boolean;
+  function seal(session: Session, text: string): Promise<{ session: Session; envelope: string; seq: number }>;
+  function open(
+    session: Session,
+    envelope: string,
+    options?: Options,
+  ): Promise<{ session: Session; text: string | null; seq: number; seen: number; notices: Notice[] }>;
+  function serialize(session: Session): string;
+  function deserialize(text: string): Session;
+  function ratchetKeyFrom(priv: Uint8Array): Promise<RatchetKey>;
+  function rootKey(identityPrivateKey: CryptoKey | Uint8Array, peerPublicKey: Uint8Array, roomId: string): Promise<Uint8Array>;
+  function kdfRoot(rootKey: Uint8Array, dhOut: Uint8Array): Promise<[Uint8Array, Uint8Array]>;
+  function kdfChain(chainKey: Uint8Array): Promise<[Uint8Array, Uint8Array]>;
+  function toBase64url(bytes: ArrayBuffer | Uint8Array): string;
+  function fromBase64url(text: string): Uint8Array;
+}

@@ -35,7 +35,7 @@ after(() => scratch && fs.rmSync(scratch, { recursive: true, force: true }));
 
 test("npm pack holds the module, its types and its README, and nothing of the tests", () => {
   const files = packed.files.map((f) => f.path).sort();
-  for (const needed of ["package.json", "README.md", "index.d.ts", "src/index.js", "src/client.js", "src/e2e1.js", "src/storage.js"]) {
+  for (const needed of ["package.json", "README.md", "index.d.ts", "src/index.js", "src/client.js", "src/e2e1.js", "src/e2e2.js", "src/storage.js", "PROTOCOL.md"]) {
     assert.ok(files.includes(needed), `${needed} is in the package: ${files.join(", ")}`);
   }
   assert.deepEqual(files.filter((f) => f.startsWith("test/") || f.startsWith("node_modules/")), []);
@@ -51,7 +51,7 @@ test("installed, the package imports by name with what its types declare", async
   );
   const { stdout } = await run("node", [probe], { cwd: scratch });
   const names = JSON.parse(stdout);
-  for (const name of ["SecretRooms", "ApiError", "memoryStorage", "webStorage", "indexedDBStorage", "backoff", "e2e1"]) {
+  for (const name of ["SecretRooms", "ApiError", "memoryStorage", "webStorage", "indexedDBStorage", "backoff", "e2e1", "e2e2"]) {
     assert.ok(names.includes(name), `${name} is exported: ${names.join(", ")}`);
   }
   const types = fs.readFileSync(path.join(scratch, "node_modules", "secret-rooms-client", "index.d.ts"), "utf8");

@@ -26,3 +26,17 @@ export async function example(baseUrl: string, key: string): Promise<void> {
   }
   client.close();
 }
+
+// e2e2 on its own: two sessions, a hello, a message each way.
+import { e2e2 } from "secret-rooms-client";
+
+export async function ratchet(me: CryptoKeyPair, mine: Uint8Array, theirs: Uint8Array, peer: CryptoKeyPair): Promise<string | null> {
+  const a = await e2e2.createSession({ privateKey: me.privateKey, publicKey: mine, peerPublicKey: theirs, roomId: "r" });
+  const b = await e2e2.createSession({ privateKey: peer.privateKey, publicKey: theirs, peerPublicKey: mine, roomId: "r" });
+  const [first, second] = a.hello === null ? [a, b] : [b, a];
+  const started = await e2e2.open(first.session, second.hello ?? "");
+  const sealed = await e2e2.seal(started.session, "hi");
+  const opened = await e2e2.open(second.session, sealed.envelope);
+  for (const notice of opened.notices) if (notice.kind === "missing") console.log(notice.from, notice.to);
+  return e2e2.canSeal(opened.session) ? e2e2.serialize(opened.session) : opened.text;
+}
