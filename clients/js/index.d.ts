@@ -42,6 +42,10 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Make a key pair for a new identity where WebCrypto has X25519 (default true). */
   encryption?: boolean;
+  /** Seal with e2e2 (PROTOCOL.md: forward secrecy, a transcript, padded sizes) and keep
+   * what was read in a sealed local archive; e2e1 envelopes still open. Default false
+   * in this version (the chat page moves to it next). */
+  e2e2?: boolean;
   /** The outbox's back-off: doubling from `first` ms, at most `max` ms. */
   retry?: { first?: number; max?: number };
   /** What the clients on this storage share (default "secret-rooms"): the names of their
@@ -86,6 +90,9 @@ export interface Room {
   subscribed?: boolean;
   /** Older messages than those held are on the server: `loadOlder` fetches them. */
   hasOlder?: boolean;
+  /** e2e2 only: "started" (sealing with forward secrecy), "starting" (what is written
+   * waits for the peer's device to answer the session's first envelope), or null. */
+  ratchet?: "started" | "starting" | null;
 }
 
 export interface Message {
@@ -98,8 +105,21 @@ export interface Message {
   text: string | null;
   encrypted: boolean;
   /** "no_key": no key for the room yet; "foreign": sealed with a key the room never
-   * agreed to (one of `changedKeys`); "altered": anything else that does not open. */
-  unreadable?: "no_key" | "foreign" | "altered";
+   * agreed to (one of `changedKeys`); "altered": anything else that does not open.
+   * e2e2: "replayed" (a message read before, sent again under another id),
+   * "not_kept" (mine, but this device did not keep it), "too_many_skipped". */
+  unreadable?: "no_key" | "foreign" | "altered" | "replayed" | "not_kept" | "too_many_skipped" | "no_session";
+  /** With option e2e2: the envelope's version (1: without forward secrecy). */
+  version?: 1 | 2;
+  /** e2e2, the peer's: its sequence number, how many of the peer's messages just before
+   * it are missing (never arrived), and whether it shows after one sealed later. */
+  seq?: number;
+  missing?: number;
+  outOfOrder?: boolean;
+  /** e2e2: the peer's hash chain named another message in this one's place. */
+  forked?: boolean;
+  /** e2e1 from a peer who had sent e2e2 before: a step back. */
+  downgraded?: boolean;
 }
 
 export interface OutboxItem {

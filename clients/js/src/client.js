@@ -3,6 +3,8 @@
 // types, and the project's docs/api.md for the routes.
 
 import * as e2e1 from "./e2e1.js";
+import * as e2e2 from "./e2e2.js";
+import { Sessions } from "./sessions.js";
 
 /** An answer of the API that is not a 2xx, or no answer at all (`status` 0, code
  * `network`). `code` is the API's error code (`room_closed`, `rate_limited`, ...). */
@@ -35,6 +37,8 @@ const PAGE = 100;
 /** A realtime `message` event with fields of the right types. */
 const wellFormed = (data) =>
   typeof data?.id === "string" && typeof data.sentAt === "string" && typeof data.message === "string" && typeof data.from?.publicId === "string";
+
+const chronological = (a, b) => (a.sentAt === b.sentAt ? (a.id < b.id ? -1 : 1) : a.sentAt < b.sentAt ? -1 : 1);
 
 const sameMessage = (a, b) => a.message === b.message && a.sentAt === b.sentAt && a.from.publicId === b.from.publicId;
 
@@ -91,11 +95,14 @@ export class SecretRooms {
   /** Other clients (tabs) on the same storage: what changed there. */
   #broadcast = null;
   #started = null;
+  /** The e2e2 sessions and the local archive (option `e2e2`). */
+  #sessions = null;
+  #controlAttempts = new Map();
 
   /** `SecretRooms.open`, or this, `on(...)` for the events, then `start()`. */
   constructor(options) {
     if (!options?.baseUrl || !options?.storage) throw new TypeError("baseUrl and storage are required");
-    this.#options = { encryption: true, retry: {}, name: "secret-rooms", ...options };
+    this.#options = { encryption: true, e2e2: false, retry: {}, name: "secret-rooms", ...options };
     this.#storage = options.storage;
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     /** This client's identity: `publicId`, `privateId`, `username`, `publicKey`. */
@@ -202,6 +209,12 @@ export class SecretRooms {
       });
     }
     this.#keyPair = await this.#ownKeyPair();
+    if (this.#options.e2e2 && this.#keyPair) {
+      this.#sessions = new Sessions(this.#storage, (what, task) => this.#exclusively(what, task), () => ({
+        keyPair: this.#keyPair,
+        publicKey: this.identity.publicKey,
+      }));
+    }
     if (globalThis.BroadcastChannel) {
       this.#broadcast = new BroadcastChannel(this.#options.name);
       this.#broadcast.onmessage = (event) => this.#heard(event.data).catch((error) => this.#emit("error", { error }));
@@ -318,6 +331,7 @@ export class SecretRooms {
       peerWithoutKey: room.peerWithoutKey === true,
       subscribed: room.subscribed === true,
       hasOlder: typeof room.older === "string" && room.older !== "",
+      ratchet: this.#sessions?.state(roomId) ?? null,
     };
   }
 
@@ -538,8 +552,25 @@ export class SecretRooms {
 
   /** The messages this client holds for a room, oldest first, each once. */
   messages(roomId) {
-    const held = [...(this.#messages.get(roomId)?.values() ?? [])];
-    return held.sort((a, b) => (a.sentAt === b.sentAt ? (a.id < b.id ? -1 : 1) : a.sentAt < b.sentAt ? -1 : 1));
+    const held = [...(this.#messages.get(roomId)?.values() ?? [])].sort(chronological);
+    // e2e2's transcript, from what is held now (whatever order it was read in): the
+    // peer's sequence numbers missing between two held ones, and one that the server
+    // put before a message the peer sealed earlier.
+    const seqs = held.filter((m) => !m.mine && typeof m.seq === "number").map((m) => m.seq).sort((a, b) => a - b);
+    let highest = 0;
+    const out = [];
+    for (const message of held) {
+      if (!message.mine && typeof message.seq === "number") {
+        const below = seqs.filter((n) => n < message.seq);
+        const missing = below.length ? message.seq - below[below.length - 1] - 1 : 0;
+        const outOfOrder = message.seq < highest;
+        highest = Math.max(highest, message.seq);
+        if (!message.control) out.push({ ...message, missing, outOfOrder });
+      } else if (!message.control) {
+        out.push(message);
+      }
+    }
+    return out;
   }
 
   /** One page of a room's history: newest first from `before` ("" for the newest), or
@@ -552,7 +583,10 @@ export class SecretRooms {
     if (after !== undefined) body.after = after;
     const page = await this.#api(`/rooms/${encodeURIComponent(roomId)}/messages`, body);
     const messages = [];
-    for (const raw of page.messages) messages.push(await this.#take(room, raw));
+    // Opened oldest first, as they were sealed (a ratchet skips fewer keys so).
+    const opened = new Map();
+    for (const raw of [...page.messages].sort(chronological)) opened.set(raw, await this.#take(room, raw));
+    for (const raw of page.messages) messages.push(opened.get(raw));
     return { messages, next: page.next };
   }
 
@@ -629,7 +663,8 @@ export class SecretRooms {
     const held = this.#messages.get(room.roomId) ?? new Map();
     this.#messages.set(room.roomId, held);
     held.set(key, message);
-    this.#emit("message", { roomId: room.roomId, message });
+    // A hello or a start (e2e2) is the protocol's, not the person's: held, not shown.
+    if (!message.control) this.#emit("message", { roomId: room.roomId, message });
     // The peer writes, so they joined: the list names them, and says with which key.
     if (!message.mine && (room.peer.username == null || this.#encryption(room) === "waiting")) {
       this.#refreshUntilShown(room.roomId).catch((error) => this.#emit("error", { error }));
@@ -662,6 +697,46 @@ export class SecretRooms {
    * peer key the list named later), "altered" (anything else that does not open). */
   async #open(room, raw, mine) {
     if (!e2e1.looksSealed(raw.message)) return { text: raw.message, encrypted: false };
+    if (this.#sessions && raw.message.startsWith(`${e2e2.VERSION}.`)) return this.#openE2e2(room, raw, mine);
+    const opened1 = await this.#openE2e1(room, raw, mine);
+    if (!this.#sessions) return opened1;
+    // After the peer spoke e2e2, an e2e1 envelope from them is a step back: flagged.
+    const since = this.#sessions.peerStartedAt(room.roomId);
+    return { ...opened1, version: 1, downgraded: !mine && since !== null && raw.sentAt > since };
+  }
+
+  /** e2e2: my own from the archive (what I sent cannot be opened again, by design);
+   * the peer's from the archive, else through the room's session. */
+  async #openE2e2(room, raw, mine) {
+    const unreadable = (why) => ({ text: null, encrypted: true, version: 2, unreadable: why });
+    if (!e2e2.isEnvelope(raw.message)) return unreadable("altered");
+    if (mine) {
+      const kept = await this.#sessions.archived(room.roomId, "me", raw.id);
+      return kept ? { text: kept.text, encrypted: true, version: 2, control: kept.control } : unreadable("not_kept");
+    }
+    if (!room.trust?.key) return unreadable("no_key");
+    const before = this.#sessions.state(room.roomId);
+    await this.#sessions.ensure(room.roomId, room.trust.key);
+    const out = await this.#sessions.open(room.roomId, raw.id, raw.message, raw.sentAt);
+    // A hello read (a start to send), or the session able to seal now: the outbox goes.
+    if (out.control || this.#sessions.state(room.roomId) !== before) {
+      this.#ratchetSeen(room);
+      this.#flush(room.roomId);
+    }
+    if (out.unreadable) return unreadable(out.unreadable);
+    // The hash chain named another envelope where this one stands: kept with it.
+    const forked = out.notices.some((n) => n.kind === "altered");
+    return { text: out.text, encrypted: true, version: 2, seq: out.seq, control: out.control, ...(forked ? { forked } : {}) };
+  }
+
+  /** The session's state may have changed: the room's view says so. */
+  #ratchetSeen(room) {
+    if (room.ratchetShown === this.#sessions.state(room.roomId)) return;
+    room.ratchetShown = this.#sessions.state(room.roomId);
+    this.#emit("room", { room: this.#view(room) });
+  }
+
+  async #openE2e1(room, raw, mine) {
     if (!e2e1.isEnvelope(raw.message)) return { text: null, encrypted: true, unreadable: "altered" };
     // Bound to the sender's key: mine for one of my ids, else the peer's.
     const opened = async (peerKey) => {
@@ -809,24 +884,42 @@ export class SecretRooms {
       }
       // Another room's message waits for an answer: it goes first.
       if (this.#waiting !== null && this.#waiting !== roomId) return;
+      const state = this.#encryption(room);
+      // An e2e2 room sends its hello or its start before anything else.
+      let control = null;
+      if (state === "encrypted" && this.#sessions) {
+        const record = await this.#sessions.ensure(roomId, room.trust.key);
+        this.#ratchetSeen(room);
+        if (record.control) {
+          const envelope = record.control.envelope ?? (await this.#sessions.sealStart(roomId, record.control.id));
+          if (envelope) control = { id: record.control.id, message: envelope };
+        }
+      }
       // Read again each turn: another client on this storage may have sent some.
-      const items = await this.outbox(roomId);
-      if (items.length === 0) {
+      const items = control ? [] : await this.outbox(roomId);
+      if (!control && items.length === 0) {
         this.#answered(roomId);
         return;
       }
-      const state = this.#encryption(room);
       // In a room whose peer has no key, only what the person said may go in clear.
       const keyless = state === "plaintext" && this.identity.publicKey && !room.trust;
-      const next = keyless ? items.find((i) => i.clear) : items[0];
+      const next = control ?? (keyless ? items.find((i) => i.clear) : items[0]);
       let message;
       if (!next) {
         this.#answered(roomId);
         return;
+      } else if (control) {
+        message = control.message;
       } else if (state === "encrypted") {
-        message = next.sealed;
+        // Sealed once and kept: every retry sends the same envelope under the same id
+        // (an item sealed under e2e1 by an earlier version stays so).
+        message = next.sealed ?? (this.#sessions ? await this.#sessions.seal(roomId, next.id, next.text) : null);
+        if (!message && this.#sessions) {
+          // The session waits for the peer's first envelope: this room waits, the others go.
+          this.#answered(roomId);
+          return;
+        }
         if (!message) {
-          // Sealed once and kept: every retry sends the same envelope under the same id.
           message = await e2e1.seal(await this.#roomKey(room, room.trust.key), roomId, this.identity.publicKey, next.text);
           await this.#withOutbox(roomId, async (items) => items.map((i) => (i.id === next.id ? { ...i, sealed: message } : i)));
         }
@@ -842,8 +935,9 @@ export class SecretRooms {
       } catch (error) {
         // 409: an earlier attempt under this id got there first (its answer was lost).
         if (!(error instanceof ApiError) || (error.code !== "id_conflict" && !error.final)) {
-          const attempts = (next.attempts ?? 0) + 1;
-          await this.#withOutbox(roomId, async (items) => items.map((i) => (i.id === next.id ? { ...i, attempts } : i)));
+          const attempts = (control ? this.#controlAttempts.get(next.id) ?? 0 : next.attempts ?? 0) + 1;
+          if (control) this.#controlAttempts.set(next.id, attempts);
+          else await this.#withOutbox(roomId, async (items) => items.map((i) => (i.id === next.id ? { ...i, attempts } : i)));
           const delay = error?.retryAfter ? error.retryAfter * 1000 : backoff(attempts - 1, this.#options.retry);
           this.#waiting = roomId;
           this.#emit("retry", { roomId, id: next.id, error, delay });
@@ -856,8 +950,9 @@ export class SecretRooms {
           return;
         }
         if (error.code !== "id_conflict") {
+          if (control) await this.#sessions.controlSent(roomId, next.id);
           // A closed room takes nothing more: what waits fails with it.
-          const gone = error.code === "room_closed" ? await this.outbox(roomId) : [next];
+          const gone = error.code === "room_closed" ? await this.outbox(roomId) : control ? [] : [next];
           await this.#withOutbox(roomId, async (items) => items.filter((i) => !gone.some((g) => g.id === i.id)));
           if (error.code === "room_closed") {
             room.closed = true;
@@ -868,8 +963,14 @@ export class SecretRooms {
           continue;
         }
       }
-      await this.#withOutbox(roomId, async (items) => items.filter((i) => i.id !== next.id));
-      this.#emit("sent", { roomId, id: next.id });
+      if (control) {
+        await this.#sessions.controlSent(roomId, next.id);
+        this.#controlAttempts.delete(next.id);
+      } else {
+        await this.#withOutbox(roomId, async (items) => items.filter((i) => i.id !== next.id));
+        await this.#sessions?.sent(roomId, next.id);
+        this.#emit("sent", { roomId, id: next.id });
+      }
       this.#answered(roomId);
     }
   }
