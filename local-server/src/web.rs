@@ -52,6 +52,16 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../clients/js/src/e2e1.js"),
     ),
     (
+        "/client/e2e2.js",
+        JS,
+        include_str!("../../clients/js/src/e2e2.js"),
+    ),
+    (
+        "/client/sessions.js",
+        JS,
+        include_str!("../../clients/js/src/sessions.js"),
+    ),
+    (
         "/client/storage.js",
         JS,
         include_str!("../../clients/js/src/storage.js"),
@@ -177,5 +187,44 @@ mod tests {
             connect_src(hosted),
             "'self' https://api.example ws://ws.example:6001"
         );
+    }
+
+    /// Every module the page loads imports only modules served here: a file the
+    /// library gains is served too, or the page would not start.
+    #[test]
+    fn every_relative_import_of_a_served_module_is_served() {
+        let served: Vec<&str> = FILES.iter().map(|&(path, _, _)| path).collect();
+        let mut imports = 0;
+        for &(path, content_type, body) in FILES {
+            if content_type != JS {
+                continue;
+            }
+            let folder = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+            for line in body.lines() {
+                let line = line.trim_start();
+                if !(line.starts_with("import ") || line.starts_with("export ")) {
+                    continue;
+                }
+                let Some(from) = line.split(" from \"").nth(1) else {
+                    continue;
+                };
+                let target = from.split('"').next().unwrap_or_default();
+                let resolved = if let Some(relative) = target.strip_prefix("./") {
+                    format!("{folder}{relative}")
+                } else if let Some(relative) = target.strip_prefix("../") {
+                    let parent = folder.trim_end_matches('/');
+                    let up = &parent[..parent.rfind('/').map_or(0, |i| i + 1)];
+                    format!("{up}{relative}")
+                } else {
+                    continue;
+                };
+                imports += 1;
+                assert!(
+                    served.contains(&resolved.as_str()),
+                    "{path} imports {target}, which is not served"
+                );
+            }
+        }
+        assert!(imports > 10, "{imports} imports read: the parse found them");
     }
 }
