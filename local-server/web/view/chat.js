@@ -3,7 +3,7 @@
 // the outbox's "send unencrypted" and "discard", and Block.
 
 import { $, showError, explain, peerName } from "./dom.js";
-import { e2e1 } from "../client/index.js";
+import { e2e1, e2e2 } from "../client/index.js";
 
 const MAX_BYTES = 4096;
 const encoder = new TextEncoder();
@@ -12,10 +12,17 @@ const UNREADABLE = {
   failed: "This message could not be decrypted: it was altered or not meant for this room.",
   locked: "An encrypted message this browser cannot read: it has no key for it.",
   foreign: "Not shown: this message was sealed with a key this room never agreed to.",
+  replayed: "The server sent a message again that was read before: not shown twice.",
+  not_kept: "Sent by you, but this browser did not keep it (each message is read once, on one device).",
+  too_many_skipped: "Too many messages are missing before this one: it cannot be opened.",
 };
 
+/** The transcript's notices (e2e2): what the server may have cut or moved. */
+const missingHere = (n) => (n === 1 ? "⚠ A message is missing here: the server did not deliver it." : `⚠ ${n} messages are missing here: the server did not deliver them.`);
+
 /** What a message shows: its text (sealed or in clear), or why it cannot. */
-const kindOf = (m) => (!m.encrypted ? "clear" : m.text !== null ? "sealed" : { no_key: "locked", foreign: "foreign" }[m.unreadable] ?? "failed");
+const kindOf = (m) =>
+  !m.encrypted ? "clear" : m.text !== null ? "sealed" : { no_key: "locked", foreign: "foreign", replayed: "replayed", not_kept: "not_kept", too_many_skipped: "too_many_skipped" }[m.unreadable] ?? "failed";
 
 const count = (n) => (n === 1 ? "1 message" : `${n} messages`);
 
@@ -35,7 +42,8 @@ export function chat(page) {
 
   /** UTF-8 bytes a message may have in this room: in an encrypted one, what fits in an
    * envelope of MAX_BYTES. */
-  const limit = (room) => (room && room.encryption !== "plaintext" ? e2e1.PLAINTEXT_CAPACITY : MAX_BYTES);
+  const capacity = page.e2e2 ? e2e2.PLAINTEXT_CAPACITY : e2e1.PLAINTEXT_CAPACITY;
+  const limit = (room) => (room && room.encryption !== "plaintext" ? capacity : MAX_BYTES);
 
   function updateCounter() {
     const bytes = encoder.encode($("message").value).length;
@@ -80,10 +88,14 @@ export function chat(page) {
       encrypted: `Only you and ${name} can read this room: the server relays and keeps sealed `
         + `envelopes. Compare this safety code with ${name} another way (in person, on a call): `
         + "the same code on both screens means nobody is in between. "
-        + `Up to ${e2e1.PLAINTEXT_CAPACITY} bytes of text fit in one message.`,
+        + (page.e2e2
+          ? "Each message has a key of its own, deleted once used (forward secrecy), and the "
+            + "page shows a message the server held back or moved. "
+          : "")
+        + `Up to ${capacity} bytes of text fit in one message.`,
       waiting: `${name} has not joined yet, so their key is not known. What you write waits in `
         + `this browser (it survives a reload) and is sent encrypted as soon as ${name} joins. `
-        + `Up to ${e2e1.PLAINTEXT_CAPACITY} bytes of text fit in one message.`,
+        + `Up to ${capacity} bytes of text fit in one message.`,
       compromised: "A person's key never changes in a room, so a new one means someone may be "
         + "in between, or the server is broken. What was sealed with the key this room agreed "
         + `on is still shown; nothing sealed with another key is. To talk to ${name} safely, `
@@ -156,9 +168,16 @@ export function chat(page) {
     // In a room that is (or is to be) encrypted, a message in clear is marked as such.
     const clearHere = kind === "clear" && room.encryption !== "plaintext";
     // The peer's name is the room list's, never what a message says.
-    const item = bubble(message.mine, peerName(room), { sentAt: message.sentAt, status: clearHere ? "not encrypted" : undefined });
+    // e2e2's transcript: a message the server put out of order, or in another's place;
+    // an e2e1 one after the peer moved to e2e2 (without forward secrecy).
+    const status = clearHere ? "not encrypted"
+      : message.forked ? "⚠ another message stood here"
+        : message.outOfOrder ? "⚠ out of order"
+          : message.downgraded ? "⚠ sent without forward secrecy" : undefined;
+    const item = bubble(message.mine, peerName(room), { sentAt: message.sentAt, status });
     item.dataset.id = message.id;
     item.dataset.e2e = kind;
+    if (message.version) item.dataset.version = String(message.version);
     const body = document.createElement("div");
     if (kind === "sealed" || kind === "clear") {
       body.className = "text";
@@ -173,11 +192,20 @@ export function chat(page) {
     return item;
   }
 
+  function gapItem(n) {
+    const item = document.createElement("li");
+    item.className = "gap";
+    item.dataset.missing = String(n);
+    item.textContent = missingHere(n);
+    return item;
+  }
+
   /** A message in the outbox: not sent yet. */
   function pendingItem(room, entry, first) {
+    const starting = room.encryption === "encrypted" && room.ratchet === "starting";
     const status = {
       waiting: `waiting for ${peerName(room)} to join`,
-      encrypted: first ? "sending…" : "queued",
+      encrypted: starting ? `waiting for ${peerName(room)}'s device` : first ? "sending…" : "queued",
     }[room.encryption] ?? (!myKeys() && room.encryption === "plaintext" && first ? "sending…" : "not sent");
     const item = bubble(true, "", { status });
     item.classList.add("pending");
@@ -197,7 +225,9 @@ export function chat(page) {
     $("outbox-note").dataset.state = state;
     $("outbox-text").textContent = {
       waiting: `${count(n)} will be sent encrypted when ${name} joins.`,
-      encrypted: `Sending ${count(n)}, encrypted…`,
+      encrypted: room.ratchet === "starting"
+        ? `${count(n)} will be sent encrypted once ${name}'s device answers (it starts the keys of this room).`
+        : `Sending ${count(n)}, encrypted…`,
       compromised: `${count(n)} will not be sent: ${name}'s encryption key changed.`,
       plaintext: `${name} joined without encryption: ${count(n)} ${n === 1 ? "was" : "were"} not sent. `
         + "Sent unencrypted, the server can read them.",
@@ -215,7 +245,7 @@ export function chat(page) {
     const arrived = new Set(messages.map((message) => message.id));
     const waiting = room.closed ? [] : outbox(room.roomId).filter((entry) => !arrived.has(entry.id));
     $("messages").replaceChildren(
-      ...messages.map((message) => messageItem(room, message)),
+      ...messages.flatMap((message) => (message.missing ? [gapItem(message.missing), messageItem(room, message)] : [messageItem(room, message)])),
       ...waiting.map((entry, index) => pendingItem(room, entry, index === 0)),
     );
     $("older").hidden = !room.hasOlder;
