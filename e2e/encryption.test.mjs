@@ -20,9 +20,14 @@ const KEY = process.env.PUSHER_KEY ?? "local-key";
 if (!BASE) throw new Error("SECRET_ROOMS_URL is not set: run ./scripts/test.sh");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const PHONE = { viewport: { width: 390, height: 780 }, deviceScaleFactor: 2 };
-const ENVELOPE = /^e2e1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}$/;
+// What the page seals (e2e2, clients/js/PROTOCOL.md): one of three lengths.
+const ENVELOPE = /^e2e2\.[A-Za-z0-9_-]+$/;
+const SIZES = [475, 1499, 4096];
+const ENVELOPE1 = /^e2e1\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}$/;
 const SAFETY_CODE = /^\d{5}( \d{5}){11}$/;
 const NOTICE = "could not be decrypted: it was altered or not meant for this room";
+const NOT_FROM_HERE = "not from this browser";
+const REPLAYED = "sent a message again that was read before";
 
 let browser;
 const clients = [];
@@ -108,9 +113,13 @@ async function pair() {
   const bob = await person();
   await connect(alice, bob.publicId);
   await connect(bob, alice.publicId);
-  for (const who of [alice, bob]) await who.page.locator('#chat[data-encryption="encrypted"]').waitFor();
+  for (const who of [alice, bob]) await who.page.locator('#chat[data-encryption="encrypted"][data-ratchet="started"]').waitFor();
   return { alice, bob, room: await openRoom(alice) };
 }
+
+/** What the people wrote in a room's history: all but its first two envelopes, which
+ * are the e2e2 session's hello and start (nothing is sealed before them). */
+const spoken = (kept) => kept.slice(2);
 
 async function send(who, text) {
   await who.page.fill("#message", text);
@@ -189,7 +198,7 @@ async function safetyCode(who) {
 test("two pages chat encrypted both ways, through the outbox while the peer is away; nothing in clear leaves them", async () => {
   const alice = await person();
   const bob = await person();
-  const plaintexts = ["Before you joined: the first 🔐", "Before you joined: the second", "Alice here, reading you", "é".repeat(1519) + "!"];
+  const plaintexts = ["Before you joined: the first 🔐", "Before you joined: the second", "Alice here, reading you", "é".repeat(1485) + "!"];
 
   // Bob opens a room with Alice's id before she has joined: her key is not known, so
   // what he writes waits in his outbox, marked, and the room says so.
@@ -226,10 +235,10 @@ test("two pages chat encrypted both ways, through the outbox while the peer is a
   await bob.page.locator(".message.mine:not(.pending) .text", { hasText: plaintexts[1] }).waitFor();
   assert.equal(await bob.page.locator(".message.pending").count(), 0);
 
-  // Alice replies; then the most text one encrypted message holds (3039 bytes).
+  // Alice replies; then the most text one encrypted message holds (2971 bytes).
   await send(alice, plaintexts[2]);
   await bob.page.locator(".message.theirs .text", { hasText: plaintexts[2] }).waitFor();
-  await alice.page.locator("#counter", { hasText: "/ 3039" }).waitFor();
+  await alice.page.locator("#counter", { hasText: "/ 2971" }).waitFor();
   await send(alice, plaintexts[3]);
   await bob.page.locator(".message.theirs .text", { hasText: "é!" }).waitFor();
   assert.deepEqual(await texts(bob), plaintexts);
@@ -244,19 +253,21 @@ test("two pages chat encrypted both ways, through the outbox while the peer is a
   assert.equal(code, independentSafetyCode(await keyOf(alice), await keyOf(bob)));
 
   // Nothing in clear reached the realtime server or the history.
-  await until(() => heard.messages.length === 4, "four relayed messages");
+  // Four messages, and the session's two first envelopes: the hello of the member with
+  // the larger key, and the other's start.
+  await until(() => heard.messages.length === 6, "six relayed envelopes");
   const kept = await history(alice.privateId, room.roomId);
-  assert.equal(kept.length, 4);
-  assert.deepEqual(kept.map((m) => m.from.publicId), [bob.publicId, bob.publicId, alice.publicId, alice.publicId]);
+  assert.equal(kept.length, 6);
+  assert.deepEqual(kept.filter((m) => m.from.publicId === bob.publicId).length, 3);
   for (const { message } of [...heard.messages, ...kept]) {
     assert.match(message, ENVELOPE);
-    assert.ok(message.length <= 4096);
+    assert.ok(SIZES.includes(message.length), `a size class's length: ${message.length}`);
     for (const text of plaintexts) assert.ok(!message.includes(text));
   }
   // Nor did it leave either browser in anything else it sent (which was recorded: the
   // envelopes are in it).
   for (const who of [alice, bob]) {
-    assert.ok(who.sent.filter((body) => /e2e1\.[A-Za-z0-9_-]{16}\./.test(body)).length >= 2, "the pages' requests were recorded");
+    assert.ok(who.sent.filter((body) => /e2e2\.[A-Za-z0-9_-]{400}/.test(body)).length >= 2, "the pages' requests were recorded");
     for (const text of plaintexts) {
       assert.ok(!who.sent.some((body) => body.includes(text) || body.includes(JSON.stringify(text).slice(1, -1))),
         `"${text.slice(0, 20)}…" never left the browser`);
@@ -345,9 +356,11 @@ test("a peer's key comes from the room list only: forged room events neither pic
   await alice.page.locator(".message.theirs .text", { hasText: "for Alice only" }).waitFor();
   await bob.page.locator('#chat[data-encryption="encrypted"]').waitFor();
   await bob.page.locator("#outbox-note").waitFor({ state: "hidden" });
+  // Bob's message, after the session's hello and start (one from each side).
   const kept = await history(bob.privateId, room.roomId);
-  assert.equal(kept.length, 1);
-  assert.match(kept[0].message, ENVELOPE);
+  assert.equal(kept.length, 3);
+  assert.equal(kept.filter((m) => m.from.publicId === bob.publicId).length, 2);
+  for (const m of kept) assert.match(m.message, ENVELOPE);
   assert.equal(await safetyCode(bob), await safetyCode(alice), "Bob's page has Alice's real key");
   for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
 });
@@ -379,7 +392,7 @@ test("a public id rotated in another tab: what each tab seals opens for the peer
   }
   // The first tab caught up with the new id.
   await alice.page.locator("#my-public-id", { hasText: newId }).waitFor();
-  const kept = await history(bob.privateId, room.roomId);
+  const kept = spoken(await history(bob.privateId, room.roomId));
   assert.deepEqual(kept.map((m) => m.from.publicId), [newId, newId, bob.publicId], "the server says the new id");
   for (const who of [alice, bob, tab]) assert.deepEqual(who.problems, [], "no script errors on the page");
 });
@@ -407,12 +420,13 @@ test("an outbox two tabs share goes out once: one tab at a time sends it (a Web 
   await requestsSoFar(bob);
   await requestsSoFar(tab);
   const room = await openRoom(bob);
-  const kept = await history(alice.privateId, room.roomId);
+  const kept = spoken(await history(alice.privateId, room.roomId));
   assert.equal(kept.length, 3, `each message once: ${kept.length} kept`);
   // Posted once each, by one tab or the other: the server would keep a second post
   // under the same id only once, so the kept count alone cannot show a missing lock.
+  // Three messages and Bob's hello or start.
   const posted = [...bob.posts, ...tab.posts].filter((path) => path === `/rooms/${room.roomId}/message`);
-  assert.equal(posted.length, 3, `each message posted once: ${posted.length} posts`);
+  assert.equal(posted.length, 4, `each message posted once: ${posted.length} posts`);
   assert.deepEqual(tab.problems, [], "no script errors on the page");
 });
 
@@ -423,11 +437,16 @@ test("an answer lost mid-send: the outbox sends again under the same id and enve
   await bob.page.locator('#chat[data-encryption="waiting"]').waitFor();
   await send(bob, "only once");
   await bob.page.locator(".message.pending .text", { hasText: "only once" }).waitFor();
-  // The first post reaches the server, which keeps and publishes it; its answer is lost.
-  const bodies = [];
+  // The message's first post (after the session's hello or start, Bob's first post)
+  // reaches the server, which keeps and publishes it; its answer is lost.
+  const posts = [];
+  let bodies = [];
   await bob.context.route(/\/rooms\/[^/]+\/message$/, async (route) => {
-    bodies.push(JSON.parse(route.request().postData()));
-    if (bodies.length === 1) {
+    const body = JSON.parse(route.request().postData());
+    posts.push(body);
+    const ids = [...new Set(posts.map((p) => p.id))];
+    bodies = posts.filter((p) => p.id === ids[1]);
+    if (body.id === ids[1] && bodies.length === 1) {
       await route.fetch();
       await route.abort("connectionreset");
     } else {
@@ -444,7 +463,7 @@ test("an answer lost mid-send: the outbox sends again under the same id and enve
   assert.equal(bodies[1].id, bodies[0].id, "the same id");
   assert.equal(bodies[1].message, bodies[0].message, "the same envelope");
   const room = await openRoom(bob);
-  const kept = await history(alice.privateId, room.roomId);
+  const kept = spoken(await history(alice.privateId, room.roomId));
   assert.deepEqual(kept.map((m) => m.id), [bodies[0].id], "kept once, under the page's id");
   // A later message, after which the lost one still shows once on both pages.
   await send(bob, "and then");
@@ -484,15 +503,18 @@ test("a tampered or re-attributed envelope shows a notice, never garbage; a mess
   const { alice, bob, room } = await pair();
   await send(bob, "the real one");
   await alice.page.locator(".message.theirs .text", { hasText: "the real one" }).waitFor();
-  const [original] = await history(alice.privateId, room.roomId);
+  const [original] = spoken(await history(alice.privateId, room.roomId));
   assert.match(original.message, ENVELOPE);
 
-  // A byte of the ciphertext flipped, posted by Bob's identity: it looks like an envelope.
-  const [version, iv, sealed] = original.message.split(".");
-  const bytes = Buffer.from(sealed, "base64url");
-  bytes[3] ^= 0x01;
-  const tampered = `${version}.${iv}.${bytes.toString("base64url")}`;
+  // A byte of the ciphertext flipped (after the 80-byte header), under a sequence number
+  // not used yet (a used one is refused as a replay before any key is tried), posted by
+  // Bob's identity: it looks like an envelope.
+  const bytes = Buffer.from(original.message.slice("e2e2.".length), "base64url");
+  bytes.writeUInt32BE(999, 40);
+  bytes[100] ^= 0x01;
+  const tampered = `e2e2.${bytes.toString("base64url")}`;
   assert.match(tampered, ENVELOPE);
+  assert.equal(tampered.length, original.message.length);
   assert.equal((await api(`/rooms/${room.roomId}/message`, { privateId: bob.privateId, message: tampered })).status, 204);
   // Bob's untouched envelope, posted again by Alice's identity: the server says she sent
   // it, which its additional data denies.
@@ -503,7 +525,16 @@ test("a tampered or re-attributed envelope shows a notice, never garbage; a mess
 
   for (const who of [alice, bob]) {
     await who.page.locator(".message .text", { hasText: "after all that" }).waitFor();
-    assert.equal(await who.page.locator(".message.unreadable .notice", { hasText: NOTICE }).count(), 2, "two notices");
+    // Each page: one that does not open (the peer's, altered or re-attributed), and one
+    // the server says it sent, which it never sealed (the other: e2e2 opens none of
+    // its own, it shows what it kept).
+    // Live events are opened side by side: a later one may show first. The peer's
+    // envelope that does not open is "altered", or "replayed" where its sequence
+    // number was read before (which one depends on who sealed what first).
+    const refused = new RegExp(`${NOTICE}|${REPLAYED}`);
+    for (const text of [refused, NOT_FROM_HERE]) await who.page.locator(".message.unreadable .notice", { hasText: text }).first().waitFor();
+    assert.equal(await who.page.locator(".message.unreadable .notice", { hasText: refused }).count(), 1, "one notice");
+    assert.equal(await who.page.locator(".message.unreadable .notice", { hasText: NOT_FROM_HERE }).count(), 1, "one notice");
     assert.deepEqual(await texts(who), ["the real one", "sent in clear", "after all that"], "no garbage");
     const clear = who.page.locator(".message.clear", { hasText: "sent in clear" });
     assert.equal(await clear.locator(".mark").textContent(), "not encrypted");
@@ -622,8 +653,8 @@ test("forged message events: malformed or from strangers are dropped, never name
   // real message's id does. The history, fetched when the channel is joined again, wins.
   socket.drop = (frame) => frame.includes('"event":"message"');
   await send(alice, "the real one");
-  await until(async () => (await history(alice.privateId, room.roomId)).length === 1, "Alice's message kept");
-  const [real] = await history(alice.privateId, room.roomId);
+  await until(async () => spoken(await history(alice.privateId, room.roomId)).length === 1, "Alice's message kept");
+  const [real] = spoken(await history(alice.privateId, room.roomId));
   forge(socket, room.channel, "message", { id: real.id, sentAt: real.sentAt, message: "a fake one", from: { publicId: alice.publicId } });
   await bob.page.locator(".message.theirs .text", { hasText: "a fake one" }).waitFor();
   socket.drop = null;
@@ -714,7 +745,7 @@ test("an encrypted room is never downgraded: a dropped key is flagged, a changed
   assert.equal(await bob.page.locator("#chat").getAttribute("data-encryption"), "encrypted");
   await send(bob, "still sealed");
   await alice.page.locator(".message.theirs .text", { hasText: "still sealed" }).waitFor();
-  const [kept] = await history(alice.privateId, room.roomId);
+  const [kept] = spoken(await history(alice.privateId, room.roomId));
   assert.match(kept.message, ENVELOPE);
 
   // The server reports another key for Alice (one it holds the private half of): the room
@@ -760,7 +791,7 @@ test("an encrypted room is never downgraded: a dropped key is flagged, a changed
   const notice = bob.page.locator(".message.unreadable .notice", { hasText: "sealed with a key this room never agreed to" });
   assert.equal(await notice.count(), 1);
   assert.deepEqual(await texts(bob), ["still sealed", "the real Alice"], "the planted text is never shown");
-  const all = await history(alice.privateId, room.roomId);
+  const all = spoken(await history(alice.privateId, room.roomId));
   assert.deepEqual(all.map((m) => m.from.publicId), [bob.publicId, alice.publicId, alice.publicId], "nothing more from Bob");
 
   // For good: the list reports Alice's real key again, and the room stays compromised.
@@ -772,4 +803,122 @@ test("an encrypted room is never downgraded: a dropped key is flagged, a changed
   assert.equal(await bob.page.locator("#message").isDisabled(), true);
   await notice.waitFor();
   for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
+});
+
+// --- e2e2 in the page: forward secrecy, the archive, the transcript's notices ---------
+
+/** In `who`'s page: its session of `roomId` (unsealed with the page's own local key, as
+ * a thief with the page's state would), then each of `envelopes` tried with it, and with
+ * a session made afresh from the page's identity key. What opened, or why not. */
+function stealAndOpen(who, roomId, peerKey, envelopes) {
+  return who.page.evaluate(async ([database, roomId, peerKey, envelopes]) => {
+    const e2e2 = await import("/client/e2e2.js");
+    const db = await new Promise((resolve, reject) => {
+      const request = indexedDB.open(database);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const get = (name) => new Promise((resolve, reject) => {
+      const request = db.transaction("values", "readonly").objectStore("values").get(name);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const [localKey, sealed, keyPair, identity] = [await get("localKey"), await get(`e2e2:${roomId}`), await get("keyPair"), await get("identity")];
+    db.close();
+    const name = `e2e2:${roomId}`;
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: e2e2.fromBase64url(sealed.iv), additionalData: new TextEncoder().encode(name) },
+      localKey,
+      e2e2.fromBase64url(sealed.data),
+    );
+    const session = e2e2.deserialize(JSON.parse(new TextDecoder().decode(plain)).session);
+    const fresh = (await e2e2.createSession({ privateKey: keyPair.privateKey, publicKey: identity.publicKey, peerPublicKey: peerKey, roomId })).session;
+    const tryOpen = async (state, envelope) => {
+      try {
+        const opened = await e2e2.open(state, envelope);
+        return opened.text === null ? "a hello" : `opened: ${opened.text}`;
+      } catch (error) {
+        return error.reason ?? String(error);
+      }
+    };
+    const results = [];
+    for (const envelope of envelopes) results.push([await tryOpen(session, envelope), await tryOpen(fresh, envelope)]);
+    return { role: session.role, results };
+  }, [who.storageKey, roomId, peerKey, envelopes]);
+}
+
+test("e2e2: a page's stolen state opens nothing already read; a reload reads it all from the page's archive", async () => {
+  const { alice, bob, room } = await pair();
+  const said = [];
+  for (let round = 0; round < 3; round += 1) {
+    for (const [from, to] of [[alice, bob], [bob, alice]]) {
+      const text = `${from === alice ? "Alice" : "Bob"} ${round}`;
+      said.push(text);
+      await send(from, text);
+      await to.page.locator(".message.theirs .text", { hasText: text }).waitFor();
+    }
+  }
+  const kept = await history(bob.privateId, room.roomId);
+  for (const m of kept) {
+    assert.match(m.message, ENVELOPE);
+    assert.ok(SIZES.includes(m.message.length));
+  }
+  const fromAlice = kept.filter((m) => m.from.publicId === alice.publicId).map((m) => m.message);
+  const aliceKey = (await api("/users/rooms", { privateId: bob.privateId })).body.rooms.find((r) => r.roomId === room.roomId).peer.publicKey;
+  const { results } = await stealAndOpen(bob, room.roomId, aliceKey, fromAlice);
+  assert.equal(results.length, 4, "Alice's hello or start, and her three messages");
+  for (const [withSession, withIdentity] of results) {
+    assert.ok(!withSession.startsWith("opened"), `the page's session opens nothing read: ${withSession}`);
+    assert.ok(!withIdentity.startsWith("opened"), `the identity key opens nothing read: ${withIdentity}`);
+  }
+  // Bob reloads: the page reads what it read before from its archive, not the server.
+  await bob.page.reload();
+  await bob.page.locator('#chat[data-joined="true"]').waitFor();
+  await bob.page.locator(".message .text", { hasText: "Bob 2" }).waitFor();
+  assert.deepEqual(await texts(bob), said);
+  assert.equal(await bob.page.locator(".message.unreadable").count(), 0);
+  for (const who of [alice, bob]) assert.deepEqual(who.problems, [], "no script errors on the page");
+});
+
+test("e2e2: a message the server drops, replays or reorders shows its notice on the page", async () => {
+  const { alice, bob, room } = await pair();
+  await send(alice, "before");
+  await bob.page.locator(".message.theirs .text", { hasText: "before" }).waitFor();
+  await bob.page.close();
+  for (const text of ["one", "two", "three", "four"]) {
+    await send(alice, text);
+    await alice.page.locator(".message.mine:not(.pending) .text", { hasText: text }).waitFor();
+  }
+  const ids = {};
+  const written = spoken(await history(alice.privateId, room.roomId));
+  ["before", "one", "two", "three", "four"].forEach((text, at) => (ids[text] = written[at].id));
+  // Bob comes back through a server that withholds "two", puts "four" before "three",
+  // and sends "one" again under another id.
+  const page = await bob.context.newPage();
+  const problems = [];
+  page.on("pageerror", (error) => problems.push(error.message));
+  await page.route(/\/rooms\/[^/]+\/messages$/, async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    const messages = body.messages.filter((m) => m.id !== ids.two);
+    const three = messages.find((m) => m.id === ids.three);
+    const four = messages.find((m) => m.id === ids.four);
+    if (three && four) [three.sentAt, four.sentAt] = [four.sentAt, three.sentAt];
+    const one = messages.find((m) => m.id === ids.one);
+    if (one) messages.push({ ...one, id: "replayed-one-0000000000", sentAt: new Date(Date.parse(one.sentAt) + 1).toISOString() });
+    await route.fulfill({ response, json: { ...body, messages } });
+  });
+  await page.goto(BASE);
+  await page.locator('#chat[data-joined="true"]').waitFor();
+  await page.locator(".message.theirs .text", { hasText: "three" }).waitFor();
+  await page.locator(".message.unreadable .notice", { hasText: REPLAYED }).waitFor();
+  await page.locator("#messages .gap", { hasText: "A message is missing here" }).waitFor();
+  assert.equal(await page.locator(".message.theirs .text", { hasText: "two" }).count(), 0);
+  const outOfOrder = page.locator(".message", { has: page.locator(".text", { hasText: "three" }) }).locator(".mark");
+  assert.equal(await outOfOrder.textContent(), "⚠ out of order");
+  // The gap stands right before "three", after "four".
+  const order = await page.locator("#messages > li").evaluateAll((items) =>
+    items.map((item) => (item.classList.contains("gap") ? "gap" : item.querySelector(".text")?.textContent ?? "notice")));
+  assert.deepEqual(order, ["before", "one", "notice", "four", "gap", "three"]);
+  assert.deepEqual(problems, [], "no script errors on the page");
 });

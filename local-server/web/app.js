@@ -63,7 +63,7 @@ function realtime({ authEndpoint, params }) {
 // e2e2 (forward secrecy, a transcript, sizes by class: clients/js/PROTOCOL.md) is in
 // the library and its tests; the page turns it on once its Chromium tests are moved to
 // it (issue 21). The view already shows what e2e2 reports.
-const page = { client: null, openId: null, local: localValues(storageKey), e2e2: false };
+const page = { client: null, openId: null, local: localValues(storageKey), e2e2: true };
 identityActions(page, forget);
 
 try {

@@ -887,7 +887,8 @@ export class SecretRooms {
       const state = this.#encryption(room);
       // An e2e2 room sends its hello or its start before anything else.
       let control = null;
-      if (state === "encrypted" && this.#sessions) {
+      // (Only in a room this identity joined: an offered one takes no post yet.)
+      if (state === "encrypted" && this.#sessions && room.joined) {
         const record = await this.#sessions.ensure(roomId, room.trust.key);
         this.#ratchetSeen(room);
         if (record.control) {
@@ -947,6 +948,12 @@ export class SecretRooms {
             roomId,
             setTimeout(() => this.#flush(roomId), delay),
           );
+          return;
+        }
+        if (control && error.code !== "id_conflict" && error.code !== "room_closed") {
+          // A hello or a start is the session's only way to begin: kept for the next
+          // flush (a join, a reload), never dropped.
+          this.#answered(roomId);
           return;
         }
         if (error.code !== "id_conflict") {

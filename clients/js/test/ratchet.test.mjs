@@ -181,3 +181,42 @@ test("e2e2: a reload reads the conversation from the archive; e2e1 still opens, 
   assert.deepEqual(reloaded.messages(roomId).map((m) => [m.text, m.version]), [["in e2e2", 2], ["also in e2e2", 2], ["the old way", 1]]);
   assert.ok(BASE);
 });
+
+test("e2e2: a room only offered takes no hello; joined, the session starts (the hello is never dropped)", async () => {
+  const bob = await open(V2);
+  // An Alice with the larger key: the member who says hello.
+  let alice;
+  let storage;
+  const posts = [];
+  const spying = async (url, init) => {
+    if (String(url).endsWith("/message")) posts.push(url);
+    return globalThis.fetch(url, init);
+  };
+  for (;;) {
+    storage = memoryStorage();
+    alice = await open({ ...V2, storage, fetch: spying });
+    if (Buffer.compare(Buffer.from(e2e2.fromBase64url(alice.identity.publicKey)), Buffer.from(e2e2.fromBase64url(bob.identity.publicKey))) > 0) break;
+    alice.close();
+  }
+  const offered = next(alice, "room", ({ room }) => room.peer.publicId === bob.identity.publicId && room.peer.username != null);
+  const { roomId } = await bob.connect(alice.identity.publicId);
+  await offered;
+  // Alice reloads: a client starts by sending what each room's outbox and session hold.
+  alice.close();
+  alice = await open({ ...V2, storage, fetch: spying });
+  assert.equal(alice.room(roomId).joined, false);
+  assert.equal(alice.room(roomId).encryption, "encrypted", "the list names Bob's key for the room he opened");
+  // Its sends are over once another room's message is through (they go one at a time).
+  const carol = await open(V2);
+  const withCarol = (await alice.connect(carol.identity.publicId)).roomId;
+  await carol.connect(alice.identity.publicId);
+  await until(() => alice.room(withCarol)?.ratchet === "started", "Alice's session with Carol started");
+  const sent = next(alice, "sent");
+  await alice.send(withCarol, "to Carol");
+  await sent;
+  assert.ok(posts.some((url) => url.includes(withCarol)), "the spy sees Alice's posts");
+  assert.ok(!posts.some((url) => url.includes(roomId)), "nothing posted to a room Alice has not joined");
+  await alice.connect(bob.identity.publicId);
+  await until(() => alice.room(roomId).ratchet === "started" && bob.room(roomId).ratchet === "started", "the ratchet started");
+  await say(bob, alice, roomId, "started after the join");
+});

@@ -13,7 +13,7 @@ const UNREADABLE = {
   locked: "An encrypted message this browser cannot read: it has no key for it.",
   foreign: "Not shown: this message was sealed with a key this room never agreed to.",
   replayed: "The server sent a message again that was read before: not shown twice.",
-  not_kept: "Sent by you, but this browser did not keep it (each message is read once, on one device).",
+  not_kept: "Sent from your identity, but not from this browser: it cannot be read here.",
   too_many_skipped: "Too many messages are missing before this one: it cannot be opened.",
 };
 
@@ -74,6 +74,7 @@ export function chat(page) {
     const state = room.encryption;
     const name = peerName(room);
     $("chat").dataset.encryption = state;
+    $("chat").dataset.ratchet = room.ratchet ?? "";
     $("chat").dataset.keyChanged = String(state === "compromised" && room.changedKeys.length > 0);
     $("peer-name").textContent = room.peer.username ?? "";
     $("e2e").dataset.state = state;
