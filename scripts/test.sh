@@ -154,6 +154,12 @@ e2e_log=target/e2e-output.log
 (cd e2e && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" PUSHER_KEY=local-key \
   SCREENSHOT_DIR="$root/target/screenshots" node --test --test-concurrency=1 --test-reporter=tap) 2>&1 | tee "$e2e_log"
 
+# BENCHMARKS.md's e2e2 figures come from e2e/bench-e2e2.mjs: a short run proves it works.
+say "e2e/bench-e2e2.mjs (N=20: it runs; BENCHMARKS.md has the 1,000-message figures)"
+bench_out=$(cd e2e && SECRET_ROOMS_URL="http://127.0.0.1:$server_port" N=20 node bench-e2e2.mjs) || die "e2e/bench-e2e2.mjs failed"
+grep -q "^e2e2 in Chromium, 20 messages" <<<"$bench_out" || die "e2e/bench-e2e2.mjs printed no figures: $bench_out"
+echo "$bench_out"
+
 # --- The client library (clients/js): its types, then its tests against the same server.
 say "clients/js: tsc --noEmit, then node --test against http://127.0.0.1:$server_port"
 client_log=target/client-output.log

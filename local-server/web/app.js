@@ -60,9 +60,8 @@ function realtime({ authEndpoint, params }) {
 }
 
 /** What the parts of the view share: the client, the open room, the page's own values. */
-// e2e2 (forward secrecy, a transcript, sizes by class: clients/js/PROTOCOL.md) is in
-// the library and its tests; the page turns it on once its Chromium tests are moved to
-// it (issue 21). The view already shows what e2e2 reports.
+// e2e2: forward secrecy, a transcript nobody can cut, sizes by class
+// (clients/js/PROTOCOL.md); e2e1 envelopes still open.
 const page = { client: null, openId: null, local: localValues(storageKey), e2e2: true };
 identityActions(page, forget);
 
