@@ -52,6 +52,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../clients/js/src/e2e1.js"),
     ),
     (
+        "/client/bytes.js",
+        JS,
+        include_str!("../../clients/js/src/bytes.js"),
+    ),
+    (
         "/client/e2e2.js",
         JS,
         include_str!("../../clients/js/src/e2e2.js"),

@@ -60,14 +60,14 @@ function realtime({ authEndpoint, params }) {
 }
 
 /** What the parts of the view share: the client, the open room, the page's own values. */
-// e2e2: forward secrecy, a transcript nobody can cut, sizes by class
-// (clients/js/PROTOCOL.md); e2e1 envelopes still open.
-const page = { client: null, openId: null, local: localValues(storageKey), e2e2: true };
+const page = { client: null, openId: null, local: localValues(storageKey) };
 identityActions(page, forget);
 
 try {
   await upgrade({ storageKey, apiBase, fromAddress: config.fromAddress === true, storage });
-  page.client = new SecretRooms({ baseUrl: apiBase, storage, realtime, name: storageKey, e2e2: page.e2e2 });
+  // e2e2: forward secrecy, a transcript nobody can cut, sizes by class
+  // (clients/js/PROTOCOL.md); e2e1 envelopes still open.
+  page.client = new SecretRooms({ baseUrl: apiBase, storage, realtime, name: storageKey, e2e2: true });
 } catch (error) {
   showError(explain(error));
   throw error;

@@ -5,6 +5,7 @@
 import * as e2e1 from "./e2e1.js";
 import * as e2e2 from "./e2e2.js";
 import { Sessions } from "./sessions.js";
+import { newId } from "./bytes.js";
 
 /** An answer of the API that is not a 2xx, or no answer at all (`status` 0, code
  * `network`). `code` is the API's error code (`room_closed`, `rate_limited`, ...). */
@@ -49,7 +50,6 @@ function readTrust(stored) {
   return { key: stored.key, others: Array.isArray(stored.others) ? stored.others : [] };
 }
 
-const newId = () => e2e1.toBase64url(crypto.getRandomValues(new Uint8Array(16)));
 
 export class SecretRooms {
   /**
@@ -557,12 +557,14 @@ export class SecretRooms {
     // peer's sequence numbers missing between two held ones, and one that the server
     // put before a message the peer sealed earlier.
     const seqs = held.filter((m) => !m.mine && typeof m.seq === "number").map((m) => m.seq).sort((a, b) => a - b);
+    // Each held sequence number, with the one held just below it.
+    const below = new Map(seqs.map((n, at) => [n, at > 0 ? seqs[at - 1] : null]));
     let highest = 0;
     const out = [];
     for (const message of held) {
       if (!message.mine && typeof message.seq === "number") {
-        const below = seqs.filter((n) => n < message.seq);
-        const missing = below.length ? message.seq - below[below.length - 1] - 1 : 0;
+        const lower = below.get(message.seq);
+        const missing = lower === null ? 0 : message.seq - lower - 1;
         const outOfOrder = message.seq < highest;
         highest = Math.max(highest, message.seq);
         if (!message.control) out.push({ ...message, missing, outOfOrder });

@@ -21,6 +21,8 @@
 //   both sides, for the two people to compare out of band.
 // - No forward secrecy: a private key stolen later opens every kept message of its rooms.
 
+import { toBase64url, fromBase64url, base64urlLength, compareBytes } from "./bytes.js";
+
 const VERSION = "e2e1";
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -30,27 +32,6 @@ const B64URL = "[A-Za-z0-9_-]";
 const ENVELOPE = new RegExp(`^${VERSION}\\.(${B64URL}{16})\\.(${B64URL}{22,})$`);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
-
-// --- base64url ------------------------------------------------------------------------
-
-function toBase64url(bytes) {
-  let binary = "";
-  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-/** Strict: unpadded base64url only, or an error. */
-function fromBase64url(text) {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) throw new Error("not base64url");
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4));
-  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  // Canonical only: the same bytes must encode back to the same text.
-  if (toBase64url(bytes) !== text) throw new Error("not canonical base64url");
-  return bytes;
-}
-
-/** Characters of unpadded base64url for `n` bytes. */
-const base64urlLength = (n) => Math.floor(n / 3) * 4 + (n % 3 === 0 ? 0 : (n % 3) + 1);
 
 /** A raw X25519 public key as the API takes it: 32 bytes, 43 characters. */
 function isPublicKey(text) {
@@ -163,13 +144,6 @@ async function safetyCode(publicKeyA, publicKeyB) {
   for (const byte of digest) number = (number << 8n) | BigInt(byte);
   const digits = (number % 10n ** 60n).toString().padStart(60, "0");
   return digits.match(/.{5}/g).join(" ");
-}
-
-function compareBytes(a, b) {
-  for (let i = 0; i < Math.min(a.length, b.length); i += 1) {
-    if (a[i] !== b[i]) return a[i] - b[i];
-  }
-  return a.length - b.length;
 }
 
 export {

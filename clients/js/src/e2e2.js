@@ -9,6 +9,8 @@
 // sealed, and must store what seal() and open() return before it sends or shows
 // anything, so that no message key is ever used twice, even across a crash.
 
+import { toBase64url, fromBase64url, base64urlLength, compareBytes } from "./bytes.js";
+
 const VERSION = "e2e2";
 const MAX_MESSAGE_BYTES = 4096;
 const KEY_BYTES = 32;
@@ -32,22 +34,6 @@ const ZEROS = new Uint8Array(KEY_BYTES);
 
 // --- Bytes -----------------------------------------------------------------------------
 
-function toBase64url(bytes) {
-  let binary = "";
-  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64url(text) {
-  if (typeof text !== "string" || !/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) throw new Error("not base64url");
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4));
-  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  if (toBase64url(bytes) !== text) throw new Error("not canonical base64url");
-  return bytes;
-}
-
-const base64urlLength = (n) => Math.floor(n / 3) * 4 + (n % 3 === 0 ? 0 : (n % 3) + 1);
-
 function concat(...parts) {
   const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
   let at = 0;
@@ -63,13 +49,6 @@ function equal(a, b) {
   let diff = 0;
   for (let i = 0; i < a.length; i += 1) diff |= a[i] ^ b[i];
   return diff === 0;
-}
-
-function compareBytes(a, b) {
-  for (let i = 0; i < Math.min(a.length, b.length); i += 1) {
-    if (a[i] !== b[i]) return a[i] - b[i];
-  }
-  return a.length - b.length;
 }
 
 // --- Sizes -----------------------------------------------------------------------------

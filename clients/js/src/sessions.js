@@ -6,10 +6,10 @@
 // stored before what it sealed is sent or what it opened is shown.
 
 import * as e2e2 from "./e2e2.js";
+import { newId } from "./bytes.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const newId = () => e2e2.toBase64url(crypto.getRandomValues(new Uint8Array(16)));
 
 export class Sessions {
   #storage;

@@ -35,7 +35,7 @@ after(() => scratch && fs.rmSync(scratch, { recursive: true, force: true }));
 
 test("npm pack holds the module, its types and its README, and nothing of the tests", () => {
   const files = packed.files.map((f) => f.path).sort();
-  for (const needed of ["package.json", "README.md", "index.d.ts", "src/index.js", "src/client.js", "src/e2e1.js", "src/e2e2.js", "src/storage.js", "PROTOCOL.md"]) {
+  for (const needed of ["package.json", "README.md", "index.d.ts", "src/index.js", "src/client.js", "src/e2e1.js", "src/e2e2.js", "src/bytes.js", "src/sessions.js", "src/storage.js", "PROTOCOL.md"]) {
     assert.ok(files.includes(needed), `${needed} is in the package: ${files.join(", ")}`);
   }
   assert.deepEqual(files.filter((f) => f.startsWith("test/") || f.startsWith("node_modules/")), []);

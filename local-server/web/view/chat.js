@@ -42,7 +42,7 @@ export function chat(page) {
 
   /** UTF-8 bytes a message may have in this room: in an encrypted one, what fits in an
    * envelope of MAX_BYTES. */
-  const capacity = page.e2e2 ? e2e2.PLAINTEXT_CAPACITY : e2e1.PLAINTEXT_CAPACITY;
+  const capacity = e2e2.PLAINTEXT_CAPACITY;
   const limit = (room) => (room && room.encryption !== "plaintext" ? capacity : MAX_BYTES);
 
   function updateCounter() {
@@ -89,10 +89,8 @@ export function chat(page) {
       encrypted: `Only you and ${name} can read this room: the server relays and keeps sealed `
         + `envelopes. Compare this safety code with ${name} another way (in person, on a call): `
         + "the same code on both screens means nobody is in between. "
-        + (page.e2e2
-          ? "Each message has a key of its own, deleted once used (forward secrecy), and the "
-            + "page shows a message the server held back or moved. "
-          : "")
+        + "Each message has a key of its own, deleted once used (forward secrecy), and the "
+        + "page shows a message the server held back or moved. "
         + `Up to ${capacity} bytes of text fit in one message.`,
       waiting: `${name} has not joined yet, so their key is not known. What you write waits in `
         + `this browser (it survives a reload) and is sent encrypted as soon as ${name} joins. `

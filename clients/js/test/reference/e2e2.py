@@ -6,7 +6,7 @@ the library opens, and check both against test/vectors/e2e2.json.
     python e2e2.py vectors FILE     check FILE's vectors (exit 1 on a mismatch)
     python e2e2.py make-vectors     print fresh vectors (to review, then commit)
 
-Written from PROTOCOL.md, not translated from src/e2e2.js.
+Written against PROTOCOL.md; where the two implementations differ, PROTOCOL.md decides.
 """
 
 import base64
