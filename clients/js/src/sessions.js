@@ -66,7 +66,8 @@ export class Sessions {
   async #read(roomId) {
     const name = `e2e2:${roomId}`;
     const text = await this.#unseal(name, await this.#storage.get(name));
-    const record = text === undefined ? null : { ...JSON.parse(text), session: e2e2.deserialize(JSON.parse(text).session) };
+    const stored = text === undefined ? null : JSON.parse(text);
+    const record = stored && { ...stored, session: e2e2.deserialize(stored.session) };
     this.#known.set(roomId, record);
     return record;
   }
@@ -121,20 +122,14 @@ export class Sessions {
     });
   }
 
-  /** Read again (another client on this storage may have changed it). */
-  reload(roomId) {
-    return this.#read(roomId);
-  }
-
-  /** The hello or start that waits to be sent, or null. */
-  async control(roomId) {
-    return (await this.#read(roomId))?.control ?? null;
-  }
-
+  /** The hello or start `id` was answered (or the room closed): nothing of it is kept. */
   async controlSent(roomId, id) {
     await this.#exclusively(`e2e2:${roomId}`, async () => {
       const record = await this.#read(roomId);
-      if (record?.control?.id === id) await this.#write(roomId, { ...record, control: null });
+      if (record?.control?.id !== id) return;
+      const sealed = { ...record.sealed };
+      delete sealed[id];
+      await this.#write(roomId, { ...record, control: null, sealed });
     });
   }
 
@@ -197,15 +192,9 @@ export class Sessions {
     });
   }
 
-  /** The start of the first member, sealed once (like an outbox item). */
-  async sealStart(roomId, id) {
-    const envelope = await this.seal(roomId, id, "");
-    if (envelope) {
-      await this.#exclusively(`e2e2:${roomId}`, async () => {
-        const record = await this.#read(roomId);
-        if (record?.control?.id === id) await this.#write(roomId, { ...record, control: { ...record.control, envelope } });
-      });
-    }
-    return envelope;
+  /** The start of the first member: an empty text, sealed once and kept with the
+   * session like an outbox item's envelope. */
+  sealStart(roomId, id) {
+    return this.seal(roomId, id, "");
   }
 }
