@@ -66,8 +66,7 @@ export class Sessions {
   async #read(roomId) {
     const name = `e2e2:${roomId}`;
     const text = await this.#unseal(name, await this.#storage.get(name));
-    const stored = text === undefined ? null : JSON.parse(text);
-    const record = stored && { ...stored, session: e2e2.deserialize(stored.session) };
+    const record = text === undefined ? null : { ...JSON.parse(text), session: e2e2.deserialize(JSON.parse(text).session) };
     this.#known.set(roomId, record);
     return record;
   }
@@ -122,14 +121,20 @@ export class Sessions {
     });
   }
 
-  /** The hello or start `id` was answered (or the room closed): nothing of it is kept. */
+  /** Read again (another client on this storage may have changed it). */
+  reload(roomId) {
+    return this.#read(roomId);
+  }
+
+  /** The hello or start that waits to be sent, or null. */
+  async control(roomId) {
+    return (await this.#read(roomId))?.control ?? null;
+  }
+
   async controlSent(roomId, id) {
     await this.#exclusively(`e2e2:${roomId}`, async () => {
       const record = await this.#read(roomId);
-      if (record?.control?.id !== id) return;
-      const sealed = { ...record.sealed };
-      delete sealed[id];
-      await this.#write(roomId, { ...record, control: null, sealed });
+      if (record?.control?.id === id) await this.#write(roomId, { ...record, control: null });
     });
   }
 
@@ -192,9 +197,15 @@ export class Sessions {
     });
   }
 
-  /** The start of the first member: an empty text, sealed once and kept with the
-   * session like an outbox item's envelope. */
-  sealStart(roomId, id) {
-    return this.seal(roomId, id, "");
+  /** The start of the first member, sealed once (like an outbox item). */
+  async sealStart(roomId, id) {
+    const envelope = await this.seal(roomId, id, "");
+    if (envelope) {
+      await this.#exclusively(`e2e2:${roomId}`, async () => {
+        const record = await this.#read(roomId);
+        if (record?.control?.id === id) await this.#write(roomId, { ...record, control: { ...record.control, envelope } });
+      });
+    }
+    return envelope;
   }
 }

@@ -103,7 +103,7 @@ test("e2e2: a stolen state (identity key, session, local key) opens none of the 
   for (let round = 0; round < 3; round += 1) assert.ok(texts.includes(`from Alice ${round}`) && texts.includes(`from Bob ${round}`));
 });
 
-test("e2e2: the archive and the session are sealed: the storage holds no plaintext", async () => {
+test("e2e2: the archive is sealed: the storage holds no plaintext and the session's keys move on", async () => {
   const { alice, bob, roomId, storages } = await started();
   await say(alice, bob, roomId, "a secret text");
   const values = [];
