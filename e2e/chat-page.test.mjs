@@ -129,6 +129,8 @@ test("two browsers chat both ways; a third sees nothing of it", async () => {
   assert.equal(await alice.page.locator("#my-public-id").textContent(), alice.publicId);
   await alice.page.locator('#chat[data-joined="true"]').waitFor();
   assert.equal(await alice.page.locator("#peer-label").textContent(), bob.publicId);
+  // Read back one by one (from the page's archive): the last one shown, all are.
+  await alice.page.locator(".message .text", { hasText: "only for Bob" }).waitFor();
   assert.deepEqual(await texts(alice), ["Hi Bob, it's me 👋", "Hello Alice! <b>not bold</b>", "only for Bob"],
     "the conversation so far, read back from the room's history");
   await send(bob, "still there?");
@@ -204,7 +206,8 @@ test("a message that arrives live before its send's answer shows once, as sent",
   const bob = await person();
   await connect(alice, bob.publicId);
   await connect(bob, alice.publicId);
-  await alice.page.locator('#chat[data-encryption="encrypted"]').waitFor();
+  // The session started (its hello and start are through): only the message's post is held.
+  for (const who of [alice, bob]) await who.page.locator('#chat[data-encryption="encrypted"][data-ratchet="started"]').waitFor();
   // The server keeps and publishes the message; its answer is held back until Alice's
   // page has shown the message as it came live, as on a busy network.
   let release;

@@ -409,7 +409,12 @@ test("an outbox two tabs share goes out once: one tab at a time sends it (a Web 
   });
   await tab.page.goto(BASE);
   await tab.page.locator('#chat[data-encryption="waiting"]').waitFor();
-  for (const text of ["one", "two", "three"]) await send(bob, text);
+  // Each one queued before the next is typed (the composer clears itself once its send
+  // is queued, which would take the next text with it).
+  for (const text of ["one", "two", "three"]) {
+    await send(bob, text);
+    await bob.page.locator(".message.pending .text", { hasText: text }).waitFor();
+  }
   await tab.page.locator(".message.pending .text", { hasText: "three" }).waitFor();
   // Alice joins: both tabs learn her key at once, and both would flush what they share.
   await connect(alice, bob.publicId);
@@ -420,6 +425,9 @@ test("an outbox two tabs share goes out once: one tab at a time sends it (a Web 
   await requestsSoFar(bob);
   await requestsSoFar(tab);
   const room = await openRoom(bob);
+  // A message shows as sent once it arrives live, which can be a moment before the
+  // server's history write (made alongside the publish) is done: wait for the third.
+  await until(async () => spoken(await history(alice.privateId, room.roomId)).length >= 3, "the three kept");
   const kept = spoken(await history(alice.privateId, room.roomId));
   assert.equal(kept.length, 3, `each message once: ${kept.length} kept`);
   // Posted once each, by one tab or the other: the server would keep a second post
