@@ -40,7 +40,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 base="http://127.0.0.1:$port"
 # The rate limits are the one thing lifted: this measures the service, not the limiters
 # (all creates come from 127.0.0.1, one address).
-MESSAGE_RATE_LIMIT=1048575 MESSAGE_RATE_WINDOW_SECS=1 CREATE_RATE_LIMIT=0 RUST_LOG=info \
+MESSAGE_RATE_LIMIT=1048575 MESSAGE_RATE_WINDOW_SECS=1 CONNECT_RATE_LIMIT=1048575 CREATE_RATE_LIMIT=0 RUST_LOG=info \
   target/release/secret-rooms-local --data-dir "$work/data" --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")

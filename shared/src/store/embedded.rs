@@ -1,7 +1,7 @@
 //! The storage contract on an embedded database (redb), for running the whole service
 //! on one machine. Items mirror the DynamoDB table's, one JSON value per key. redb runs
 //! one write transaction at a time, so the conditional writes are exactly as atomic as
-//! DynamoDB's, under concurrency too.
+//! DynamoDB's, under concurrency too; concurrent writes share one sync ([`writer`]).
 
 use super::feed::{self, Written};
 use super::rate;
@@ -33,8 +33,10 @@ mod outbox;
 mod rooms;
 mod upkeep;
 mod users;
+mod writer;
 
 use outbox::{Projection, Writes};
+use writer::{Batch, Tx, Writer};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 /// The writes the room lists depend on ([`feed::Written`], as JSON), by sequence number,
@@ -62,6 +64,8 @@ enum Expires {
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    /// Where every write transaction runs, in batches that share one sync.
+    writer: Arc<Writer>,
     /// Transactions run, the embedded counterpart of DynamoDB round trips.
     transactions: Arc<AtomicUsize>,
     projection: Arc<Projection>,
@@ -96,14 +100,16 @@ impl EmbeddedStore {
         txn.open_table(ITEMS)?;
         txn.open_table(OUTBOX)?;
         txn.commit()?;
+        let db = Arc::new(db);
         Ok(Self {
-            db: Arc::new(db),
+            writer: Arc::new(Writer::start(db.clone())?),
+            db,
             transactions: Arc::new(AtomicUsize::new(0)),
             projection: Arc::default(),
         })
     }
 
-    /// Run blocking database work off the async runtime's worker threads.
+    /// Run blocking reads off the async runtime's worker threads.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
@@ -113,6 +119,15 @@ impl EmbeddedStore {
         tokio::task::spawn_blocking(move || work(&db))
             .await
             .map_err(other)?
+    }
+
+    /// Run a write in the writer's next batch: its answer once the batch is durable.
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Batch) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.writer.write(work).await
     }
 
     async fn get<T: for<'de> Deserialize<'de> + Send + 'static>(

@@ -76,7 +76,7 @@ pub(super) async fn note_message(
     };
     let last = last.clone();
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;
@@ -118,7 +118,7 @@ pub(super) async fn copy_offer(
     let mut copy = InboxItem::new(to, since, offer);
     let last = last.cloned();
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;
@@ -150,7 +150,7 @@ pub(super) async fn drop_offer(
 ) -> Result<(), StoreError> {
     let key = keys::storage_key(&keys::user(holder), &keys::offer_entry(opened_at, room));
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;
@@ -172,7 +172,7 @@ pub(super) async fn drop_offers_to(
 ) -> Result<(), StoreError> {
     let pk = keys::user(holder);
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;

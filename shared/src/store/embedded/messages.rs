@@ -12,7 +12,7 @@ pub(super) async fn count_message(
     let (key, room_pk, tag) = (keys::user(who), keys::room(room), room.tag());
     let (who, sent) = (*who, *sent);
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let allowance = {
                 let mut table = Writes::open(&txn)?;
@@ -70,7 +70,7 @@ pub(super) async fn republish(
 ) -> Result<bool, StoreError> {
     let (key, last, next) = (keys::user(who), last.encode(), next.encode());
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;
@@ -97,7 +97,7 @@ pub(super) async fn keep_message(
     let key = keys::storage_key(&keys::room(room), &keys::message(&message.cursor));
     let item = encode(&MessageItem::new(message, expires_at))?;
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;

@@ -29,23 +29,30 @@ pub(super) struct Projection {
 /// DynamoDB stream record describes it): the projection's worker derives the changes
 /// from them with [`feed::change_of`], as the stream's function does. Reads go through
 /// `Deref`; a write cannot bypass the outbox.
+///
+/// Every write is noted on the request's [`Tx`], so that the writer knows whether work
+/// that did not commit wrote something ([`super::writer`]).
 pub(super) struct Writes<'t> {
     items: redb::Table<'t, &'static str, &'static [u8]>,
     outbox: redb::Table<'t, u64, &'static [u8]>,
     next: Option<u64>,
+    tx: &'t Tx<'t>,
 }
 
 impl<'t> Writes<'t> {
-    pub(super) fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+    pub(super) fn open(tx: &'t Tx<'t>) -> Result<Self, StoreError> {
+        let txn = tx.transaction();
         Ok(Self {
             items: txn.open_table(ITEMS).map_err(other)?,
             outbox: txn.open_table(OUTBOX).map_err(other)?,
             next: None,
+            tx,
         })
     }
 
     /// Put `value` under `key`.
     pub(super) fn insert(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.tx.note_write();
         let old = self
             .items
             .insert(key, value)
@@ -60,6 +67,7 @@ impl<'t> Writes<'t> {
 
     /// Remove the item under `key`: whether there was one.
     pub(super) fn remove(&mut self, key: &str) -> Result<bool, StoreError> {
+        self.tx.note_write();
         let Some(old) = self
             .items
             .remove(key)
@@ -72,6 +80,13 @@ impl<'t> Writes<'t> {
             self.describe(key, Some(&old), None)?;
         }
         Ok(true)
+    }
+
+    /// Remove the queued change `seq`, applied by the projection.
+    pub(super) fn applied(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.tx.note_write();
+        self.outbox.remove(seq).map_err(other)?;
+        Ok(())
     }
 
     fn describe(
@@ -120,6 +135,7 @@ impl EmbeddedStore {
     pub(super) fn uncounted(&self) -> Self {
         Self {
             db: self.db.clone(),
+            writer: self.writer.clone(),
             transactions: Arc::new(AtomicUsize::new(0)),
             projection: self.projection.clone(),
         }
@@ -247,12 +263,12 @@ impl EmbeddedStore {
             }
             applied += done.len();
             quiet
-                .run(move |db| {
+                .write(move |db| {
                     let txn = db.begin_write().map_err(other)?;
                     {
-                        let mut outbox = txn.open_table(OUTBOX).map_err(other)?;
+                        let mut writes = Writes::open(&txn)?;
                         for seq in done {
-                            outbox.remove(seq).map_err(other)?;
+                            writes.applied(seq)?;
                         }
                     }
                     txn.commit().map_err(other)

@@ -28,7 +28,7 @@ pub(super) async fn join_room(
     let now = now.to_owned();
     let room = room.clone();
     let announce = store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let announce;
             {
@@ -157,7 +157,7 @@ pub(super) async fn close_room(
         .collect();
     let (tag, entry, now) = (room.tag(), keys::room_entry(room), now.to_owned());
     let closed = store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;

@@ -85,7 +85,7 @@ impl EmbeddedStore {
         for batch in expired.chunks(Self::SWEEP_BATCH) {
             let batch = batch.to_vec();
             let removed = quiet
-                .run(move |db| {
+                .write(move |db| {
                     let txn = db.begin_write().map_err(other)?;
                     let mut removed = Swept::default();
                     {

@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) async fn reserve_user_ids(store: &EmbeddedStore, count: u64) -> Result<u64, StoreError> {
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             let last = {
                 let mut table = Writes::open(&txn)?;
@@ -34,7 +34,7 @@ pub(super) async fn insert_user(
     let public_item = encode(&PublicItem::new(user))?;
     let quota = quota.cloned();
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;
@@ -86,7 +86,7 @@ pub(super) async fn rotate_public_id(
     let marker = encode(&PublicItem::held(who, &holder.username, now))?;
     let (quota, now) = (quota.cloned(), now.to_owned());
     store
-        .run(move |db| {
+        .write(move |db| {
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;
