@@ -22,6 +22,18 @@ die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
 functions=("${route_functions[@]}")
 ensure_venv
 start_moto
+# Secrets Manager on a moto of its own, as on AWS, where it is another service than
+# DynamoDB (moto serves one request at a time: on one server, the secret reads would
+# queue behind the connection warm-up they run beside).
+secrets_port=$(free_port)
+"$venv/bin/python" scripts/moto_dynamodb.py 127.0.0.1 "$secrets_port" >target/moto-secrets.log 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do
+  "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$secrets_port/moto-api/')" 2>/dev/null && break
+  sleep 0.1
+done
+"$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$secrets_port/moto-api/')" 2>/dev/null \
+  || { cat target/moto-secrets.log >&2; die "the Secrets Manager moto did not start"; }
 
 profile=${BENCH_PROFILE:-release}
 dir=$profile; [ "$profile" = dev ] && dir=debug
@@ -38,7 +50,7 @@ cargo build --profile "$profile" --locked -p benchmarks --bins
 echo "## Cold start and invocations ($(nproc) cores, $(uname -m))"
 echo
 "target/$dir/coldstart" "$AWS_ENDPOINT_URL_DYNAMODB" "target/$dir" \
-  "${BENCH_RUNS:-20}" "${BENCH_WARM:-50}" "${BENCH_INIT_RUNS:-100}"
+  "${BENCH_RUNS:-20}" "${BENCH_WARM:-50}" "${BENCH_INIT_RUNS:-100}" "http://127.0.0.1:$secrets_port"
 
 echo
 echo "## Sizes ($(uname -m))"

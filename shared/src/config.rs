@@ -249,16 +249,39 @@ pub async fn fetch_secrets(env: Lookup<'_>) -> Result<Vec<(&'static str, String)
             format!("cannot build an HTTPS client: {e:#}"),
         )
     })?;
-    // In turn: a function is given one or two secrets.
-    let mut secrets = Vec::new();
+    // All at once: each is a round trip to Secrets Manager.
+    let client = std::sync::Arc::new(client);
+    let mut reads = tokio::task::JoinSet::new();
     for (var, arn_var, arn) in wanted {
-        let value = client
-            .get_secret_string(&arn)
-            .await
-            .map_err(|e| invalid(arn_var, format!("cannot read the secret: {e:#}")))?;
+        let client = client.clone();
+        reads.spawn(async move { (var, arn_var, client.get_secret_string(&arn).await) });
+    }
+    let mut secrets = Vec::new();
+    for (var, arn_var, read) in reads.join_all().await {
+        let value = read.map_err(|e| invalid(arn_var, format!("cannot read the secret: {e:#}")))?;
         secrets.push((var, value));
     }
     Ok(secrets)
+}
+
+/// Whether `env` names secrets for [`fetch_secrets`] to read.
+pub fn reads_secrets(env: Lookup) -> bool {
+    SECRETS.iter().any(|(_, arn_var)| env(arn_var).is_some())
+}
+
+/// Random stand-ins for the secrets whose ARN variable `env` sets: a handler built with
+/// them can open its connections (the warm-up needs no secret) while the real ones are
+/// read. Never used to sign or key anything that is kept or sent.
+pub fn stand_in_secrets(env: Lookup) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    SECRETS
+        .iter()
+        .filter(|(_, arn_var)| env(arn_var).is_some())
+        .map(|(var, _)| {
+            crate::domain::random::hex(32)
+                .map(|value| (*var, value))
+                .map_err(|e| invalid(var, format!("no randomness for a stand-in: {e:#}")))
+        })
+        .collect()
 }
 
 /// `env` with `secrets` ([`fetch_secrets`]) over it.

@@ -6,6 +6,23 @@
 use crate::config::{self, ConfigError, Lookup};
 use crate::realtime::pusher::{PusherClient, PusherConfig};
 use crate::store::{DynamoStore, Timeouts};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SHARING: AtomicBool = AtomicBool::new(false);
+
+/// From now on, the DynamoDB and Pusher clients this process builds share their HTTP
+/// clients, and so their connections: a function's start-up calls it, so that the
+/// handler it builds once its secrets are read takes over the connections a stand-in
+/// opened meanwhile (`lambda::http::main`). Not for tests: each runs its own runtime,
+/// and a connection does not outlive the runtime that opened it.
+pub fn share_clients() {
+    SHARING.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`share_clients`] was called.
+pub fn sharing_clients() -> bool {
+    SHARING.load(Ordering::SeqCst)
+}
 
 /// The DynamoDB store of a function on `table` ([`config::table_name`]) with `timeouts`
 /// ([`config::dynamodb_timeouts`]), once [`config::aws`] is valid too: a function reads its table and

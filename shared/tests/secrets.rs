@@ -167,3 +167,95 @@ async fn a_secret_that_cannot_be_read_fails_at_start_up_naming_its_variable() {
     );
     assert!(err.to_string().contains("ResourceNotFound"), "{err}");
 }
+
+/// A Secrets Manager stand-in that holds every answer until `ready` says so, then
+/// answers each `GetSecretValue` with the secret's id as its value (a fault no real
+/// server gives on demand: answers held back).
+async fn held_secrets_manager(
+    ready: impl Fn(usize) -> bool + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let (counted, ready) = (arrived.clone(), Arc::new(ready));
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |body: String| {
+            let (arrived, ready) = (counted.clone(), ready.clone());
+            async move {
+                let n = arrived.fetch_add(1, Ordering::SeqCst) + 1;
+                // Polled: a read that comes too late to be let through fails the test
+                // by its time-out, not by a wait here.
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+                while !ready(arrived.load(Ordering::SeqCst)) {
+                    if tokio::time::Instant::now() > deadline {
+                        return (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("held read {n} was never let through"),
+                        );
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["SecretId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                (
+                    axum::http::StatusCode::OK,
+                    json!({"SecretString": id}).to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (endpoint, arrived)
+}
+
+#[tokio::test]
+async fn the_secrets_are_read_at_once_not_one_after_another() {
+    // No answer until both reads have arrived: read in turn, the first never ends.
+    let (manager, _) = held_secrets_manager(|arrived| arrived >= 2).await;
+    let mut env = env_map("any-table", "http://127.0.0.1:9");
+    env.insert(config::ROOM_ID_KEY_SECRET_ARN.into(), "room-key-arn".into());
+    env.insert(config::PUSHER_SECRET_ARN.into(), "pusher-secret-arn".into());
+    env.insert(config::AWS_ENDPOINT_URL_SECRETS_MANAGER.into(), manager);
+    let process = move |k: &str| env.get(k).cloned();
+    let mut secrets = config::fetch_secrets(&process).await.unwrap();
+    secrets.sort();
+    assert_eq!(
+        secrets,
+        vec![
+            ("PUSHER_SECRET", "pusher-secret-arn".to_owned()),
+            ("ROOM_ID_KEY", "room-key-arn".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_connections_are_warmed_while_the_secrets_are_read() {
+    // Secrets Manager answers only once DynamoDB has seen the warm-up's request: a
+    // start-up that warms up after reading its secrets never gets them.
+    let store = fresh_store().await;
+    let pusher = Receiver::start().await;
+    let dynamodb = Proxy::start(&moto(), None).await;
+    let seen = dynamodb.clone();
+    let (manager, reads) = held_secrets_manager(move |_| seen.forwarded() >= 1).await;
+    let mut env = env_map(store.table(), &pusher.base_url);
+    env.insert(ENDPOINT_VAR.into(), dynamodb.endpoint.clone());
+    let key = secret_rooms::domain::random::hex(32).unwrap();
+    env.insert(config::ROOM_ID_KEY_SECRET_ARN.into(), key);
+    env.insert(config::AWS_ENDPOINT_URL_SECRETS_MANAGER.into(), manager);
+    env.insert("WARM_UP_CONNECTIONS".into(), "true".into());
+    let env: &'static std::collections::HashMap<String, String> = Box::leak(Box::new(env));
+    let process: config::Lookup<'static> = Box::leak(Box::new(|k: &str| env.get(k).cloned()));
+    secret_rooms::lambda::http::start(process, |env| Endpoint::from_env(Route::ChannelAuth, env))
+        .await
+        .unwrap();
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The warm-up's request, and nothing else, reached DynamoDB before serving.
+    let exchanges = dynamodb.take_exchanges();
+    assert_eq!(exchanges.len(), 1, "{exchanges:?}");
+    assert_eq!(exchanges[0].operation, "GetItem");
+}

@@ -77,39 +77,58 @@ fn to_lambda_response(response: ApiResponse) -> Response<Body> {
 /// The whole `main` of a function binary: logs, configuration (`build`, for example
 /// `routes::CreateUser::from_env`), connection warm-up, then serve. Invalid
 /// configuration ends the process at init with a line naming the variable.
+///
+/// With its secrets in Secrets Manager, a function warms its connections while the
+/// secrets are read: the warm-up needs none, so a handler built with random stand-ins
+/// for them opens the connections, through this process's shared HTTP clients
+/// ([`crate::wiring`]), and the handler built with the real secrets takes them over.
 pub async fn main<H, F, Fut>(build: F) -> Result<(), lambda_http::Error>
 where
     H: Handler,
-    F: FnOnce(Lookup<'static>) -> Fut,
+    F: Fn(Lookup<'static>) -> Fut,
     Fut: Future<Output = Result<H, ConfigError>>,
 {
     crate::telemetry::init();
+    crate::wiring::share_clients();
     let process: Lookup<'static> = &crate::config::process_env;
-    // The deployed stack's secrets come from Secrets Manager, once, before anything
-    // else reads the configuration.
-    let secrets = match crate::config::fetch_secrets(process).await {
-        Ok(secrets) => secrets,
+    match start(process, build).await {
+        Ok(handler) => run(handler).await,
         Err(e) => {
             tracing::error!(error = %e, "invalid configuration");
-            return Err(e.into());
+            Err(e.into())
+        }
+    }
+}
+
+/// Everything [`main`] does before serving: the secrets and the warm-up, then the
+/// handler (public for the tests).
+pub async fn start<H, F, Fut>(process: Lookup<'static>, build: F) -> Result<H, ConfigError>
+where
+    H: Handler,
+    F: Fn(Lookup<'static>) -> Fut,
+    Fut: Future<Output = Result<H, ConfigError>>,
+{
+    let warm_up = crate::config::warm_up(process)?;
+    let early = warm_up && crate::config::reads_secrets(process);
+    let warm_early = async {
+        if !early {
+            return;
+        }
+        // A stand-in that cannot be built leaves the real build to name the variable.
+        let Ok(stand_ins) = crate::config::stand_in_secrets(process) else {
+            return;
+        };
+        let env: Lookup<'static> =
+            Box::leak(Box::new(crate::config::with_secrets(process, stand_ins)));
+        if let Ok(stand_in) = build(env).await {
+            stand_in.warm_up().await;
         }
     };
-    let env: Lookup<'static> = Box::leak(Box::new(crate::config::with_secrets(process, secrets)));
-    let built = match crate::config::warm_up(env) {
-        Ok(warm_up) => build(env).await.map(|handler| (handler, warm_up)),
-        Err(e) => Err(e),
-    };
-    let handler = match built {
-        Ok((handler, warm_up)) => {
-            if warm_up {
-                handler.warm_up().await;
-            }
-            handler
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "invalid configuration");
-            return Err(e.into());
-        }
-    };
-    run(handler).await
+    let (secrets, ()) = tokio::join!(crate::config::fetch_secrets(process), warm_early);
+    let env: Lookup<'static> = Box::leak(Box::new(crate::config::with_secrets(process, secrets?)));
+    let handler = build(env).await?;
+    if warm_up && !early {
+        handler.warm_up().await;
+    }
+    Ok(handler)
 }

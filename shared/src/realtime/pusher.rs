@@ -112,11 +112,25 @@ struct TriggerBody<'a> {
 }
 
 impl PusherClient {
+    /// Once [`crate::wiring::share_clients`] was called (a function's start-up), every
+    /// client of the process shares one connection pool (built with the first one's
+    /// time-outs: a process reads one configuration).
     pub fn new(config: &PusherConfig) -> anyhow::Result<Self> {
-        let http = crate::tls::reqwest_builder()?
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(2)))
-            .build()?;
+        static SHARED: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let build = || -> anyhow::Result<reqwest::Client> {
+            Ok(crate::tls::reqwest_builder()?
+                .timeout(config.timeout)
+                .connect_timeout(config.timeout.min(Duration::from_secs(2)))
+                .build()?)
+        };
+        let http = match (crate::wiring::sharing_clients(), SHARED.get()) {
+            (false, _) => build()?,
+            (true, Some(shared)) => shared.clone(),
+            (true, None) => {
+                let http = build()?;
+                SHARED.get_or_init(|| http).clone()
+            }
+        };
         let path = format!("/apps/{}/events", config.app_id);
         Ok(Self {
             http,

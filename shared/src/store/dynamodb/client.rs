@@ -92,7 +92,22 @@ pub(super) const AMAZON_ROOTS: &[u8] = include_bytes!("../../../certs/amazon-roo
 /// An HTTPS client that trusts only [`AMAZON_ROOTS`]. The SDK's default client reads
 /// and parses every certificate of the system store at start-up (about 4 ms of each
 /// cold start, measured by ./scripts/bench.sh); DynamoDB needs five of them.
+///
+/// Once [`crate::wiring::share_clients`] was called (a function's start-up), one client
+/// for the whole process, so that every DynamoDB client built shares its connections.
 pub(super) fn amazon_roots_client() -> Result<SharedHttpClient, HttpClientError> {
+    static SHARED: std::sync::OnceLock<SharedHttpClient> = std::sync::OnceLock::new();
+    if !crate::wiring::sharing_clients() {
+        return new_amazon_roots_client();
+    }
+    if let Some(client) = SHARED.get() {
+        return Ok(client.clone());
+    }
+    let client = new_amazon_roots_client()?;
+    Ok(SHARED.get_or_init(|| client).clone())
+}
+
+fn new_amazon_roots_client() -> Result<SharedHttpClient, HttpClientError> {
     let trust = tls::TrustStore::empty()
         .with_native_roots(false)
         .with_pem_certificate(AMAZON_ROOTS);

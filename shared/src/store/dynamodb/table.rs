@@ -45,6 +45,13 @@ impl DynamoStore {
     /// for the room lists' projection) as the SAM template does; for local development
     /// and tests.
     pub async fn create_table(&self) -> Result<(), StoreError> {
+        self.create_table_with(true).await
+    }
+
+    /// [`Self::create_table`], without the stream when `stream` is false: for benchmarks
+    /// that do not measure the projection (moto keeps a stream's records in memory, and
+    /// slows down as they pile up).
+    pub async fn create_table_with(&self, stream: bool) -> Result<(), StoreError> {
         let mut request = self.client.create_table().table_name(&self.table);
         for (name, key_type) in [(attr::PK, KeyType::Hash), (attr::SK, KeyType::Range)] {
             let attribute = AttributeDefinition::builder()
@@ -59,14 +66,16 @@ impl DynamoStore {
                 .map_err(build_error)?;
             request = request.attribute_definitions(attribute).key_schema(key);
         }
-        let stream = StreamSpecification::builder()
-            .stream_enabled(true)
-            .stream_view_type(StreamViewType::NewAndOldImages)
-            .build()
-            .map_err(build_error)?;
+        if stream {
+            let stream = StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .map_err(build_error)?;
+            request = request.stream_specification(stream);
+        }
         request
             .billing_mode(BillingMode::PayPerRequest)
-            .stream_specification(stream)
             .send()
             .await
             .map_err(|e| classify("CreateTable", e))?;
