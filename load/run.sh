@@ -7,6 +7,8 @@
 #
 #   ./load/run.sh                         # 20 s, 32 connections, 50 pairs
 #   LOAD_SECONDS=60 LOAD_CONNECTIONS=64 LOAD_PAIRS=200 ./load/run.sh
+#   LOAD_PERF=/tmp/perf.data ./load/run.sh  # the server under `perf record` (a build
+#                                           # with symbols), then where its time went
 #
 # Only loopback addresses are used. Needs what ./scripts/test.sh installs (e2e/ packages)
 # and installs Debian's wrk when missing.
@@ -26,6 +28,13 @@ fi
 command -v node >/dev/null || die "node is missing: run ./scripts/test.sh once, or install nodejs"
 [ -d e2e/node_modules/pusher-js ] || (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
 cargo build --release --locked -p local-server
+server_bin=target/release/secret-rooms-local
+if [ -n "${LOAD_PERF:-}" ]; then
+  command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null || die "cannot install perf"
+  CARGO_TARGET_DIR=target/profiling CARGO_PROFILE_RELEASE_STRIP=false \
+    CARGO_PROFILE_RELEASE_DEBUG=line-tables-only cargo build --release --locked -p local-server
+  server_bin=target/profiling/release/secret-rooms-local
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -41,7 +50,8 @@ base="http://127.0.0.1:$port"
 # The rate limits are the one thing lifted: this measures the service, not the limiters
 # (all creates come from 127.0.0.1, one address).
 MESSAGE_RATE_LIMIT=1048575 MESSAGE_RATE_WINDOW_SECS=1 CONNECT_RATE_LIMIT=1048575 CREATE_RATE_LIMIT=0 RUST_LOG=info \
-  target/release/secret-rooms-local --data-dir "$work/data" --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+  ${LOAD_PERF:+perf record -F 499 -e cpu-clock --call-graph dwarf,16384 -o "$LOAD_PERF"} \
+  "$server_bin" --data-dir "$work/data" --addr "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server=$!
 pids+=("$server")
 for _ in $(seq 1 100); do
@@ -81,3 +91,8 @@ echo "messages: $sent accepted by the service, $received delivered to subscriber
 [ "$sent" = "$kept" ] || die "accepted messages were not all kept in history"
 grep -q "no problems found" "$work/verify.txt" || die "the store has problems"
 echo "load: passed"
+if [ -n "${LOAD_PERF:-}" ]; then
+  echo "## where the server's time went (perf samples by thread, then by function)"
+  perf report -i "$LOAD_PERF" --no-children -g none --sort comm 2>/dev/null | grep -v '^#' | grep -v '^$' | head -5
+  perf report -i "$LOAD_PERF" --children -g none --sort sym 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+fi

@@ -5,6 +5,9 @@
 #     against moto's DynamoDB-compatible server and a local Pusher endpoint;
 #  2. each function's binary size and zipped package size;
 #  3. handler CPU time per request with no I/O (criterion).
+#  4. what a person waits for on the Lambda path (benchmarks/src/bin/e2e_latency.rs):
+#     send-message to the subscriber's `message`, connect to the inbox's `room`, each
+#     beside a floor making the same calls directly; BENCH_E2E (200) rounds.
 # Figures are reports, not pass/fail. BENCH_RUNS (20) cold starts per function with
 # BENCH_WARM (50) warm invocations each, and BENCH_INIT_RUNS (100) more for init alone.
 # To compare release profiles, override them the way cargo allows (for example
@@ -51,6 +54,11 @@ echo "## Cold start and invocations ($(nproc) cores, $(uname -m))"
 echo
 "target/$dir/coldstart" "$AWS_ENDPOINT_URL_DYNAMODB" "target/$dir" \
   "${BENCH_RUNS:-20}" "${BENCH_WARM:-50}" "${BENCH_INIT_RUNS:-100}" "http://127.0.0.1:$secrets_port"
+
+echo
+echo "## The Lambda path end to end, against its floor"
+echo
+"target/$dir/e2e_latency" "$AWS_ENDPOINT_URL_DYNAMODB" "target/$dir" "${BENCH_E2E:-200}"
 
 echo
 echo "## Sizes ($(uname -m))"

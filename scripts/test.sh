@@ -95,9 +95,12 @@ grep -q "^| held - retired | " <<<"$lag" || { printf '%s\n' "$lag" >&2; die "lis
 # --- BENCHMARKS.md's main command, as a quick debug run: every function starts under the
 # harness's Runtime API and answers, and the criterion bench runs once per route.
 say "scripts/bench.sh (debug build, 1 cold start per function; a smoke run)"
-bench=$(BENCH_PROFILE=dev BENCH_RUNS=1 BENCH_WARM=2 BENCH_INIT_RUNS=1 ./scripts/bench.sh)
+bench=$(BENCH_PROFILE=dev BENCH_RUNS=1 BENCH_WARM=2 BENCH_INIT_RUNS=1 BENCH_E2E=5 ./scripts/bench.sh)
 for row in "${route_functions[@]}" floor; do
   grep -q "^| $row | " <<<"$bench" || { printf '%s\n' "$bench" >&2; die "bench.sh printed no row for $row"; }
+done
+for path in send-message connect; do
+  grep -q "^| $path → " <<<"$bench" || { printf '%s\n' "$bench" >&2; die "bench.sh printed no end-to-end row for $path"; }
 done
 grep -q "^| handler/" <<<"$bench" || { printf '%s\n' "$bench" >&2; die "bench.sh ran no handler bench"; }
 
