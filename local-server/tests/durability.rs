@@ -1,6 +1,10 @@
 //! Group commit loses nothing acknowledged: the real server binary, on a file, is killed
 //! (SIGKILL, no chance to flush) while many sends are in flight; the file, opened again,
-//! keeps every message that was answered 204, once.
+//! keeps every message that was answered 204, once. A kill leaves the operating
+//! system's page cache to reach the disk, so this catches an answer given before its
+//! batch committed (seen failing so), not a commit that skipped its fsync: that one
+//! only a power cut shows, and redb's `Durability::Immediate`, its default, is what
+//! guards it.
 
 use secret_rooms::store::EmbeddedStore;
 use serde_json::{Value, json};

@@ -36,7 +36,7 @@ use secret_rooms::domain::{PrivateId, PrivateIdHash, PublicId, PublicKey, RoomId
 use secret_rooms::realtime::pusher::{PusherClient, PusherConfig, PusherCredentials};
 use secret_rooms::store::{
     Allowance, Announce, CreateQuota, HistoryPage, InsertUserError, JoinError, Joining, Keeping,
-    KeptMessage, Member, RateWindow, Requester, Store, UserRecord,
+    KeptMessage, Member, RateWindow, Requester, RotateError, Store, UserRecord,
 };
 use secret_rooms::store::{ListStore, MessageStore, UserStore};
 use serde_json::{Value, json};
@@ -411,6 +411,45 @@ async fn a_user_is_both_items_or_neither<S: Store + Items + Clone + 'static>(sto
             .id,
         taken.id
     );
+
+    // With the address's limit on (and not reached), a clash is only a clash and leaves
+    // no count behind: the count and the create are one write. So with rotations: to a
+    // taken id, and by an identity that no longer holds the id it names.
+    let quota = CreateQuota {
+        address: "a-hashed-address".into(),
+        window: 1,
+        limit: 5,
+        expires_at: 4_000_000_000,
+        retry_after: 60,
+    };
+    let other = new_user(&store).await;
+    let before = store.items().await;
+    let clash = store
+        .insert_user(&record(taken.public_id, fresh.hash()), Some(&quota))
+        .await;
+    assert!(matches!(clash, Err(InsertUserError::Taken)), "{clash:?}");
+    let holder = Member {
+        public_id: taken.public_id,
+        username: taken.username.clone(),
+    };
+    let (who, at) = (taken.private_id.hash(), "2026-01-01T00:00:00.000Z");
+    let to_taken = store
+        .rotate_public_id(&who, &holder, other.public_id, Some(&quota), at)
+        .await;
+    assert!(matches!(to_taken, Err(RotateError::Taken)), "{to_taken:?}");
+    let stale = Member {
+        public_id: free,
+        ..holder
+    };
+    let elsewhere = free_id(&[taken.public_id, other.public_id, free]);
+    let not_holder = store
+        .rotate_public_id(&who, &stale, elsewhere, Some(&quota), at)
+        .await;
+    assert!(
+        matches!(not_holder, Err(RotateError::NotHolder)),
+        "{not_holder:?}"
+    );
+    assert_eq!(store.items().await, before, "a refusal left a count behind");
 }
 
 async fn room_membership_is_written_idempotently_from_both_sides<

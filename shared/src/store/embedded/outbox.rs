@@ -30,8 +30,8 @@ pub(super) struct Projection {
 /// from them with [`feed::change_of`], as the stream's function does. Reads go through
 /// `Deref`; a write cannot bypass the outbox.
 ///
-/// Every write is noted on the request's [`Tx`], so that the writer knows whether work
-/// that did not commit wrote something ([`super::writer`]).
+/// Every write is noted on the request's [`Tx`] with how to take it back, so that the
+/// writer can take back the writes of work that did not commit ([`super::writer`]).
 pub(super) struct Writes<'t> {
     items: redb::Table<'t, &'static str, &'static [u8]>,
     outbox: redb::Table<'t, u64, &'static [u8]>,
@@ -52,13 +52,13 @@ impl<'t> Writes<'t> {
 
     /// Put `value` under `key`.
     pub(super) fn insert(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.tx.note_write();
+        let tx = self.tx;
         let old = self
             .items
             .insert(key, value)
-            .map_err(other)?
-            .filter(|_| fed(key))
+            .map_err(|e| tx.failed(e))?
             .map(|old| old.value().to_vec());
+        self.wrote(key, old.clone());
         if fed(key) {
             self.describe(key, old.as_deref(), Some(value))?;
         }
@@ -67,15 +67,16 @@ impl<'t> Writes<'t> {
 
     /// Remove the item under `key`: whether there was one.
     pub(super) fn remove(&mut self, key: &str) -> Result<bool, StoreError> {
-        self.tx.note_write();
+        let tx = self.tx;
         let Some(old) = self
             .items
             .remove(key)
-            .map_err(other)?
+            .map_err(|e| tx.failed(e))?
             .map(|old| old.value().to_vec())
         else {
             return Ok(false);
         };
+        self.wrote(key, Some(old.clone()));
         if fed(key) {
             self.describe(key, Some(&old), None)?;
         }
@@ -84,9 +85,32 @@ impl<'t> Writes<'t> {
 
     /// Remove the queued change `seq`, applied by the projection.
     pub(super) fn applied(&mut self, seq: u64) -> Result<(), StoreError> {
-        self.tx.note_write();
-        self.outbox.remove(seq).map_err(other)?;
+        let tx = self.tx;
+        let old = self
+            .outbox
+            .remove(seq)
+            .map_err(|e| tx.failed(e))?
+            .map(|old| old.value().to_vec());
+        if let Some(old) = old {
+            tx.wrote(move |txn| {
+                txn.open_table(OUTBOX)?.insert(seq, old.as_slice())?;
+                Ok(())
+            });
+        }
         Ok(())
+    }
+
+    /// Note how to take back a write under `key`, whose item was `old`.
+    fn wrote(&self, key: &str, old: Option<Vec<u8>>) {
+        let key = key.to_owned();
+        self.tx.wrote(move |txn| {
+            let mut items = txn.open_table(ITEMS)?;
+            match old {
+                Some(old) => items.insert(key.as_str(), old.as_slice()).map(drop)?,
+                None => items.remove(key.as_str()).map(drop)?,
+            }
+            Ok(())
+        });
     }
 
     fn describe(
@@ -108,9 +132,14 @@ impl<'t> Writes<'t> {
                 None => 0,
             },
         };
+        let tx = self.tx;
         self.outbox
             .insert(seq, encode(&written)?.as_slice())
-            .map_err(other)?;
+            .map_err(|e| tx.failed(e))?;
+        tx.wrote(move |txn| {
+            txn.open_table(OUTBOX)?.remove(seq)?;
+            Ok(())
+        });
         self.next = Some(seq + 1);
         Ok(())
     }

@@ -38,8 +38,8 @@ pub(super) async fn insert_user(
             let txn = db.begin_write().map_err(other)?;
             {
                 let mut table = Writes::open(&txn)?;
-                // Dropping the transaction uncommitted writes nothing: a refused create
-                // leaves no count behind.
+                // Work that does not commit has its writes taken back: a refused create
+                // leaves no count behind (as the one transaction on DynamoDB).
                 if let Some(quota) = &quota
                     && !count_create(&mut table, quota)?
                 {

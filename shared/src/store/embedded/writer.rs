@@ -6,21 +6,26 @@
 //! queue, so they ride in the same batches.
 //!
 //! Each request's work is still all or nothing: it writes only through [`Writes`]
-//! (`outbox.rs`), and either commits ([`Tx::commit`]) or refuses having written nothing
-//! (the work checks, then writes). Work that wrote and then did not commit (an I/O error
-//! half-way, or a bug) spoils the batch: its transaction is aborted and every request in
-//! it answered with an error, so nothing partial is ever kept.
+//! (`outbox.rs`), which notes how to take back each write, and either commits
+//! ([`Tx::commit`]) or has its writes taken back, newest first, before the next work
+//! runs. So a refusal found after a write (an id found taken once the address was
+//! counted, a damaged item) leaves nothing and costs the batch's other requests nothing.
+//! Only a write that failed in redb itself, whose effect is unknown, spoils the batch: its
+//! transaction is aborted and every request in it answered with an error, so nothing
+//! partial is ever kept.
 
 use super::StoreError;
 use super::other;
 use redb::{Database, WriteTransaction};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::mpsc;
 
 /// What a request's work leaves to do once its batch is durable (or failed to be).
 type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Batch) -> Answer + Send>;
+/// How to take back one write.
+type Undo = Box<dyn FnOnce(&WriteTransaction) -> Result<(), redb::Error>>;
 
 /// At most this many requests share one commit, so a flood of writes cannot hold the
 /// first one's answer without bound.
@@ -29,9 +34,12 @@ const MAX_BATCH: usize = 256;
 /// The batch's transaction as one request's work sees it.
 pub(in crate::store) struct Batch {
     txn: WriteTransaction,
-    /// The current work's writes, and whether it committed them.
-    wrote: Cell<bool>,
+    /// How to take back each of the current work's writes, oldest first.
+    undo: RefCell<Vec<Undo>>,
+    /// Whether the current work committed its writes.
     committed: Cell<bool>,
+    /// A write of the current work failed in redb: what it left is unknown.
+    broken: Cell<bool>,
 }
 
 /// One request's part of the batch's transaction.
@@ -41,7 +49,7 @@ pub(in crate::store) struct Tx<'b> {
 
 impl Batch {
     /// The request's part of the batch's transaction: what it writes is kept if it
-    /// commits, and it must write nothing if it does not.
+    /// commits, and taken back if it does not.
     pub(in crate::store) fn begin_write(&self) -> Result<Tx<'_>, redb::Error> {
         Ok(Tx { batch: self })
     }
@@ -53,9 +61,18 @@ impl<'b> Tx<'b> {
         &self.batch.txn
     }
 
-    /// Called by [`super::Writes`] before each write.
-    pub(super) fn note_write(&self) {
-        self.batch.wrote.set(true);
+    /// Called by [`super::Writes`] after each write, with how to take it back.
+    pub(super) fn wrote(
+        &self,
+        undo: impl FnOnce(&WriteTransaction) -> Result<(), redb::Error> + 'static,
+    ) {
+        self.batch.undo.borrow_mut().push(Box::new(undo));
+    }
+
+    /// Called by [`super::Writes`] when a write failed in redb: the batch cannot be kept.
+    pub(super) fn failed(&self, e: impl Into<anyhow::Error>) -> StoreError {
+        self.batch.broken.set(true);
+        other(e)
     }
 
     /// Keep what this request wrote: durable once its batch is.
@@ -140,8 +157,9 @@ fn serve(
         let batch = match db.begin_write() {
             Ok(txn) => Batch {
                 txn,
-                wrote: Cell::new(false),
+                undo: RefCell::new(Vec::new()),
                 committed: Cell::new(false),
+                broken: Cell::new(false),
             },
             Err(e) => {
                 // Its sender dropped unanswered: "a write ended without an answer".
@@ -154,14 +172,19 @@ fn serve(
         let mut spoiled = false;
         let mut next = Some(first);
         while let Some(job) = next.take() {
-            batch.wrote.set(false);
             batch.committed.set(false);
-            // Work that panics (a bug) is dropped unanswered (its sender with it).
+            // Work that panics (a bug; only where panics unwind, as in tests) is dropped
+            // unanswered, its sender with it.
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&batch)));
+            let undo = batch.undo.take();
+            let kept = batch.committed.get() || undo.is_empty();
+            let panicked = ran.is_err();
             if let Ok(answer) = ran {
                 answers.push(answer);
             }
-            if batch.wrote.get() && !batch.committed.get() {
+            // A write that failed in redb, or work that panicked half-way, left what it
+            // left unknown: the batch cannot be kept.
+            if batch.broken.get() || (!kept && (panicked || take_back(&batch.txn, undo).is_err())) {
                 spoiled = true;
                 break;
             }
@@ -182,6 +205,14 @@ fn serve(
             answer(committed.clone());
         }
     }
+}
+
+/// Take back what work that did not commit wrote, newest first.
+fn take_back(txn: &WriteTransaction, undo: Vec<Undo>) -> Result<(), redb::Error> {
+    undo.into_iter()
+        .rev()
+        .try_for_each(|undo| undo(txn))
+        .inspect_err(|e| tracing::warn!(error = %e, "taking back an uncommitted write"))
 }
 
 #[cfg(test)]
@@ -220,20 +251,31 @@ mod tests {
         }
     }
 
-    fn insert(tx: &Tx<'_>, n: u64) -> Result<(), StoreError> {
-        tx.note_write();
-        tx.transaction()
+    /// Put `value` under `n`, as [`super::super::Writes`] writes: noting how to take it
+    /// back.
+    fn insert(tx: &Tx<'_>, n: u64, value: u64) -> Result<(), StoreError> {
+        let old = tx
+            .transaction()
             .open_table(T)
             .map_err(other)?
-            .insert(n, n)
-            .map_err(other)?;
+            .insert(n, value)
+            .map_err(|e| tx.failed(e))?
+            .map(|old| old.value());
+        tx.wrote(move |txn| {
+            let mut table = txn.open_table(T)?;
+            match old {
+                Some(old) => table.insert(n, old).map(drop)?,
+                None => table.remove(n).map(drop)?,
+            }
+            Ok(())
+        });
         Ok(())
     }
 
     fn put(n: u64) -> impl FnOnce(&Batch) -> Result<(), StoreError> + Send + 'static {
         move |batch| {
             let tx = batch.begin_write().map_err(other)?;
-            insert(&tx, n)?;
+            insert(&tx, n, n)?;
             tx.commit().map_err(other)
         }
     }
@@ -299,9 +341,12 @@ mod tests {
         assert!(kept(&setup.db, 2));
     }
 
-    #[tokio::test]
-    async fn work_that_wrote_without_committing_spoils_its_whole_batch() {
-        let setup = counted(std::time::Duration::ZERO);
+    /// Runs `middle` in one batch between two writes (1 and 2), with write 4 queued
+    /// after them: the answers of 1, 2, `middle` and 4.
+    async fn in_one_batch<T: Send + 'static>(
+        setup: &Setup,
+        middle: impl FnOnce(&Batch) -> Result<T, StoreError> + Send + 'static,
+    ) -> [Result<(), StoreError>; 3] {
         // The first work holds the writer until everything else is queued behind it,
         // so that they share its batch.
         let (release, gate) = mpsc::channel::<()>();
@@ -309,26 +354,62 @@ mod tests {
             gate.recv().map_err(other)?;
             put(1)(batch)
         });
-        let half_done = setup.writer.write(|batch| {
-            let tx = batch.begin_write().map_err(other)?;
-            insert(&tx, 3)?;
-            Err::<(), _>(other(anyhow::anyhow!("failed half-way")))
-        });
-        let (first, second, half_done, after, ()) = tokio::join!(
+        let (first, second, middle, after, ()) = tokio::join!(
             first,
             setup.writer.write(put(2)),
-            half_done,
+            setup.writer.write(middle),
             setup.writer.write(put(4)),
             async { release.send(()).unwrap() }
         );
-        // The batch ended at the spoiled work: none of it is acknowledged or kept.
-        assert!(first.is_err() && second.is_err() && half_done.is_err());
+        // What was queued after the batch went in the next one, in every case.
+        after.unwrap();
+        assert!(kept(&setup.db, 4));
+        [first, second, middle.map(drop)]
+    }
+
+    #[tokio::test]
+    async fn work_that_did_not_commit_has_its_writes_taken_back() {
+        let setup = counted(std::time::Duration::ZERO);
+        setup.writer.write(put(5)).await.unwrap();
+        let [first, second, refused] = in_one_batch(&setup, |batch| {
+            let tx = batch.begin_write().map_err(other)?;
+            // Written (one new item, one overwritten twice), then refused.
+            insert(&tx, 3, 3)?;
+            insert(&tx, 5, 50)?;
+            insert(&tx, 5, 500)?;
+            Err::<(), _>(other(anyhow::anyhow!("refused half-way")))
+        })
+        .await;
+        // The batch's other work stands; the refusal left nothing, not even its overwrite.
+        first.unwrap();
+        second.unwrap();
+        assert!(refused.is_err());
+        assert!(kept(&setup.db, 1) && kept(&setup.db, 2));
+        assert!(!kept(&setup.db, 3), "a refused write was kept");
+        let txn = setup.db.begin_read().unwrap();
+        let five = txn
+            .open_table(T)
+            .unwrap()
+            .get(5u64)
+            .unwrap()
+            .map(|v| v.value());
+        assert_eq!(five, Some(5), "an overwritten item was not restored");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_failed_in_redb_spoils_its_whole_batch() {
+        let setup = counted(std::time::Duration::ZERO);
+        let [first, second, failed] = in_one_batch(&setup, |batch| {
+            let tx = batch.begin_write().map_err(other)?;
+            insert(&tx, 3, 3)?;
+            Err::<(), _>(tx.failed(anyhow::anyhow!("an I/O error half-way")))
+        })
+        .await;
+        // The batch ended at the failed write: none of it is acknowledged or kept.
+        assert!(first.is_err() && second.is_err() && failed.is_err());
         for n in [1, 2, 3] {
             assert!(!kept(&setup.db, n), "write {n} was kept");
         }
-        // What was queued after it went in the next batch.
-        after.unwrap();
-        assert!(kept(&setup.db, 4));
     }
 
     /// A file path under the temporary directory, removed on drop.
