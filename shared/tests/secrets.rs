@@ -259,3 +259,44 @@ async fn the_connections_are_warmed_while_the_secrets_are_read() {
     assert_eq!(exchanges.len(), 1, "{exchanges:?}");
     assert_eq!(exchanges[0].operation, "GetItem");
 }
+
+#[tokio::test]
+async fn a_stand_in_that_cannot_be_built_leaves_the_warm_up_to_the_real_handler() {
+    let store = fresh_store().await;
+    let pusher = Receiver::start().await;
+    let dynamodb = Proxy::start(&moto(), None).await;
+    let (manager, _) = held_secrets_manager(|_| true).await;
+    let mut env = env_map(store.table(), &pusher.base_url);
+    env.insert(ENDPOINT_VAR.into(), dynamodb.endpoint.clone());
+    // The held Secrets Manager answers a secret's id as its value.
+    let key = secret_rooms::domain::random::hex(32).unwrap();
+    env.insert(config::ROOM_ID_KEY_SECRET_ARN.into(), key.clone());
+    env.insert(config::AWS_ENDPOINT_URL_SECRETS_MANAGER.into(), manager);
+    env.insert("WARM_UP_CONNECTIONS".into(), "true".into());
+    let env: &'static std::collections::HashMap<String, String> = Box::leak(Box::new(env));
+    let process: config::Lookup<'static> = Box::leak(Box::new(|k: &str| env.get(k).cloned()));
+    // A build that refuses every key but the real one, as it would refuse a stand-in
+    // that came out unusable.
+    let build = |env: config::Lookup<'static>| {
+        let real = env("ROOM_ID_KEY").as_deref() == Some(key.as_str());
+        async move {
+            if !real {
+                return Err(ConfigError::Invalid {
+                    name: "ROOM_ID_KEY",
+                    reason: "not the real key".into(),
+                });
+            }
+            Endpoint::from_env(Route::ChannelAuth, env).await
+        }
+    };
+    secret_rooms::lambda::http::start(process, build)
+        .await
+        .unwrap();
+    let exchanges = dynamodb.take_exchanges();
+    assert_eq!(
+        exchanges.len(),
+        1,
+        "the real handler warmed up: {exchanges:?}"
+    );
+    assert_eq!(exchanges[0].operation, "GetItem");
+}

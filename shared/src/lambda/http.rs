@@ -110,24 +110,30 @@ where
 {
     let warm_up = crate::config::warm_up(process)?;
     let early = warm_up && crate::config::reads_secrets(process);
+    // Whether a stand-in warmed the connections. One that cannot be built (its
+    // configuration is left to the real build to name) leaves the warm-up to the real
+    // handler.
     let warm_early = async {
         if !early {
-            return;
+            return false;
         }
-        // A stand-in that cannot be built leaves the real build to name the variable.
         let Ok(stand_ins) = crate::config::stand_in_secrets(process) else {
-            return;
+            return false;
         };
         let env: Lookup<'static> =
             Box::leak(Box::new(crate::config::with_secrets(process, stand_ins)));
-        if let Ok(stand_in) = build(env).await {
-            stand_in.warm_up().await;
+        match build(env).await {
+            Ok(stand_in) => {
+                stand_in.warm_up().await;
+                true
+            }
+            Err(_) => false,
         }
     };
-    let (secrets, ()) = tokio::join!(crate::config::fetch_secrets(process), warm_early);
+    let (secrets, warmed) = tokio::join!(crate::config::fetch_secrets(process), warm_early);
     let env: Lookup<'static> = Box::leak(Box::new(crate::config::with_secrets(process, secrets?)));
     let handler = build(env).await?;
-    if warm_up && !early {
+    if warm_up && !warmed {
         handler.warm_up().await;
     }
     Ok(handler)
