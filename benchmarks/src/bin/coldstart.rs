@@ -10,6 +10,7 @@
 //! Usage: coldstart DYNAMODB_URL BIN_DIR [RUNS] [WARM]   (./scripts/bench.sh runs it)
 
 use benchmarks::runtime_api::RuntimeApi;
+use benchmarks::{ROOM_KEY, percentile};
 use secret_rooms::domain::rooms::{RoomKey, connect};
 use secret_rooms::domain::users::{IdPolicy, UserIds, create_user};
 use secret_rooms::http::Route;
@@ -27,7 +28,6 @@ use std::time::{Duration, Instant, SystemTime};
 /// keeps every stream record in memory and slows down as they pile up (two full runs
 /// stopped on a 503 that way).
 const STREAM: bool = false;
-const ROOM_KEY: &str = "cb1d2fdcc86ce72aae3a8d6c513a08b3a12069dba7e0d5b9987b0cdf456aa621";
 
 /// Whether a function opens its connections at start-up (`WARM_UP_CONNECTIONS`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,16 +94,6 @@ impl Figures {
         self.dynamodb_warm.extend(more.dynamodb_warm);
         self.pusher_warm.extend(more.pusher_warm);
     }
-}
-
-fn percentile(values: &[Duration], p: f64) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[index]
 }
 
 fn ms(d: Duration) -> f64 {

@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-const ROOM_KEY: &str = "cb1d2fdcc86ce72aae3a8d6c513a08b3a12069dba7e0d5b9987b0cdf456aa621";
+use benchmarks::ROOM_KEY;
 const WARM_UP: usize = 50;
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@
 
 use anyhow::{Context, anyhow, bail, ensure};
 use benchmarks::runtime_api::RuntimeApi;
+use benchmarks::{ROOM_KEY, percentile};
 use futures_util::{SinkExt, StreamExt};
 use secret_rooms::config::{self, Lookup};
 use secret_rooms::domain::history::{self, MessageTtl};
@@ -44,7 +45,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio_tungstenite::tungstenite::Message;
 
-const ROOM_KEY: &str = "cb1d2fdcc86ce72aae3a8d6c513a08b3a12069dba7e0d5b9987b0cdf456aa621";
 const APP_ID: &str = "e2e";
 const APP_KEY: &str = "e2e-key";
 const APP_SECRET: &str = "e2e-secret";
@@ -533,13 +533,6 @@ async fn fresh_table(env: Lookup<'_>, name: &str) -> anyhow::Result<DynamoStore>
     Ok(store)
 }
 
-fn percentile(values: &[Duration], p: f64) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    let index = (sorted.len().saturating_sub(1) as f64 * p).round() as usize;
-    sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
 fn mean(values: &[Duration]) -> f64 {
     values.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0 / values.len().max(1) as f64
 }
@@ -665,7 +658,7 @@ async fn main() -> anyhow::Result<()> {
     for (i, name) in names.into_iter().enumerate() {
         let (lambda, floor) = (&samples[2 * i], &samples[2 * i + 1]);
         let [l50, f50, l99, f99] = [(lambda, 0.5), (floor, 0.5), (lambda, 0.99), (floor, 0.99)]
-            .map(|(v, p)| percentile(v, p));
+            .map(|(v, p)| percentile(v, p).as_secs_f64() * 1000.0);
         let (kept, ratio) = (lambda.len(), l50 / f50);
         println!("| {name} | {l50:.2} | {f50:.2} | {ratio:.2}x | {l99:.2} | {f99:.2} | {kept} |");
         let name = name.split(' ').next().unwrap_or(name);
