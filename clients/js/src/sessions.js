@@ -121,16 +121,6 @@ export class Sessions {
     });
   }
 
-  /** Read again (another client on this storage may have changed it). */
-  reload(roomId) {
-    return this.#read(roomId);
-  }
-
-  /** The hello or start that waits to be sent, or null. */
-  async control(roomId) {
-    return (await this.#read(roomId))?.control ?? null;
-  }
-
   async controlSent(roomId, id) {
     await this.#exclusively(`e2e2:${roomId}`, async () => {
       const record = await this.#read(roomId);
