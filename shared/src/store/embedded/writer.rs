@@ -341,8 +341,8 @@ mod tests {
         assert!(kept(&setup.db, 2));
     }
 
-    /// Runs `middle` in one batch between two writes (1 and 2), with write 4 queued
-    /// after them: the answers of 1, 2, `middle` and 4.
+    /// Runs `middle` in one batch after two writes (1 and 2), with write 4 queued after
+    /// it: the answers of 1, 2 and `middle`. Write 4 must be kept either way.
     async fn in_one_batch<T: Send + 'static>(
         setup: &Setup,
         middle: impl FnOnce(&Batch) -> Result<T, StoreError> + Send + 'static,
@@ -361,7 +361,8 @@ mod tests {
             setup.writer.write(put(4)),
             async { release.send(()).unwrap() }
         );
-        // What was queued after the batch went in the next one, in every case.
+        // What was queued after `middle` is kept whatever `middle` did: in the same batch
+        // when its writes were taken back, in the next one when it spoiled its own.
         after.unwrap();
         assert!(kept(&setup.db, 4));
         [first, second, middle.map(drop)]
