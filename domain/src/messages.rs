@@ -160,10 +160,12 @@ pub enum SendError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// One counted membership check (rarely two, see `MessageStore::count_message`), then the
-/// publish and the history write side by side, so that keeping the message adds no
-/// latency. The message is accepted only when both succeed: none is ever answered 204
-/// and then missing from the history or the channel.
+/// One counted membership check (rarely two, see `MessageStore::count_message`), the
+/// history write, and only then the publish: whoever hears a message live can read it
+/// back from the history, so a client that subscribes and then fetches what it missed
+/// (SPEC: after `pusher:subscription_succeeded`) misses nothing, even a message
+/// published while it subscribed. The message is accepted only when both succeed: none
+/// is ever answered 204 and then missing from the history or the channel.
 ///
 /// Exactly once (SPEC v3): the message is kept and published under `id` (a fresh one
 /// when `None`). When the sender's last message had `id`, the same text and the same
@@ -232,14 +234,12 @@ pub async fn send_message<S: MessageStore + ?Sized, R: Realtime + ?Sized>(
         message: message.as_str().to_owned(),
         sent_at,
     };
-    let channel = room.channel();
-    let (published, stored) = futures_util::future::join(
-        realtime.publish(&[&channel], MESSAGE_EVENT, &data),
-        store.keep_message(room, &kept, ttl.expires_at(sent), keeping),
-    )
-    .await;
-    published?;
-    stored?;
+    store
+        .keep_message(room, &kept, ttl.expires_at(sent), keeping)
+        .await?;
+    realtime
+        .publish(&[&room.channel()], MESSAGE_EVENT, &data)
+        .await?;
     Ok(())
 }
 

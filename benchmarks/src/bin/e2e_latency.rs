@@ -249,7 +249,7 @@ impl Floor {
     }
 
     /// One new message, as `domain::messages::send_message` does it: the counted update
-    /// on the sender's user item, then the publish and the history write side by side.
+    /// on the sender's user item, the history write, then the publish.
     async fn send(
         self: Arc<Self>,
         room: RoomId,
@@ -287,15 +287,14 @@ impl Floor {
             message: text,
             sent_at,
         };
+        self.messages
+            .keep_message(&room, &kept, self.ttl.expires_at(now), Keeping::New)
+            .await?;
         let channel = room.channel();
-        let channels = [channel.as_str()];
-        let (published, stored) = tokio::join!(
-            self.pusher.publish(&channels, MESSAGE_EVENT, &data),
-            self.messages
-                .keep_message(&room, &kept, self.ttl.expires_at(now), Keeping::New),
-        );
-        published?;
-        Ok(stored?)
+        Ok(self
+            .pusher
+            .publish(&[channel.as_str()], MESSAGE_EVENT, &data)
+            .await?)
     }
 
     /// One connect that announces, as `domain::rooms::connect_and_announce` does it: the

@@ -623,9 +623,11 @@ export class SecretRooms {
   }
 
   /** The list (the peer may have a new public id), then the history, until it holds
-   * message `id`: the server publishes a message and keeps it side by side, so the event
-   * may come a moment before the history has it. A few tries, backing off; an id the
-   * history never shows (forged) is dropped. */
+   * message `id`: the event may come before the list names the peer's new public id
+   * (the room list is a projection, which may trail), and before the history has it
+   * where the server is of an earlier version (it published beside the history write;
+   * now it keeps a message first). A few tries, backing off; an id the history never
+   * shows (forged) is dropped. */
   #catchUpTo(room, id) {
     const held = () => this.#messages.get(room.roomId)?.has(`me:${id}`) || this.#messages.get(room.roomId)?.has(`peer:${id}`);
     const step = async () => {

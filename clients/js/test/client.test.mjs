@@ -159,9 +159,9 @@ test("block closes the room for both: the other side's next message fails with r
 });
 
 test("rotate: a fresh public id; messages sent under the old one are still mine and still open", async () => {
-  // The server publishes a message and keeps it side by side: the event can come before
-  // the history has it. Bob's first history answer after the rotation lacks it, as if
-  // the history write trailed the publish.
+  // Bob's first history answer after the rotation lacks the message, as a server of an
+  // earlier version could answer (it published beside the history write, so the event
+  // could come before the history had it).
   let fresh = null;
   let hidden = 0;
   const lagging = async (url, init) => {
