@@ -164,16 +164,18 @@ pub enum SendError {
 /// history write, and only then the publish: whoever hears a message live can read it
 /// back from the history, so a client that subscribes and then fetches what it missed
 /// (SPEC: after `pusher:subscription_succeeded`) misses nothing, even a message
-/// published while it subscribed. The message is accepted only when both succeed: none
-/// is ever answered 204 and then missing from the history or the channel.
+/// published while it subscribed. A 204 means the message is kept; a new message is
+/// also published (an error after the history write, a 502 say, leaves it kept but
+/// maybe not delivered, which the sender's retry mends).
 ///
 /// Exactly once (SPEC v3): the message is kept and published under `id` (a fresh one
 /// when `None`). When the sender's last message had `id`, the same text and the same
 /// room, this is a retry: nothing is counted, the message is kept at its first place
 /// only if nothing is there yet (the write a failed first attempt missed; a message kept
-/// stays as it was) and published again under the same id, at most
-/// [`LastSent::MAX_REPUBLISHED`] times (one more update each; later retries are answered
-/// and do nothing); the same `id` with another text, or to another room, is
+/// stays as it was), and then published again under the same id, at most
+/// [`LastSent::MAX_REPUBLISHED`] times (one more update each, made only once the message
+/// is kept, so that retries whose history write failed use none up; later retries keep
+/// it and publish nothing); the same `id` with another text, or to another room, is
 /// [`SendError::IdConflict`].
 #[allow(clippy::too_many_arguments)]
 pub async fn send_message<S: MessageStore + ?Sized, R: Realtime + ?Sized>(
@@ -194,27 +196,21 @@ pub async fn send_message<S: MessageStore + ?Sized, R: Realtime + ?Sized>(
     };
     let this = LastSent::of(&id, room, message.as_str(), now);
     let who = sender.hash();
-    let (member, sent, keeping) = match store.count_message(room, &who, window, &this).await? {
-        Allowance::Allowed(member) => (member, now, Keeping::New),
-        // Another text, or the same one to another room.
-        Allowance::SentBefore { first, .. } if !first.same_text(&this) => {
-            return Err(SendError::IdConflict);
-        }
-        // Tried as often as a message may be: answered, nothing more done.
-        Allowance::SentBefore { first, .. } if first.republished() >= LastSent::MAX_REPUBLISHED => {
-            return Ok(());
-        }
-        Allowance::SentBefore { member, first } => {
-            if !store.republish(&who, &first, &first.republishing()).await? {
-                // Another retry of it just did: that one publishes and keeps it.
-                return Ok(());
+    // `retry`: the sender's last message, of which this is a retry.
+    let (member, sent, keeping, retry) =
+        match store.count_message(room, &who, window, &this).await? {
+            Allowance::Allowed(member) => (member, now, Keeping::New, None),
+            // Another text, or the same one to another room.
+            Allowance::SentBefore { first, .. } if !first.same_text(&this) => {
+                return Err(SendError::IdConflict);
             }
-            (member, first.sent_at(), Keeping::Again)
-        }
-        Allowance::Limited => return Err(SendError::RateLimited { retry_after }),
-        Allowance::NotMember => return Err(SendError::RoomNotFound),
-        Allowance::Closed => return Err(SendError::RoomClosed),
-    };
+            Allowance::SentBefore { member, first } => {
+                (member, first.sent_at(), Keeping::Again, Some(first))
+            }
+            Allowance::Limited => return Err(SendError::RateLimited { retry_after }),
+            Allowance::NotMember => return Err(SendError::RoomNotFound),
+            Allowance::Closed => return Err(SendError::RoomClosed),
+        };
     let sent_at = rfc3339(sent);
     let event = MessageEvent {
         id: id.as_str().to_owned(),
@@ -237,6 +233,16 @@ pub async fn send_message<S: MessageStore + ?Sized, R: Realtime + ?Sized>(
     store
         .keep_message(room, &kept, ttl.expires_at(sent), keeping)
         .await?;
+    let publish = match retry {
+        None => true,
+        // Tried as often as a message may be: kept, not published again.
+        Some(first) if first.republished() >= LastSent::MAX_REPUBLISHED => false,
+        // `false`: another retry of it just took this turn, and publishes it.
+        Some(first) => store.republish(&who, &first, &first.republishing()).await?,
+    };
+    if !publish {
+        return Ok(());
+    }
     realtime
         .publish(&[&room.channel()], MESSAGE_EVENT, &data)
         .await?;

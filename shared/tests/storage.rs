@@ -1547,14 +1547,105 @@ async fn a_message_sent_again_under_its_id_is_kept_and_counted_once<
     );
 }
 
-/// A realtime service that, at each publish of a message, reads the room's history as
-/// `reader` and notes whether it holds the message: what a client that just subscribed
-/// and fetched what it missed would find.
+/// A 204 means kept: retries whose history write failed use up none of the
+/// `MAX_REPUBLISHED` publishes (a republish is counted once the message is kept), and a
+/// retry past them still keeps it; a publish that fails after the write leaves the
+/// message kept once, which the retry then delivers.
+async fn a_retry_keeps_what_failed_writes_missed<S: Store + Items + Clone + 'static>(store: S) {
+    use secret_rooms::domain::sent::{LastSent, MessageId};
+    use secret_rooms_test_kit::recording::Recording;
+    let receiver = Receiver::start().await;
+    let pusher = pusher_to(&receiver);
+    let key = room_key();
+    let (alice, bob, room) = joined_pair(&store, &key).await;
+    let failing = Recording::new(store.clone());
+    let ttl = MessageTtl(Duration::from_secs(3600));
+    let t0 = now();
+    let at = |secs| t0 + Duration::from_secs(secs);
+    let id = |c: &str| MessageId::parse(c.repeat(22)).unwrap();
+    let send = |text: &str, id: MessageId, at: SystemTime| {
+        let message = Message::parse(text.into()).unwrap();
+        let (failing, pusher, room, alice) = (&failing, &pusher, &room, &alice);
+        async move {
+            send_message(
+                failing,
+                pusher,
+                ROOMY,
+                ttl,
+                room,
+                &alice.private_id,
+                &message,
+                Some(id),
+                at,
+            )
+            .await
+        }
+    };
+    let published = |id: &MessageId| {
+        receiver
+            .messages()
+            .iter()
+            .filter(|p| p.data["id"] == json!(id.as_str()))
+            .count()
+    };
+
+    // The first attempt and more retries than may publish: each history write fails.
+    let max = u64::from(LastSent::MAX_REPUBLISHED);
+    failing.fail_keep(usize::from(LastSent::MAX_REPUBLISHED) + 2);
+    for n in 0..=max + 1 {
+        let lost = send("hello", id("a"), at(n)).await;
+        assert!(matches!(lost, Err(SendError::Store(_))), "{lost:?}");
+    }
+    assert_eq!(
+        published(&id("a")),
+        0,
+        "nothing published of what was not kept"
+    );
+    assert!(
+        texts(&store, &room, &bob.private_id, at(60))
+            .await
+            .is_empty()
+    );
+    // The next retry keeps it, and publishes it: none of the turns was used up.
+    send("hello", id("a"), at(max + 2)).await.unwrap();
+    assert_eq!(
+        texts(&store, &room, &bob.private_id, at(60)).await,
+        ["hello"]
+    );
+    assert_eq!(published(&id("a")), 1);
+
+    // The history write succeeds, the publish fails: kept once, and the retry delivers.
+    receiver.force_status(500);
+    let undelivered = send("two", id("b"), at(20)).await;
+    assert!(
+        matches!(undelivered, Err(SendError::Realtime(_))),
+        "{undelivered:?}"
+    );
+    assert_eq!(
+        texts(&store, &room, &bob.private_id, at(60)).await,
+        ["hello", "two"]
+    );
+    receiver.force_status(0);
+    send("two", id("b"), at(21)).await.unwrap();
+    assert_eq!(published(&id("b")), 1);
+    assert_eq!(
+        texts(&store, &room, &bob.private_id, at(60)).await,
+        ["hello", "two"],
+        "kept once"
+    );
+}
+
+/// A realtime service that, at each publish of a message, notes whether the history
+/// write through `calls` had finished when the publish began (read from its log before
+/// anything else, so that a publish started beside the write is caught whichever ends
+/// first), and whether the room's history read as `reader` then holds the message: what
+/// a client that just subscribed and fetched what it missed would find.
 struct Listening<S> {
     store: S,
+    calls: secret_rooms_test_kit::recording::Recording<S>,
     room: RoomId,
     reader: PrivateId,
-    heard: std::sync::Mutex<Vec<(String, bool)>>,
+    heard: std::sync::Mutex<Vec<(String, bool, bool)>>,
 }
 
 #[async_trait::async_trait]
@@ -1565,13 +1656,18 @@ impl<S: Store + Send + Sync> secret_rooms::domain::ports::Realtime for Listening
         _event: &str,
         data: &str,
     ) -> Result<(), secret_rooms::domain::ports::RealtimeError> {
+        let written = self
+            .calls
+            .take()
+            .iter()
+            .any(|call| call.starts_with("keep_message ") && call.ends_with("-> ok"));
         let event: Value = serde_json::from_str(data).unwrap();
         let id = event["id"].as_str().unwrap().to_owned();
         let page = list_messages(&self.store, &self.room, &self.reader, None, 100, now())
             .await
             .unwrap();
-        let kept = page.messages.iter().any(|m| m.id == id);
-        self.heard.lock().unwrap().push((id, kept));
+        let listed = page.messages.iter().any(|m| m.id == id);
+        self.heard.lock().unwrap().push((id, written, listed));
         Ok(())
     }
 }
@@ -1581,10 +1677,13 @@ impl<S: Store + Send + Sync> secret_rooms::domain::ports::Realtime for Listening
 /// it is published: a message heard live is already in the history (published beside
 /// the history write, one published while the peer subscribed could miss both).
 async fn a_message_heard_live_is_already_kept<S: Store + Items + Clone + 'static>(store: S) {
+    use secret_rooms_test_kit::recording::Recording;
     let key = room_key();
     let (alice, bob, room) = joined_pair(&store, &key).await;
+    let calls = Recording::new(store.clone());
     let listening = Listening {
         store: store.clone(),
+        calls: calls.clone(),
         room: room.clone(),
         reader: bob.private_id.clone(),
         heard: Default::default(),
@@ -1594,7 +1693,7 @@ async fn a_message_heard_live_is_already_kept<S: Store + Items + Clone + 'static
         let message = Message::parse(format!("m{n}")).unwrap();
         let who = if n % 2 == 0 { &alice } else { &bob };
         send_message(
-            &store,
+            &calls,
             &listening,
             ROOMY,
             ttl,
@@ -1609,8 +1708,12 @@ async fn a_message_heard_live_is_already_kept<S: Store + Items + Clone + 'static
     }
     let heard = listening.heard.into_inner().unwrap();
     assert_eq!(heard.len(), 5, "each message published once");
-    for (id, kept) in heard {
-        assert!(kept, "message {id} was published before it was kept");
+    for (id, written, listed) in heard {
+        assert!(
+            written,
+            "message {id}: published before its history write ended"
+        );
+        assert!(listed, "message {id}: heard live, not in the history");
     }
 }
 
@@ -2879,6 +2982,7 @@ on_both_stores!(
     history_is_kept_in_order_and_paged,
     a_message_sent_again_under_its_id_is_kept_and_counted_once,
     a_message_heard_live_is_already_kept,
+    a_retry_keeps_what_failed_writes_missed,
     history_pages_newest_first,
     expired_messages_neither_show_nor_end_the_history,
     a_member_never_sees_what_was_sent_before_they_existed,
