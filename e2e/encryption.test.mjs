@@ -645,7 +645,8 @@ test("forged message events: malformed or from strangers are dropped, never name
   // history, again: that catch-up is over before Alice writes, or it could read her
   // message from the history before the forged copy below arrives.
   // The client asks a few times, backing off (7 rounds of list then history, about
-  // 2.5 s), in case the history trails the event: all of them are over first.
+  // 2.5 s), in case the list or the history trails the event (a server of an earlier
+  // version published a message beside its history write): all of them are over first.
   await until(() => {
     const since = bob.answered.slice(answeredBefore);
     const lists = since.flatMap((path, at) => (path === "/users/rooms" ? [at] : []));

@@ -23,7 +23,7 @@ mod users;
 
 /// `inner`, with a log of the calls made through it; it can also be told to fail a
 /// room's audience read or a history write, for the faults no real store gives on
-/// demand (of the projection, and of a message's write after its publish).
+/// demand (of the projection, and of a message's history write).
 #[derive(Clone)]
 pub struct Recording<S> {
     pub inner: S,
