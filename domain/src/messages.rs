@@ -172,7 +172,8 @@ pub enum SendError {
 /// when `None`). When the sender's last message had `id`, the same text and the same
 /// room, this is a retry: nothing is counted, the message is kept at its first place
 /// only if nothing is there yet (the write a failed first attempt missed; a message kept
-/// stays as it was), and then published again under the same id, at most
+/// stays as it was), and then published under the same id (again, unless the first
+/// attempt's write failed), at most
 /// [`LastSent::MAX_REPUBLISHED`] times (one more update each, made only once the message
 /// is kept, so that retries whose history write failed use none up; later retries keep
 /// it and publish nothing); the same `id` with another text, or to another room, is
