@@ -1364,6 +1364,16 @@ async fn joined_pair(store: &dyn Store, key: &RoomKey) -> (CreatedUser, CreatedU
     (alice, bob, room)
 }
 
+/// The `sentAt` of each `message` event `receiver` got under `id`, in order.
+fn published_under(receiver: &Receiver, id: &secret_rooms::domain::sent::MessageId) -> Vec<Value> {
+    receiver
+        .messages()
+        .iter()
+        .filter(|p| p.data["id"] == json!(id.as_str()))
+        .map(|p| p.data["sentAt"].clone())
+        .collect()
+}
+
 /// SPEC v3 exactly once: a message sent under an id is kept and published under it; a
 /// retry with the same id and text (after a history write that failed, which published
 /// nothing, or an answer lost on the way back) is accepted, kept once at its first time
@@ -1411,14 +1421,7 @@ async fn a_message_sent_again_under_its_id_is_kept_and_counted_once<
             .await
         }
     };
-    let published = |id: &MessageId| {
-        receiver
-            .messages()
-            .iter()
-            .filter(|p| p.data["id"] == json!(id.as_str()))
-            .map(|p| p.data["sentAt"].clone())
-            .collect::<Vec<_>>()
-    };
+    let published = |id: &MessageId| published_under(&receiver, id);
     let first = json!(secret_rooms::domain::time::rfc3339(t0));
 
     // The history write fails: not accepted, nothing kept, and nothing published (the
@@ -1581,13 +1584,7 @@ async fn a_retry_keeps_what_failed_writes_missed<S: Store + Items + Clone + 'sta
             .await
         }
     };
-    let published = |id: &MessageId| {
-        receiver
-            .messages()
-            .iter()
-            .filter(|p| p.data["id"] == json!(id.as_str()))
-            .count()
-    };
+    let published = |id: &MessageId| published_under(&receiver, id).len();
 
     // The first attempt and more retries than may publish: each history write fails.
     let max = u64::from(LastSent::MAX_REPUBLISHED);
