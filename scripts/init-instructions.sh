@@ -15,7 +15,8 @@ command -v valgrind >/dev/null || {
   exit 1
 }
 
-functions=(create-user connect send-message channel-auth)
+# The route functions (as scripts/lib.sh's route_functions).
+functions=(create-user connect send-message channel-auth list-messages list-rooms block-room rotate-id)
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 # The functions apart from the benchmarks, whose test kit would turn on `embedded`.
