@@ -238,7 +238,9 @@ pub async fn send_message<S: MessageStore + ?Sized, R: Realtime + ?Sized>(
         None => true,
         // Tried as often as a message may be: kept, not published again.
         Some(first) if first.republished() >= LastSent::MAX_REPUBLISHED => false,
-        // `false`: another retry of it just took this turn, and publishes it.
+        // `false`: another retry of it took this turn (it publishes, or answers the
+        // error that kept it from it, and its sender retries), or the update's answer
+        // was lost; the message is kept either way.
         Some(first) => store.republish(&who, &first, &first.republishing()).await?,
     };
     if !publish {

@@ -1603,13 +1603,22 @@ async fn a_retry_keeps_what_failed_writes_missed<S: Store + Items + Clone + 'sta
             .await
             .is_empty()
     );
-    // The next retry keeps it, and publishes it: none of the turns was used up.
+    // The next retry keeps it, and publishes it: none of the turns was used up, so
+    // MAX_REPUBLISHED retries publish, and the ones after only keep it.
     send("hello", id("a"), at(max + 2)).await.unwrap();
     assert_eq!(
         texts(&store, &room, &bob.private_id, at(60)).await,
         ["hello"]
     );
     assert_eq!(published(&id("a")), 1);
+    for n in 1..max + 2 {
+        send("hello", id("a"), at(max + 2 + n)).await.unwrap();
+    }
+    assert_eq!(published(&id("a")), usize::from(LastSent::MAX_REPUBLISHED));
+    assert_eq!(
+        texts(&store, &room, &bob.private_id, at(60)).await,
+        ["hello"]
+    );
 
     // The history write succeeds, the publish fails: kept once, and the retry delivers.
     receiver.force_status(500);
@@ -1653,13 +1662,11 @@ impl<S: Store + Send + Sync> secret_rooms::domain::ports::Realtime for Listening
         _event: &str,
         data: &str,
     ) -> Result<(), secret_rooms::domain::ports::RealtimeError> {
-        let written = self
-            .calls
-            .take()
-            .iter()
-            .any(|call| call.starts_with("keep_message ") && call.ends_with("-> ok"));
         let event: Value = serde_json::from_str(data).unwrap();
         let id = event["id"].as_str().unwrap().to_owned();
+        let written = self.calls.take().iter().any(|call| {
+            call.starts_with("keep_message ") && call.contains(&id) && call.ends_with("-> ok")
+        });
         let page = list_messages(&self.store, &self.room, &self.reader, None, 100, now())
             .await
             .unwrap();

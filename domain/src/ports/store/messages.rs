@@ -70,8 +70,9 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Allowance, StoreError>;
 
     /// Remember `next` in place of `who`'s last message `last` (a retry published it
-    /// again); `false`, writing nothing, when the last message is no longer `last`. One
-    /// conditional update.
+    /// again); `false` when the last message is no longer `last` (another retry took
+    /// the turn, or on DynamoDB this update applied and its answer was lost and retried).
+    /// One conditional update.
     async fn republish(
         &self,
         who: &PrivateIdHash,
