@@ -15,8 +15,12 @@ command -v valgrind >/dev/null || {
   exit 1
 }
 
-# The route functions (as scripts/lib.sh's route_functions).
-functions=(create-user connect send-message channel-auth list-messages list-rooms block-room rotate-id)
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'init-instructions.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+functions=("${route_functions[@]}")
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
 # The functions apart from the benchmarks, whose test kit would turn on `embedded`.

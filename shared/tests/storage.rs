@@ -29,6 +29,7 @@ use secret_rooms::domain::rooms::{
     BlockError, ConnectError, ConnectLimits, ROOM_EVENT, RoomKey, Side, block_room, connect,
     connect_and_announce, connect_limited,
 };
+use secret_rooms::domain::sent::MessageId;
 use secret_rooms::domain::users::{
     CreateUserError, CreatedUser, IdPolicy, RotateIdError, UserIds, create_user, rotate_public_id,
 };
@@ -1365,7 +1366,7 @@ async fn joined_pair(store: &dyn Store, key: &RoomKey) -> (CreatedUser, CreatedU
 }
 
 /// The `sentAt` of each `message` event `receiver` got under `id`, in order.
-fn published_under(receiver: &Receiver, id: &secret_rooms::domain::sent::MessageId) -> Vec<Value> {
+fn published_under(receiver: &Receiver, id: &MessageId) -> Vec<Value> {
     receiver
         .messages()
         .iter()
@@ -1384,7 +1385,7 @@ async fn a_message_sent_again_under_its_id_is_kept_and_counted_once<
 >(
     store: S,
 ) {
-    use secret_rooms::domain::sent::{LastSent, MessageId};
+    use secret_rooms::domain::sent::LastSent;
     use secret_rooms_test_kit::recording::Recording;
     let receiver = Receiver::start().await;
     let pusher = pusher_to(&receiver);
@@ -1555,7 +1556,7 @@ async fn a_message_sent_again_under_its_id_is_kept_and_counted_once<
 /// retry past them still keeps it; a publish that fails after the write leaves the
 /// message kept once, which the retry then delivers.
 async fn a_retry_keeps_what_failed_writes_missed<S: Store + Items + Clone + 'static>(store: S) {
-    use secret_rooms::domain::sent::{LastSent, MessageId};
+    use secret_rooms::domain::sent::LastSent;
     use secret_rooms_test_kit::recording::Recording;
     let receiver = Receiver::start().await;
     let pusher = pusher_to(&receiver);
